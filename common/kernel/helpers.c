@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * C wrappers linked into each Rust xen-netif module: static inline functions and macros
+ * that bindgen cannot see. Each wrapper only forwards; the Rust side documents safety.
+ */
+#include <linux/cpumask.h>
+#include <linux/device.h>
+#include <xen/xen.h>
+#include <xen/xenbus.h>
+#include "helpers.h"
+
+unsigned int xnt_num_online_cpus(void)
+{
+	return num_online_cpus();
+}
+
+bool xnt_xen_domain(void)
+{
+	return xen_domain();
+}
+
+bool xnt_xen_initial_domain(void)
+{
+	return xen_initial_domain();
+}
+
+int xnt_xenbus_register_frontend(struct xenbus_driver *drv, struct module *owner,
+				 const char *mod_name)
+{
+	return __xenbus_register_frontend(drv, owner, mod_name);
+}
+
+int xnt_xenbus_register_backend(struct xenbus_driver *drv, struct module *owner,
+				const char *mod_name)
+{
+	return __xenbus_register_backend(drv, owner, mod_name);
+}
+
+void *xnt_xenbus_get_drvdata(struct xenbus_device *dev)
+{
+	return dev_get_drvdata(&dev->dev);
+}
+
+void xnt_xenbus_set_drvdata(struct xenbus_device *dev, void *data)
+{
+	dev_set_drvdata(&dev->dev, data);
+}

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* C wrappers for static inline functions and macros the Rust code calls. */
+#ifndef XNT_HELPERS_H
+#define XNT_HELPERS_H
+
+#include <linux/types.h>
+
+struct xenbus_driver;
+struct xenbus_device;
+struct module;
+
+unsigned int xnt_num_online_cpus(void);
+bool xnt_xen_domain(void);
+bool xnt_xen_initial_domain(void);
+int xnt_xenbus_register_frontend(struct xenbus_driver *drv, struct module *owner,
+				 const char *mod_name);
+int xnt_xenbus_register_backend(struct xenbus_driver *drv, struct module *owner,
+				const char *mod_name);
+void *xnt_xenbus_get_drvdata(struct xenbus_device *dev);
+void xnt_xenbus_set_drvdata(struct xenbus_device *dev, void *data);
+
+#endif

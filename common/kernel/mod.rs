@@ -1,0 +1,15 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Rust abstractions over the Xen C APIs, shared by `xen_netback` and `xen_netfront`.
+//!
+//! Each driver includes this directory as a module of its own crate. Every `unsafe` line of
+//! the drivers lives here, next to the `// SAFETY:` argument for it; the drivers themselves
+//! are safe Rust. The pure protocol code (`common/src/protocol/`) is included as
+//! [`protocol`] and is the same code the host `cargo test` covers.
+
+pub(crate) mod bindings;
+pub mod param;
+#[path = "../src/protocol/mod.rs"]
+pub mod protocol;
+pub mod system;
+pub mod xenbus;

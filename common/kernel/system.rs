@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Facts about the running system the drivers ask for.
+
+use super::bindings;
+
+/// Number of online CPUs (`num_online_cpus()`).
+pub fn num_online_cpus() -> u32 {
+    // SAFETY: `xnt_num_online_cpus` only reads the online CPU mask; no preconditions.
+    unsafe { bindings::xnt_num_online_cpus() }
+}
+
+/// Whether the kernel runs as a Xen domain of any kind (`xen_domain()`).
+pub fn xen_domain() -> bool {
+    // SAFETY: Reads a variable set once at boot; no preconditions.
+    unsafe { bindings::xnt_xen_domain() }
+}
+
+/// Whether the kernel runs as the Xen initial domain, dom0 (`xen_initial_domain()`).
+pub fn xen_initial_domain() -> bool {
+    // SAFETY: Reads a variable set once at boot; no preconditions.
+    unsafe { bindings::xnt_xen_initial_domain() }
+}

@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Xenbus drivers: registration of a frontend or backend driver for one device type, and
+//! the device handle its callbacks receive.
+//!
+//! C header: [`include/xen/xenbus.h`](srctree/include/xen/xenbus.h)
+
+use core::marker::PhantomData;
+
+use kernel::error::{from_result, to_result};
+use kernel::prelude::*;
+use kernel::types::Opaque;
+
+use super::bindings;
+
+/// A XenBus state (`enum xenbus_state`), as each end publishes it under `state`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum State {
+    /// 0: not known.
+    Unknown = 0,
+    /// 1: setting up.
+    Initialising = 1,
+    /// 2: waiting for the peer's details (backends publish this after probe).
+    InitWait = 2,
+    /// 3: details published, waiting for the peer to connect.
+    Initialised = 3,
+    /// 4: connected.
+    Connected = 4,
+    /// 5: shutting down.
+    Closing = 5,
+    /// 6: closed.
+    Closed = 6,
+    /// 7: reconfiguration requested.
+    Reconfiguring = 7,
+    /// 8: reconfiguration done.
+    Reconfigured = 8,
+}
+
+impl State {
+    /// Converts a raw state; `None` for values outside the protocol.
+    pub const fn from_raw(raw: u32) -> Option<Self> {
+        Some(match raw {
+            0 => State::Unknown,
+            1 => State::Initialising,
+            2 => State::InitWait,
+            3 => State::Initialised,
+            4 => State::Connected,
+            5 => State::Closing,
+            6 => State::Closed,
+            7 => State::Reconfiguring,
+            8 => State::Reconfigured,
+            _ => return None,
+        })
+    }
+}
+
+/// Which end of the split driver a [`Driver`] implements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// Guest side, bound to `device/<type>/<id>` nodes.
+    Frontend,
+    /// Driver-domain side, bound to `backend/<type>/<domid>/<id>` nodes.
+    Backend,
+}
+
+/// A xenbus device (`struct xenbus_device`), valid for the duration of a driver callback.
+///
+/// # Invariants
+///
+/// `self.0` is a `struct xenbus_device` the xenbus core keeps alive while the callback that
+/// received a `&Device` runs.
+#[repr(transparent)]
+pub struct Device(Opaque<bindings::xenbus_device>);
+
+impl Device {
+    /// Borrows the C device for the duration of a callback.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point to a live `struct xenbus_device` that stays valid for `'a`.
+    unsafe fn from_raw<'a>(ptr: *mut bindings::xenbus_device) -> &'a Self {
+        // SAFETY: `Device` is a transparent wrapper of the C struct; validity for `'a` is
+        // the caller's guarantee.
+        unsafe { &*ptr.cast() }
+    }
+
+    fn as_raw(&self) -> *mut bindings::xenbus_device {
+        self.0.get()
+    }
+
+    /// The generic device embedded in the xenbus device, for `dev_*!` logging.
+    pub fn as_dev(&self) -> &kernel::device::Device {
+        // SAFETY: By the type invariant the xenbus device is alive, and with it its embedded
+        // `struct device`, whose reference count the xenbus core holds while it is bound.
+        unsafe { kernel::device::Device::from_raw(&raw mut (*self.as_raw()).dev) }
+    }
+
+    /// This end's XenStore directory (for example `device/vif/0`).
+    pub fn nodename(&self) -> &CStr {
+        // SAFETY: By the type invariant the device is alive; the xenbus core sets `nodename`
+        // to a NUL-terminated string before probing and frees it only with the device.
+        unsafe { CStr::from_char_ptr((*self.as_raw()).nodename) }
+    }
+
+    /// The other end's XenStore directory, if the xenbus core has read it.
+    pub fn otherend(&self) -> Option<&CStr> {
+        // SAFETY: By the type invariant the device is alive.
+        let p = unsafe { (*self.as_raw()).otherend };
+        if p.is_null() {
+            None
+        } else {
+            // SAFETY: A non-null `otherend` is a NUL-terminated string owned by the device.
+            Some(unsafe { CStr::from_char_ptr(p) })
+        }
+    }
+
+    /// Domain id of the other end.
+    pub fn otherend_id(&self) -> i32 {
+        // SAFETY: By the type invariant the device is alive; the field is plain data.
+        unsafe { (*self.as_raw()).otherend_id }
+    }
+
+    /// Publishes `state` as this end's XenBus state (`xenbus_switch_state()`).
+    pub fn switch_state(&self, state: State) -> Result {
+        // SAFETY: By the type invariant the device is alive; any `State` is a valid
+        // `enum xenbus_state` value.
+        to_result(unsafe { bindings::xenbus_switch_state(self.as_raw(), state as u32) })
+    }
+}
+
+/// A xenbus driver for one device type.
+pub trait Driver: Sized + 'static {
+    /// The device type, the directory name under `device/` or `backend/` (e.g. `vif`).
+    const DEVICE_TYPE: &'static CStr;
+    /// Frontend or backend.
+    const SIDE: Side;
+    /// Per-device state, created by [`Driver::probe`] and handed back to [`Driver::remove`].
+    type Data: Send + Sync + 'static;
+
+    /// A device of [`Driver::DEVICE_TYPE`] appeared.
+    fn probe(dev: &Device) -> Result<KBox<Self::Data>>;
+
+    /// The other end's state changed.
+    fn otherend_changed(dev: &Device, data: &Self::Data, state: State);
+
+    /// The device is going away or the driver is being unloaded.
+    fn remove(dev: &Device, data: KBox<Self::Data>);
+}
+
+/// Owned memory behind a registration: the C driver struct and its id table.
+struct RegistrationData {
+    driver: Opaque<bindings::xenbus_driver>,
+    ids: [bindings::xenbus_device_id; 2],
+}
+
+/// A registered xenbus driver; dropping it unregisters the driver, which removes every
+/// device still bound to it.
+///
+/// # Invariants
+///
+/// `data.driver` is registered with the xenbus core for as long as `self` exists.
+pub struct Registration<T: Driver> {
+    data: KBox<RegistrationData>,
+    _driver: PhantomData<T>,
+}
+
+// SAFETY: The registration only holds C memory that the xenbus core synchronises; it can be
+// dropped from any thread.
+unsafe impl<T: Driver> Send for Registration<T> {}
+// SAFETY: `&Registration` exposes nothing.
+unsafe impl<T: Driver> Sync for Registration<T> {}
+
+impl<T: Driver> Registration<T> {
+    /// Registers `T` with the xenbus core under the module's name.
+    pub fn new(module: &'static kernel::ThisModule, module_name: &'static CStr) -> Result<Self> {
+        let mut ids: [bindings::xenbus_device_id; 2] = pin_init::zeroed();
+        let ty = T::DEVICE_TYPE.to_bytes();
+        if ty.len() >= ids[0].devicetype.len() {
+            return Err(EINVAL);
+        }
+        for (dst, &src) in ids[0].devicetype.iter_mut().zip(ty) {
+            *dst = src as _;
+        }
+        let data = KBox::new(
+            RegistrationData {
+                driver: Opaque::new(pin_init::zeroed()),
+                ids,
+            },
+            GFP_KERNEL,
+        )?;
+        let drv = data.driver.get();
+        // SAFETY: `drv` points to the zeroed driver struct in the new, not yet registered
+        // allocation, which nothing else references.
+        unsafe {
+            (*drv).ids = data.ids.as_ptr();
+            (*drv).probe = Some(probe_callback::<T>);
+            (*drv).remove = Some(remove_callback::<T>);
+            (*drv).otherend_changed = Some(otherend_changed_callback::<T>);
+        }
+        // SAFETY: `drv` is a fully initialised driver struct whose id table lives in the same
+        // allocation; both stay at a fixed address until `drop` unregisters the driver.
+        // `module` and `module_name` are valid for the module's lifetime.
+        let ret = unsafe {
+            match T::SIDE {
+                Side::Frontend => bindings::xnt_xenbus_register_frontend(
+                    drv,
+                    module.as_ptr(),
+                    module_name.as_char_ptr(),
+                ),
+                Side::Backend => bindings::xnt_xenbus_register_backend(
+                    drv,
+                    module.as_ptr(),
+                    module_name.as_char_ptr(),
+                ),
+            }
+        };
+        to_result(ret)?;
+        // INVARIANT: the driver was registered above.
+        Ok(Self {
+            data,
+            _driver: PhantomData,
+        })
+    }
+}
+
+impl<T: Driver> Drop for Registration<T> {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant the driver is registered; unregistering it removes
+        // all bound devices (calling `remove_callback`) before the memory is freed.
+        unsafe { bindings::xenbus_unregister_driver(self.data.driver.get()) };
+    }
+}
+
+unsafe extern "C" fn probe_callback<T: Driver>(
+    xdev: *mut bindings::xenbus_device,
+    _id: *const bindings::xenbus_device_id,
+) -> kernel::ffi::c_int {
+    from_result(|| {
+        // SAFETY: The xenbus core passes a live device for the duration of the call.
+        let dev = unsafe { Device::from_raw(xdev) };
+        let data = T::probe(dev)?;
+        // SAFETY: `xdev` is live; the pointer stored is reclaimed exactly once, by
+        // `remove_callback`.
+        unsafe { bindings::xnt_xenbus_set_drvdata(xdev, KBox::into_raw(data).cast()) };
+        Ok(0)
+    })
+}
+
+unsafe extern "C" fn remove_callback<T: Driver>(xdev: *mut bindings::xenbus_device) {
+    // SAFETY: The xenbus core passes a live device for the duration of the call.
+    let dev = unsafe { Device::from_raw(xdev) };
+    // SAFETY: `xdev` is live; remove is only called for devices whose probe succeeded.
+    let raw = unsafe { bindings::xnt_xenbus_get_drvdata(xdev) };
+    if raw.is_null() {
+        return;
+    }
+    // SAFETY: `raw` came from `KBox::into_raw` in `probe_callback` and is reclaimed once.
+    let data = unsafe { KBox::from_raw(raw.cast::<T::Data>()) };
+    // SAFETY: `xdev` is live; clear the stale pointer.
+    unsafe { bindings::xnt_xenbus_set_drvdata(xdev, core::ptr::null_mut()) };
+    T::remove(dev, data);
+}
+
+unsafe extern "C" fn otherend_changed_callback<T: Driver>(
+    xdev: *mut bindings::xenbus_device,
+    state: bindings::xenbus_state,
+) {
+    // SAFETY: The xenbus core passes a live device for the duration of the call.
+    let dev = unsafe { Device::from_raw(xdev) };
+    // SAFETY: `xdev` is live.
+    let raw = unsafe { bindings::xnt_xenbus_get_drvdata(xdev) };
+    if raw.is_null() {
+        return;
+    }
+    // SAFETY: The pointer set in probe stays valid until remove, and the xenbus core does
+    // not run `otherend_changed` concurrently with `remove` for the same device.
+    let data = unsafe { &*raw.cast::<T::Data>() };
+    let state = State::from_raw(state as u32).unwrap_or(State::Unknown);
+    T::otherend_changed(dev, data, state);
+}

@@ -1,0 +1,9 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The netif protocol modules; `lib.rs` (host) and the kernel modules both include this file.
+
+pub mod flags;
+pub mod negotiate;
+pub mod netif;
+pub mod ring;
+pub mod xenstore;

@@ -1,0 +1,213 @@
+# SPDX-License-Identifier: GPL-2.0
+# Helpers for scenario scripts; sourced in dom0 before the scenario.
+#
+# Results:     ok NAME | not_ok NAME [REASON] | check NAME CMD... | skip NAME REASON
+# Drivers:     load_backend [rust|c] [MAX_QUEUES] | unload_backend | backend_module_path rust|c
+# Guests:      start_guest NAME [--frontend rust|c] [--queues N] [--ip IP] [--mac MAC]
+#              guest NAME CMD...   (runs CMD in the guest; its exit status is returned)
+#              guest_ip NAME | guest_domid NAME | destroy_guest NAME
+# XenStore:    fe_dir NAME | be_dir NAME | xs_read PATH | xs_dump NAME
+# Health:      kernel_log_clean [dom0|NAME] | xnt_kmemleak_check
+# Counters:    irq_counts PATTERN   (prints "name total" per matching /proc/interrupts line)
+
+XNT_PASSED=0
+XNT_FAILED=0
+XNT_KREL=$(uname -r)
+
+ok() {
+	XNT_PASSED=$((XNT_PASSED + 1))
+	echo "XNT-RESULT ok $*"
+}
+
+not_ok() {
+	local name=$1
+	shift
+	XNT_FAILED=$((XNT_FAILED + 1))
+	echo "XNT-RESULT not-ok $name${*:+ # $*}"
+}
+
+skip() {
+	local name=$1
+	shift
+	echo "XNT-RESULT skip $name # $*"
+}
+
+# check NAME CMD...: ok if CMD exits 0; otherwise not_ok, with CMD's output.
+check() {
+	local name=$1 out rc
+	shift
+	out=$("$@" 2>&1)
+	rc=$?
+	if [ $rc -eq 0 ]; then
+		ok "$name"
+	else
+		printf '%s\n' "$out" | tail -n 20 | sed 's/^/XNT-LOG /'
+		not_ok "$name" "exit $rc: $*"
+	fi
+	return $rc
+}
+
+info() {
+	echo "XNT-INFO $*"
+}
+
+# Prints its input with a prefix the host shows in reports.
+show() {
+	sed 's/^/XNT-LOG /'
+}
+
+backend_module_path() {
+	case "$1" in
+	rust) echo "/lib/modules/$XNT_KREL/updates/xen_netback.ko" ;;
+	c) echo "/lib/modules/$XNT_KREL/kernel/drivers/net/xen-netback/xen-netback.ko" ;;
+	*) return 1 ;;
+	esac
+}
+
+frontend_module_path() {
+	case "$1" in
+	rust) echo "/lib/modules/$XNT_KREL/updates/xen_netfront.ko" ;;
+	c) echo "/lib/modules/$XNT_KREL/kernel/drivers/net/xen-netfront.ko" ;;
+	*) return 1 ;;
+	esac
+}
+
+# load_backend [DRIVER] [MAX_QUEUES]: loads the C or Rust netback by path.
+load_backend() {
+	local drv=${1:-$XNT_BACKEND} q=${2:-$XNT_BE_QUEUES} path
+	path=$(backend_module_path "$drv") || return 1
+	insmod "$path" ${q:+max_queues=$q}
+}
+
+unload_backend() {
+	rmmod xen_netback
+}
+
+guest_ip() {
+	local n
+	n=$(cat "/run/xnt-guest-$1.id" 2>/dev/null) || return 1
+	echo "${XNT_DOM0_IP%.*}.$((10 + n))"
+}
+
+guest_domid() {
+	xl domid "$1" 2>/dev/null
+}
+
+fe_dir() {
+	echo "/local/domain/$(guest_domid "$1")/device/vif/0"
+}
+
+be_dir() {
+	echo "/local/domain/0/backend/vif/$(guest_domid "$1")/0"
+}
+
+xs_read() {
+	xenstore-read "$1" 2>/dev/null
+}
+
+xs_dump() {
+	echo "frontend $(fe_dir "$1"):"
+	xenstore-ls -f "$(fe_dir "$1")" 2>&1 | sed "s|^$(fe_dir "$1")/||"
+	echo "backend $(be_dir "$1"):"
+	xenstore-ls -f "$(be_dir "$1")" 2>&1 | sed "s|^$(be_dir "$1")/||"
+}
+
+XNT_GUEST_SEQ=0
+
+# start_guest NAME [--frontend rust|c|none] [--queues N] [--mac MAC] [--vif-extra K=V,...]
+#             [--preload rust] [--no-wait]
+# Creates a PV guest whose init loads the chosen netfront, configures eth0 and starts the
+# command agent; returns once the agent answers over the vif (or fails after 180 s).
+start_guest() {
+	local name=$1 fe=$XNT_FRONTEND q=$XNT_FE_QUEUES mac="" extra="" ip n preload="" wait=1
+	shift
+	while [ $# -gt 0 ]; do
+		case "$1" in
+		--frontend) fe=$2 ;;
+		--queues) q=$2 ;;
+		--mac) mac=$2 ;;
+		--vif-extra) extra=",$2" ;;
+		--preload) preload=$2 ;;
+		--no-wait) wait=0; shift; continue ;;
+		*) echo "start_guest: unknown option $1" >&2; return 2 ;;
+		esac
+		shift 2
+	done
+	XNT_GUEST_SEQ=$((XNT_GUEST_SEQ + 1))
+	n=$XNT_GUEST_SEQ
+	echo "$n" >"/run/xnt-guest-$name.id"
+	ip=$(guest_ip "$name")
+	[ -n "$mac" ] || mac=$(printf '00:16:3e:58:4e:%02x' "$n")
+	cat >"/run/xnt-guest-$name.cfg" <<CFG
+name = "$name"
+type = "pv"
+kernel = "/xnt/guest/vmlinux"
+ramdisk = "/xnt/guest/initrd.cpio"
+extra = "console=hvc0 loglevel=4 xnt_front=$fe xnt_queues=$q xnt_ip=$ip xnt_preload=$preload"
+memory = 256
+vcpus = 2
+vif = [ 'bridge=xenbr0,mac=$mac$extra' ]
+on_poweroff = "destroy"
+on_crash = "preserve"
+CFG
+	if ! xl create "/run/xnt-guest-$name.cfg" >"/run/xnt-guest-$name.create.log" 2>&1; then
+		show <"/run/xnt-guest-$name.create.log"
+		return 1
+	fi
+	[ $wait = 1 ] || return 0
+	if ! xnt-agent wait "$ip" --timeout 180 >/dev/null; then
+		info "guest $name did not answer at $ip; its console:"
+		tail -n 40 "/var/log/xen/console/guest-$name.log" 2>/dev/null | show
+		return 1
+	fi
+}
+
+# guest NAME CMD...: runs CMD in the guest, output to stdout, returns its status.
+guest() {
+	local name=$1
+	shift
+	xnt-agent exec "$(guest_ip "$name")" --timeout "${XNT_GUEST_TIMEOUT:-120}" -- "$@"
+}
+
+destroy_guest() {
+	xl destroy "$1"
+}
+
+# kernel_log_clean [dom0|GUEST]: no WARNING/BUG/Oops/panic in that kernel's log.
+kernel_log_clean() {
+	local who=${1:-dom0} log
+	if [ "$who" = dom0 ]; then
+		log=$(dmesg)
+	else
+		log=$(guest "$who" dmesg) || return 1
+	fi
+	if grep -qE 'WARNING:|BUG:|Oops|Kernel panic|general protection|Call Trace' <<<"$log"; then
+		grep -E -A 12 'WARNING:|BUG:|Oops|Kernel panic|general protection' <<<"$log" | head -n 40 | show
+		return 1
+	fi
+	return 0
+}
+
+xnt_kmemleak_reset() {
+	[ -w /sys/kernel/debug/kmemleak ] && echo clear >/sys/kernel/debug/kmemleak
+	return 0
+}
+
+# xnt_kmemleak_check: scans, prints what kmemleak reports; fails on any leak.
+xnt_kmemleak_check() {
+	local f=/sys/kernel/debug/kmemleak
+	[ -w $f ] || { echo "kmemleak not available"; return 1; }
+	echo scan >$f
+	sleep 6
+	echo scan >$f
+	if grep -q unreferenced $f; then
+		head -n 40 $f | show
+		return 1
+	fi
+	return 0
+}
+
+# irq_counts PATTERN: "name total" for each /proc/interrupts line whose name matches.
+irq_counts() {
+	awk -v pat="$1" '$NF ~ pat { t = 0; for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+$/) t += $i; else break; print $NF, t }' /proc/interrupts
+}

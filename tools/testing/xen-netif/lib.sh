@@ -1,0 +1,86 @@
+# SPDX-License-Identifier: GPL-2.0
+# Shared helpers for the xen-netif build and test harness (sourced, not run).
+
+XNT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+XNT_TOP=$(cd "$XNT_DIR/../../.." && pwd)
+# Everything built or downloaded lives outside the repository.
+XNT_CACHE=${XNT_CACHE:-/var/cache/xen-netif-rust}
+XNT_START=${XNT_START:-$(date +%s)}
+export XNT_START
+
+# The one place that names the kernel we build against.
+KERNEL_SERIES=7.3
+KERNEL_PKG=linux-source-$KERNEL_SERIES
+KERNEL_PKG_VERSION=${KERNEL_PKG_VERSION:-7.3.4-1~bpo13+1}
+KERNEL_SUITE=trixie-backports
+XEN_PKG=xen-hypervisor-4.17-amd64
+BINDGEN_VERSION=0.72.1
+LLVM_SUFFIX=-19
+
+log() {
+	local now
+	now=$(date +%s)
+	printf '[xnt %4ds] %s\n' "$((now - XNT_START))" "$*" >&2
+}
+
+die() {
+	printf '[xnt] ERROR: %s\n' "$*" >&2
+	exit 1
+}
+
+# Run a long step, print its duration, and on failure the tail of its log.
+step() {
+	local name=$1 logf=$2
+	shift 2
+	local t0 rc
+	t0=$(date +%s)
+	log "$name: started (log: $logf)"
+	if "$@" >"$logf" 2>&1; then
+		log "$name: done in $(($(date +%s) - t0)) s"
+		return 0
+	else
+		rc=$?
+		log "$name: FAILED (exit $rc) after $(($(date +%s) - t0)) s; last 40 lines of $logf:"
+		tail -n 40 "$logf" >&2
+		return "$rc"
+	fi
+}
+
+# The mirror URI the machine's own apt sources already use for Debian.
+debian_mirror() {
+	local uri
+	uri=$(grep -h -E '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null |
+		awk '{print $2}' | grep -v -E 'security|nodesource|google' | head -n 1)
+	if [ -z "$uri" ]; then
+		uri=$(grep -h -E '^deb ' /etc/apt/sources.list 2>/dev/null |
+			awk '{print $2}' | grep -v security | head -n 1)
+	fi
+	[ -n "$uri" ] || die "cannot find the Debian mirror URI in /etc/apt/sources.list{,.d}"
+	echo "$uri"
+}
+
+# Private apt configuration for one extra suite, leaving the system's apt state untouched.
+# Usage: private_apt SUITE -> prints the apt options to use.
+private_apt() {
+	local suite=$1 dir="$XNT_CACHE/apt-$1"
+	if [ ! -f "$dir/updated" ] || [ -n "$(find "$dir/updated" -mmin +1440 2>/dev/null)" ]; then
+		mkdir -p "$dir/lists/partial" "$dir/archives/partial"
+		echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $(debian_mirror) $suite main" >"$dir/sources.list"
+		apt-get -q -o Dir::Etc::SourceList="$dir/sources.list" -o Dir::Etc::SourceParts=/dev/null \
+			-o Dir::State::Lists="$dir/lists" update >&2 || die "apt-get update for suite $suite failed"
+		touch "$dir/updated"
+	fi
+	echo "-o Dir::Etc::SourceList=$dir/sources.list -o Dir::Etc::SourceParts=/dev/null -o Dir::State::Lists=$dir/lists"
+}
+
+# Short, stable hash of a list of strings and files.
+key_of() {
+	local item
+	for item in "$@"; do
+		if [ -f "$item" ]; then
+			sha256sum "$item" | cut -d' ' -f1
+		else
+			echo "$item"
+		fi
+	done | sha256sum | cut -c1-16
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Installs the host tools and builds (or takes from the cache) everything a Xen boot needs:
+# kernel, both Rust modules, the guest agent, Xen and the dom0 image.
+# Writes their locations to $XNT_CACHE/env.sh.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+export PATH="$HOME/.cargo/bin:$PATH"
+mkdir -p "$XNT_CACHE"
+
+"$XNT_DIR/deps.sh"
+KBUILD=$("$XNT_DIR/kernel.sh")
+KREL=$(cat "$KBUILD/include/config/kernel.release")
+
+t0=$(date +%s)
+if ! make -C "$XNT_TOP" KDIR="$KBUILD" modules >"$XNT_CACHE/modules.log" 2>&1; then
+	tail -n 40 "$XNT_CACHE/modules.log" >&2
+	die "building the Rust modules failed (log: $XNT_CACHE/modules.log)"
+fi
+log "modules: built in $(($(date +%s) - t0)) s"
+
+AGENT_TARGET="$XNT_CACHE/agent-target"
+if ! CARGO_TARGET_DIR="$AGENT_TARGET" cargo build -q --release --target x86_64-unknown-linux-musl \
+	--manifest-path "$XNT_DIR/agent/Cargo.toml" >"$XNT_CACHE/agent.log" 2>&1; then
+	cat "$XNT_CACHE/agent.log" >&2
+	die "building xnt-agent failed"
+fi
+AGENT="$AGENT_TARGET/x86_64-unknown-linux-musl/release/xnt-agent"
+
+eval "$("$XNT_DIR/images.sh" "$KBUILD")"
+cat >"$XNT_CACHE/env.sh" <<ENV
+KBUILD=$KBUILD
+KREL=$KREL
+AGENT=$AGENT
+XEN_ELF=$XEN_ELF
+DOM0_BASE_CPIO=$DOM0_BASE_CPIO
+ROOTFS=$ROOTFS
+ENV
+log "prepare: ready (kernel $KREL)"
