@@ -50,7 +50,15 @@ impl xenbus::Driver for VifFrontend {
             dev.otherend().unwrap_or(c"?"),
             max_queues
         );
-        Ok(KBox::new(Netfront { max_queues }, GFP_KERNEL)?)
+        let nf = KBox::new(Netfront { max_queues }, GFP_KERNEL)?;
+        // The data path is not there yet: say so to the backend instead of leaving it (and
+        // the xenbus core, which waits for frontends to connect) waiting.
+        dev_info!(
+            dev.as_dev(),
+            "data path not implemented yet; leaving the device Closed\n"
+        );
+        dev.switch_state(xenbus::State::Closed)?;
+        Ok(nf)
     }
 
     fn otherend_changed(dev: &xenbus::Device, nf: &Netfront, state: xenbus::State) {

@@ -109,7 +109,7 @@ timeout -k 10 "$timeout" qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m 
 	-display none -monitor none -serial "file:$serial" -no-reboot -net none \
 	-kernel "$XEN_ELF" \
 	-append "dom0_mem=1G,max:1G dom0_max_vcpus=2 console=com1 com1=115200,8n1 loglvl=warning guest_loglvl=warning" \
-	-initrd "$KBUILD/vmlinux console=hvc0 earlyprintk=xen loglevel=4 rdinit=/init,$initrd" </dev/null
+	-initrd "$KBUILD/vmlinux console=hvc0 earlyprintk=xen loglevel=4 clocksource=xen rdinit=/init,$initrd" </dev/null
 qrc=$?
 elapsed=$(($(date +%s) - t0))
 rm -f "$initrd"

@@ -114,12 +114,12 @@ xs_dump() {
 
 XNT_GUEST_SEQ=0
 
-# start_guest NAME [--frontend rust|c|none] [--queues N] [--mac MAC] [--vif-extra K=V,...]
-#             [--preload rust] [--no-wait]
+# start_guest NAME [--frontend rust|c|none|loadtest] [--queues N] [--mac MAC]
+#             [--vif-extra K=V,...] [--no-wait]
 # Creates a PV guest whose init loads the chosen netfront, configures eth0 and starts the
 # command agent; returns once the agent answers over the vif (or fails after 180 s).
 start_guest() {
-	local name=$1 fe=$XNT_FRONTEND q=$XNT_FE_QUEUES mac="" extra="" ip n preload="" wait=1
+	local name=$1 fe=$XNT_FRONTEND q=$XNT_FE_QUEUES mac="" extra="" ip n wait=1
 	shift
 	while [ $# -gt 0 ]; do
 		case "$1" in
@@ -127,7 +127,6 @@ start_guest() {
 		--queues) q=$2 ;;
 		--mac) mac=$2 ;;
 		--vif-extra) extra=",$2" ;;
-		--preload) preload=$2 ;;
 		--no-wait) wait=0; shift; continue ;;
 		*) echo "start_guest: unknown option $1" >&2; return 2 ;;
 		esac
@@ -143,7 +142,7 @@ name = "$name"
 type = "pv"
 kernel = "/xnt/guest/vmlinux"
 ramdisk = "/xnt/guest/initrd.cpio"
-extra = "console=hvc0 loglevel=4 xnt_front=$fe xnt_queues=$q xnt_ip=$ip xnt_preload=$preload"
+extra = "console=hvc0 loglevel=4 xnt_front=$fe xnt_queues=$q xnt_ip=$ip"
 memory = 256
 vcpus = 2
 vif = [ 'bridge=xenbr0,mac=$mac$extra' ]
