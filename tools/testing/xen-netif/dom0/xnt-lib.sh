@@ -4,7 +4,9 @@
 # Results:     ok NAME | not_ok NAME [REASON] | check NAME CMD... | skip NAME REASON
 # Drivers:     load_backend [rust|c] [MAX_QUEUES] | unload_backend | backend_module_path rust|c
 # Guests:      start_guest NAME [--frontend rust|c] [--queues N] [--ip IP] [--mac MAC]
-#              guest NAME CMD...   (runs CMD in the guest; its exit status is returned)
+#              guest NAME CMD...   (runs CMD in the guest's sh, like ssh: the words are joined
+#                                   with spaces, so quote a pipeline as one word; returns
+#                                   its exit status)
 #              guest_ip NAME | guest_domid NAME | destroy_guest NAME
 # XenStore:    fe_dir NAME | be_dir NAME | xs_read PATH | xs_dump NAME
 # Health:      kernel_log_clean [dom0|NAME] | xnt_kmemleak_check
@@ -161,7 +163,8 @@ CFG
 	fi
 }
 
-# guest NAME CMD...: runs CMD in the guest, output to stdout, returns its status.
+# guest NAME CMD...: runs CMD (joined with spaces) in the guest's sh, output to stdout,
+# returns its status.
 guest() {
 	local name=$1
 	shift

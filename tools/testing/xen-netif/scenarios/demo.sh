@@ -11,7 +11,7 @@ info "drivers: $XNT_BACKEND netback in dom0, $XNT_FRONTEND netfront in the guest
 info "backend offers multi-queue-max-queues=$(xs_read "$be/multi-queue-max-queues"), frontend chose multi-queue-num-queues=$(xs_read "$fe/multi-queue-num-queues")"
 info "XenStore:"
 xs_dump demo | show
-info "guest eth0 queues: $(guest demo sh -c 'cd /sys/class/net/eth0/queues && echo *')"
+info "guest eth0 queues: $(guest demo 'cd /sys/class/net/eth0/queues && echo *')"
 iperf3 -s -D >/dev/null 2>&1
 sleep 1
 pat="^vif$domid\\.0-q[0-9]+"
