@@ -180,7 +180,7 @@ impl<T: Driver> Registration<T> {
             return Err(EINVAL);
         }
         for (dst, &src) in ids[0].devicetype.iter_mut().zip(ty) {
-            *dst = src as _;
+            *dst = src;
         }
         let data = KBox::new(
             RegistrationData {
@@ -232,6 +232,11 @@ impl<T: Driver> Drop for Registration<T> {
     }
 }
 
+/// The xenbus core's `probe` callback for driver `T`.
+///
+/// # Safety
+///
+/// Only the xenbus core calls this, with a live device that is being bound to `T`.
 unsafe extern "C" fn probe_callback<T: Driver>(
     xdev: *mut bindings::xenbus_device,
     _id: *const bindings::xenbus_device_id,
@@ -247,6 +252,11 @@ unsafe extern "C" fn probe_callback<T: Driver>(
     })
 }
 
+/// The xenbus core's `remove` callback for driver `T`.
+///
+/// # Safety
+///
+/// Only the xenbus core calls this, with a live device bound to `T` by a successful probe.
 unsafe extern "C" fn remove_callback<T: Driver>(xdev: *mut bindings::xenbus_device) {
     // SAFETY: The xenbus core passes a live device for the duration of the call.
     let dev = unsafe { Device::from_raw(xdev) };
@@ -262,6 +272,12 @@ unsafe extern "C" fn remove_callback<T: Driver>(xdev: *mut bindings::xenbus_devi
     T::remove(dev, data);
 }
 
+/// The xenbus core's `otherend_changed` callback for driver `T`.
+///
+/// # Safety
+///
+/// Only the xenbus core calls this, with a live device bound to `T`, never concurrently with
+/// its removal.
 unsafe extern "C" fn otherend_changed_callback<T: Driver>(
     xdev: *mut bindings::xenbus_device,
     state: bindings::xenbus_state,
@@ -276,6 +292,6 @@ unsafe extern "C" fn otherend_changed_callback<T: Driver>(
     // SAFETY: The pointer set in probe stays valid until remove, and the xenbus core does
     // not run `otherend_changed` concurrently with `remove` for the same device.
     let data = unsafe { &*raw.cast::<T::Data>() };
-    let state = State::from_raw(state as u32).unwrap_or(State::Unknown);
+    let state = State::from_raw(state).unwrap_or(State::Unknown);
     T::otherend_changed(dev, data, state);
 }

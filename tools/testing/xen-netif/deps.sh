@@ -43,7 +43,6 @@ if ! rustup target list --installed 2>/dev/null | grep -q '^x86_64-unknown-linux
 	log "rustup: adding the x86_64-unknown-linux-musl target (static guest agent)"
 	rustup target add x86_64-unknown-linux-musl >/dev/null || die "rustup target add x86_64-unknown-linux-musl failed"
 fi
-export PATH="$HOME/.cargo/bin:$PATH"
 if ! bindgen --version 2>/dev/null | grep -q " $BINDGEN_VERSION"; then
 	log "cargo: installing bindgen-cli $BINDGEN_VERSION (about 3 minutes)"
 	cargo install -q bindgen-cli --version "$BINDGEN_VERSION" --locked ||

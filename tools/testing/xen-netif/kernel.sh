@@ -4,7 +4,6 @@
 # Prints the kernel build tree's path on stdout.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
-export PATH="$HOME/.cargo/bin:$PATH"
 
 FRAGMENT="$XNT_DIR/config/xen-netif.config"
 JOBS=${JOBS:-$(nproc)}

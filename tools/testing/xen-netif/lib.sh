@@ -6,6 +6,8 @@ XNT_TOP=$(cd "$XNT_DIR/../../.." && pwd)
 # Everything built or downloaded lives outside the repository.
 XNT_CACHE=${XNT_CACHE:-/var/cache/xen-netif-rust}
 XNT_START=${XNT_START:-$(date +%s)}
+# rustup's cargo, rustc and the cargo-installed bindgen.
+export PATH="${CARGO_HOME:-${HOME:-/root}/.cargo}/bin:$PATH"
 export XNT_START
 
 # The one place that names the kernel we build against.

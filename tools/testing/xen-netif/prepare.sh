@@ -5,7 +5,6 @@
 # Writes their locations to $XNT_CACHE/env.sh.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
-export PATH="$HOME/.cargo/bin:$PATH"
 mkdir -p "$XNT_CACHE"
 
 "$XNT_DIR/deps.sh"

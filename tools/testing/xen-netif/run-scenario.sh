@@ -53,17 +53,18 @@ run="$XNT_CACHE/runs/$name-$backend-$frontend-$be_queues-$fe_queues-$$"
 rm -rf "$run" && mkdir -p "$run"
 serial=${serial:-$run/serial.log}
 ov="$run/overlay"
-mkdir -p "$ov/xnt/guest" "$ov/usr/local/bin" "$ov/usr/lib/modules/$KREL/updates"
+mkdir -p "$ov/xnt/guest" "$ov/usr/local/bin" "$ov/usr/lib/modules/$KREL"
 
-# Modules: the Rust ones go to updates/, and depmod runs over the merged tree.
-cp "$XNT_TOP/netback/xen_netback.ko" "$XNT_TOP/netfront/xen_netfront.ko" "$ov/usr/lib/modules/$KREL/updates/"
+# Modules: installed by the project's own `make modules_install` (to updates/) next to the
+# kernel's modules, and depmod run over the merged tree.
 dm="$run/depmod"
 mkdir -p "$dm/lib/modules"
 cp -al "$KBUILD/mod-root/lib/modules/$KREL" "$dm/lib/modules/"
 rm -f "$dm/lib/modules/$KREL/build" "$dm/lib/modules/$KREL/source"
-mkdir -p "$dm/lib/modules/$KREL/updates"
-cp "$ov/usr/lib/modules/$KREL/updates/"*.ko "$dm/lib/modules/$KREL/updates/"
+make -s -C "$XNT_TOP" KDIR="$KBUILD" INSTALL_MOD_PATH="$dm" modules_install >"$run/modules_install.log" 2>&1 ||
+	{ cat "$run/modules_install.log" >&2; die "make modules_install failed"; }
 depmod -b "$dm" "$KREL" || die "depmod failed"
+cp -a "$dm/lib/modules/$KREL/updates" "$ov/usr/lib/modules/$KREL/"
 cp "$dm/lib/modules/$KREL"/modules.* "$ov/usr/lib/modules/$KREL/"
 rm -rf "$dm"
 

@@ -6,7 +6,6 @@
 # usage: run_tests.sh [--quick]   (--quick: host-side tests only, no kernel or VM)
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
-export PATH="$HOME/.cargo/bin:$PATH"
 
 quick=0
 [ "${1:-}" = --quick ] && quick=1

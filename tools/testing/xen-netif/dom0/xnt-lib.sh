@@ -60,7 +60,7 @@ show() {
 
 backend_module_path() {
 	case "$1" in
-	rust) echo "/lib/modules/$XNT_KREL/updates/xen_netback.ko" ;;
+	rust) find "/lib/modules/$XNT_KREL/updates" -name xen_netback.ko | head -n1 ;;
 	c) echo "/lib/modules/$XNT_KREL/kernel/drivers/net/xen-netback/xen-netback.ko" ;;
 	*) return 1 ;;
 	esac
@@ -68,7 +68,7 @@ backend_module_path() {
 
 frontend_module_path() {
 	case "$1" in
-	rust) echo "/lib/modules/$XNT_KREL/updates/xen_netfront.ko" ;;
+	rust) find "/lib/modules/$XNT_KREL/updates" -name xen_netfront.ko | head -n1 ;;
 	c) echo "/lib/modules/$XNT_KREL/kernel/drivers/net/xen-netfront.ko" ;;
 	*) return 1 ;;
 	esac
