@@ -10,7 +10,7 @@
 #              guest_ip NAME | guest_domid NAME | destroy_guest NAME
 # XenStore:    fe_dir NAME | be_dir NAME | xs_read PATH | xs_dump NAME
 # Health:      kernel_log_clean [dom0|NAME] | xnt_kmemleak_check
-# Counters:    irq_counts PATTERN   (prints "name total" per matching /proc/interrupts line)
+# Counters:    irq_counts PATTERN [FILE] | irq_queues_moved BEFORE AFTER SUFFIX
 
 XNT_PASSED=0
 XNT_FAILED=0
@@ -209,7 +209,19 @@ xnt_kmemleak_check() {
 	return 0
 }
 
-# irq_counts PATTERN: "name total" for each /proc/interrupts line whose name matches.
+# irq_counts PATTERN [FILE]: "name total" for each line of FILE (default /proc/interrupts)
+# whose IRQ name matches PATTERN, sorted by name.
 irq_counts() {
-	awk -v pat="$1" '$NF ~ pat { t = 0; for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+$/) t += $i; else break; print $NF, t }' /proc/interrupts
+	awk -v pat="$1" '$NF ~ pat { t = 0; for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+$/) t += $i; else break; print $NF, t }' \
+		"${2:-/proc/interrupts}" | sort
+}
+
+# irq_queues_moved BEFORE AFTER SUFFIX: how many queues have an IRQ named ...-qN<SUFFIX>
+# (or a shared ...-qN) whose count grew by 5 or more between two irq_counts snapshots
+# (a single agent command moves a queue's count by one or two, real traffic by more).
+irq_queues_moved() {
+	join "$1" "$2" | awk -v s="$3" '
+		{ n = $1; q = n; sub(/.*-q/, "", q); sub(/-.*/, "", q)
+		  if ((n ~ s "$" || n ~ /-q[0-9]+$/) && $3 - $2 >= 5) seen[q] = 1 }
+		END { c = 0; for (k in seen) c++; print c }'
 }

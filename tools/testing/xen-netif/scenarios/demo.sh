@@ -15,12 +15,12 @@ info "guest eth0 queues: $(guest demo 'cd /sys/class/net/eth0/queues && echo *')
 iperf3 -s -D >/dev/null 2>&1
 sleep 1
 pat="^vif$domid\\.0-q[0-9]+"
-irq_counts "$pat" | sort >/tmp/demo-irq-before
+irq_counts "$pat" >/tmp/demo-irq-before
 info "iperf3, 4 TCP streams, guest -> dom0:"
 guest demo iperf3 -c "$XNT_DOM0_IP" -t 4 -P 4 | grep -E 'SUM.*(sender|receiver)' | show
 info "iperf3, 4 TCP streams, dom0 -> guest:"
 guest demo iperf3 -c "$XNT_DOM0_IP" -t 4 -P 4 -R | grep -E 'SUM.*(sender|receiver)' | show
-irq_counts "$pat" | sort >/tmp/demo-irq-after
+irq_counts "$pat" >/tmp/demo-irq-after
 info "per-queue event-channel interrupts in dom0 during the run (name: count):"
 join /tmp/demo-irq-before /tmp/demo-irq-after | awk '{ printf "%-22s %8d\n", $1, $3 - $2 }' | show
 info "per-queue interrupts in the guest (name: total since boot):"
