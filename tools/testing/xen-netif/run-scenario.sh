@@ -95,6 +95,8 @@ for exe in /usr/bin/iperf3 /usr/sbin/ethtool; do
 	done
 done
 cp "$KBUILD/mod-root/lib/modules/$KREL/kernel/drivers/net/xen-netfront.ko" "$g/lib/modules/$KREL/kernel/drivers/net/"
+mkdir -p "$g/lib/modules/$KREL/kernel/drivers/net/xen-netback"
+cp "$KBUILD/mod-root/lib/modules/$KREL/kernel/drivers/net/xen-netback/xen-netback.ko" "$g/lib/modules/$KREL/kernel/drivers/net/xen-netback/"
 cp "$XNT_TOP/netfront/xen_netfront.ko" "$XNT_TOP/netback/xen_netback.ko" "$g/lib/modules/$KREL/updates/"
 (cd "$g" && find . -print0 | cpio --null -o -H newc --quiet) >"$ov/xnt/guest/initrd.cpio"
 rm -rf "$g"
