@@ -30,24 +30,6 @@ die() {
 	exit 1
 }
 
-# Run a long step, print its duration, and on failure the tail of its log.
-step() {
-	local name=$1 logf=$2
-	shift 2
-	local t0 rc
-	t0=$(date +%s)
-	log "$name: started (log: $logf)"
-	if "$@" >"$logf" 2>&1; then
-		log "$name: done in $(($(date +%s) - t0)) s"
-		return 0
-	else
-		rc=$?
-		log "$name: FAILED (exit $rc) after $(($(date +%s) - t0)) s; last 40 lines of $logf:"
-		tail -n 40 "$logf" >&2
-		return "$rc"
-	fi
-}
-
 # The mirror URI the machine's own apt sources already use for Debian.
 debian_mirror() {
 	local uri
