@@ -17,6 +17,9 @@ xnt_bindgen_allow := \
 	--allowlist-function 'notify_remote_via_irq' \
 	--allowlist-function 'xen_irq_lateeoi' \
 	--allowlist-type 'xenbus_.*' \
+	--allowlist-type 'xnt_.*' \
+	--allowlist-var 'XNT_.*' \
+	--allowlist-var 'XEN_EOI_FLAG_.*' \
 	--allowlist-type 'xenbus_state' \
 	--allowlist-type 'grant_ref_t' \
 	--allowlist-type 'gnttab_.*' \
@@ -44,7 +47,7 @@ quiet_cmd_xnt_bindgen = BINDGEN $@
 		--no-debug '.*' --enable-function-attribute-detection \
 		-o $@ -- $(c_flags) -fno-builtin -D__BINDGEN__ -DMODULE -I$(xnt_common)
 
-$(obj)/xen_bindings.rs: $(xnt_common)/bindings_helper.h $(xnt_common)/helpers.h \
+$(obj)/xen_bindings.rs: $(xnt_common)/bindings_helper.h $(xnt_common)/helpers.h $(xnt_common)/net_helpers.h \
 		$(xnt_common)/bindgen.mk FORCE
 	$(call if_changed_dep,xnt_bindgen)
 

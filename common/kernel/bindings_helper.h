@@ -12,3 +12,4 @@
 #include <xen/events.h>
 #include <xen/interface/io/netif.h>
 #include "helpers.h"
+#include "net_helpers.h"

@@ -8,8 +8,12 @@
 //! [`protocol`] and is the same code the host `cargo test` covers.
 
 pub(crate) mod bindings;
+pub mod evtchn;
+pub mod grant;
+pub mod net;
 pub mod param;
 #[path = "../src/protocol/mod.rs"]
 pub mod protocol;
+pub mod sring;
 pub mod system;
 pub mod xenbus;

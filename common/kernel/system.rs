@@ -21,3 +21,10 @@ pub fn xen_initial_domain() -> bool {
     // SAFETY: Reads a variable set once at boot; no preconditions.
     unsafe { bindings::xnt_xen_initial_domain() }
 }
+
+/// Sleeps for at least `ms` milliseconds (process context only).
+pub fn msleep(ms: u32) {
+    // SAFETY: `msleep` has no preconditions beyond being allowed to sleep, which callers
+    // in process context are.
+    unsafe { bindings::xnt_msleep(ms) };
+}

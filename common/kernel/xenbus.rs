@@ -85,7 +85,7 @@ impl Device {
         unsafe { &*ptr.cast() }
     }
 
-    fn as_raw(&self) -> *mut bindings::xenbus_device {
+    pub(crate) fn as_raw(&self) -> *mut bindings::xenbus_device {
         self.0.get()
     }
 
@@ -94,6 +94,13 @@ impl Device {
         // SAFETY: By the type invariant the xenbus device is alive, and with it its embedded
         // `struct device`, whose reference count the xenbus core holds while it is bound.
         unsafe { kernel::device::Device::from_raw(&raw mut (*self.as_raw()).dev) }
+    }
+
+    /// The embedded `struct device`, for C APIs that take it.
+    pub(crate) fn as_device_ptr(&self) -> *mut bindings::device {
+        // SAFETY: By the type invariant the device is alive; this only computes the address
+        // of a field.
+        unsafe { &raw mut (*self.as_raw()).dev }
     }
 
     /// This end's XenStore directory (for example `device/vif/0`).
@@ -294,4 +301,174 @@ unsafe extern "C" fn otherend_changed_callback<T: Driver>(
     let data = unsafe { &*raw.cast::<T::Data>() };
     let state = State::from_raw(state).unwrap_or(State::Unknown);
     T::otherend_changed(dev, data, state);
+}
+
+/// The "no transaction" handle for single XenStore operations.
+const XBT_NIL: bindings::xenbus_transaction = bindings::xenbus_transaction { id: 0 };
+
+/// Converts an `ERR_PTR`-style return into a result.
+fn check_ptr<T>(p: *mut T) -> Result<*mut T> {
+    let v = p as isize;
+    if (-4095..0).contains(&v) {
+        Err(Error::from_errno(v as i32))
+    } else if p.is_null() {
+        Err(ENOMEM)
+    } else {
+        Ok(p)
+    }
+}
+
+/// Reads `dir/key` from XenStore into a byte vector (without the terminating NUL).
+pub fn read(dir: &CStr, key: &CStr) -> Result<KVec<u8>> {
+    let mut len: kernel::ffi::c_uint = 0;
+    // SAFETY: Both strings are NUL-terminated; `len` is a valid out parameter.
+    let p = check_ptr(unsafe {
+        bindings::xenbus_read(XBT_NIL, dir.as_char_ptr(), key.as_char_ptr(), &mut len)
+    })?;
+    let mut out = KVec::new();
+    // SAFETY: On success `xenbus_read` returns a kmalloc'ed buffer of `len` bytes plus a
+    // NUL, which we own.
+    let bytes = unsafe { core::slice::from_raw_parts(p.cast::<u8>(), len as usize) };
+    let res = out.extend_from_slice(bytes, GFP_KERNEL);
+    // SAFETY: `p` is the buffer returned above, freed exactly once.
+    unsafe { bindings::xnt_kfree(p) };
+    res?;
+    Ok(out)
+}
+
+/// Reads an unsigned value with `xenbus_read_unsigned()`: absent or unparsable gives
+/// `default`.
+pub fn read_unsigned(dir: &CStr, key: &CStr, default: u32) -> u32 {
+    // SAFETY: Both strings are NUL-terminated.
+    unsafe { bindings::xenbus_read_unsigned(dir.as_char_ptr(), key.as_char_ptr(), default) }
+}
+
+/// A XenStore transaction; end it with [`Transaction::commit`] or [`Transaction::abort`].
+pub struct Transaction {
+    t: bindings::xenbus_transaction,
+    done: bool,
+}
+
+impl Transaction {
+    fn raw(&self) -> bindings::xenbus_transaction {
+        bindings::xenbus_transaction { id: self.t.id }
+    }
+
+    /// Starts a transaction.
+    pub fn start() -> Result<Self> {
+        let mut t = XBT_NIL;
+        // SAFETY: `t` is a valid out parameter.
+        to_result(unsafe { bindings::xenbus_transaction_start(&mut t) })?;
+        Ok(Self { t, done: false })
+    }
+
+    /// Writes `value` to `dir/key` inside the transaction.
+    pub fn write(&self, dir: &CStr, key: &CStr, value: &CStr) -> Result {
+        // SAFETY: All three strings are NUL-terminated; `self.t` is an open transaction.
+        to_result(unsafe {
+            bindings::xenbus_write(
+                self.raw(),
+                dir.as_char_ptr(),
+                key.as_char_ptr(),
+                value.as_char_ptr(),
+            )
+        })
+    }
+
+    /// Writes a formatted value to `dir/key` inside the transaction.
+    pub fn write_fmt(&self, dir: &CStr, key: &CStr, value: core::fmt::Arguments<'_>) -> Result {
+        let v = kernel::str::CString::try_from_fmt(value)?;
+        self.write(dir, key, &v)
+    }
+
+    /// Removes `dir/key` (and anything below it) inside the transaction; a missing node is
+    /// not an error.
+    pub fn remove(&self, dir: &CStr, key: &CStr) {
+        // SAFETY: Both strings are NUL-terminated; `self.t` is an open transaction.
+        unsafe { bindings::xenbus_rm(self.raw(), dir.as_char_ptr(), key.as_char_ptr()) };
+    }
+
+    /// Commits; `EAGAIN` means the transaction raced and should be redone.
+    pub fn commit(mut self) -> Result {
+        self.done = true;
+        // SAFETY: `self.t` is an open transaction, ended exactly once.
+        to_result(unsafe { bindings::xenbus_transaction_end(self.raw(), false) })
+    }
+
+    /// Abandons the transaction.
+    pub fn abort(mut self) {
+        self.done = true;
+        // SAFETY: `self.t` is an open transaction, ended exactly once.
+        unsafe { bindings::xenbus_transaction_end(self.raw(), true) };
+    }
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        if !self.done {
+            // SAFETY: `self.t` is still open; ending it here is the only end.
+            unsafe { bindings::xenbus_transaction_end(self.raw(), true) };
+        }
+    }
+}
+
+impl Device {
+    /// Reads `key` from the peer's directory as an unsigned number.
+    pub fn read_otherend_unsigned(&self, key: &CStr, default: u32) -> u32 {
+        match self.otherend() {
+            Some(dir) => read_unsigned(dir, key, default),
+            None => default,
+        }
+    }
+
+    /// The peer's current XenbusState, read from XenStore.
+    pub fn otherend_state(&self) -> State {
+        State::from_raw(self.read_otherend_unsigned(c"state", 0)).unwrap_or(State::Unknown)
+    }
+
+    /// This device's own current XenbusState, as last published.
+    pub fn state(&self) -> State {
+        // SAFETY: By the type invariant the device is alive; `state` is plain data the
+        // xenbus core updates in `xenbus_switch_state`.
+        let raw = unsafe { (*self.as_raw()).state };
+        State::from_raw(raw).unwrap_or(State::Unknown)
+    }
+
+    /// Reads `key` from this device's own directory.
+    pub fn read_own(&self, key: &CStr) -> Result<KVec<u8>> {
+        read(self.nodename(), key)
+    }
+
+    /// Allocates an unbound event-channel port for the peer domain.
+    pub fn alloc_evtchn(&self) -> Result<super::evtchn::Port> {
+        let mut port: bindings::evtchn_port_t = 0;
+        // SAFETY: The device is alive; `port` is a valid out parameter.
+        to_result(unsafe { bindings::xenbus_alloc_evtchn(self.as_raw(), &mut port) })?;
+        Ok(super::evtchn::Port(port))
+    }
+
+    /// Closes a port from [`Device::alloc_evtchn`] that was never bound.
+    pub fn free_evtchn(&self, port: super::evtchn::Port) {
+        // SAFETY: The device is alive; `port` is an open, unbound port of ours.
+        unsafe { bindings::xenbus_free_evtchn(self.as_raw(), port.0) };
+    }
+
+    /// Reports a fatal error: logs it, writes the `error` node and switches to Closing.
+    pub fn fatal(&self, err: Error, msg: core::fmt::Arguments<'_>) {
+        let text = kernel::str::CString::try_from_fmt(msg);
+        let text: &CStr = match &text {
+            Ok(t) => t,
+            Err(_) => c"fatal error",
+        };
+        // SAFETY: The device is alive; `text` is NUL-terminated and passed as a `%s` argument.
+        unsafe {
+            bindings::xnt_xenbus_dev_fatal(self.as_raw(), err.to_errno(), text.as_char_ptr())
+        };
+    }
+
+    /// The frontend's orderly close: Closing, then Closed (`xenbus_frontend_closed`).
+    pub fn frontend_closed(&self) {
+        // SAFETY: The device is alive.
+        unsafe { bindings::xenbus_frontend_closed(self.as_raw()) };
+    }
 }

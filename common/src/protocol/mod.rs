@@ -3,6 +3,7 @@
 //! The netif protocol modules; `lib.rs` (host) and the kernel modules both include this file.
 
 pub mod flags;
+pub mod frontend;
 pub mod negotiate;
 pub mod netif;
 pub mod ring;

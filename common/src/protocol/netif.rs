@@ -323,6 +323,92 @@ const _: () = {
     assert!(offset_of!(ExtraInfo, payload) == 2);
 };
 
+impl TxResponse {
+    /// Decodes the response from the first 4 bytes of a (12-byte) TX slot.
+    pub fn from_slot(b: &[u8; 12]) -> Self {
+        Self {
+            id: u16::from_le_bytes([b[0], b[1]]),
+            status: i16::from_le_bytes([b[2], b[3]]),
+        }
+    }
+
+    /// Encodes the response into a TX slot (the last 8 bytes stay zero).
+    pub fn to_slot(&self) -> [u8; 12] {
+        let mut b = [0u8; 12];
+        b[0..2].copy_from_slice(&self.id.to_le_bytes());
+        b[2..4].copy_from_slice(&self.status.to_le_bytes());
+        b
+    }
+}
+
+impl RxRequest {
+    /// Decodes a request from an RX slot.
+    pub fn from_le_bytes(b: &[u8; 8]) -> Self {
+        Self {
+            id: u16::from_le_bytes([b[0], b[1]]),
+            pad: u16::from_le_bytes([b[2], b[3]]),
+            gref: u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+        }
+    }
+
+    /// Encodes the request into an RX slot.
+    pub fn to_le_bytes(&self) -> [u8; 8] {
+        let mut b = [0u8; 8];
+        b[0..2].copy_from_slice(&self.id.to_le_bytes());
+        b[2..4].copy_from_slice(&self.pad.to_le_bytes());
+        b[4..8].copy_from_slice(&self.gref.to_le_bytes());
+        b
+    }
+}
+
+impl RxResponse {
+    /// Encodes the response into an RX slot.
+    pub fn to_le_bytes(&self) -> [u8; 8] {
+        let mut b = [0u8; 8];
+        b[0..2].copy_from_slice(&self.id.to_le_bytes());
+        b[2..4].copy_from_slice(&self.offset.to_le_bytes());
+        b[4..6].copy_from_slice(&self.flags.to_le_bytes());
+        b[6..8].copy_from_slice(&self.status.to_le_bytes());
+        b
+    }
+}
+
+impl ExtraInfo {
+    /// Decodes an extra from the first 8 bytes of a slot.
+    pub fn from_le_bytes(b: &[u8; 8]) -> Self {
+        let mut payload = [0u8; 6];
+        payload.copy_from_slice(&b[2..8]);
+        Self {
+            type_: b[0],
+            flags: b[1],
+            payload,
+        }
+    }
+
+    /// Encodes the extra into 8 bytes.
+    pub fn to_le_bytes(&self) -> [u8; 8] {
+        let mut b = [0u8; 8];
+        b[0] = self.type_;
+        b[1] = self.flags;
+        b[2..8].copy_from_slice(&self.payload);
+        b
+    }
+
+    /// Encodes the extra into a 12-byte TX slot (the last 4 bytes stay zero).
+    pub fn to_tx_slot(&self) -> [u8; 12] {
+        let mut b = [0u8; 12];
+        b[..8].copy_from_slice(&self.to_le_bytes());
+        b
+    }
+
+    /// Decodes an extra from a 12-byte TX slot.
+    pub fn from_tx_slot(b: &[u8; 12]) -> Self {
+        let mut e = [0u8; 8];
+        e.copy_from_slice(&b[..8]);
+        Self::from_le_bytes(&e)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

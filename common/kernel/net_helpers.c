@@ -1,0 +1,669 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * C side of the Rust net_device / NAPI / skb / page / event-channel abstractions; see
+ * net_helpers.h. Every function here only adapts a kernel API to plain types; the Rust
+ * side (common/kernel/net.rs, evtchn.rs) documents the safety contracts.
+ */
+#include <linux/etherdevice.h>
+#include <linux/ethtool.h>
+#include <linux/interrupt.h>
+#include <linux/netdevice.h>
+#include <linux/rtnetlink.h>
+#include <linux/skbuff.h>
+#include <linux/slab.h>
+#include <linux/delay.h>
+#include <net/gro.h>
+#include <net/tcp.h>
+#include <xen/events.h>
+#include <xen/page.h>
+#include <xen/xenbus.h>
+#include <xen/interface/io/netif.h>
+#include "net_helpers.h"
+
+static_assert(PAGE_SIZE == XEN_PAGE_SIZE);
+
+struct xnt_netdev_priv {
+	const struct xnt_netdev_callbacks *cb;
+	const void *ctx;
+	const char *driver_name;
+};
+
+static struct xnt_netdev_priv *xnt_priv(struct net_device *dev)
+{
+	return netdev_priv(dev);
+}
+
+static int xnt_ndo_open(struct net_device *dev)
+{
+	struct xnt_netdev_priv *p = xnt_priv(dev);
+
+	return p->ctx ? p->cb->open(p->ctx) : -ENODEV;
+}
+
+static int xnt_ndo_stop(struct net_device *dev)
+{
+	struct xnt_netdev_priv *p = xnt_priv(dev);
+
+	return p->ctx ? p->cb->stop(p->ctx) : 0;
+}
+
+static netdev_tx_t xnt_ndo_start_xmit(struct sk_buff *skb, struct net_device *dev)
+{
+	struct xnt_netdev_priv *p = xnt_priv(dev);
+
+	if (unlikely(!p->ctx)) {
+		dev_kfree_skb_any(skb);
+		return NETDEV_TX_OK;
+	}
+	p->cb->start_xmit(p->ctx, skb);
+	return NETDEV_TX_OK;
+}
+
+static u16 xnt_ndo_select_queue(struct net_device *dev, struct sk_buff *skb,
+				struct net_device *sb_dev)
+{
+	struct xnt_netdev_priv *p = xnt_priv(dev);
+
+	return p->ctx ? p->cb->select_queue(p->ctx, skb) : 0;
+}
+
+static void xnt_ndo_get_stats64(struct net_device *dev, struct rtnl_link_stats64 *tot)
+{
+	struct xnt_netdev_priv *p = xnt_priv(dev);
+	struct xnt_link_stats s = {};
+
+	if (p->ctx)
+		p->cb->get_stats64(p->ctx, &s);
+	tot->rx_packets = s.rx_packets;
+	tot->tx_packets = s.tx_packets;
+	tot->rx_bytes = s.rx_bytes;
+	tot->tx_bytes = s.tx_bytes;
+	tot->rx_errors = s.rx_errors;
+	tot->tx_errors = s.tx_errors;
+	tot->rx_dropped = s.rx_dropped;
+	tot->tx_dropped = s.tx_dropped;
+}
+
+static netdev_features_t xnt_ndo_fix_features(struct net_device *dev,
+					      netdev_features_t features)
+{
+	struct xnt_netdev_priv *p = xnt_priv(dev);
+	u32 allowed = p->ctx ? p->cb->allowed_features(p->ctx) : 0;
+
+	if (!(allowed & XNT_FEAT_SG))
+		features &= ~NETIF_F_SG;
+	if (!(allowed & XNT_FEAT_IPV6_CSUM))
+		features &= ~NETIF_F_IPV6_CSUM;
+	if (!(allowed & XNT_FEAT_TSO))
+		features &= ~NETIF_F_TSO;
+	if (!(allowed & XNT_FEAT_TSO6))
+		features &= ~NETIF_F_TSO6;
+	return features;
+}
+
+static int xnt_ndo_set_features(struct net_device *dev, netdev_features_t features)
+{
+	if (!(features & NETIF_F_SG) && dev->mtu > ETH_DATA_LEN) {
+		netdev_info(dev, "reducing MTU to %u: no scatter-gather\n", ETH_DATA_LEN);
+		WRITE_ONCE(dev->mtu, ETH_DATA_LEN);
+	}
+	return 0;
+}
+
+static int xnt_ndo_change_mtu(struct net_device *dev, int mtu)
+{
+	struct xnt_netdev_priv *p = xnt_priv(dev);
+	u32 max = p->ctx ? p->cb->max_mtu(p->ctx) : ETH_DATA_LEN;
+
+	if (mtu > max)
+		return -EINVAL;
+	WRITE_ONCE(dev->mtu, mtu);
+	return 0;
+}
+
+static const struct net_device_ops xnt_netdev_ops = {
+	.ndo_open = xnt_ndo_open,
+	.ndo_stop = xnt_ndo_stop,
+	.ndo_start_xmit = xnt_ndo_start_xmit,
+	.ndo_select_queue = xnt_ndo_select_queue,
+	.ndo_get_stats64 = xnt_ndo_get_stats64,
+	.ndo_fix_features = xnt_ndo_fix_features,
+	.ndo_set_features = xnt_ndo_set_features,
+	.ndo_change_mtu = xnt_ndo_change_mtu,
+	.ndo_set_mac_address = eth_mac_addr,
+	.ndo_validate_addr = eth_validate_addr,
+};
+
+static void xnt_get_drvinfo(struct net_device *dev, struct ethtool_drvinfo *info)
+{
+	struct xnt_netdev_priv *p = xnt_priv(dev);
+
+	strscpy(info->driver, p->driver_name, sizeof(info->driver));
+	if (dev->dev.parent)
+		strscpy(info->bus_info, dev_name(dev->dev.parent), sizeof(info->bus_info));
+}
+
+static int xnt_get_sset_count(struct net_device *dev, int sset)
+{
+	struct xnt_netdev_priv *p = xnt_priv(dev);
+
+	if (sset != ETH_SS_STATS)
+		return -EOPNOTSUPP;
+	return p->ctx ? p->cb->stats_count(p->ctx) : 0;
+}
+
+static void xnt_get_strings(struct net_device *dev, u32 sset, u8 *data)
+{
+	struct xnt_netdev_priv *p = xnt_priv(dev);
+	u32 n;
+
+	if (sset != ETH_SS_STATS || !p->ctx)
+		return;
+	n = p->cb->stats_count(p->ctx);
+	memset(data, 0, (size_t)n * ETH_GSTRING_LEN);
+	p->cb->stats_names(p->ctx, data, n);
+}
+
+static void xnt_get_ethtool_stats(struct net_device *dev, struct ethtool_stats *stats,
+				  u64 *data)
+{
+	struct xnt_netdev_priv *p = xnt_priv(dev);
+
+	if (p->ctx)
+		p->cb->stats_values(p->ctx, data, p->cb->stats_count(p->ctx));
+}
+
+static void xnt_get_channels(struct net_device *dev, struct ethtool_channels *ch)
+{
+	struct xnt_netdev_priv *p = xnt_priv(dev);
+	u32 max = 1, cur = 1;
+
+	if (p->ctx)
+		p->cb->channels(p->ctx, &max, &cur);
+	ch->max_combined = max;
+	ch->combined_count = cur;
+}
+
+static const struct ethtool_ops xnt_ethtool_ops = {
+	.get_drvinfo = xnt_get_drvinfo,
+	.get_link = ethtool_op_get_link,
+	.get_sset_count = xnt_get_sset_count,
+	.get_strings = xnt_get_strings,
+	.get_ethtool_stats = xnt_get_ethtool_stats,
+	.get_channels = xnt_get_channels,
+};
+
+static_assert(ETH_GSTRING_LEN == XNT_STAT_NAME_LEN);
+
+struct net_device *xnt_netdev_alloc(struct device *parent, unsigned int max_queues,
+				    const struct xnt_netdev_callbacks *cb,
+				    const char *driver_name)
+{
+	struct net_device *dev;
+	struct xnt_netdev_priv *p;
+
+	dev = alloc_etherdev_mq(sizeof(*p), max_queues);
+	if (!dev)
+		return NULL;
+	p = xnt_priv(dev);
+	p->cb = cb;
+	p->ctx = NULL;
+	p->driver_name = driver_name;
+	dev->netdev_ops = &xnt_netdev_ops;
+	dev->ethtool_ops = &xnt_ethtool_ops;
+	dev->hw_features = NETIF_F_IP_CSUM | NETIF_F_SG | NETIF_F_IPV6_CSUM | NETIF_F_TSO |
+			   NETIF_F_TSO6;
+	dev->features = NETIF_F_RXCSUM | NETIF_F_GSO_ROBUST | dev->hw_features;
+	dev->min_mtu = ETH_MIN_MTU;
+	dev->max_mtu = XEN_NETIF_MAX_TX_SIZE;
+	netif_set_tso_max_size(dev, XEN_NETIF_MAX_TX_SIZE - MAX_TCP_HEADER);
+	SET_NETDEV_DEV(dev, parent);
+	netif_carrier_off(dev);
+	return dev;
+}
+
+void xnt_netdev_set_ctx(struct net_device *dev, const void *ctx)
+{
+	WRITE_ONCE(xnt_priv(dev)->ctx, ctx);
+}
+
+void xnt_netdev_free(struct net_device *dev)
+{
+	free_netdev(dev);
+}
+
+int xnt_netdev_register(struct net_device *dev)
+{
+	return register_netdev(dev);
+}
+
+void xnt_netdev_unregister(struct net_device *dev)
+{
+	unregister_netdev(dev);
+}
+
+void xnt_netdev_set_mac(struct net_device *dev, const u8 *mac)
+{
+	rtnl_lock();
+	eth_hw_addr_set(dev, mac);
+	rtnl_unlock();
+}
+
+int xnt_netdev_set_real_queues(struct net_device *dev, unsigned int count)
+{
+	int err;
+
+	rtnl_lock();
+	err = netif_set_real_num_tx_queues(dev, count);
+	if (!err)
+		err = netif_set_real_num_rx_queues(dev, count);
+	rtnl_unlock();
+	return err;
+}
+
+void xnt_netdev_update_features(struct net_device *dev)
+{
+	rtnl_lock();
+	netdev_update_features(dev);
+	rtnl_unlock();
+}
+
+void xnt_netdev_carrier(struct net_device *dev, bool on)
+{
+	if (on)
+		netif_carrier_on(dev);
+	else
+		netif_carrier_off(dev);
+}
+
+bool xnt_netdev_carrier_ok(struct net_device *dev)
+{
+	return netif_carrier_ok(dev);
+}
+
+bool xnt_netdev_running(struct net_device *dev)
+{
+	return netif_running(dev);
+}
+
+void xnt_netdev_tx_stop(struct net_device *dev, unsigned int queue)
+{
+	netif_tx_stop_queue(netdev_get_tx_queue(dev, queue));
+}
+
+void xnt_netdev_tx_wake(struct net_device *dev, unsigned int queue)
+{
+	netif_tx_wake_queue(netdev_get_tx_queue(dev, queue));
+}
+
+bool xnt_netdev_tx_stopped(struct net_device *dev, unsigned int queue)
+{
+	return netif_tx_queue_stopped(netdev_get_tx_queue(dev, queue));
+}
+
+void xnt_netdev_tx_start_all(struct net_device *dev)
+{
+	netif_tx_start_all_queues(dev);
+}
+
+void xnt_netdev_tx_disable(struct net_device *dev)
+{
+	netif_tx_disable(dev);
+}
+
+unsigned int xnt_netdev_real_tx_queues(struct net_device *dev)
+{
+	return dev->real_num_tx_queues;
+}
+
+const char *xnt_netdev_name(struct net_device *dev)
+{
+	return dev->name;
+}
+
+void xnt_netdev_notify_peers(struct net_device *dev)
+{
+	netdev_notify_peers(dev);
+}
+
+bool xnt_netdev_feature_sg(struct net_device *dev)
+{
+	return dev->features & NETIF_F_SG;
+}
+
+unsigned int xnt_skb_len(struct sk_buff *skb)
+{
+	return skb->len;
+}
+
+u16 xnt_skb_queue_mapping(struct sk_buff *skb)
+{
+	return skb_get_queue_mapping(skb);
+}
+
+u32 xnt_skb_hash(struct sk_buff *skb)
+{
+	return skb_get_hash(skb);
+}
+
+static int xnt_add_chunks(struct xnt_chunk *out, unsigned int max, unsigned int *n,
+			  struct page *page, unsigned int offset, unsigned int len)
+{
+	unsigned long pfn = page_to_pfn(page) + (offset >> PAGE_SHIFT);
+
+	offset &= ~PAGE_MASK;
+	while (len) {
+		unsigned int l = min_t(unsigned int, len, PAGE_SIZE - offset);
+
+		if (*n >= max)
+			return -E2BIG;
+		out[*n].gfn = xen_page_to_gfn(pfn_to_page(pfn));
+		out[*n].offset = offset;
+		out[*n].len = l;
+		(*n)++;
+		len -= l;
+		offset = 0;
+		pfn++;
+	}
+	return 0;
+}
+
+int xnt_skb_chunks(struct sk_buff *skb, struct xnt_chunk *out, unsigned int max)
+{
+	unsigned int n = 0, i;
+	int err;
+
+	err = xnt_add_chunks(out, max, &n, virt_to_page(skb->data),
+			     offset_in_page(skb->data), skb_headlen(skb));
+	if (err)
+		return err;
+	for (i = 0; i < skb_shinfo(skb)->nr_frags; i++) {
+		skb_frag_t *frag = &skb_shinfo(skb)->frags[i];
+
+		err = xnt_add_chunks(out, max, &n, skb_frag_page(frag), skb_frag_off(frag),
+				     skb_frag_size(frag));
+		if (err)
+			return err;
+	}
+	return n;
+}
+
+int xnt_skb_linearize(struct sk_buff *skb)
+{
+	return skb_linearize(skb);
+}
+
+struct sk_buff *xnt_skb_copy(struct sk_buff *skb)
+{
+	return skb_copy(skb, GFP_ATOMIC);
+}
+
+int xnt_skb_gso(struct sk_buff *skb, u16 *size)
+{
+	unsigned int type;
+
+	if (!skb_is_gso(skb))
+		return XNT_GSO_NONE;
+	*size = skb_shinfo(skb)->gso_size;
+	type = skb_shinfo(skb)->gso_type;
+	if (type & SKB_GSO_TCPV4)
+		return XNT_GSO_TCPV4;
+	if (type & SKB_GSO_TCPV6)
+		return XNT_GSO_TCPV6;
+	return XNT_GSO_OTHER;
+}
+
+int xnt_skb_ip_summed(struct sk_buff *skb)
+{
+	switch (skb->ip_summed) {
+	case CHECKSUM_UNNECESSARY:
+		return XNT_CSUM_UNNECESSARY;
+	case CHECKSUM_COMPLETE:
+		return XNT_CSUM_COMPLETE;
+	case CHECKSUM_PARTIAL:
+		return XNT_CSUM_PARTIAL;
+	default:
+		return XNT_CSUM_NONE;
+	}
+}
+
+struct sk_buff *xnt_skb_get(struct sk_buff *skb)
+{
+	return skb_get(skb);
+}
+
+void xnt_skb_free(struct sk_buff *skb)
+{
+	dev_kfree_skb_any(skb);
+}
+
+void xnt_skb_consume(struct sk_buff *skb)
+{
+	dev_consume_skb_any(skb);
+}
+
+void xnt_skb_put_from_page(struct sk_buff *skb, struct page *page, unsigned int offset,
+			   unsigned int len)
+{
+	if (WARN_ON_ONCE(offset + len > PAGE_SIZE || len > skb_tailroom(skb)))
+		return;
+	skb_put_data(skb, page_address(page) + offset, len);
+}
+
+int xnt_skb_add_page_frag(struct sk_buff *skb, struct page *page, unsigned int offset,
+			  unsigned int len)
+{
+	unsigned int nr = skb_shinfo(skb)->nr_frags;
+
+	if (nr >= MAX_SKB_FRAGS)
+		return -E2BIG;
+	if (offset + len > PAGE_SIZE)
+		return -EINVAL;
+	skb_add_rx_frag(skb, nr, page, offset, len, PAGE_SIZE);
+	return 0;
+}
+
+int xnt_skb_finish_rx(struct sk_buff *skb, struct net_device *dev, int csum, int gso_type,
+		      u16 gso_size, bool *csum_fixup)
+{
+	bool recalculate = false;
+
+	*csum_fixup = false;
+	if (!pskb_may_pull(skb, ETH_HLEN))
+		return -EINVAL;
+	if (gso_type == XNT_GSO_TCPV4 || gso_type == XNT_GSO_TCPV6) {
+		skb_shinfo(skb)->gso_size = gso_size;
+		skb_shinfo(skb)->gso_type =
+			(gso_type == XNT_GSO_TCPV4 ? SKB_GSO_TCPV4 : SKB_GSO_TCPV6) |
+			SKB_GSO_DODGY;
+		skb_shinfo(skb)->gso_segs = 0;
+	}
+	skb->protocol = eth_type_trans(skb, dev);
+	skb_reset_network_header(skb);
+	if (csum == XNT_CSUM_PARTIAL)
+		skb->ip_summed = CHECKSUM_PARTIAL;
+	else if (csum == XNT_CSUM_UNNECESSARY)
+		skb->ip_summed = CHECKSUM_UNNECESSARY;
+	if (skb->ip_summed != CHECKSUM_PARTIAL && skb_is_gso(skb)) {
+		*csum_fixup = true;
+		skb->ip_summed = CHECKSUM_PARTIAL;
+		recalculate = true;
+	}
+	if (skb->ip_summed != CHECKSUM_PARTIAL)
+		return 0;
+	return skb_checksum_setup(skb, recalculate);
+}
+
+struct xnt_napi {
+	struct napi_struct napi;
+	int (*poll)(const void *ctx, struct napi_struct *napi, int budget);
+	const void *ctx;
+};
+
+static int xnt_napi_poll(struct napi_struct *napi, int budget)
+{
+	struct xnt_napi *n = container_of(napi, struct xnt_napi, napi);
+	const void *ctx = READ_ONCE(n->ctx);
+
+	if (unlikely(!ctx)) {
+		napi_complete_done(napi, 0);
+		return 0;
+	}
+	return n->poll(ctx, napi, budget);
+}
+
+struct napi_struct *xnt_napi_new(struct net_device *dev,
+				 int (*poll)(const void *ctx, struct napi_struct *napi,
+					     int budget))
+{
+	struct xnt_napi *n = kzalloc(sizeof(*n), GFP_KERNEL);
+
+	if (!n)
+		return NULL;
+	n->poll = poll;
+	netif_napi_add(dev, &n->napi, xnt_napi_poll);
+	return &n->napi;
+}
+
+void xnt_napi_set_ctx(struct napi_struct *napi, const void *ctx)
+{
+	WRITE_ONCE(container_of(napi, struct xnt_napi, napi)->ctx, ctx);
+}
+
+void xnt_napi_delete(struct napi_struct *napi)
+{
+	netif_napi_del(napi);
+	kfree(container_of(napi, struct xnt_napi, napi));
+}
+
+void xnt_napi_enable(struct napi_struct *napi)
+{
+	napi_enable(napi);
+}
+
+void xnt_napi_disable(struct napi_struct *napi)
+{
+	napi_disable(napi);
+}
+
+void xnt_napi_schedule(struct napi_struct *napi)
+{
+	napi_schedule(napi);
+}
+
+bool xnt_napi_complete_done(struct napi_struct *napi, int work_done)
+{
+	return napi_complete_done(napi, work_done);
+}
+
+struct sk_buff *xnt_napi_alloc_skb(struct napi_struct *napi, unsigned int len)
+{
+	return napi_alloc_skb(napi, len);
+}
+
+void xnt_napi_gro_receive(struct napi_struct *napi, struct sk_buff *skb)
+{
+	napi_gro_receive(napi, skb);
+}
+
+struct page *xnt_page_alloc(void)
+{
+	return alloc_page(GFP_ATOMIC | __GFP_NOWARN);
+}
+
+void xnt_page_free(struct page *page)
+{
+	__free_page(page);
+}
+
+unsigned long xnt_page_gfn(struct page *page)
+{
+	return xen_page_to_gfn(page);
+}
+
+struct xnt_evtchn {
+	unsigned int (*handler)(const void *ctx);
+	const void *ctx;
+	int irq;
+	char name[32];
+};
+
+static irqreturn_t xnt_evtchn_interrupt(int irq, void *data)
+{
+	struct xnt_evtchn *b = data;
+
+	switch (b->handler(b->ctx)) {
+	case XNT_EOI_DONE:
+		xen_irq_lateeoi(irq, 0);
+		break;
+	case XNT_EOI_SPURIOUS:
+		xen_irq_lateeoi(irq, XEN_EOI_FLAG_SPURIOUS);
+		break;
+	default:
+		break;
+	}
+	return IRQ_HANDLED;
+}
+
+void *xnt_evtchn_bind(evtchn_port_t port, unsigned int (*handler)(const void *ctx),
+		      const void *ctx, const char *name, int *irq)
+{
+	struct xnt_evtchn *b = kzalloc(sizeof(*b), GFP_KERNEL);
+	int ret;
+
+	if (!b) {
+		*irq = -ENOMEM;
+		return NULL;
+	}
+	b->handler = handler;
+	b->ctx = ctx;
+	strscpy(b->name, name, sizeof(b->name));
+	ret = bind_evtchn_to_irqhandler_lateeoi(port, xnt_evtchn_interrupt, 0, b->name, b);
+	if (ret < 0) {
+		kfree(b);
+		*irq = ret;
+		return NULL;
+	}
+	b->irq = ret;
+	*irq = ret;
+	return b;
+}
+
+void xnt_evtchn_unbind(void *binding)
+{
+	struct xnt_evtchn *b = binding;
+
+	unbind_from_irqhandler(b->irq, b);
+	kfree(b);
+}
+
+void xnt_evtchn_notify(void *binding)
+{
+	notify_remote_via_irq(((struct xnt_evtchn *)binding)->irq);
+}
+
+void xnt_evtchn_eoi(void *binding, bool spurious)
+{
+	xen_irq_lateeoi(((struct xnt_evtchn *)binding)->irq,
+			spurious ? XEN_EOI_FLAG_SPURIOUS : 0);
+}
+
+void xnt_xenbus_dev_fatal(struct xenbus_device *dev, int err, const char *msg)
+{
+	xenbus_dev_fatal(dev, err, "%s", msg);
+}
+
+void xnt_xenbus_dev_error(struct xenbus_device *dev, int err, const char *msg)
+{
+	xenbus_dev_error(dev, err, "%s", msg);
+}
+
+void xnt_kfree(const void *p)
+{
+	kfree(p);
+}
+
+void xnt_msleep(unsigned int ms)
+{
+	msleep(ms);
+}

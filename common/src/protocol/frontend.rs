@@ -1,0 +1,396 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Frontend checks on backend-written ring memory: TX completions and RX packet chains.
+//!
+//! Both functions work on slot bytes the caller has already copied out of the shared page
+//! (once per slot) and decide, without side effects, what the driver does: which request a
+//! completion releases, which RX slots carry data, and whether a packet is dropped. They
+//! follow the Linux netfront rules in the reference's section 5.3 (rows F2–F15).
+
+use super::flags::Checksum;
+use super::netif::{
+    extra_type, Extra, ExtraError, ExtraInfo, GsoType, RxResponse, TxResponse, NR_SLOTS_MIN,
+    PAGE_SIZE,
+};
+
+/// Bytes of the first RX slot copied into the skb's linear area (`RX_COPY_THRESHOLD`).
+pub const RX_COPY_THRESHOLD: u16 = 256;
+
+/// Most data slots one RX packet may use: 18, or 19 when the first holds at most
+/// [`RX_COPY_THRESHOLD`] bytes (its page is then not kept as a fragment).
+pub const MAX_RX_DATA_SLOTS: usize = NR_SLOTS_MIN + 1;
+
+/// The outcome of one TX response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxCompletion {
+    /// `RSP_NULL`: the slot answered an extra; nothing to release.
+    Null,
+    /// Request `id` finished with `status` (`RSP_OKAY`, `RSP_ERROR`, ...).
+    Done {
+        /// The request id, below the ring size.
+        id: u16,
+        /// The backend's status.
+        status: i16,
+    },
+    /// The id cannot name a request: the device must be marked broken.
+    BadId(u16),
+}
+
+/// Classifies a copied TX response slot; `ring_size` bounds the ids.
+pub fn tx_completion(slot: &[u8; 12], ring_size: u32) -> TxCompletion {
+    let rsp = TxResponse::from_slot(slot);
+    if rsp.status == 1 {
+        return TxCompletion::Null;
+    }
+    if u32::from(rsp.id) >= ring_size {
+        return TxCompletion::BadId(rsp.id);
+    }
+    TxCompletion::Done {
+        id: rsp.id,
+        status: rsp.status,
+    }
+}
+
+/// Why an RX packet is dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RxError {
+    /// An extra chain runs past the published responses.
+    MissingExtra,
+    /// An extra of type 0 or beyond the known types.
+    BadExtraType(u8),
+    /// A GSO extra with size 0 or an unknown GSO type.
+    BadGso(ExtraError),
+    /// A data slot with a negative status or `offset + status` beyond the page.
+    BadSlot {
+        /// The slot's status.
+        status: i16,
+        /// The slot's offset.
+        offset: u16,
+    },
+    /// A `more_data` chain runs past the published responses.
+    NeedMoreSlots,
+    /// More data slots than the limit.
+    TooManySlots(u32),
+    /// Shorter than an Ethernet header.
+    TooShort(u32),
+}
+
+/// One data slot of an RX packet.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DataSlot {
+    /// Position in the packet's chain (0 = the packet's first slot).
+    pub position: u32,
+    /// Data offset in the page.
+    pub offset: u16,
+    /// Data length.
+    pub len: u16,
+}
+
+/// A parsed RX packet: the slots it used, the data slots, and the metadata.
+#[derive(Clone, Copy, Debug)]
+pub struct RxPacket {
+    /// Slots consumed (data and extras), always at least 1; all of them are released.
+    pub consumed: u32,
+    data: [DataSlot; MAX_RX_DATA_SLOTS],
+    data_count: usize,
+    /// Total data length.
+    pub len: u32,
+    /// Checksum state from the first slot's flags.
+    pub checksum: Checksum,
+    /// The accepted GSO extra, if any.
+    pub gso: Option<(GsoType, u16)>,
+    /// Set when the packet must be dropped.
+    pub error: Option<RxError>,
+}
+
+impl RxPacket {
+    /// The data slots in order (empty when [`RxPacket::error`] is set).
+    pub fn data_slots(&self) -> &[DataSlot] {
+        if self.error.is_some() {
+            &[]
+        } else {
+            &self.data[..self.data_count]
+        }
+    }
+}
+
+/// Walks one RX packet starting at the first unconsumed response.
+///
+/// `available` is the number of published, unconsumed responses (at least 1); `read(k)`
+/// returns the copy of the response `k` slots after the first. Each slot is read at most
+/// once. The first error is kept; the walk still follows the chain so that every slot the
+/// packet covers is consumed, as netfront does.
+pub fn parse_rx_packet(available: u32, mut read: impl FnMut(u32) -> [u8; 8]) -> RxPacket {
+    let mut pkt = RxPacket {
+        consumed: 1,
+        data: [DataSlot::default(); MAX_RX_DATA_SLOTS],
+        data_count: 0,
+        len: 0,
+        checksum: Checksum::None,
+        gso: None,
+        error: None,
+    };
+    let first = RxResponse::from_le_bytes(&read(0));
+    let first_flags = first.flags();
+    pkt.checksum = first_flags.checksum();
+    let set_err = |pkt: &mut RxPacket, e: RxError| {
+        if pkt.error.is_none() {
+            pkt.error = Some(e);
+        }
+    };
+
+    if first_flags.contains(super::flags::RxFlags::EXTRA_INFO) {
+        loop {
+            if pkt.consumed == available {
+                set_err(&mut pkt, RxError::MissingExtra);
+                return pkt;
+            }
+            let extra = ExtraInfo::from_le_bytes(&read(pkt.consumed));
+            pkt.consumed += 1;
+            if extra.type_ == extra_type::NONE || extra.type_ >= extra_type::MAX {
+                set_err(&mut pkt, RxError::BadExtraType(extra.type_));
+            } else if extra.type_ == extra_type::GSO {
+                match extra.parse() {
+                    Ok(Extra::Gso { size, gso_type }) => pkt.gso = Some((gso_type, size)),
+                    Ok(_) => {}
+                    Err(e) => set_err(&mut pkt, RxError::BadGso(e)),
+                }
+            }
+            if !extra.more() {
+                break;
+            }
+        }
+    }
+
+    let max_slots = if first.status >= 0 && first.status as u16 <= RX_COPY_THRESHOLD {
+        MAX_RX_DATA_SLOTS
+    } else {
+        NR_SLOTS_MIN
+    } as u32;
+    let mut rsp = first;
+    let mut position = 0u32;
+    let mut data_slots = 0u32;
+    loop {
+        data_slots += 1;
+        if rsp.status < 0 || usize::from(rsp.offset) + rsp.status as usize > PAGE_SIZE {
+            set_err(
+                &mut pkt,
+                RxError::BadSlot {
+                    status: rsp.status,
+                    offset: rsp.offset,
+                },
+            );
+        } else {
+            if pkt.data_count < MAX_RX_DATA_SLOTS {
+                pkt.data[pkt.data_count] = DataSlot {
+                    position,
+                    offset: rsp.offset,
+                    len: rsp.status as u16,
+                };
+                pkt.data_count += 1;
+            }
+            pkt.len += rsp.status as u32;
+        }
+        if !rsp.flags().contains(super::flags::RxFlags::MORE_DATA) {
+            break;
+        }
+        if pkt.consumed == available {
+            set_err(&mut pkt, RxError::NeedMoreSlots);
+            break;
+        }
+        position = pkt.consumed;
+        rsp = RxResponse::from_le_bytes(&read(pkt.consumed));
+        pkt.consumed += 1;
+    }
+    if data_slots > max_slots {
+        set_err(&mut pkt, RxError::TooManySlots(data_slots));
+    }
+    if pkt.error.is_none() && (pkt.len as usize) < super::netif::ETH_HLEN {
+        let len = pkt.len;
+        set_err(&mut pkt, RxError::TooShort(len));
+    }
+    pkt
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::flags::RxFlags;
+    use super::*;
+
+    fn data(offset: u16, status: i16, flags: RxFlags) -> [u8; 8] {
+        RxResponse {
+            id: 0,
+            offset,
+            flags: flags.bits(),
+            status,
+        }
+        .to_le_bytes()
+    }
+
+    fn gso(size: u16, ty: u8, more: bool) -> [u8; 8] {
+        let mut e = ExtraInfo::encode(
+            &Extra::Gso {
+                size: 1,
+                gso_type: GsoType::TcpV4,
+            },
+            more,
+        );
+        e.payload[0..2].copy_from_slice(&size.to_le_bytes());
+        e.payload[2] = ty;
+        e.to_le_bytes()
+    }
+
+    fn parse(slots: &[[u8; 8]]) -> RxPacket {
+        parse_rx_packet(slots.len() as u32, |k| slots[k as usize])
+    }
+
+    #[test]
+    fn tx_completion_rules() {
+        let ok = TxResponse { id: 7, status: 0 }.to_slot();
+        assert_eq!(
+            tx_completion(&ok, 256),
+            TxCompletion::Done { id: 7, status: 0 }
+        );
+        let null = TxResponse { id: 999, status: 1 }.to_slot();
+        assert_eq!(tx_completion(&null, 256), TxCompletion::Null);
+        let bad = TxResponse { id: 256, status: 0 }.to_slot();
+        assert_eq!(tx_completion(&bad, 256), TxCompletion::BadId(256));
+        let err = TxResponse { id: 3, status: -1 }.to_slot();
+        assert_eq!(
+            tx_completion(&err, 256),
+            TxCompletion::Done { id: 3, status: -1 }
+        );
+    }
+
+    #[test]
+    fn single_slot_packet() {
+        let p = parse(&[data(0, 60, RxFlags::DATA_VALIDATED)]);
+        assert_eq!(p.error, None);
+        assert_eq!(p.consumed, 1);
+        assert_eq!(p.len, 60);
+        assert_eq!(p.checksum, Checksum::Unnecessary);
+        assert_eq!(p.data_slots().len(), 1);
+    }
+
+    #[test]
+    fn multi_slot_with_gso_extra() {
+        let first = RxFlags::CSUM_BLANK | RxFlags::MORE_DATA | RxFlags::EXTRA_INFO;
+        let p = parse(&[
+            data(0, 4096, first),
+            gso(1448, 1, false),
+            data(0, 4096, RxFlags::MORE_DATA),
+            data(0, 100, RxFlags::EMPTY),
+        ]);
+        assert_eq!(p.error, None);
+        assert_eq!(p.consumed, 4);
+        assert_eq!(p.len, 8292);
+        assert_eq!(p.gso, Some((GsoType::TcpV4, 1448)));
+        assert_eq!(p.checksum, Checksum::Partial);
+        let pos: [u32; 3] = [0, 2, 3];
+        for (d, want) in p.data_slots().iter().zip(pos) {
+            assert_eq!(d.position, want);
+        }
+    }
+
+    #[test]
+    fn bad_status_and_offset_drop() {
+        let p = parse(&[data(0, -1, RxFlags::EMPTY)]);
+        assert_eq!(
+            p.error,
+            Some(RxError::BadSlot {
+                status: -1,
+                offset: 0
+            })
+        );
+        let p = parse(&[data(4000, 200, RxFlags::EMPTY)]);
+        assert_eq!(
+            p.error,
+            Some(RxError::BadSlot {
+                status: 200,
+                offset: 4000
+            })
+        );
+        assert!(p.data_slots().is_empty());
+        // A bad slot in the middle still consumes the whole chain.
+        let p = parse(&[
+            data(0, 100, RxFlags::MORE_DATA),
+            data(0, -2, RxFlags::MORE_DATA),
+            data(0, 10, RxFlags::EMPTY),
+        ]);
+        assert_eq!(p.consumed, 3);
+        assert!(matches!(p.error, Some(RxError::BadSlot { .. })));
+    }
+
+    #[test]
+    fn chains_past_producer_drop() {
+        let p = parse(&[data(0, 100, RxFlags::MORE_DATA)]);
+        assert_eq!(p.error, Some(RxError::NeedMoreSlots));
+        assert_eq!(p.consumed, 1);
+        let p = parse(&[data(0, 100, RxFlags::EXTRA_INFO)]);
+        assert_eq!(p.error, Some(RxError::MissingExtra));
+        let p = parse(&[data(0, 100, RxFlags::EXTRA_INFO), gso(1448, 1, true)]);
+        assert_eq!(p.error, Some(RxError::MissingExtra));
+        assert_eq!(p.consumed, 2);
+    }
+
+    #[test]
+    fn bad_extras_drop() {
+        let mut e = [0u8; 8];
+        e[0] = 0;
+        let p = parse(&[data(0, 100, RxFlags::EXTRA_INFO), e]);
+        assert_eq!(p.error, Some(RxError::BadExtraType(0)));
+        e[0] = 6;
+        let p = parse(&[data(0, 100, RxFlags::EXTRA_INFO), e]);
+        assert_eq!(p.error, Some(RxError::BadExtraType(6)));
+        let p = parse(&[data(0, 100, RxFlags::EXTRA_INFO), gso(0, 1, false)]);
+        assert_eq!(p.error, Some(RxError::BadGso(ExtraError::GsoSizeZero)));
+        let p = parse(&[data(0, 100, RxFlags::EXTRA_INFO), gso(1448, 9, false)]);
+        assert_eq!(p.error, Some(RxError::BadGso(ExtraError::BadGsoType(9))));
+    }
+
+    #[test]
+    fn slot_limits() {
+        let mut slots = [data(0, 4096, RxFlags::MORE_DATA); 20];
+        slots[18] = data(0, 4096, RxFlags::EMPTY);
+        // 19 data slots with a large first slot: too many.
+        let p = parse(&slots[..19]);
+        assert_eq!(p.error, Some(RxError::TooManySlots(19)));
+        // 18 is fine.
+        let mut s18 = [data(0, 4096, RxFlags::MORE_DATA); 18];
+        s18[17] = data(0, 4096, RxFlags::EMPTY);
+        assert_eq!(parse(&s18).error, None);
+        // 19 with a short first slot is fine; 20 is not.
+        let mut s19 = [data(0, 4096, RxFlags::MORE_DATA); 19];
+        s19[0] = data(0, 200, RxFlags::MORE_DATA);
+        s19[18] = data(0, 4096, RxFlags::EMPTY);
+        assert_eq!(parse(&s19).error, None);
+        let mut s20 = [data(0, 4096, RxFlags::MORE_DATA); 20];
+        s20[0] = data(0, 200, RxFlags::MORE_DATA);
+        s20[19] = data(0, 4096, RxFlags::EMPTY);
+        assert_eq!(parse(&s20).error, Some(RxError::TooManySlots(20)));
+        assert_eq!(parse(&s20).consumed, 20);
+    }
+
+    #[test]
+    fn runt_packet_drop() {
+        let p = parse(&[data(0, 10, RxFlags::EMPTY)]);
+        assert_eq!(p.error, Some(RxError::TooShort(10)));
+    }
+
+    #[test]
+    fn hash_extra_is_accepted_and_ignored() {
+        let hash = ExtraInfo::encode(
+            &Extra::Hash {
+                hash_type: 1,
+                algorithm: 1,
+                value: 5,
+            },
+            false,
+        )
+        .to_le_bytes();
+        let p = parse(&[data(0, 100, RxFlags::EXTRA_INFO), hash]);
+        assert_eq!(p.error, None);
+        assert_eq!(p.gso, None);
+        assert_eq!(p.consumed, 2);
+    }
+}
