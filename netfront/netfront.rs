@@ -192,6 +192,7 @@ struct Queue {
     #[pin]
     eoi: SpinLock<[Option<EoiHandle>; 2]>,
     eoi_pending: [AtomicBool; 2],
+    eoi_seen_prod: [AtomicU32; 2],
     rx_problems_logged: AtomicU32,
     stats: QueueStats,
 }
@@ -223,13 +224,27 @@ impl Queue {
         self.rx_problems_logged.fetch_add(1, Ordering::Relaxed) < RX_PROBLEMS_LOGGED
     }
 
-    fn send_pending_eois(&self, found_work: bool) {
+    /// Sends the late EOIs NAPI owes. An event counts as spurious only if the producer
+    /// indices it could announce have not moved since the channel's previous EOI: a TX
+    /// event whose completions an earlier RX poll already reaped is not spurious, a
+    /// backend that fires events without producing anything is (XSA-391).
+    fn send_pending_eois(&self) {
+        let tx_prod = self.tx.lock().as_ref().map_or(0, |c| c.ring.rsp_prod());
+        let rx_prod = self.rx.lock().as_ref().map_or(0, |c| c.ring.rsp_prod());
         let handles = *self.eoi.lock();
+        let split = handles[1].is_some();
         for (slot, handle) in handles.iter().enumerate() {
-            if self.eoi_pending[slot].swap(false, Ordering::AcqRel) {
-                if let Some(h) = handle {
-                    h.eoi(!found_work);
-                }
+            if !self.eoi_pending[slot].swap(false, Ordering::AcqRel) {
+                continue;
+            }
+            let seen = match (split, slot) {
+                (true, 0) => tx_prod,
+                (true, _) => rx_prod,
+                (false, _) => tx_prod.wrapping_add(rx_prod),
+            };
+            let before = self.eoi_seen_prod[slot].swap(seen, Ordering::AcqRel);
+            if let Some(h) = handle {
+                h.eoi(before == seen);
             }
         }
     }
@@ -654,9 +669,9 @@ impl NapiPoller for Queue {
             napi.complete_done(0);
             return 0;
         }
-        let tx_done = self.tx_reap();
+        self.tx_reap();
         let (work, starving) = self.rx_poll(napi, budget);
-        self.send_pending_eois(tx_done > 0 || work > 0);
+        self.send_pending_eois();
         if work < budget && !starving && napi.complete_done(work) {
             let more = match self.rx.lock().as_ref() {
                 Some(c) => c.ring.final_check_responses(c.rsp_cons),
@@ -843,6 +858,9 @@ struct Conn {
     netdev: NetDevice<Info>,
     irqs: KVec<QueueIrqs>,
     connected: bool,
+    /// The backend reached Connected with our current connection: an InitWait seen
+    /// afterwards is a backend that restarted, not a late duplicate event.
+    backend_was_connected: bool,
 }
 
 /// Per-device state of a bound `vif` frontend device.
@@ -867,9 +885,13 @@ impl Netfront {
             for p in &q.eoi_pending {
                 p.store(false, Ordering::Relaxed);
             }
+            for p in &q.eoi_seen_prod {
+                p.store(0, Ordering::Relaxed);
+            }
         }
         self.info.num_queues.store(0, Ordering::Release);
         conn.connected = false;
+        conn.backend_was_connected = false;
     }
 
     fn setup_queue(
@@ -1239,6 +1261,7 @@ impl xenbus::Driver for VifFrontend {
                     rx <- new_spinlock!(None),
                     eoi <- new_spinlock!([None, None]),
                     eoi_pending: [AtomicBool::new(false), AtomicBool::new(false)],
+                    eoi_seen_prod: [AtomicU32::new(0), AtomicU32::new(0)],
                     rx_problems_logged: AtomicU32::new(0),
                     stats: QueueStats::default(),
                 }),
@@ -1264,6 +1287,7 @@ impl xenbus::Driver for VifFrontend {
                 netdev,
                 irqs: KVec::new(),
                 connected: false,
+                backend_was_connected: false,
             }),
             GFP_KERNEL,
         )?;
@@ -1292,7 +1316,13 @@ impl xenbus::Driver for VifFrontend {
         let ours = dev.state();
         match state {
             InitWait => {
-                if matches!(ours, Initialising | Closed) {
+                if ours == Connected && nf.conn.lock().backend_was_connected {
+                    // The backend went away and came back before we saw it close (its
+                    // Closing/Closed were overwritten before our watch fired): close, so
+                    // that it closes too, and reconnect from scratch when it is back.
+                    dev_info!(dev.as_dev(), "backend restarted; reconnecting\n");
+                    nf.backend_closed(dev);
+                } else if matches!(ours, Initialising | Closed) {
                     if ours == Closed {
                         let _ = dev.switch_state(Initialising);
                     }
@@ -1303,6 +1333,7 @@ impl xenbus::Driver for VifFrontend {
             }
             Connected => {
                 if ours == Connected {
+                    nf.conn.lock().backend_was_connected = true;
                     nf.info.shared.netdev.notify_peers();
                 }
             }

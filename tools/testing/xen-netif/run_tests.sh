@@ -104,6 +104,7 @@ scenario() { # scenario LABEL run-scenario-args...
 
 S="$XNT_DIR/scenarios"
 scenario "Rust modules load/unload" --queues 3 "$S/modules-load.sh"
-scenario "C baseline, 1 queue" --backend c --frontend c --queues 1 "$S/baseline.sh"
 scenario "C baseline, 4 queues" --backend c --frontend c --queues 4 "$S/baseline.sh"
+scenario "Rust netfront vs C netback, queue matrix" "$S/netfront-queues.sh"
+scenario "Rust netfront vs C netback, features and reconnects" --backend c --frontend rust --queues 4 "$S/netfront.sh"
 finish

@@ -9,7 +9,7 @@
 #                                   its exit status)
 #              guest_ip NAME | guest_domid NAME | destroy_guest NAME
 # XenStore:    fe_dir NAME | be_dir NAME | xs_read PATH | xs_dump NAME
-# Health:      kernel_log_clean [dom0|NAME] | xnt_kmemleak_check
+# Health:      kernel_log_clean [dom0|NAME] | xnt_kmemleak_check | guest_kmemleak_check NAME
 # Counters:    irq_counts PATTERN [FILE] | irq_queues_moved BEFORE AFTER SUFFIX
 
 XNT_PASSED=0
@@ -115,6 +115,8 @@ xs_dump() {
 }
 
 XNT_GUEST_SEQ=0
+# The vif hotplug script guests get (Xen's own vif-bridge is slow under TCG; see vif-fast).
+XNT_VIF_SCRIPT=${XNT_VIF_SCRIPT:-/xnt/vif-fast}
 
 # start_guest NAME [--frontend rust|c|none|loadtest] [--queues N] [--mac MAC]
 #             [--vif-extra K=V,...] [--no-wait]
@@ -147,7 +149,7 @@ ramdisk = "/xnt/guest/initrd.cpio"
 extra = "console=hvc0 loglevel=4 xnt_front=$fe xnt_queues=$q xnt_ip=$ip"
 memory = 256
 vcpus = 2
-vif = [ 'bridge=xenbr0,mac=$mac$extra' ]
+vif = [ 'bridge=xenbr0,mac=$mac,script=$XNT_VIF_SCRIPT$extra' ]
 on_poweroff = "destroy"
 on_crash = "preserve"
 CFG
@@ -214,6 +216,20 @@ xnt_kmemleak_check() {
 	echo scan >$f
 	if grep -q unreferenced $f; then
 		head -n 40 $f | show
+		return 1
+	fi
+	return 0
+}
+
+# guest_kmemleak_check NAME: the same inside a guest (same kernel, debugfs mounted).
+guest_kmemleak_check() {
+	local out
+	out=$(guest "$1" 'f=/sys/kernel/debug/kmemleak; [ -w $f ] || { echo "kmemleak not available"; exit 2; }; echo scan >$f; sleep 6; echo scan >$f; cat $f') || {
+		printf '%s\n' "$out" | show
+		return 1
+	}
+	if grep -q unreferenced <<<"$out"; then
+		head -n 40 <<<"$out" | show
 		return 1
 	fi
 	return 0

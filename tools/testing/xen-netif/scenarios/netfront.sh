@@ -1,0 +1,187 @@
+# SPDX-License-Identifier: GPL-2.0
+# The Rust netfront against the C netback: parameters, ethtool, per-queue counters, jumbo
+# frames and fragments, TSO, reconnects (detach/attach, backend reloads with another queue
+# count), and a clean unload at the end.
+q=$XNT_FE_QUEUES
+tag="rust netfront, c netback"
+
+check "[$tag] C netback loads (max_queues=$q)" load_backend c "$q" || exit 1
+check "[$tag] guest with the $XNT_FRONTEND netfront (max_queues=$q) answers" start_guest g1 --queues "$q" || exit 1
+ip=$(guest_ip g1)
+domid=$(guest_domid g1)
+mac=00:16:3e:58:4e:01
+
+# Module parameter, as with the C driver.
+check "[$tag] /sys/module/xen_netfront/parameters/max_queues reads $q" \
+	test "$(guest g1 cat /sys/module/xen_netfront/parameters/max_queues)" = "$q"
+
+# ethtool.
+drvinfo=$(guest g1 ethtool -i eth0)
+printf '%s\n' "$drvinfo" | show
+has_lines() { # has_lines TEXT REGEX...: every REGEX matches a line of TEXT
+	local text=$1 re
+	shift
+	for re in "$@"; do grep -qE "$re" <<<"$text" || { echo "no line matches $re"; return 1; }; done
+}
+check "[$tag] ethtool -i: driver xen_netfront, bus vif-0" has_lines "$drvinfo" '^driver: xen_netfront$' '^bus-info: vif-0$'
+check "[$tag] ethtool: link detected" has_lines "$(guest g1 ethtool eth0)" 'Link detected: yes'
+
+channels=$(guest g1 ethtool -l eth0)
+printf '%s\n' "$channels" | show
+check "[$tag] ethtool -l: $q combined channels, maximum $q" \
+	test "$(awk '/^Combined:/ { printf "%s ", $2 }' <<<"$channels")" = "$q $q "
+features=$(guest g1 ethtool -k eth0)
+check "[$tag] ethtool -k: scatter-gather, TSO and IPv6 TSO on" has_lines "$features" \
+	'^scatter-gather: on' '^tcp-segmentation-offload: on' 'tx-tcp6-segmentation: on' 
+
+# ethtool -S: per-queue counters, read as "name value" lines.
+stats() { guest g1 ethtool -S eth0 | awk -F': *' 'NF == 2 { gsub(/ /, "", $1); print $1, $2 }' | sort; }
+# queues_moved BEFORE AFTER STAT: queues whose qN_STAT grew by 100 or more.
+queues_moved() {
+	join "$1" "$2" | awk -v s="_$3" '$1 ~ "^q[0-9]+" s "$" && $3 - $2 >= 100 { c++ } END { print c + 0 }'
+}
+stat_sum() { awk -v s="_$2" '$1 ~ "^q[0-9]+" s "$" { t += $2 } END { print t + 0 }' "$1"; }
+iperf3 -s -D >/dev/null 2>&1
+sleep 1
+stats >/tmp/st0
+check "[$tag] ethtool -S lists per-queue packets, bytes and drops for $q queues" \
+	sh -c "grep -c '^q[0-9]*_\\(tx\\|rx\\)_\\(packets\\|bytes\\|dropped\\) ' /tmp/st0 | grep -qx $((q * 6))"
+for round in 1 2; do
+	out=$(guest g1 iperf3 -c "$XNT_DOM0_IP" -t 3 -P 4 2>&1)
+	stats >/tmp/st1
+	[ "$(queues_moved /tmp/st0 /tmp/st1 tx_packets)" -ge 2 ] && break
+done
+printf '%s\n' "$out" | tail -n 3 | show
+for round in 1 2; do
+	out=$(guest g1 iperf3 -c "$XNT_DOM0_IP" -t 3 -P 4 -R 2>&1)
+	stats >/tmp/st2
+	[ "$(queues_moved /tmp/st1 /tmp/st2 rx_packets)" -ge 2 ] && break
+done
+printf '%s\n' "$out" | tail -n 3 | show
+{ echo "ethtool -S before / after guest->dom0 / after dom0->guest:"; join /tmp/st0 /tmp/st1 | join - /tmp/st2 | grep -E '^q[0-9]+_(tx|rx)_packets'; } | show
+txq=$(queues_moved /tmp/st0 /tmp/st1 tx_packets)
+rxq=$(queues_moved /tmp/st1 /tmp/st2 rx_packets)
+info "[$tag] 4 flows each way: TX packets on $txq queue(s), RX packets on $rxq"
+if [ "$q" -ge 2 ]; then
+	check "[$tag] 4 guest->dom0 flows: ethtool -S shows TX on >= 2 queues" test "$txq" -ge 2
+	check "[$tag] 4 dom0->guest flows: ethtool -S shows RX on >= 2 queues" test "$rxq" -ge 2
+fi
+# With TSO, the stack hands the driver super-packets: the average TX packet is far above
+# the 1514-byte frame size.
+txp=$(( $(stat_sum /tmp/st1 tx_packets) - $(stat_sum /tmp/st0 tx_packets) ))
+txb=$(( $(stat_sum /tmp/st1 tx_bytes) - $(stat_sum /tmp/st0 tx_bytes) ))
+info "[$tag] guest TX during 4 flows: $txp packets, $txb bytes"
+check "[$tag] TSO: average TX packet above 3000 bytes (large sends went through)" \
+	test "$txp" -gt 0 -a $((txb / (txp > 0 ? txp : 1))) -gt 3000
+dev_rx=$(guest g1 cat /sys/class/net/eth0/statistics/rx_packets)
+check "[$tag] device counters (ip -s link) include the per-queue RX packets" \
+	test "${dev_rx:-0}" -ge "$(stat_sum /tmp/st2 rx_packets)" -a "$(stat_sum /tmp/st2 rx_packets)" -gt 0
+
+# Fragments and jumbo frames.
+check "[$tag] ping -s 60000 dom0 -> guest (IP fragments)" ping -c 2 -W 5 -s 60000 "$ip"
+check "[$tag] ping -s 60000 guest -> dom0 (IP fragments)" guest g1 ping -c 2 -W 5 -s 60000 "$XNT_DOM0_IP"
+ip link set xenbr0 mtu 9000 2>/dev/null
+ip link set "vif$domid.0" mtu 9000
+ip link set xenbr0 mtu 9000
+check "[$tag] guest MTU 9000 accepted (scatter-gather)" guest g1 ip link set eth0 mtu 9000
+check "[$tag] guest MTU reads 9000" test "$(guest g1 cat /sys/class/net/eth0/mtu)" = 9000
+check "[$tag] ping 8972-byte payload dom0 -> guest at MTU 9000" ping -c 3 -W 5 -s 8972 "$ip"
+check "[$tag] ping 8972-byte payload guest -> dom0 at MTU 9000" guest g1 ping -c 3 -W 5 -s 8972 "$XNT_DOM0_IP"
+check "[$tag] iperf3 at MTU 9000 moves data" has_lines "$(guest g1 iperf3 -c "$XNT_DOM0_IP" -t 3 2>&1)" 'receiver' 
+guest g1 ip link set eth0 mtu 1500
+ip link set "vif$domid.0" mtu 1500
+ip link set xenbr0 mtu 1500
+
+# Reconnect 1: detach/attach cycles under light traffic.
+cycles=${XNT_DETACH_CYCLES:-20}
+ping -i 0.3 -q "$ip" >/tmp/bg-ping.log 2>&1 &
+bgping=$!
+failed_cycle=""
+info "[$tag] detach/attach cycles start at $(date +%s)"
+for i in $(seq "$cycles"); do
+	devid=$(xl network-list g1 | awk 'NR == 2 { print $1 }')
+	if ! xl network-detach g1 "$devid" >/tmp/detach.log 2>&1; then
+		failed_cycle="$i (detach: $(tail -n 1 /tmp/detach.log))"
+		break
+	fi
+	if ! xl network-attach g1 bridge=xenbr0 mac=$mac script=$XNT_VIF_SCRIPT >/tmp/attach.log 2>&1; then
+		failed_cycle="$i (attach: $(tail -n 1 /tmp/attach.log))"
+		break
+	fi
+	if ! xnt-agent wait "$ip" --timeout 60 >/dev/null || ! ping -c 1 -W 3 "$ip" >/dev/null; then
+		failed_cycle="$i (guest unreachable after attach)"
+		break
+	fi
+	[ $((i % 5)) = 0 ] && info "[$tag] detach/attach cycle $i done at $(date +%s)"
+done
+kill $bgping 2>/dev/null
+if [ -z "$failed_cycle" ]; then ok "[$tag] $cycles network-detach/attach cycles, guest reachable after each"; else
+	tail -n 30 "/var/log/xen/console/guest-g1.log" | show
+	show </tmp/attach.log
+	guest g1 dmesg | tail -n 30 | show
+	not_ok "[$tag] $cycles network-detach/attach cycles, guest reachable after each" "cycle $failed_cycle"
+fi
+check "[$tag] guest works after the cycles (iperf3)" has_lines "$(guest g1 iperf3 -c "$XNT_DOM0_IP" -t 2 2>&1)" receiver
+
+# Reconnect 2: the backend driver goes away and comes back, with another queue count.
+reload_backend() { # reload_backend MAX_QUEUES
+	local d dev vif
+	for d in /sys/bus/xen-backend/drivers/vif/vif-*; do
+		[ -e "$d" ] && echo "${d##*/}" >/sys/bus/xen-backend/drivers/vif/unbind
+	done
+	rmmod xen_netback || return 1
+	load_backend c "$1" || return 1
+	# Act as the hotplug script would on a new backend device: put the new vif on the
+	# bridge and report it connected.
+	for _ in $(seq 50); do
+		vif=$(ls /sys/class/net | grep "^vif$domid\\.") && break
+		sleep 0.2
+	done
+	[ -n "$vif" ] || return 1
+	ip link set "$vif" master xenbr0 up
+	dev=$(xenstore-list "/local/domain/0/backend/vif/$domid" | head -n 1)
+	xenstore-write "/local/domain/0/backend/vif/$domid/$dev/hotplug-status" connected
+}
+nq_of() { xs_read "$(xenstore-read "/local/domain/0/backend/vif/$domid/$(xenstore-list /local/domain/0/backend/vif/$domid | head -n 1)/frontend")/multi-queue-num-queues"; }
+reload_failed=""
+for i in 1 2 3 4 5; do
+	want=$((i % 2 ? 2 : q))
+	if ! reload_backend "$want" >/tmp/reload.log 2>&1; then reload_failed="$i (reload: $(tail -n 2 /tmp/reload.log | tr '\n' ' '))"; break; fi
+	if ! xnt-agent wait "$ip" --timeout 60 >/dev/null || ! ping -c 2 -W 3 "$ip" >/dev/null; then
+		reload_failed="$i (guest unreachable)"
+		break
+	fi
+	got=$(nq_of)
+	[ "$want" -le 1 ] && want_nq="" || want_nq=$want
+	if [ "$got" != "$want_nq" ]; then reload_failed="$i (multi-queue-num-queues '$got', want '$want_nq')"; break; fi
+	ch=$(guest g1 ethtool -l eth0 | awk '/^Combined:/ { v = $2 } END { print v }')
+	if [ "$ch" != "$want" ]; then reload_failed="$i (ethtool -l combined $ch, want $want)"; break; fi
+done
+if [ -z "$reload_failed" ]; then ok "[$tag] 5 backend reloads (max_queues 2/$q alternating): renegotiated, reachable"; else
+	dmesg | tail -n 15 | show
+	tail -n 30 "/var/log/xen/console/guest-g1.log" | show
+	guest g1 dmesg | tail -n 30 | show
+	not_ok "[$tag] 5 backend reloads (max_queues 2/$q alternating): renegotiated, reachable" "reload $reload_failed"
+fi
+check "[$tag] guest works after the reloads (iperf3 guest->dom0)" has_lines "$(guest g1 iperf3 -c "$XNT_DOM0_IP" -t 2 2>&1)" receiver
+check "[$tag] guest works after the reloads (iperf3 dom0->guest)" has_lines "$(guest g1 iperf3 -c "$XNT_DOM0_IP" -t 2 -R 2>&1)" receiver
+check "[$tag] guest has one vif IRQ pair per queue, none left over" \
+	test "$(guest g1 cat /proc/interrupts | grep -cE 'vif[0-9]+-q[0-9]+')" -le $((2 * q))
+
+# The end: leak check while connected, then unbind and unload. The vif goes away with the
+# module, so the guest reports the unload and the final checks on its console.
+check "[$tag] guest kernel log clean" kernel_log_clean g1
+check "[$tag] guest kmemleak clean after the reconnects" guest_kmemleak_check g1
+con=/var/log/xen/console/guest-g1.log
+guest g1 'nohup sh -c "sleep 1; for d in /sys/bus/xen/drivers/vif/vif-*; do echo \${d##*/} > /sys/bus/xen/drivers/vif/unbind; done; rmmod xen_netfront; echo XNT-UNLOAD rmmod=\$? loaded=\$(test -e /sys/module/xen_netfront && echo 1 || echo 0); f=/sys/kernel/debug/kmemleak; echo scan > \$f; sleep 6; echo scan > \$f; echo XNT-UNLOAD leaks=\$(grep -c unreferenced \$f); dmesg | grep -E \"WARNING:|BUG:|Oops|Call Trace|general protection\" | sed \"s/^/XNT-UNLOAD-BAD /\"; echo XNT-UNLOAD-END" > /dev/console 2>&1 &' >/dev/null 2>&1
+for _ in $(seq 60); do grep -q XNT-UNLOAD-END "$con" && break; sleep 1; done
+grep XNT-UNLOAD "$con" | show
+check "[$tag] guest: rmmod xen_netfront succeeds after unbinding" grep -q 'XNT-UNLOAD rmmod=0 loaded=0' "$con"
+check "[$tag] guest: kmemleak clean after the unload" grep -q 'XNT-UNLOAD leaks=0' "$con"
+check "[$tag] guest: no WARN/BUG/oops after the unload" sh -c "grep -q XNT-UNLOAD-END $con && ! grep -q XNT-UNLOAD-BAD $con"
+check "[$tag] xl destroy" destroy_guest g1
+sleep 2
+check "[$tag] no vif netdev left in dom0" sh -c "! ip -o link | grep -q 'vif$domid\\.'"
+check "[$tag] netback unloads" unload_backend
+check "[$tag] dom0 kernel log clean" kernel_log_clean dom0
+check "[$tag] dom0 kmemleak clean" xnt_kmemleak_check
