@@ -70,6 +70,9 @@ const RX_PROBLEMS_LOGGED: u32 = 5;
 /// How long remove waits for each backend state, in 100 ms steps (5 s).
 const STATE_WAIT_STEPS: u32 = 50;
 
+/// Device-wide statistics names, first in `ethtool -S`.
+const DEVICE_STATS: [&str; 2] = ["rx_gso_checksum_fixup", "tx_gso_packets"];
+
 /// Per-queue statistics names, in `ethtool -S` order after the device-wide ones.
 const QUEUE_STATS: [&str; 8] = [
     "tx_packets",
@@ -118,6 +121,11 @@ fn bump(counter: &AtomicU64, by: u64) {
 struct Shared {
     netdev: NetDevRef,
     broken: AtomicBool,
+    /// GSO packets received without a partial checksum and fixed up (ethtool
+    /// `rx_gso_checksum_fixup`, as in C).
+    rx_gso_checksum_fixup: AtomicU64,
+    /// Packets sent with a GSO extra (ethtool `tx_gso_packets`).
+    tx_gso_packets: AtomicU64,
 }
 
 impl Shared {
@@ -497,7 +505,7 @@ impl Queue {
         match skb.finish_rx(self.shared.netdev, csum, gso) {
             Ok(fixed) => {
                 if fixed {
-                    RX_GSO_CHECKSUM_FIXUP.fetch_add(1, Ordering::Relaxed);
+                    bump(&self.shared.rx_gso_checksum_fixup, 1);
                 }
                 Some(skb)
             }
@@ -623,6 +631,9 @@ impl Queue {
         drop(guard);
         bump(&self.stats.tx_packets, 1);
         bump(&self.stats.tx_bytes, u64::from(len));
+        if gso.is_some() {
+            bump(&self.shared.tx_gso_packets, 1);
+        }
         if free < TX_WAKE_THRESHOLD {
             self.shared.netdev.tx_stop(self.index);
         }
@@ -688,11 +699,6 @@ impl NapiPoller for Queue {
         }
     }
 }
-
-/// Count of GSO packets received without a partial checksum (ethtool
-/// `rx_gso_checksum_fixup`, summed over all devices like the per-device C counter would be
-/// for one device).
-static RX_GSO_CHECKSUM_FIXUP: AtomicU64 = AtomicU64::new(0);
 
 /// The device as the networking core sees it.
 struct Info {
@@ -782,13 +788,15 @@ impl NetDriver for Info {
     }
 
     fn stats_count(&self) -> u32 {
-        1 + self.max_queues * QUEUE_STATS.len() as u32
+        DEVICE_STATS.len() as u32 + self.max_queues * QUEUE_STATS.len() as u32
     }
 
     fn stats_names(&self, names: &mut [[u8; STAT_NAME_LEN]]) {
         let mut it = names.iter_mut();
-        if let Some(n) = it.next() {
-            write_name(n, format_args!("rx_gso_checksum_fixup"));
+        for stat in DEVICE_STATS {
+            if let Some(n) = it.next() {
+                write_name(n, format_args!("{stat}"));
+            }
         }
         for q in 0..self.max_queues {
             for stat in QUEUE_STATS {
@@ -801,8 +809,14 @@ impl NetDriver for Info {
 
     fn stats_values(&self, values: &mut [u64]) {
         let mut it = values.iter_mut();
-        if let Some(v) = it.next() {
-            *v = RX_GSO_CHECKSUM_FIXUP.load(Ordering::Relaxed);
+        let device = [
+            self.shared.rx_gso_checksum_fixup.load(Ordering::Relaxed),
+            self.shared.tx_gso_packets.load(Ordering::Relaxed),
+        ];
+        for val in device {
+            if let Some(v) = it.next() {
+                *v = val;
+            }
         }
         for q in self.queues.iter() {
             for val in q.stats.values() {
@@ -1243,6 +1257,8 @@ impl xenbus::Driver for VifFrontend {
             Shared {
                 netdev: netdev.handle(),
                 broken: AtomicBool::new(false),
+                rx_gso_checksum_fixup: AtomicU64::new(0),
+                tx_gso_packets: AtomicU64::new(0),
             },
             GFP_KERNEL,
         )?;

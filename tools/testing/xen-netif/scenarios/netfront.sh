@@ -66,13 +66,13 @@ if [ "$q" -ge 2 ]; then
 	check "[$tag] 4 guest->dom0 flows: ethtool -S shows TX on >= 2 queues" test "$txq" -ge 2
 	check "[$tag] 4 dom0->guest flows: ethtool -S shows RX on >= 2 queues" test "$rxq" -ge 2
 fi
-# With TSO, the stack hands the driver super-packets: the average TX packet is far above
-# the 1514-byte frame size.
+# With TSO, the stack hands the driver super-packets, sent with a GSO extra; the backend
+# accepted them if TCP kept going (the iperf3 above moved data).
 txp=$(( $(stat_sum /tmp/st1 tx_packets) - $(stat_sum /tmp/st0 tx_packets) ))
 txb=$(( $(stat_sum /tmp/st1 tx_bytes) - $(stat_sum /tmp/st0 tx_bytes) ))
-info "[$tag] guest TX during 4 flows: $txp packets, $txb bytes"
-check "[$tag] TSO: average TX packet above 3000 bytes (large sends went through)" \
-	test "$txp" -gt 0 -a $((txb / (txp > 0 ? txp : 1))) -gt 3000
+gso=$(( $(awk '$1 == "tx_gso_packets" { print $2 }' /tmp/st1) - $(awk '$1 == "tx_gso_packets" { print $2 }' /tmp/st0) ))
+info "[$tag] guest TX during 4 flows: $txp packets, $txb bytes, $gso of the packets with a GSO extra"
+check "[$tag] TSO: large sends went out as GSO packets (tx_gso_packets moved)" test "$gso" -gt 0
 dev_rx=$(guest g1 cat /sys/class/net/eth0/statistics/rx_packets)
 check "[$tag] device counters (ip -s link) include the per-queue RX packets" \
 	test "${dev_rx:-0}" -ge "$(stat_sum /tmp/st2 rx_packets)" -a "$(stat_sum /tmp/st2 rx_packets)" -gt 0
@@ -173,7 +173,7 @@ check "[$tag] guest has one vif IRQ pair per queue, none left over" \
 check "[$tag] guest kernel log clean" kernel_log_clean g1
 check "[$tag] guest kmemleak clean after the reconnects" guest_kmemleak_check g1
 con=/var/log/xen/console/guest-g1.log
-guest g1 'nohup sh -c "sleep 1; for d in /sys/bus/xen/drivers/vif/vif-*; do echo \${d##*/} > /sys/bus/xen/drivers/vif/unbind; done; rmmod xen_netfront; echo XNT-UNLOAD rmmod=\$? loaded=\$(test -e /sys/module/xen_netfront && echo 1 || echo 0); f=/sys/kernel/debug/kmemleak; echo scan > \$f; sleep 6; echo scan > \$f; echo XNT-UNLOAD leaks=\$(grep -c unreferenced \$f); dmesg | grep -E \"WARNING:|BUG:|Oops|Call Trace|general protection\" | sed \"s/^/XNT-UNLOAD-BAD /\"; echo XNT-UNLOAD-END" > /dev/console 2>&1 &' >/dev/null 2>&1
+guest g1 touch /run/xnt-unload
 for _ in $(seq 60); do grep -q XNT-UNLOAD-END "$con" && break; sleep 1; done
 grep XNT-UNLOAD "$con" | show
 check "[$tag] guest: rmmod xen_netfront succeeds after unbinding" grep -q 'XNT-UNLOAD rmmod=0 loaded=0' "$con"
