@@ -17,6 +17,7 @@
 #[path = "../common/kernel/mod.rs"]
 pub mod xen;
 
+use core::fmt;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use kernel::prelude::*;
@@ -147,8 +148,6 @@ impl Shared {
         self.broken.load(Ordering::Acquire)
     }
 }
-
-use core::fmt;
 
 /// One TX request id: the skb reference and grant it holds while the backend works.
 #[derive(Default)]

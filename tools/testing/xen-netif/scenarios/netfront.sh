@@ -144,6 +144,8 @@ reload_backend() { # reload_backend MAX_QUEUES
 }
 nq_of() { xs_read "$(xenstore-read "/local/domain/0/backend/vif/$domid/$(xenstore-list /local/domain/0/backend/vif/$domid | head -n 1)/frontend")/multi-queue-num-queues"; }
 reload_failed=""
+ping -i 0.3 -q "$ip" >/tmp/bg-ping2.log 2>&1 &
+bgping=$!
 for i in 1 2 3 4 5; do
 	want=$((i % 2 ? 2 : q))
 	if ! reload_backend "$want" >/tmp/reload.log 2>&1; then reload_failed="$i (reload: $(tail -n 2 /tmp/reload.log | tr '\n' ' '))"; break; fi
@@ -157,6 +159,7 @@ for i in 1 2 3 4 5; do
 	ch=$(guest g1 ethtool -l eth0 | awk '/^Combined:/ { v = $2 } END { print v }')
 	if [ "$ch" != "$want" ]; then reload_failed="$i (ethtool -l combined $ch, want $want)"; break; fi
 done
+kill $bgping 2>/dev/null
 if [ -z "$reload_failed" ]; then ok "[$tag] 5 backend reloads (max_queues 2/$q alternating): renegotiated, reachable"; else
 	dmesg | tail -n 15 | show
 	tail -n 30 "/var/log/xen/console/guest-g1.log" | show
