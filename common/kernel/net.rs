@@ -146,10 +146,8 @@ impl<T: NetDriver> NetDevice<T> {
         max_queues: u32,
         driver_name: &'static CStr,
     ) -> Result<Self> {
-        // SAFETY: `parent` is a live xenbus device (its embedded `struct device` becomes the
-        // netdev's parent, which it outlives: the driver frees the netdev in remove); the
-        // callback table is a promoted constant and
-        // `driver_name` a static string, both valid for as long as the device exists.
+        // SAFETY: `parent` is a live xenbus device that outlives the netdev (freed in
+        // remove); the callback table and `driver_name` are static.
         let p = unsafe {
             bindings::xnt_netdev_alloc(
                 parent.as_device_ptr(),
