@@ -256,13 +256,12 @@ impl Queue {
         }
     }
 
-    /// Reaps TX completions; returns how many requests finished.
-    fn tx_reap(&self) -> u32 {
+    /// Reaps TX completions and wakes the queue when room came back.
+    fn tx_reap(&self) {
         let mut guard = self.tx.lock();
         let Some(c) = &mut *guard else {
-            return 0;
+            return;
         };
-        let mut done = 0;
         loop {
             let rp = c.ring.rsp_prod();
             let outstanding = c.req_prod_pvt.wrapping_sub(c.rsp_cons);
@@ -276,7 +275,7 @@ impl Queue {
                         outstanding
                     ),
                 );
-                return done;
+                return;
             }
             while c.rsp_cons != rp {
                 let slot = c.ring.read_slot(c.rsp_cons);
@@ -288,7 +287,7 @@ impl Queue {
                             self.index,
                             format_args!("Response has incorrect id ({id})"),
                         );
-                        return done;
+                        return;
                     }
                     TxCompletion::Done { id, status } => (id, status),
                 };
@@ -298,9 +297,9 @@ impl Queue {
                         self.index,
                         format_args!("Response for inactive request (id {id})"),
                     );
-                    return done;
+                    return;
                 };
-                if !c.grants.end_access(gref) {
+                if !c.grants.take_back(gref) {
                     self.shared.mark_broken(
                         self.index,
                         format_args!("Grant still in use by backend domain (TX id {id})"),
@@ -308,9 +307,8 @@ impl Queue {
                     c.grants.end_access_deferred(gref, None);
                     // The backend may still read the data: keep the buffer allocated.
                     core::mem::forget(skb);
-                    return done;
+                    return;
                 }
-                c.grants.release(gref);
                 // Capacity for every id was reserved at connect.
                 let _ = c.free_ids.push_within_capacity(id);
                 if status == 0 {
@@ -319,7 +317,6 @@ impl Queue {
                     bump(&self.stats.tx_errors, 1);
                     drop(skb);
                 }
-                done += 1;
             }
             if !c.ring.final_check_responses(c.rsp_cons) {
                 break;
@@ -331,7 +328,6 @@ impl Queue {
         if free >= TX_WAKE_THRESHOLD && dev.tx_stopped(self.index) && dev.carrier_ok() {
             dev.tx_wake(self.index);
         }
-        done
     }
 
     /// Posts RX buffers until the ring is full or memory runs short; notifies the backend
@@ -414,7 +410,7 @@ impl Queue {
                     missing = true;
                     continue;
                 };
-                if !c.grants.end_access(gref) {
+                if !c.grants.take_back(gref) {
                     self.shared.mark_broken(
                         self.index,
                         format_args!("Grant still in use by backend domain (RX slot {idx})"),
@@ -422,7 +418,6 @@ impl Queue {
                     c.grants.end_access_deferred(gref, Some(page));
                     return (work, false);
                 }
-                c.grants.release(gref);
                 if next_data < data.len() && data[next_data].position == k {
                     pages[next_data] = Some(page);
                     next_data += 1;
@@ -647,10 +642,10 @@ impl Queue {
         if let Some(mut c) = tx {
             for slot in c.slots.iter_mut() {
                 if let (Some(skb), Some(gref)) = (slot.skb.take(), slot.gref.take()) {
-                    if c.grants.end_access(gref) {
-                        c.grants.release(gref);
+                    if c.grants.take_back(gref) {
                         drop(skb);
                     } else {
+                        // The backend may still read the data: keep the buffer allocated.
                         c.grants.end_access_deferred(gref, None);
                         core::mem::forget(skb);
                     }
@@ -661,10 +656,7 @@ impl Queue {
         if let Some(mut c) = rx {
             for slot in c.slots.iter_mut() {
                 if let (Some(page), Some(gref)) = (slot.page.take(), slot.gref.take()) {
-                    if c.grants.end_access(gref) {
-                        c.grants.release(gref);
-                        drop(page);
-                    } else {
+                    if !c.grants.take_back(gref) {
                         c.grants.end_access_deferred(gref, Some(page));
                     }
                 }

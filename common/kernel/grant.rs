@@ -82,6 +82,17 @@ impl GrantPool {
         unsafe { bindings::gnttab_end_foreign_access_ref(r.0) != 0 }
     }
 
+    /// Ends the peer's access through `r` and puts `r` back into the pool; `false` (and
+    /// `r` still granted) while the peer uses the frame, in which case the caller hands
+    /// it to [`GrantPool::end_access_deferred`] and must not reuse the frame.
+    pub fn take_back(&mut self, r: GrantRef) -> bool {
+        if !self.end_access(r) {
+            return false;
+        }
+        self.release(r);
+        true
+    }
+
     /// Hands a reference whose access could not be ended, and the page behind it, to the
     /// grant-table code, which frees both once the peer lets go.
     pub fn end_access_deferred(&self, r: GrantRef, page: Option<Page>) {

@@ -268,12 +268,6 @@ impl NetDevRef {
         unsafe { bindings::xnt_netdev_carrier_ok(self.raw()) }
     }
 
-    /// Whether the device is up.
-    pub fn running(self) -> bool {
-        // SAFETY: Valid device.
-        unsafe { bindings::xnt_netdev_running(self.raw()) }
-    }
-
     /// Stops TX queue `q`.
     pub fn tx_stop(self, q: u32) {
         // SAFETY: Valid device; the glue uses `q` only below the allocated queue count,

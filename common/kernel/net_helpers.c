@@ -281,11 +281,6 @@ bool xnt_netdev_carrier_ok(struct net_device *dev)
 	return netif_carrier_ok(dev);
 }
 
-bool xnt_netdev_running(struct net_device *dev)
-{
-	return netif_running(dev);
-}
-
 void xnt_netdev_tx_stop(struct net_device *dev, unsigned int queue)
 {
 	netif_tx_stop_queue(netdev_get_tx_queue(dev, queue));
@@ -640,12 +635,6 @@ void xnt_evtchn_unbind(void *binding)
 void xnt_evtchn_notify(void *binding)
 {
 	notify_remote_via_irq(((struct xnt_evtchn *)binding)->irq);
-}
-
-void xnt_evtchn_eoi(void *binding, bool spurious)
-{
-	xen_irq_lateeoi(((struct xnt_evtchn *)binding)->irq,
-			spurious ? XEN_EOI_FLAG_SPURIOUS : 0);
 }
 
 void xnt_xenbus_dev_fatal(struct xenbus_device *dev, int err, const char *msg)

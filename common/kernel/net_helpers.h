@@ -95,7 +95,6 @@ int xnt_netdev_set_real_queues(struct net_device *dev, unsigned int count);
 void xnt_netdev_update_features(struct net_device *dev);
 void xnt_netdev_carrier(struct net_device *dev, bool on);
 bool xnt_netdev_carrier_ok(struct net_device *dev);
-bool xnt_netdev_running(struct net_device *dev);
 void xnt_netdev_tx_stop(struct net_device *dev, unsigned int queue);
 void xnt_netdev_tx_wake(struct net_device *dev, unsigned int queue);
 bool xnt_netdev_tx_stopped(struct net_device *dev, unsigned int queue);
@@ -144,7 +143,6 @@ void *xnt_evtchn_bind(evtchn_port_t port, unsigned int (*handler)(const void *ct
 		      const void *ctx, const char *name, int *irq);
 void xnt_evtchn_unbind(void *binding);
 void xnt_evtchn_notify(void *binding);
-void xnt_evtchn_eoi(void *binding, bool spurious);
 
 void xnt_xenbus_dev_fatal(struct xenbus_device *dev, int err, const char *msg);
 void xnt_xenbus_dev_error(struct xenbus_device *dev, int err, const char *msg);
