@@ -27,8 +27,8 @@ use kernel::sync::{new_mutex, new_spinlock, Arc, Mutex, SpinLock};
 use xen::evtchn::{Eoi, EoiHandle, EventHandler, IrqBinding, Notifier, Port};
 use xen::grant::{GrantPool, GrantRef};
 use xen::net::{
-    features, ChecksumState, Chunk, Gso, LinkStats, Napi, NapiPoller, NapiRef, NetDevRef,
-    NetDevice, NetDriver, Page, SkBuff, STAT_NAME_LEN,
+    features, fill_stat_names, ChecksumState, Chunk, Gso, LinkStats, Napi, NapiPoller, NapiRef,
+    NetDevRef, NetDevice, NetDriver, Page, SkBuff, STAT_NAME_LEN,
 };
 use xen::param::module_param;
 use xen::protocol::flags::{Checksum, TxFlags};
@@ -783,19 +783,7 @@ impl NetDriver for Info {
     }
 
     fn stats_names(&self, names: &mut [[u8; STAT_NAME_LEN]]) {
-        let mut it = names.iter_mut();
-        for stat in DEVICE_STATS {
-            if let Some(n) = it.next() {
-                write_name(n, format_args!("{stat}"));
-            }
-        }
-        for q in 0..self.max_queues {
-            for stat in QUEUE_STATS {
-                if let Some(n) = it.next() {
-                    write_name(n, format_args!("q{q}_{stat}"));
-                }
-            }
-        }
+        fill_stat_names(names, &DEVICE_STATS, &QUEUE_STATS, self.max_queues);
     }
 
     fn stats_values(&self, values: &mut [u64]) {
@@ -824,24 +812,6 @@ impl NetDriver for Info {
             self.num_queues.load(Ordering::Acquire).max(1),
         )
     }
-}
-
-/// Writes a statistics name into a zeroed, fixed-size buffer (truncating, NUL kept).
-fn write_name(buf: &mut [u8; STAT_NAME_LEN], args: fmt::Arguments<'_>) {
-    struct W<'a>(&'a mut [u8; STAT_NAME_LEN], usize);
-    impl fmt::Write for W<'_> {
-        fn write_str(&mut self, s: &str) -> fmt::Result {
-            for &b in s.as_bytes() {
-                if self.1 + 1 >= STAT_NAME_LEN {
-                    break;
-                }
-                self.0[self.1] = b;
-                self.1 += 1;
-            }
-            Ok(())
-        }
-    }
-    let _ = fmt::write(&mut W(buf, 0), args);
 }
 
 /// The event-channel bindings of one connected queue.

@@ -47,7 +47,7 @@ quiet_cmd_xnt_bindgen = BINDGEN $@
 		--no-debug '.*' --enable-function-attribute-detection \
 		-o $@ -- $(c_flags) -fno-builtin -D__BINDGEN__ -DMODULE -I$(xnt_common)
 
-$(obj)/xen_bindings.rs: $(xnt_common)/bindings_helper.h $(xnt_common)/helpers.h $(xnt_common)/net_helpers.h \
+$(obj)/xen_bindings.rs: $(xnt_common)/bindings_helper.h $(xnt_common)/helpers.h $(xnt_common)/net_helpers.h $(xnt_common)/backend_helpers.h \
 		$(xnt_common)/bindgen.mk FORCE
 	$(call if_changed_dep,xnt_bindgen)
 

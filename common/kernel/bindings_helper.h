@@ -13,3 +13,4 @@
 #include <xen/interface/io/netif.h>
 #include "helpers.h"
 #include "net_helpers.h"
+#include "backend_helpers.h"

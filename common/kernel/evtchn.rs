@@ -103,13 +103,35 @@ impl<T: EventHandler> IrqBinding<T> {
     /// Binds `port` to `ctx.handle_event()` under the IRQ name `name`. On failure the
     /// port is still open and the caller frees it.
     pub fn new(port: Port, name: &CStr, ctx: Arc<T>) -> Result<Self> {
+        Self::bind(core::ptr::null_mut(), port.0, name, ctx)
+    }
+
+    /// Binds the frontend's `remote_port` of `dev` to a local port and that to
+    /// `ctx.handle_event()` under the IRQ name `name` (backend side).
+    pub fn new_interdomain(
+        dev: &super::xenbus::Device,
+        remote_port: u32,
+        name: &CStr,
+        ctx: Arc<T>,
+    ) -> Result<Self> {
+        Self::bind(dev.as_raw(), remote_port, name, ctx)
+    }
+
+    /// `dev` null: `port` is ours; otherwise it is the peer's port of the live `dev`.
+    fn bind(
+        dev: *mut bindings::xenbus_device,
+        port: u32,
+        name: &CStr,
+        ctx: Arc<T>,
+    ) -> Result<Self> {
         let mut irq: i32 = 0;
-        // SAFETY: `name` is NUL-terminated (copied by the glue); the context pointer stays
-        // valid while the binding exists because the binding keeps `ctx` alive; the handler
-        // matches the glue's expected signature.
+        // SAFETY: `dev` is null or a live xenbus device (the callers' references); `name`
+        // is NUL-terminated (copied by the glue); the context stays valid while the
+        // binding exists because the binding keeps `ctx` alive.
         let raw = unsafe {
             bindings::xnt_evtchn_bind(
-                port.0,
+                dev,
+                port,
                 Some(event_trampoline::<T>),
                 Arc::as_ptr(&ctx).cast(),
                 name.as_char_ptr(),

@@ -7,6 +7,7 @@
 //! are safe Rust. The pure protocol code (`common/src/protocol/`) is included as
 //! [`protocol`] and is the same code the host `cargo test` covers.
 
+pub mod backend;
 pub(crate) mod bindings;
 pub mod evtchn;
 pub mod grant;

@@ -106,6 +106,47 @@ pub trait NetDriver: Send + Sync + 'static {
     fn channels(&self) -> (u32, u32);
 }
 
+/// Fills `ethtool -S` names: the `device` names first, then `q<N>_<name>` for each of
+/// `queues` queues and each of the `per_queue` names. Names are truncated to fit, NUL kept.
+pub fn fill_stat_names(
+    names: &mut [[u8; STAT_NAME_LEN]],
+    device: &[&str],
+    per_queue: &[&str],
+    queues: u32,
+) {
+    let mut it = names.iter_mut();
+    for stat in device {
+        if let Some(n) = it.next() {
+            write_stat_name(n, format_args!("{stat}"));
+        }
+    }
+    for q in 0..queues {
+        for stat in per_queue {
+            if let Some(n) = it.next() {
+                write_stat_name(n, format_args!("q{q}_{stat}"));
+            }
+        }
+    }
+}
+
+/// Writes a statistics name into a zeroed, fixed-size buffer (truncating, NUL kept).
+fn write_stat_name(buf: &mut [u8; STAT_NAME_LEN], args: core::fmt::Arguments<'_>) {
+    struct W<'a>(&'a mut [u8; STAT_NAME_LEN], usize);
+    impl core::fmt::Write for W<'_> {
+        fn write_str(&mut self, s: &str) -> core::fmt::Result {
+            for &b in s.as_bytes() {
+                if self.1 + 1 >= STAT_NAME_LEN {
+                    break;
+                }
+                self.0[self.1] = b;
+                self.1 += 1;
+            }
+            Ok(())
+        }
+    }
+    let _ = core::fmt::write(&mut W(buf, 0), args);
+}
+
 /// An owned, allocated network device whose operations go to a `T`.
 ///
 /// # Invariants
@@ -154,6 +195,33 @@ impl<T: NetDriver> NetDevice<T> {
                 max_queues,
                 &Self::CALLBACKS,
                 driver_name.as_char_ptr(),
+            )
+        };
+        let ptr = NonNull::new(p).ok_or(ENOMEM)?;
+        Ok(Self {
+            ptr,
+            ctx: None,
+            registered: false,
+        })
+    }
+
+    /// Allocates a backend `vif` device named `name` (for example `vif5.0`): MAC
+    /// `fe:ff:ff:ff:ff:ff`, SG/checksum/TSO offloads that `allowed_features` trims to what
+    /// the frontend takes, MTU up to 65517, carrier off, no driver context yet.
+    pub fn new_backend(
+        parent: &super::xenbus::Device,
+        max_queues: u32,
+        driver_name: &'static CStr,
+        name: &CStr,
+    ) -> Result<Self> {
+        // SAFETY: As in `new`; `name` is NUL-terminated and copied by `alloc_netdev_mq`.
+        let p = unsafe {
+            bindings::xnt_netdev_alloc_backend(
+                parent.as_device_ptr(),
+                max_queues,
+                &Self::CALLBACKS,
+                driver_name.as_char_ptr(),
+                name.as_char_ptr(),
             )
         };
         let ptr = NonNull::new(p).ok_or(ENOMEM)?;
@@ -491,6 +559,22 @@ pub struct Chunk {
     pub len: u16,
 }
 
+/// Converts the glue's result (`n` chunks in `raw`, or a negative errno) into `out`.
+fn copy_chunks(n: i32, raw: &[bindings::xnt_chunk], out: &mut [Chunk]) -> Result<usize> {
+    if n < 0 {
+        return Err(Error::from_errno(n));
+    }
+    let n = n as usize;
+    for (o, r) in out.iter_mut().zip(&raw[..n]) {
+        *o = Chunk {
+            gfn: r.gfn as u64,
+            offset: r.offset,
+            len: r.len,
+        };
+    }
+    Ok(n)
+}
+
 impl SkBuff {
     fn raw(&self) -> *mut bindings::sk_buff {
         self.0.as_ptr()
@@ -531,18 +615,36 @@ impl SkBuff {
         let max = out.len().min(raw.len());
         // SAFETY: Valid skb; `raw` has room for `max` chunks.
         let n = unsafe { bindings::xnt_skb_chunks(self.raw(), raw.as_mut_ptr(), max as u32) };
-        if n < 0 {
-            return Err(Error::from_errno(n));
-        }
-        let n = n as usize;
-        for (o, r) in out.iter_mut().zip(&raw[..n]) {
-            *o = Chunk {
-                gfn: r.gfn as u64,
-                offset: r.offset,
-                len: r.len,
-            };
-        }
-        Ok(n)
+        copy_chunks(n, &raw, out)
+    }
+
+    /// Extends the linear data by `len` bytes (`skb_put`) and describes the new, not yet
+    /// written area per Xen page in `out`, for a grant copy to fill; returns the chunks.
+    pub fn put_chunks(&mut self, len: u32, out: &mut [Chunk]) -> Result<usize> {
+        let mut raw = [const {
+            bindings::xnt_chunk {
+                gfn: 0,
+                offset: 0,
+                len: 0,
+            }
+        }; 4];
+        let max = out.len().min(raw.len());
+        // SAFETY: Valid skb exclusively ours; `raw` has room for `max` chunks. The glue
+        // checks the tailroom before `skb_put`.
+        let n =
+            unsafe { bindings::xnt_skb_put_chunks(self.raw(), len, raw.as_mut_ptr(), max as u32) };
+        copy_chunks(n, &raw, out)
+    }
+
+    pub(crate) fn into_raw(self) -> *mut bindings::sk_buff {
+        core::mem::ManuallyDrop::new(self).0.as_ptr()
+    }
+
+    /// # Safety
+    ///
+    /// `raw` is a valid skb whose reference the caller hands over.
+    pub(crate) unsafe fn from_raw(raw: NonNull<bindings::sk_buff>) -> Self {
+        SkBuff(raw)
     }
 
     /// Pulls all data into the linear area.

@@ -543,7 +543,14 @@ void xnt_napi_disable(struct napi_struct *napi)
 
 void xnt_napi_schedule(struct napi_struct *napi)
 {
-	napi_schedule(napi);
+	if (in_task()) {
+		/* From a thread: run the softirq when bottom halves are enabled again. */
+		local_bh_disable();
+		napi_schedule(napi);
+		local_bh_enable();
+	} else {
+		napi_schedule(napi);
+	}
 }
 
 bool xnt_napi_complete_done(struct napi_struct *napi, int work_done)
@@ -600,8 +607,9 @@ static irqreturn_t xnt_evtchn_interrupt(int irq, void *data)
 	return IRQ_HANDLED;
 }
 
-void *xnt_evtchn_bind(evtchn_port_t port, unsigned int (*handler)(const void *ctx),
-		      const void *ctx, const char *name, int *irq)
+void *xnt_evtchn_bind(struct xenbus_device *dev, evtchn_port_t port,
+		      unsigned int (*handler)(const void *ctx), const void *ctx,
+		      const char *name, int *irq)
 {
 	struct xnt_evtchn *b = kzalloc(sizeof(*b), GFP_KERNEL);
 	int ret;
@@ -613,7 +621,13 @@ void *xnt_evtchn_bind(evtchn_port_t port, unsigned int (*handler)(const void *ct
 	b->handler = handler;
 	b->ctx = ctx;
 	strscpy(b->name, name, sizeof(b->name));
-	ret = bind_evtchn_to_irqhandler_lateeoi(port, xnt_evtchn_interrupt, 0, b->name, b);
+	if (dev)
+		ret = bind_interdomain_evtchn_to_irqhandler_lateeoi(dev, port,
+								     xnt_evtchn_interrupt, 0,
+								     b->name, b);
+	else
+		ret = bind_evtchn_to_irqhandler_lateeoi(port, xnt_evtchn_interrupt, 0, b->name,
+							b);
 	if (ret < 0) {
 		kfree(b);
 		*irq = ret;

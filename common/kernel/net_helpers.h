@@ -139,8 +139,10 @@ struct page *xnt_page_alloc(void);
 void xnt_page_free(struct page *page);
 unsigned long xnt_page_gfn(struct page *page);
 
-void *xnt_evtchn_bind(evtchn_port_t port, unsigned int (*handler)(const void *ctx),
-		      const void *ctx, const char *name, int *irq);
+/* `dev` NULL: bind our own unbound `port`; else bind the peer's `port` of `dev`. */
+void *xnt_evtchn_bind(struct xenbus_device *dev, evtchn_port_t port,
+		      unsigned int (*handler)(const void *ctx), const void *ctx,
+		      const char *name, int *irq);
 void xnt_evtchn_unbind(void *binding);
 void xnt_evtchn_notify(void *binding);
 

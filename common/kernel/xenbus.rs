@@ -79,7 +79,7 @@ impl Device {
     /// # Safety
     ///
     /// `ptr` must point to a live `struct xenbus_device` that stays valid for `'a`.
-    unsafe fn from_raw<'a>(ptr: *mut bindings::xenbus_device) -> &'a Self {
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::xenbus_device) -> &'a Self {
         // SAFETY: `Device` is a transparent wrapper of the C struct; validity for `'a` is
         // the caller's guarantee.
         unsafe { &*ptr.cast() }
@@ -150,6 +150,13 @@ pub trait Driver: Sized + 'static {
 
     /// The other end's state changed.
     fn otherend_changed(dev: &Device, data: &Self::Data, state: State);
+
+    /// Asked right after [`Driver::otherend_changed`] returned: whether the device should
+    /// now be unregistered (which removes it). A backend does this when its frontend is
+    /// gone for good.
+    fn unregister_after_change(_data: &Self::Data) -> bool {
+        false
+    }
 
     /// The device is going away or the driver is being unloaded.
     fn remove(dev: &Device, data: KBox<Self::Data>);
@@ -301,6 +308,11 @@ unsafe extern "C" fn otherend_changed_callback<T: Driver>(
     let data = unsafe { &*raw.cast::<T::Data>() };
     let state = State::from_raw(state).unwrap_or(State::Unknown);
     T::otherend_changed(dev, data, state);
+    if T::unregister_after_change(data) {
+        // SAFETY: `xdev` is live and registered; `data` is not used after this point, since
+        // unregistering runs `remove_callback`, which frees it.
+        unsafe { bindings::xnt_xenbus_device_unregister(xdev) };
+    }
 }
 
 /// The "no transaction" handle for single XenStore operations.
@@ -437,6 +449,20 @@ impl Device {
     /// Reads `key` from this device's own directory.
     pub fn read_own(&self, key: &CStr) -> Result<KVec<u8>> {
         read(self.nodename(), key)
+    }
+
+    /// Reads `key` (it may contain `/`, e.g. `queue-1/tx-ring-ref`) from the other end's
+    /// directory.
+    pub fn read_otherend(&self, key: &CStr) -> Result<KVec<u8>> {
+        read(self.otherend().ok_or(ENODEV)?, key)
+    }
+
+    /// Removes `key` from this device's own directory, ignoring a missing key.
+    pub fn remove_own(&self, key: &CStr) {
+        if let Ok(t) = Transaction::start() {
+            t.remove(self.nodename(), key);
+            let _ = t.commit();
+        }
     }
 
     /// Allocates an unbound event-channel port for the peer domain.

@@ -1,0 +1,326 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * C side of the backend abstractions; see backend_helpers.h. Included after
+ * net_helpers.c (it shares struct xnt_evtchn, struct xnt_netdev_priv and the ops tables).
+ */
+#include <linux/kthread.h>
+#include <linux/wait.h>
+#include <linux/jiffies.h>
+#include <linux/if_vlan.h>
+#include <xen/grant_table.h>
+#include "backend_helpers.h"
+
+void *xnt_grant_copier_new(unsigned int max_ops)
+{
+	return kcalloc(max_ops, sizeof(struct gnttab_copy), GFP_KERNEL);
+}
+
+void xnt_grant_copier_free(void *copier)
+{
+	kfree(copier);
+}
+
+void xnt_grant_copy(void *copier, u16 domid, struct xnt_copy_op *ops, unsigned int n)
+{
+	struct gnttab_copy *g = copier;
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		struct gnttab_copy_ptr *local, *foreign;
+
+		memset(&g[i], 0, sizeof(g[i]));
+		if (ops[i].to_foreign) {
+			local = &g[i].source;
+			foreign = &g[i].dest;
+			g[i].flags = GNTCOPY_dest_gref;
+		} else {
+			local = &g[i].dest;
+			foreign = &g[i].source;
+			g[i].flags = GNTCOPY_source_gref;
+		}
+		local->u.gmfn = ops[i].local_gfn;
+		local->domid = DOMID_SELF;
+		local->offset = ops[i].local_off;
+		foreign->u.ref = ops[i].foreign_ref;
+		foreign->domid = domid;
+		foreign->offset = ops[i].foreign_off;
+		g[i].len = ops[i].len;
+	}
+	if (n)
+		gnttab_batch_copy(g, n);
+	for (i = 0; i < n; i++)
+		ops[i].status = g[i].status;
+}
+
+struct xnt_worker {
+	struct task_struct *task;
+	wait_queue_head_t wq;
+	atomic_t kicked;
+	u32 (*fn)(const void *ctx);
+	const void *ctx;
+};
+
+static int xnt_worker_thread(void *data)
+{
+	struct xnt_worker *w = data;
+	long timeout = MAX_SCHEDULE_TIMEOUT;
+
+	while (!kthread_should_stop()) {
+		u32 ms;
+
+		wait_event_interruptible_timeout(w->wq,
+						 atomic_read(&w->kicked) || kthread_should_stop(),
+						 timeout);
+		if (kthread_should_stop())
+			break;
+		atomic_set(&w->kicked, 0);
+		ms = w->fn(w->ctx);
+		timeout = ms ? msecs_to_jiffies(ms) : MAX_SCHEDULE_TIMEOUT;
+		cond_resched();
+	}
+	return 0;
+}
+
+struct xnt_worker *xnt_worker_new(void)
+{
+	struct xnt_worker *w = kzalloc(sizeof(*w), GFP_KERNEL);
+
+	if (w)
+		init_waitqueue_head(&w->wq);
+	return w;
+}
+
+int xnt_worker_run(struct xnt_worker *w, u32 (*fn)(const void *ctx), const void *ctx,
+		   const char *name)
+{
+	struct task_struct *task;
+
+	if (w->task)
+		return -EBUSY;
+	w->fn = fn;
+	w->ctx = ctx;
+	atomic_set(&w->kicked, 0);
+	task = kthread_run(xnt_worker_thread, w, "%s", name);
+	if (IS_ERR(task))
+		return PTR_ERR(task);
+	w->task = task;
+	return 0;
+}
+
+void xnt_worker_kick(struct xnt_worker *w)
+{
+	atomic_set(&w->kicked, 1);
+	wake_up(&w->wq);
+}
+
+void xnt_worker_halt(struct xnt_worker *w)
+{
+	if (w->task)
+		kthread_stop(w->task);
+	w->task = NULL;
+}
+
+void xnt_worker_free(struct xnt_worker *w)
+{
+	xnt_worker_halt(w);
+	kfree(w);
+}
+
+struct xnt_watch {
+	struct xenbus_watch watch;
+	struct xenbus_device *dev;
+	void (*cb)(const void *ctx, struct xenbus_device *dev);
+	const void *ctx;
+};
+
+static void xnt_watch_fired(struct xenbus_watch *watch, const char *path, const char *token)
+{
+	struct xnt_watch *w = container_of(watch, struct xnt_watch, watch);
+
+	w->cb(w->ctx, w->dev);
+}
+
+struct xnt_watch *xnt_watch_new(struct xenbus_device *dev, const char *dir, const char *node,
+				void (*cb)(const void *ctx, struct xenbus_device *dev),
+				const void *ctx, int *err)
+{
+	struct xnt_watch *w = kzalloc(sizeof(*w), GFP_KERNEL);
+	int ret;
+
+	if (!w) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	w->dev = dev;
+	w->cb = cb;
+	w->ctx = ctx;
+	ret = xenbus_watch_pathfmt(dev, &w->watch, NULL, xnt_watch_fired, "%s/%s", dir, node);
+	if (ret) {
+		kfree(w);
+		*err = ret;
+		return NULL;
+	}
+	return w;
+}
+
+void xnt_watch_free(struct xnt_watch *w)
+{
+	unregister_xenbus_watch(&w->watch);
+	kfree(w->watch.node);
+	kfree(w);
+}
+
+struct xnt_skbq {
+	struct sk_buff_head q;
+	u64 bytes;
+};
+
+struct xnt_skb_cb {
+	unsigned long expires;
+};
+
+#define XNT_SKB_CB(skb) ((struct xnt_skb_cb *)(skb)->cb)
+
+struct xnt_skbq *xnt_skbq_new(void)
+{
+	struct xnt_skbq *q = kzalloc(sizeof(*q), GFP_KERNEL);
+
+	if (q)
+		skb_queue_head_init(&q->q);
+	return q;
+}
+
+void xnt_skbq_purge(struct xnt_skbq *q)
+{
+	struct sk_buff *skb;
+
+	while ((skb = xnt_skbq_pop(q)))
+		dev_kfree_skb_any(skb);
+}
+
+void xnt_skbq_free(struct xnt_skbq *q)
+{
+	xnt_skbq_purge(q);
+	kfree(q);
+}
+
+u64 xnt_skbq_push(struct xnt_skbq *q, struct sk_buff *skb, u32 drain_ms)
+{
+	unsigned long flags;
+	u64 bytes;
+
+	XNT_SKB_CB(skb)->expires = jiffies + msecs_to_jiffies(drain_ms);
+	spin_lock_irqsave(&q->q.lock, flags);
+	__skb_queue_tail(&q->q, skb);
+	q->bytes += skb->len;
+	bytes = q->bytes;
+	spin_unlock_irqrestore(&q->q.lock, flags);
+	return bytes;
+}
+
+struct sk_buff *xnt_skbq_pop(struct xnt_skbq *q)
+{
+	unsigned long flags;
+	struct sk_buff *skb;
+
+	spin_lock_irqsave(&q->q.lock, flags);
+	skb = __skb_dequeue(&q->q);
+	if (skb)
+		q->bytes -= skb->len;
+	spin_unlock_irqrestore(&q->q.lock, flags);
+	return skb;
+}
+
+bool xnt_skbq_peek(struct xnt_skbq *q, u32 *len, bool *gso)
+{
+	unsigned long flags;
+	struct sk_buff *skb;
+
+	spin_lock_irqsave(&q->q.lock, flags);
+	skb = skb_peek(&q->q);
+	if (skb) {
+		*len = skb->len;
+		*gso = skb_is_gso(skb);
+	}
+	spin_unlock_irqrestore(&q->q.lock, flags);
+	return skb;
+}
+
+u32 xnt_skbq_drop_expired(struct xnt_skbq *q)
+{
+	unsigned long flags;
+	struct sk_buff *skb;
+	u32 n = 0;
+
+	for (;;) {
+		spin_lock_irqsave(&q->q.lock, flags);
+		skb = skb_peek(&q->q);
+		if (!skb || time_before(jiffies, XNT_SKB_CB(skb)->expires)) {
+			spin_unlock_irqrestore(&q->q.lock, flags);
+			return n;
+		}
+		__skb_unlink(skb, &q->q);
+		q->bytes -= skb->len;
+		spin_unlock_irqrestore(&q->q.lock, flags);
+		dev_kfree_skb_any(skb);
+		n++;
+	}
+}
+
+u64 xnt_skbq_bytes(struct xnt_skbq *q)
+{
+	return READ_ONCE(q->bytes);
+}
+
+struct net_device *xnt_netdev_alloc_backend(struct device *parent, unsigned int max_queues,
+					    const struct xnt_netdev_callbacks *cb,
+					    const char *driver_name, const char *name)
+{
+	static const u8 dummy_addr[ETH_ALEN] = { 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff };
+	struct net_device *dev;
+	struct xnt_netdev_priv *p;
+
+	dev = alloc_netdev_mq(sizeof(*p), name, NET_NAME_UNKNOWN, ether_setup, max_queues);
+	if (!dev)
+		return NULL;
+	p = xnt_priv(dev);
+	p->cb = cb;
+	p->ctx = NULL;
+	p->driver_name = driver_name;
+	dev->netdev_ops = &xnt_netdev_ops;
+	dev->ethtool_ops = &xnt_ethtool_ops;
+	dev->hw_features = NETIF_F_SG | NETIF_F_IP_CSUM | NETIF_F_IPV6_CSUM | NETIF_F_TSO |
+			   NETIF_F_TSO6;
+	dev->features = dev->hw_features | NETIF_F_RXCSUM;
+	dev->tx_queue_len = 32;
+	dev->min_mtu = ETH_MIN_MTU;
+	dev->max_mtu = ETH_MAX_MTU - VLAN_ETH_HLEN;
+	eth_hw_addr_set(dev, dummy_addr);
+	SET_NETDEV_DEV(dev, parent);
+	netif_carrier_off(dev);
+	return dev;
+}
+
+int xnt_skb_put_chunks(struct sk_buff *skb, unsigned int len, struct xnt_chunk *out,
+		       unsigned int max)
+{
+	unsigned int n = 0;
+	void *start;
+	int err;
+
+	if (len > skb_tailroom(skb))
+		return -ENOSPC;
+	start = skb_put(skb, len);
+	err = xnt_add_chunks(out, max, &n, virt_to_page(start), offset_in_page(start), len);
+	return err ? err : n;
+}
+
+void xnt_xenbus_device_unregister(struct xenbus_device *dev)
+{
+	device_unregister(&dev->dev);
+}
+
+u64 xnt_jiffies_ms(void)
+{
+	return jiffies64_to_msecs(get_jiffies_64());
+}

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * C side of the backend abstractions (common/kernel/backend.rs): grant copies, foreign
+ * event channels, the guest-RX worker thread, XenStore watches, the per-queue skb
+ * backlog and the backend's vif net_device. Like net_helpers.h, it keeps kernel structs
+ * opaque to Rust and adapts each operation to plain types.
+ */
+#ifndef XNT_BACKEND_HELPERS_H
+#define XNT_BACKEND_HELPERS_H
+
+#include <linux/types.h>
+
+struct device;
+struct net_device;
+struct sk_buff;
+struct xenbus_device;
+struct xnt_netdev_callbacks;
+struct xnt_chunk;
+
+/* One grant copy between a local frame and a frontend grant. */
+struct xnt_copy_op {
+	u64 local_gfn;
+	u32 foreign_ref;
+	u16 local_off;
+	u16 foreign_off;
+	u16 len;
+	/* 1: local -> foreign (guest RX); 0: foreign -> local (guest TX). */
+	u8 to_foreign;
+	/* Out: GNTST_* of this op (0 = okay). */
+	s16 status;
+};
+
+void *xnt_grant_copier_new(unsigned int max_ops);
+void xnt_grant_copier_free(void *copier);
+/* Runs `n` (<= max_ops) copies with domain `domid`; fills each op's status. */
+void xnt_grant_copy(void *copier, u16 domid, struct xnt_copy_op *ops, unsigned int n);
+
+/*
+ * A wait point plus, while running, a kernel thread that calls `fn(ctx)` whenever it is
+ * kicked, or when the timeout `fn` returned last (in ms, 0 = none) expires. Kicking is
+ * valid from any context for the whole life of the object, running or not.
+ */
+struct xnt_worker;
+struct xnt_worker *xnt_worker_new(void);
+int xnt_worker_run(struct xnt_worker *w, u32 (*fn)(const void *ctx), const void *ctx,
+		   const char *name);
+void xnt_worker_kick(struct xnt_worker *w);
+/* Stops the thread (waits for `fn` to return); the object stays valid. */
+void xnt_worker_halt(struct xnt_worker *w);
+void xnt_worker_free(struct xnt_worker *w);
+
+/* A XenStore watch on `<dir>/<node>` calling `cb(ctx, dev)` from the xenwatch thread. */
+struct xnt_watch;
+struct xnt_watch *xnt_watch_new(struct xenbus_device *dev, const char *dir, const char *node,
+				void (*cb)(const void *ctx, struct xenbus_device *dev),
+				const void *ctx, int *err);
+void xnt_watch_free(struct xnt_watch *w);
+
+/* The guest-RX backlog of one queue: skbs with an expiry time and a byte count. */
+struct xnt_skbq;
+struct xnt_skbq *xnt_skbq_new(void);
+void xnt_skbq_free(struct xnt_skbq *q);
+/* Appends `skb` expiring in `drain_ms`; returns the backlog bytes after it. */
+u64 xnt_skbq_push(struct xnt_skbq *q, struct sk_buff *skb, u32 drain_ms);
+struct sk_buff *xnt_skbq_pop(struct xnt_skbq *q);
+/* Length and GSO-ness of the head packet; false when empty. */
+bool xnt_skbq_peek(struct xnt_skbq *q, u32 *len, bool *gso);
+/* Frees head packets whose expiry passed; returns how many. */
+u32 xnt_skbq_drop_expired(struct xnt_skbq *q);
+u64 xnt_skbq_bytes(struct xnt_skbq *q);
+void xnt_skbq_purge(struct xnt_skbq *q);
+
+struct net_device *xnt_netdev_alloc_backend(struct device *parent, unsigned int max_queues,
+					    const struct xnt_netdev_callbacks *cb,
+					    const char *driver_name, const char *name);
+/* Marks the area `len` bytes at the skb's tail as data and describes it per Xen page. */
+int xnt_skb_put_chunks(struct sk_buff *skb, unsigned int len, struct xnt_chunk *out,
+		       unsigned int max);
+void xnt_xenbus_device_unregister(struct xenbus_device *dev);
+u64 xnt_jiffies_ms(void);
+
+#endif
