@@ -5,8 +5,7 @@
 # a short iperf3 run in each direction.
 #
 # usage: demo.sh [--backend rust|c] [--frontend rust|c] [--queues N]
-# Default pair: the upstream C netback in dom0, the Rust netfront in the guest (the Rust
-# netback arrives with its own issue).
+# Default pair: both Rust drivers (the Rust netback in dom0, the Rust netfront in the guest).
 set -uo pipefail
 here=$(dirname "$0")
-exec "$here/run-scenario.sh" --backend c --frontend rust --queues 4 "$@" "$here/scenarios/demo.sh"
+exec "$here/run-scenario.sh" --backend rust --frontend rust --queues 4 "$@" "$here/scenarios/demo.sh"

@@ -107,4 +107,7 @@ scenario "Rust modules load/unload" --queues 3 "$S/modules-load.sh"
 scenario "C baseline, 4 queues" --backend c --frontend c --queues 4 "$S/baseline.sh"
 scenario "Rust netfront vs C netback, queue matrix" "$S/netfront-queues.sh"
 scenario "Rust netfront vs C netback, features and reconnects" --backend c --frontend rust --queues 4 "$S/netfront.sh"
+scenario "Rust netback vs C and Rust netfront, queue matrix" --timeout 1500 "$S/netback-queues.sh"
+scenario "Rust netback vs C netfront, features and teardown" --backend rust --frontend c --queues 4 "$S/netback.sh"
+scenario "Rust netback vs Rust netfront, features and teardown" --backend rust --frontend rust --queues 4 "$S/netback.sh"
 finish

@@ -25,6 +25,8 @@ info "per-queue event-channel interrupts in dom0 during the run (name: count):"
 join /tmp/demo-irq-before /tmp/demo-irq-after | awk '{ printf "%-22s %8d\n", $1, $3 - $2 }' | show
 info "per-queue interrupts in the guest (name: total since boot):"
 guest demo cat /proc/interrupts | awk '$NF ~ /^(vif|eth)/ { t = 0; for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+$/) t += $i; else break; printf "%-22s %8d\n", $NF, t }' | show
+info "dom0 ethtool -S vif$domid.0 (non-zero counters):"
+ethtool -S "vif$domid.0" | grep -v ': 0$' | show
 info "guest ethtool -S eth0:"
 guest demo ethtool -S eth0 | show
 ok "demo ran with $(xs_read "$fe/multi-queue-num-queues") queue(s)"

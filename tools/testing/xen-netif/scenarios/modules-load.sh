@@ -19,7 +19,7 @@ check "dom0: sysfs max_queues is writable like the C driver's" \
 	sh -c "echo 2 > /sys/module/xen_netback/parameters/max_queues && test \$(cat /sys/module/xen_netback/parameters/max_queues) = 2 && echo $q > /sys/module/xen_netback/parameters/max_queues"
 check "dom0: kernel log echoes max_queues=$q at load" sh -c "dmesg | grep -q 'xen_netback: loaded: max_queues=$q'"
 
-# A guest vif binds to the Rust backend (which does not connect yet), then goes away.
+# A guest vif binds to the Rust backend (the guest runs no frontend), then goes away.
 cat >/tmp/probe.cfg <<CFG
 name = "probe"
 type = "pv"
