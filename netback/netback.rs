@@ -249,7 +249,8 @@ struct Queue {
 
 impl Queue {
     /// Disables the vif after a fatal protocol violation. Called from NAPI or the worker;
-    /// the report and carrier change happen in queue 0's worker (process context, XSA-90).
+    /// the carrier change and its log line happen in this queue's worker (process
+    /// context, XSA-90), which is kicked here.
     fn fatal(&self, what: fmt::Arguments<'_>) {
         if !self.shared.disabled.swap(true, Ordering::AcqRel) {
             pr_err!(
@@ -259,6 +260,7 @@ impl Queue {
                 what
             );
         }
+        self.waker.kick();
     }
 
     fn note_problem(&self) -> bool {
@@ -619,7 +621,7 @@ impl Queue {
     /// One pass of the worker: drains the backlog into the frontend's buffers.
     fn rx_run(&self) -> u32 {
         if self.shared.is_disabled() {
-            if self.index == 0 && !self.shared.disable_reported.swap(true, Ordering::AcqRel) {
+            if !self.shared.disable_reported.swap(true, Ordering::AcqRel) {
                 self.shared.netdev.set_carrier(false);
                 pr_info!("{}: Disabled for further use\n", self.name());
             }

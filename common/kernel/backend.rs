@@ -18,19 +18,18 @@ use kernel::sync::Arc;
 
 use super::bindings;
 use super::net::SkBuff;
-use super::protocol::ring::{
-    header as sring, need_notify, slot_offset, RING_HEADER_SIZE, RING_PAGE_SIZE,
-};
+use super::protocol::ring::{header as sring, need_notify};
+use super::sring::RingPage;
 use super::xenbus::Device;
 
 /// A frontend's ring page mapped into this domain (`xenbus_map_ring_valloc`).
 ///
 /// # Invariants
 ///
-/// `vaddr` is a page-sized mapping made by `xenbus_map_ring_valloc` for the xenbus device
+/// `page` is a page-sized mapping made by `xenbus_map_ring_valloc` for the xenbus device
 /// `dev`, which outlives the ring (rings are dropped before the device's remove returns).
 pub struct BackRing<const SLOT: usize, const SIZE: u32> {
-    vaddr: *mut c_void,
+    page: RingPage<SLOT, SIZE>,
     dev: *mut bindings::xenbus_device,
 }
 
@@ -43,10 +42,6 @@ unsafe impl<const SLOT: usize, const SIZE: u32> Sync for BackRing<SLOT, SIZE> {}
 impl<const SLOT: usize, const SIZE: u32> BackRing<SLOT, SIZE> {
     /// Maps the ring page the frontend of `dev` granted as `gref`.
     pub fn map(dev: &Device, gref: u32) -> Result<Self> {
-        const {
-            assert!(SIZE.is_power_of_two());
-            assert!(RING_HEADER_SIZE + SIZE as usize * SLOT <= RING_PAGE_SIZE);
-        }
         let mut refs = [gref];
         let mut vaddr: *mut c_void = core::ptr::null_mut();
         // SAFETY: `dev` is a live xenbus device; `refs` holds one reference and `vaddr` is
@@ -54,87 +49,62 @@ impl<const SLOT: usize, const SIZE: u32> BackRing<SLOT, SIZE> {
         to_result(unsafe {
             bindings::xenbus_map_ring_valloc(dev.as_raw(), refs.as_mut_ptr(), 1, &mut vaddr)
         })?;
-        // INVARIANT: the mapping succeeded; the caller drops the ring before the device goes.
+        // SAFETY: The mapping succeeded; it is undone only in `drop`.
+        let page = unsafe { RingPage::new(vaddr) };
+        // INVARIANT: the caller drops the ring before the device goes.
         Ok(Self {
-            vaddr,
+            page,
             dev: dev.as_raw(),
         })
     }
 
-    fn word_ptr(&self, offset: usize) -> *mut u32 {
-        // The offsets are the constants of `sring`, all inside the header and 4-aligned.
-        self.vaddr.cast::<u8>().wrapping_add(offset).cast::<u32>()
-    }
-
-    fn read_word(&self, offset: usize) -> u32 {
-        // SAFETY: By the type invariant the page is mapped; `offset` is a 4-aligned header
-        // field. The peer may write it concurrently, hence the volatile read.
-        unsafe { core::ptr::read_volatile(self.word_ptr(offset)) }
-    }
-
-    fn write_word(&self, offset: usize, value: u32) {
-        // SAFETY: As in `read_word`.
-        unsafe { core::ptr::write_volatile(self.word_ptr(offset), value) }
-    }
-
     /// The frontend's request producer, read once; later slot reads are ordered after it.
     pub fn req_prod(&self) -> u32 {
-        let v = self.read_word(sring::REQ_PROD);
+        let v = self.page.read_word(sring::REQ_PROD);
         fence(Ordering::Acquire);
         v
     }
 
     /// The response producer as the shared page holds it (for the attach check).
     pub fn shared_rsp_prod(&self) -> u32 {
-        self.read_word(sring::RSP_PROD)
+        self.page.read_word(sring::RSP_PROD)
     }
 
     /// Publishes responses up to `new_prod` (exclusive); tells whether the frontend asked
     /// to be notified about them.
     pub fn push_responses(&self, new_prod: u32) -> bool {
-        let old = self.read_word(sring::RSP_PROD);
+        let old = self.page.read_word(sring::RSP_PROD);
         // Slots before index.
         fence(Ordering::Release);
-        self.write_word(sring::RSP_PROD, new_prod);
+        self.page.write_word(sring::RSP_PROD, new_prod);
         // Index before reading the peer's event pointer.
         fence(Ordering::SeqCst);
-        need_notify(old, new_prod, self.read_word(sring::RSP_EVENT))
+        need_notify(old, new_prod, self.page.read_word(sring::RSP_EVENT))
     }
 
     /// Asks for an event when the request producer passes `event - 1`, then re-reads the
     /// producer, so requests published meanwhile are not missed.
     pub fn request_event_at(&self, event: u32) -> u32 {
-        self.write_word(sring::REQ_EVENT, event);
+        self.page.write_word(sring::REQ_EVENT, event);
         fence(Ordering::SeqCst);
         self.req_prod()
     }
 
     /// Copies slot `idx` (free-running index) out of the page.
     pub fn read_slot(&self, idx: u32) -> [u8; SLOT] {
-        let off = slot_offset(idx, SIZE, SLOT);
-        // SAFETY: `slot_offset` masks the index with `SIZE - 1`, and `SIZE` slots of `SLOT`
-        // bytes fit behind the header in the page (checked in `map`), so the read stays in
-        // the mapping. `[u8; SLOT]` has no alignment requirement.
-        unsafe { core::ptr::read_volatile(self.vaddr.cast::<u8>().add(off).cast::<[u8; SLOT]>()) }
+        self.page.read_slot(idx)
     }
 
     /// Writes slot `idx` (free-running index) into the page.
     pub fn write_slot(&self, idx: u32, bytes: &[u8; SLOT]) {
-        let off = slot_offset(idx, SIZE, SLOT);
-        // SAFETY: As in `read_slot`.
-        unsafe {
-            core::ptr::write_volatile(
-                self.vaddr.cast::<u8>().add(off).cast::<[u8; SLOT]>(),
-                *bytes,
-            )
-        }
+        self.page.write_slot(idx, bytes)
     }
 }
 
 impl<const SLOT: usize, const SIZE: u32> Drop for BackRing<SLOT, SIZE> {
     fn drop(&mut self) {
-        // SAFETY: By the type invariant `vaddr` was mapped for `dev`, which is still live.
-        let err = unsafe { bindings::xenbus_unmap_ring_vfree(self.dev, self.vaddr) };
+        // SAFETY: By the type invariant the page was mapped for `dev`, which is still live.
+        let err = unsafe { bindings::xenbus_unmap_ring_vfree(self.dev, self.page.vaddr()) };
         if err != 0 {
             // The page stays mapped (leaked) rather than freed while in use.
             pr_err!("xen-netif: unmapping a ring failed ({err}); page leaked\n");

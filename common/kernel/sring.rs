@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The frontend's view of a shared netif ring page: allocation and granting through
-//! `xenbus_setup_ring()`, the four producer/event indices, and slot copies.
+//! Shared netif ring pages: [`RingPage`] (volatile access to the four producer/event
+//! indices and the slots, for both ends) and the frontend's [`FrontRing`] (allocation and
+//! granting through `xenbus_setup_ring()`). The backend's `BackRing` is in `backend.rs`.
 //!
 //! The page is shared with the peer domain, which may write any of it at any time. Every
 //! access is therefore a single volatile copy into or out of a plain value; callers parse
@@ -21,16 +22,83 @@ use super::protocol::ring::{
 };
 use super::xenbus::Device;
 
+/// Volatile access to a mapped, page-sized ring shared with the peer: the four header
+/// indices and the slots. Owned by [`FrontRing`] and by the backend's `BackRing`.
+///
+/// # Invariants
+///
+/// `vaddr` points to a valid, page-aligned page for as long as the owner keeps it mapped;
+/// `SIZE` slots of `SLOT` bytes fit behind the 64-byte header.
+pub(crate) struct RingPage<const SLOT: usize, const SIZE: u32> {
+    vaddr: *mut c_void,
+}
+
+impl<const SLOT: usize, const SIZE: u32> RingPage<SLOT, SIZE> {
+    /// # Safety
+    ///
+    /// `vaddr` must point to a valid page that stays valid while the `RingPage` is used.
+    pub(crate) unsafe fn new(vaddr: *mut c_void) -> Self {
+        const {
+            assert!(SIZE.is_power_of_two());
+            assert!(RING_HEADER_SIZE + SIZE as usize * SLOT <= RING_PAGE_SIZE);
+        }
+        Self { vaddr }
+    }
+
+    pub(crate) fn vaddr(&self) -> *mut c_void {
+        self.vaddr
+    }
+
+    fn word_ptr(&self, offset: usize) -> *mut u32 {
+        // The offsets are the constants of `sring`, all inside the header and 4-aligned.
+        self.vaddr.cast::<u8>().wrapping_add(offset).cast::<u32>()
+    }
+
+    /// Reads a header index (one of the `sring` offsets).
+    pub(crate) fn read_word(&self, offset: usize) -> u32 {
+        // SAFETY: By the type invariant the page is valid; `offset` is a 4-aligned header
+        // field. The peer may write it concurrently, hence the volatile read.
+        unsafe { core::ptr::read_volatile(self.word_ptr(offset)) }
+    }
+
+    /// Writes a header index (one of the `sring` offsets).
+    pub(crate) fn write_word(&self, offset: usize, value: u32) {
+        // SAFETY: As in `read_word`.
+        unsafe { core::ptr::write_volatile(self.word_ptr(offset), value) }
+    }
+
+    /// Copies slot `idx` (free-running index) out of the page.
+    pub(crate) fn read_slot(&self, idx: u32) -> [u8; SLOT] {
+        let off = slot_offset(idx, SIZE, SLOT);
+        // SAFETY: `slot_offset` masks the index with `SIZE - 1`, and `SIZE` slots of `SLOT`
+        // bytes fit behind the header (type invariant), so the read stays inside the page.
+        // `[u8; SLOT]` has no alignment requirement.
+        unsafe { core::ptr::read_volatile(self.vaddr.cast::<u8>().add(off).cast::<[u8; SLOT]>()) }
+    }
+
+    /// Writes slot `idx` (free-running index) into the page.
+    pub(crate) fn write_slot(&self, idx: u32, bytes: &[u8; SLOT]) {
+        let off = slot_offset(idx, SIZE, SLOT);
+        // SAFETY: As in `read_slot`.
+        unsafe {
+            core::ptr::write_volatile(
+                self.vaddr.cast::<u8>().add(off).cast::<[u8; SLOT]>(),
+                *bytes,
+            )
+        }
+    }
+}
+
 /// A one-page ring shared with the backend, owned by the frontend.
 ///
 /// `SLOT` is the slot size in bytes and `SIZE` the number of slots.
 ///
 /// # Invariants
 ///
-/// `vaddr` points to a page-sized, page-aligned allocation made by `xenbus_setup_ring()`
-/// and granted to the peer as `gref`; it stays valid until `drop`.
+/// `page` is a page-sized, page-aligned allocation made by `xenbus_setup_ring()` and
+/// granted to the peer as `gref`; it stays valid until `drop`.
 pub struct FrontRing<const SLOT: usize, const SIZE: u32> {
-    vaddr: *mut c_void,
+    page: RingPage<SLOT, SIZE>,
     gref: bindings::grant_ref_t,
 }
 
@@ -44,10 +112,6 @@ impl<const SLOT: usize, const SIZE: u32> FrontRing<SLOT, SIZE> {
     /// Allocates a zeroed ring page, grants it to the other end of `dev` and initialises
     /// the indices as `SHARED_RING_INIT` does.
     pub fn new(dev: &Device) -> Result<Self> {
-        const {
-            assert!(SIZE.is_power_of_two());
-            assert!(RING_HEADER_SIZE + SIZE as usize * SLOT <= RING_PAGE_SIZE);
-        }
         let mut vaddr: *mut c_void = core::ptr::null_mut();
         let mut gref: bindings::grant_ref_t = 0;
         // SAFETY: `dev` is a live xenbus device; `vaddr` and `gref` are valid out
@@ -61,10 +125,13 @@ impl<const SLOT: usize, const SIZE: u32> FrontRing<SLOT, SIZE> {
                 &mut gref,
             )
         })?;
-        // INVARIANT: `xenbus_setup_ring` succeeded, so `vaddr` is a granted, zeroed page.
-        let ring = Self { vaddr, gref };
-        ring.write_word(sring::REQ_EVENT, 1);
-        ring.write_word(sring::RSP_EVENT, 1);
+        // SAFETY: `xenbus_setup_ring` succeeded, so `vaddr` is a granted, zeroed page,
+        // freed only in `drop`.
+        let page = unsafe { RingPage::new(vaddr) };
+        // INVARIANT: as above.
+        let ring = Self { page, gref };
+        ring.page.write_word(sring::REQ_EVENT, 1);
+        ring.page.write_word(sring::RSP_EVENT, 1);
         Ok(ring)
     }
 
@@ -73,25 +140,9 @@ impl<const SLOT: usize, const SIZE: u32> FrontRing<SLOT, SIZE> {
         GrantRef::from_raw(self.gref)
     }
 
-    fn word_ptr(&self, offset: usize) -> *mut u32 {
-        // The offsets are the constants of `sring`, all inside the header and 4-aligned.
-        self.vaddr.cast::<u8>().wrapping_add(offset).cast::<u32>()
-    }
-
-    fn read_word(&self, offset: usize) -> u32 {
-        // SAFETY: By the type invariant the page is valid; `offset` is a 4-aligned header
-        // field. The peer may write it concurrently, hence the volatile read.
-        unsafe { core::ptr::read_volatile(self.word_ptr(offset)) }
-    }
-
-    fn write_word(&self, offset: usize, value: u32) {
-        // SAFETY: As in `read_word`.
-        unsafe { core::ptr::write_volatile(self.word_ptr(offset), value) }
-    }
-
     /// The peer's response producer index, read once; later slot reads are ordered after it.
     pub fn rsp_prod(&self) -> u32 {
-        let v = self.read_word(sring::RSP_PROD);
+        let v = self.page.read_word(sring::RSP_PROD);
         fence(Ordering::Acquire);
         v
     }
@@ -99,49 +150,39 @@ impl<const SLOT: usize, const SIZE: u32> FrontRing<SLOT, SIZE> {
     /// Publishes requests up to `new_prod` (exclusive) and tells whether the peer asked to
     /// be notified about them.
     pub fn push_requests(&self, new_prod: u32) -> bool {
-        let old = self.read_word(sring::REQ_PROD);
+        let old = self.page.read_word(sring::REQ_PROD);
         // Slots before index.
         fence(Ordering::Release);
-        self.write_word(sring::REQ_PROD, new_prod);
+        self.page.write_word(sring::REQ_PROD, new_prod);
         // Index before reading the peer's event pointer.
         fence(Ordering::SeqCst);
-        need_notify(old, new_prod, self.read_word(sring::REQ_EVENT))
+        need_notify(old, new_prod, self.page.read_word(sring::REQ_EVENT))
     }
 
     /// Asks the peer for an event when the response producer passes `cons`, then re-reads
     /// the producer: a value different from `cons` means more work arrived meanwhile.
     pub fn final_check_responses(&self, cons: u32) -> bool {
-        self.write_word(sring::RSP_EVENT, cons.wrapping_add(1));
+        self.page.write_word(sring::RSP_EVENT, cons.wrapping_add(1));
         fence(Ordering::SeqCst);
         self.rsp_prod() != cons
     }
 
     /// Copies slot `idx` (free-running index) out of the page.
     pub fn read_slot(&self, idx: u32) -> [u8; SLOT] {
-        let off = slot_offset(idx, SIZE, SLOT);
-        // SAFETY: `slot_offset` masks the index with `SIZE - 1`, and `SIZE` slots of `SLOT`
-        // bytes fit behind the header in the page (checked by the ring constants), so the
-        // read stays inside the valid page. `[u8; SLOT]` has no alignment requirement.
-        unsafe { core::ptr::read_volatile(self.vaddr.cast::<u8>().add(off).cast::<[u8; SLOT]>()) }
+        self.page.read_slot(idx)
     }
 
     /// Writes slot `idx` (free-running index) into the page.
     pub fn write_slot(&self, idx: u32, bytes: &[u8; SLOT]) {
-        let off = slot_offset(idx, SIZE, SLOT);
-        // SAFETY: As in `read_slot`.
-        unsafe {
-            core::ptr::write_volatile(
-                self.vaddr.cast::<u8>().add(off).cast::<[u8; SLOT]>(),
-                *bytes,
-            )
-        }
+        self.page.write_slot(idx, bytes)
     }
 }
 
 impl<const SLOT: usize, const SIZE: u32> Drop for FrontRing<SLOT, SIZE> {
     fn drop(&mut self) {
-        // SAFETY: By the type invariant `vaddr`/`gref` came from `xenbus_setup_ring` for one
-        // page; teardown ends the grant (deferring the free while the peer maps it).
-        unsafe { bindings::xenbus_teardown_ring(&mut self.vaddr, 1, &mut self.gref) };
+        let mut vaddr = self.page.vaddr();
+        // SAFETY: By the type invariant the page and `gref` came from `xenbus_setup_ring`
+        // for one page; teardown ends the grant (deferring the free while the peer maps it).
+        unsafe { bindings::xenbus_teardown_ring(&mut vaddr, 1, &mut self.gref) };
     }
 }
