@@ -31,8 +31,8 @@ use xen::backend::{
 };
 use xen::evtchn::{Eoi, EoiHandle, EventHandler, IrqBinding, Notifier};
 use xen::net::{
-    features, fill_stat_names, ChecksumState, Chunk, Gso, LinkStats, Napi, NapiPoller, NapiRef,
-    NetDevRef, NetDevice, NetDriver, Page, SkBuff, STAT_NAME_LEN,
+    bump, features, fill_stat_names, ChecksumState, Chunk, Gso, LinkStats, Napi, NapiPoller,
+    NapiRef, NetDevRef, NetDevice, NetDriver, Page, QueueCounters, SkBuff, STAT_NAME_LEN,
 };
 use xen::param::module_param;
 use xen::protocol::backend::{
@@ -100,50 +100,6 @@ const PROBLEMS_LOGGED: u32 = 5;
 
 /// Device-wide statistics names, first in `ethtool -S`.
 const DEVICE_STATS: [&str; 2] = ["rx_gso_checksum_fixup", "rx_gso_packets"];
-/// Per-queue statistics names (from the vif's point of view: rx = from the guest).
-const QUEUE_STATS: [&str; 8] = [
-    "rx_packets",
-    "rx_bytes",
-    "rx_dropped",
-    "rx_errors",
-    "tx_packets",
-    "tx_bytes",
-    "tx_dropped",
-    "tx_errors",
-];
-
-/// Per-queue counters (`ethtool -S` and `ndo_get_stats64`).
-#[derive(Default)]
-struct QueueStats {
-    rx_packets: AtomicU64,
-    rx_bytes: AtomicU64,
-    rx_dropped: AtomicU64,
-    rx_errors: AtomicU64,
-    tx_packets: AtomicU64,
-    tx_bytes: AtomicU64,
-    tx_dropped: AtomicU64,
-    tx_errors: AtomicU64,
-}
-
-impl QueueStats {
-    fn values(&self) -> [u64; 8] {
-        [
-            self.rx_packets.load(Ordering::Relaxed),
-            self.rx_bytes.load(Ordering::Relaxed),
-            self.rx_dropped.load(Ordering::Relaxed),
-            self.rx_errors.load(Ordering::Relaxed),
-            self.tx_packets.load(Ordering::Relaxed),
-            self.tx_bytes.load(Ordering::Relaxed),
-            self.tx_dropped.load(Ordering::Relaxed),
-            self.tx_errors.load(Ordering::Relaxed),
-        ]
-    }
-}
-
-fn bump(counter: &AtomicU64, by: u64) {
-    counter.fetch_add(by, Ordering::Relaxed);
-}
-
 /// What the frontend said it accepts (read at connect).
 mod fe {
     pub(crate) const SG: u32 = 1 << 0;
@@ -244,7 +200,7 @@ struct Queue {
     rx_ready: AtomicBool,
     stalled: AtomicBool,
     problems: AtomicU32,
-    stats: QueueStats,
+    stats: QueueCounters,
 }
 
 impl Queue {
@@ -1003,15 +959,7 @@ impl NetDriver for Vif {
     fn stats64(&self) -> LinkStats {
         let mut s = LinkStats::default();
         for q in self.queues.iter() {
-            let v = q.stats.values();
-            s.rx_packets += v[0];
-            s.rx_bytes += v[1];
-            s.rx_dropped += v[2];
-            s.rx_errors += v[3];
-            s.tx_packets += v[4];
-            s.tx_bytes += v[5];
-            s.tx_dropped += v[6];
-            s.tx_errors += v[7];
+            q.stats.add_to(&mut s);
         }
         s
     }
@@ -1042,11 +990,11 @@ impl NetDriver for Vif {
     }
 
     fn stats_count(&self) -> u32 {
-        (DEVICE_STATS.len() + QUEUE_STATS.len() * self.max_queues as usize) as u32
+        (DEVICE_STATS.len() + QueueCounters::NAMES.len() * self.max_queues as usize) as u32
     }
 
     fn stats_names(&self, names: &mut [[u8; STAT_NAME_LEN]]) {
-        fill_stat_names(names, &DEVICE_STATS, &QUEUE_STATS, self.max_queues);
+        fill_stat_names(names, &DEVICE_STATS, &QueueCounters::NAMES, self.max_queues);
     }
 
     fn stats_values(&self, values: &mut [u64]) {
@@ -1613,7 +1561,7 @@ impl xenbus::Driver for VifBackend {
                     rx_ready: AtomicBool::new(false),
                     stalled: AtomicBool::new(false),
                     problems: AtomicU32::new(0),
-                    stats: QueueStats::default(),
+                    stats: QueueCounters::default(),
                 }),
                 GFP_KERNEL,
             )?;

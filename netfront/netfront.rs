@@ -27,8 +27,8 @@ use kernel::sync::{new_mutex, new_spinlock, Arc, Mutex, SpinLock};
 use xen::evtchn::{Eoi, EoiHandle, EventHandler, IrqBinding, Notifier, Port};
 use xen::grant::{GrantPool, GrantRef};
 use xen::net::{
-    features, fill_stat_names, ChecksumState, Chunk, Gso, LinkStats, Napi, NapiPoller, NapiRef,
-    NetDevRef, NetDevice, NetDriver, Page, SkBuff, STAT_NAME_LEN,
+    bump, features, fill_stat_names, ChecksumState, Chunk, Gso, LinkStats, Napi, NapiPoller,
+    NapiRef, NetDevRef, NetDevice, NetDriver, Page, QueueCounters, SkBuff, STAT_NAME_LEN,
 };
 use xen::param::module_param;
 use xen::protocol::flags::{Checksum, TxFlags};
@@ -73,50 +73,6 @@ const STATE_WAIT_STEPS: u32 = 50;
 
 /// Device-wide statistics names, first in `ethtool -S`.
 const DEVICE_STATS: [&str; 2] = ["rx_gso_checksum_fixup", "tx_gso_packets"];
-
-/// Per-queue statistics names, in `ethtool -S` order after the device-wide ones.
-const QUEUE_STATS: [&str; 8] = [
-    "tx_packets",
-    "tx_bytes",
-    "tx_dropped",
-    "tx_errors",
-    "rx_packets",
-    "rx_bytes",
-    "rx_dropped",
-    "rx_errors",
-];
-
-/// Per-queue counters (`ethtool -S` and `ndo_get_stats64`).
-#[derive(Default)]
-struct QueueStats {
-    tx_packets: AtomicU64,
-    tx_bytes: AtomicU64,
-    tx_dropped: AtomicU64,
-    tx_errors: AtomicU64,
-    rx_packets: AtomicU64,
-    rx_bytes: AtomicU64,
-    rx_dropped: AtomicU64,
-    rx_errors: AtomicU64,
-}
-
-impl QueueStats {
-    fn values(&self) -> [u64; 8] {
-        [
-            self.tx_packets.load(Ordering::Relaxed),
-            self.tx_bytes.load(Ordering::Relaxed),
-            self.tx_dropped.load(Ordering::Relaxed),
-            self.tx_errors.load(Ordering::Relaxed),
-            self.rx_packets.load(Ordering::Relaxed),
-            self.rx_bytes.load(Ordering::Relaxed),
-            self.rx_dropped.load(Ordering::Relaxed),
-            self.rx_errors.load(Ordering::Relaxed),
-        ]
-    }
-}
-
-fn bump(counter: &AtomicU64, by: u64) {
-    counter.fetch_add(by, Ordering::Relaxed);
-}
 
 /// State shared by the device and all its queues.
 struct Shared {
@@ -201,7 +157,7 @@ struct Queue {
     eoi_pending: [AtomicBool; 2],
     eoi_seen_prod: [AtomicU32; 2],
     rx_problems_logged: AtomicU32,
-    stats: QueueStats,
+    stats: QueueCounters,
 }
 
 /// What a bound channel of a queue stands for.
@@ -753,15 +709,7 @@ impl NetDriver for Info {
     fn stats64(&self) -> LinkStats {
         let mut s = LinkStats::default();
         for q in self.queues.iter() {
-            let [txp, txb, txd, txe, rxp, rxb, rxd, rxe] = q.stats.values();
-            s.tx_packets += txp;
-            s.tx_bytes += txb;
-            s.tx_dropped += txd;
-            s.tx_errors += txe;
-            s.rx_packets += rxp;
-            s.rx_bytes += rxb;
-            s.rx_dropped += rxd;
-            s.rx_errors += rxe;
+            q.stats.add_to(&mut s);
         }
         s
     }
@@ -779,11 +727,11 @@ impl NetDriver for Info {
     }
 
     fn stats_count(&self) -> u32 {
-        DEVICE_STATS.len() as u32 + self.max_queues * QUEUE_STATS.len() as u32
+        DEVICE_STATS.len() as u32 + self.max_queues * QueueCounters::NAMES.len() as u32
     }
 
     fn stats_names(&self, names: &mut [[u8; STAT_NAME_LEN]]) {
-        fill_stat_names(names, &DEVICE_STATS, &QUEUE_STATS, self.max_queues);
+        fill_stat_names(names, &DEVICE_STATS, &QueueCounters::NAMES, self.max_queues);
     }
 
     fn stats_values(&self, values: &mut [u64]) {
@@ -1240,7 +1188,7 @@ impl xenbus::Driver for VifFrontend {
                     eoi_pending: [AtomicBool::new(false), AtomicBool::new(false)],
                     eoi_seen_prod: [AtomicU32::new(0), AtomicU32::new(0)],
                     rx_problems_logged: AtomicU32::new(0),
-                    stats: QueueStats::default(),
+                    stats: QueueCounters::default(),
                 }),
                 GFP_KERNEL,
             )?;

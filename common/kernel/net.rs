@@ -106,6 +106,75 @@ pub trait NetDriver: Send + Sync + 'static {
     fn channels(&self) -> (u32, u32);
 }
 
+/// Per-queue packet counters of a driver (`ethtool -S` and `ndo_get_stats64`), named by
+/// [`QueueCounters::NAMES`] in the order of [`QueueCounters::values`].
+#[derive(Default)]
+pub struct QueueCounters {
+    /// Packets sent by this device.
+    pub tx_packets: core::sync::atomic::AtomicU64,
+    /// Bytes sent by this device.
+    pub tx_bytes: core::sync::atomic::AtomicU64,
+    /// Packets dropped on the way out.
+    pub tx_dropped: core::sync::atomic::AtomicU64,
+    /// Packets that failed on the way out.
+    pub tx_errors: core::sync::atomic::AtomicU64,
+    /// Packets received by this device.
+    pub rx_packets: core::sync::atomic::AtomicU64,
+    /// Bytes received by this device.
+    pub rx_bytes: core::sync::atomic::AtomicU64,
+    /// Packets dropped on the way in.
+    pub rx_dropped: core::sync::atomic::AtomicU64,
+    /// Packets that failed on the way in.
+    pub rx_errors: core::sync::atomic::AtomicU64,
+}
+
+impl QueueCounters {
+    /// The counters' `ethtool -S` names (each prefixed with `q<N>_`).
+    pub const NAMES: [&'static str; 8] = [
+        "tx_packets",
+        "tx_bytes",
+        "tx_dropped",
+        "tx_errors",
+        "rx_packets",
+        "rx_bytes",
+        "rx_dropped",
+        "rx_errors",
+    ];
+
+    /// The counters, in the order of [`Self::NAMES`].
+    pub fn values(&self) -> [u64; 8] {
+        use core::sync::atomic::Ordering::Relaxed;
+        [
+            self.tx_packets.load(Relaxed),
+            self.tx_bytes.load(Relaxed),
+            self.tx_dropped.load(Relaxed),
+            self.tx_errors.load(Relaxed),
+            self.rx_packets.load(Relaxed),
+            self.rx_bytes.load(Relaxed),
+            self.rx_dropped.load(Relaxed),
+            self.rx_errors.load(Relaxed),
+        ]
+    }
+
+    /// Adds the counters to a device total.
+    pub fn add_to(&self, s: &mut LinkStats) {
+        let [txp, txb, txd, txe, rxp, rxb, rxd, rxe] = self.values();
+        s.tx_packets += txp;
+        s.tx_bytes += txb;
+        s.tx_dropped += txd;
+        s.tx_errors += txe;
+        s.rx_packets += rxp;
+        s.rx_bytes += rxb;
+        s.rx_dropped += rxd;
+        s.rx_errors += rxe;
+    }
+}
+
+/// Adds `by` to a statistics counter.
+pub fn bump(counter: &core::sync::atomic::AtomicU64, by: u64) {
+    counter.fetch_add(by, core::sync::atomic::Ordering::Relaxed);
+}
+
 /// Fills `ethtool -S` names: the `device` names first, then `q<N>_<name>` for each of
 /// `queues` queues and each of the `per_queue` names. Names are truncated to fit, NUL kept.
 pub fn fill_stat_names(

@@ -251,3 +251,18 @@ irq_queues_moved() {
 		  if ((n ~ s "$" || n ~ /-q[0-9]+$/) && $3 - $2 >= 5) seen[q] = 1 }
 		END { c = 0; for (k in seen) c++; print c }'
 }
+
+# has_lines TEXT REGEX...: every REGEX matches a line of TEXT.
+has_lines() {
+	local text=$1 re
+	shift
+	for re in "$@"; do grep -qE "$re" <<<"$text" || { echo "no line matches $re"; return 1; }; done
+}
+
+# Files of "name value" lines from `ethtool -S` (sorted):
+# queues_moved BEFORE AFTER STAT: queues whose qN_STAT grew by 100 or more.
+queues_moved() {
+	join "$1" "$2" | awk -v s="_$3" '$1 ~ "^q[0-9]+" s "$" && $3 - $2 >= 100 { c++ } END { print c + 0 }'
+}
+# stat_sum FILE STAT: the sum of qN_STAT over all queues.
+stat_sum() { awk -v s="_$2" '$1 ~ "^q[0-9]+" s "$" { t += $2 } END { print t + 0 }' "$1"; }

@@ -19,11 +19,6 @@ domid=$(guest_domid g1)
 vif=vif$domid.0
 mac=00:16:3e:58:4e:01
 
-has_lines() { # has_lines TEXT REGEX...: every REGEX matches a line of TEXT
-	local text=$1 re
-	shift
-	for re in "$@"; do grep -qE "$re" <<<"$text" || { echo "no line matches $re"; return 1; }; done
-}
 drvinfo=$(ethtool -i "$vif")
 printf '%s\n' "$drvinfo" | show
 check "[$tag] ethtool -i $vif: driver xen_netback" has_lines "$drvinfo" '^driver: xen_netback$'
@@ -35,10 +30,6 @@ check "[$tag] ethtool -k $vif: scatter-gather, TSO and IPv6 TSO on (frontend off
 
 # Per-queue counters on the vif (rx = from the guest, tx = to the guest).
 stats() { ethtool -S "$vif" | awk -F': *' 'NF == 2 { gsub(/ /, "", $1); print $1, $2 }' | sort; }
-queues_moved() {
-	join "$1" "$2" | awk -v s="_$3" '$1 ~ "^q[0-9]+" s "$" && $3 - $2 >= 100 { c++ } END { print c + 0 }'
-}
-stat_sum() { awk -v s="_$2" '$1 ~ "^q[0-9]+" s "$" { t += $2 } END { print t + 0 }' "$1"; }
 iperf3 -s -D >/dev/null 2>&1
 sleep 1
 stats >/tmp/st0

@@ -18,11 +18,6 @@ check "[$tag] /sys/module/xen_netfront/parameters/max_queues reads $q" \
 # ethtool.
 drvinfo=$(guest g1 ethtool -i eth0)
 printf '%s\n' "$drvinfo" | show
-has_lines() { # has_lines TEXT REGEX...: every REGEX matches a line of TEXT
-	local text=$1 re
-	shift
-	for re in "$@"; do grep -qE "$re" <<<"$text" || { echo "no line matches $re"; return 1; }; done
-}
 check "[$tag] ethtool -i: driver xen_netfront, bus vif-0" has_lines "$drvinfo" '^driver: xen_netfront$' '^bus-info: vif-0$'
 check "[$tag] ethtool: link detected" has_lines "$(guest g1 ethtool eth0)" 'Link detected: yes'
 
@@ -36,11 +31,6 @@ check "[$tag] ethtool -k: scatter-gather, TSO and IPv6 TSO on" has_lines "$featu
 
 # ethtool -S: per-queue counters, read as "name value" lines.
 stats() { guest g1 ethtool -S eth0 | awk -F': *' 'NF == 2 { gsub(/ /, "", $1); print $1, $2 }' | sort; }
-# queues_moved BEFORE AFTER STAT: queues whose qN_STAT grew by 100 or more.
-queues_moved() {
-	join "$1" "$2" | awk -v s="_$3" '$1 ~ "^q[0-9]+" s "$" && $3 - $2 >= 100 { c++ } END { print c + 0 }'
-}
-stat_sum() { awk -v s="_$2" '$1 ~ "^q[0-9]+" s "$" { t += $2 } END { print t + 0 }' "$1"; }
 iperf3 -s -D >/dev/null 2>&1
 sleep 1
 stats >/tmp/st0
