@@ -1610,6 +1610,8 @@ impl xenbus::Driver for VifBackend {
             let mut st = nb.st.lock();
             nb.set_state(dev, &mut st, xenbus::State::InitWait);
         }
+        // Starts udev-driven hotplug scripts (with `script=` and `vif=` from `uevent`).
+        dev.uevent_online();
         dev_info!(
             dev.as_dev(),
             "probe {} as {} (max_queues {}, split event channels {})\n",
@@ -1649,6 +1651,29 @@ impl xenbus::Driver for VifBackend {
                 nb.unregister.store(true, Ordering::Release);
             }
         }
+    }
+
+    /// `script=` and `vif=` for udev-driven hotplug (`xen-backend` rules), as the C driver
+    /// adds them; read from XenStore, so it works at any point of the device's life.
+    fn uevent(dev: &xenbus::Device, env: &mut xenbus::UeventEnv) -> Result {
+        let Ok(script) = dev.read_own(c"script") else {
+            return Ok(());
+        };
+        let script = core::str::from_utf8(&script).map_err(|_| EINVAL)?;
+        env.add(&CString::try_from_fmt(fmt!("script={script}"))?)?;
+        if let Some(handle) = dev
+            .read_own(c"handle")
+            .ok()
+            .as_deref()
+            .and_then(parse_unsigned)
+        {
+            env.add(&CString::try_from_fmt(fmt!(
+                "vif=vif{}.{}",
+                dev.otherend_id(),
+                handle
+            ))?)?;
+        }
+        Ok(())
     }
 
     fn unregister_after_change(nb: &Netback) -> bool {

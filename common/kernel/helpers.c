@@ -45,3 +45,13 @@ void xnt_xenbus_set_drvdata(struct xenbus_device *dev, void *data)
 {
 	dev_set_drvdata(&dev->dev, data);
 }
+
+int xnt_uevent_add(struct kobj_uevent_env *env, const char *var)
+{
+	return add_uevent_var(env, "%s", var);
+}
+
+void xnt_xenbus_uevent_online(struct xenbus_device *dev)
+{
+	kobject_uevent(&dev->dev.kobj, KOBJ_ONLINE);
+}

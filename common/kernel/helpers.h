@@ -18,5 +18,8 @@ int xnt_xenbus_register_backend(struct xenbus_driver *drv, struct module *owner,
 				const char *mod_name);
 void *xnt_xenbus_get_drvdata(struct xenbus_device *dev);
 void xnt_xenbus_set_drvdata(struct xenbus_device *dev, void *data);
+struct kobj_uevent_env;
+int xnt_uevent_add(struct kobj_uevent_env *env, const char *var);
+void xnt_xenbus_uevent_online(struct xenbus_device *dev);
 
 #endif

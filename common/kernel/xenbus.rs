@@ -160,6 +160,25 @@ pub trait Driver: Sized + 'static {
 
     /// The device is going away or the driver is being unloaded.
     fn remove(dev: &Device, data: KBox<Self::Data>);
+
+    /// Adds environment variables to the device's uevents (and to its sysfs `uevent`
+    /// file), as the C backends do for their hotplug scripts. Called with the device only:
+    /// it may run while the device is being probed or removed.
+    fn uevent(_dev: &Device, _env: &mut UeventEnv) -> Result {
+        Ok(())
+    }
+}
+
+/// The environment of a uevent being built (`struct kobj_uevent_env`).
+pub struct UeventEnv(*mut bindings::kobj_uevent_env);
+
+impl UeventEnv {
+    /// Adds one `KEY=value` variable.
+    pub fn add(&mut self, var: &CStr) -> Result {
+        // SAFETY: `self.0` is the environment the driver core passed to the callback that
+        // created this value, valid for its duration; `var` is NUL-terminated.
+        to_result(unsafe { bindings::xnt_uevent_add(self.0, var.as_char_ptr()) })
+    }
 }
 
 /// Owned memory behind a registration: the C driver struct and its id table.
@@ -211,6 +230,7 @@ impl<T: Driver> Registration<T> {
             (*drv).probe = Some(probe_callback::<T>);
             (*drv).remove = Some(remove_callback::<T>);
             (*drv).otherend_changed = Some(otherend_changed_callback::<T>);
+            (*drv).uevent = Some(uevent_callback::<T>);
         }
         // SAFETY: `drv` is a fully initialised driver struct whose id table lives in the same
         // allocation; both stay at a fixed address until `drop` unregisters the driver.
@@ -313,6 +333,25 @@ unsafe extern "C" fn otherend_changed_callback<T: Driver>(
         // unregistering runs `remove_callback`, which frees it.
         unsafe { bindings::xnt_xenbus_device_unregister(xdev) };
     }
+}
+
+/// The xenbus core's `uevent` callback for driver `T`.
+///
+/// # Safety
+///
+/// Only the xenbus core calls this, with a live device and a valid environment.
+unsafe extern "C" fn uevent_callback<T: Driver>(
+    xdev: *const bindings::xenbus_device,
+    env: *mut bindings::kobj_uevent_env,
+) -> kernel::ffi::c_int {
+    // SAFETY: The xenbus core passes a live device for the duration of the call; `Device`
+    // only reads through the pointer.
+    let dev = unsafe { Device::from_raw(xdev.cast_mut()) };
+    let mut env = UeventEnv(env);
+    from_result(|| {
+        T::uevent(dev, &mut env)?;
+        Ok(0)
+    })
 }
 
 /// The "no transaction" handle for single XenStore operations.
@@ -455,6 +494,12 @@ impl Device {
     /// directory.
     pub fn read_otherend(&self, key: &CStr) -> Result<KVec<u8>> {
         read(self.otherend().ok_or(ENODEV)?, key)
+    }
+
+    /// Sends the `online` uevent that starts udev-driven hotplug scripts.
+    pub fn uevent_online(&self) {
+        // SAFETY: The device is alive.
+        unsafe { bindings::xnt_xenbus_uevent_online(self.as_raw()) };
     }
 
     /// Removes `key` from this device's own directory, ignoring a missing key.

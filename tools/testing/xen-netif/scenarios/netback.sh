@@ -24,6 +24,10 @@ printf '%s\n' "$drvinfo" | show
 check "[$tag] ethtool -i $vif: driver xen_netback" has_lines "$drvinfo" '^driver: xen_netback$'
 check "[$tag] ethtool $vif: link detected" has_lines "$(ethtool "$vif")" 'Link detected: yes'
 check "[$tag] $vif MAC is fe:ff:ff:ff:ff:ff" test "$(cat /sys/class/net/$vif/address)" = fe:ff:ff:ff:ff:ff
+uev=$(cat /sys/bus/xen-backend/devices/vif-$domid-0/uevent 2>&1)
+printf '%s\n' "$uev" | show
+check "[$tag] backend uevent carries script= and vif=$vif (udev hotplug)" \
+	has_lines "$uev" "^script=$XNT_VIF_SCRIPT\$" "^vif=$vif\$"
 features=$(ethtool -k "$vif")
 check "[$tag] ethtool -k $vif: scatter-gather, TSO and IPv6 TSO on (frontend offers them)" has_lines "$features" \
 	'^scatter-gather: on' '^tcp-segmentation-offload: on' 'tx-tcp6-segmentation: on'
