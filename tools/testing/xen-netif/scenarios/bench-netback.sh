@@ -3,8 +3,9 @@
 # boot. The two backends cannot be loaded at once (same module name), so each round loads
 # one, boots a 1-queue and a 4-queue guest, runs iperf3 per direction (1 stream on the
 # 1-queue guest, 4 on the 4-queue one), and measures dom0 memory held by the connected
-# 4-queue vif (MemFree and Slab from /proc/meminfo, before the guest and while connected);
-# then the other backend; the order alternates per round and ratios are taken per round.
+# 4-queue vif (MemFree and Slab from /proc/meminfo with the guest's vif detached and
+# again once it is attached and connected); then the other backend; the order alternates
+# per round and ratios are taken per round.
 rounds=${XNT_BENCH_ROUNDS:-3}
 secs=${XNT_BENCH_SECONDS:-5}
 iperf3 -s -D >/dev/null 2>&1
@@ -19,9 +20,14 @@ for round in $(seq "$rounds"); do
 	[ $((round % 2)) = 0 ] && order="rust c"
 	for drv in $order; do
 		load_backend "$drv" 4 || { not_ok "bench: $drv netback loads"; exit 1; }
+		start_guest m4 --frontend c --queues 4 || { not_ok "bench: guest boots on the $drv netback"; exit 1; }
+		mac=$(xl network-list m4 | awk 'NR == 2 { print $3 }')
+		xl network-detach m4 "$(xl network-list m4 | awk 'NR == 2 { print $1 }')"
+		sleep 3
 		settle
 		read -r free0 slab0 <<<"$(meminfo)"
-		start_guest m4 --frontend c --queues 4 || { not_ok "bench: guest boots on the $drv netback"; exit 1; }
+		xl network-attach m4 bridge=xenbr0 mac="$mac" script=$XNT_VIF_SCRIPT
+		xnt-agent wait "$(guest_ip m4)" --timeout 60 >/dev/null
 		sleep 3
 		settle
 		read -r free1 slab1 <<<"$(meminfo)"
