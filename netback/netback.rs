@@ -95,6 +95,9 @@ const MAX_PACKET_OPS: usize = 96;
 const MAX_RX_CHUNKS: usize = 48;
 /// Pages a guest-TX packet's non-linear part can take (64 KiB).
 const MAX_TX_PAGES: usize = 17;
+/// How often a queue waiting for buffers of a frontend without `feature-rx-notify` looks
+/// for new ones (ms).
+const RX_POLL_NO_NOTIFY_MS: u32 = 30;
 /// Packet problems logged per queue before only counting them.
 const PROBLEMS_LOGGED: u32 = 5;
 
@@ -645,11 +648,15 @@ impl Queue {
             // More may be queued: come back at once.
             self.waker.kick();
         }
-        if self.backlog.peek().is_some() {
+        if self.backlog.peek().is_none() {
+            0
+        } else if short && !self.shared.fe_has(fe::RX_NOTIFY) {
+            // A frontend without `feature-rx-notify` never signals new buffers: poll for
+            // them (C uses 30 ms then too).
+            RX_POLL_NO_NOTIFY_MS
+        } else {
             // Re-check the drain timeout even if the frontend stays silent.
             1000
-        } else {
-            0
         }
     }
 
