@@ -31,8 +31,9 @@ use xen::backend::{
 };
 use xen::evtchn::{Eoi, EoiHandle, EventHandler, IrqBinding, Notifier};
 use xen::net::{
-    bump, features, fill_stat_names, ChecksumState, Chunk, Gso, LinkStats, Napi, NapiPoller,
-    NapiRef, NetDevRef, NetDevice, NetDriver, Page, QueueCounters, SkBuff, STAT_NAME_LEN,
+    bump, features, fill_stat_names, fill_stat_values, ChecksumState, Chunk, Gso, LinkStats, Napi,
+    NapiPoller, NapiRef, NetDevRef, NetDevice, NetDriver, Page, QueueCounters, SkBuff,
+    STAT_NAME_LEN,
 };
 use xen::param::module_param;
 use xen::protocol::backend::{
@@ -1005,22 +1006,11 @@ impl NetDriver for Vif {
     }
 
     fn stats_values(&self, values: &mut [u64]) {
-        let mut it = values.iter_mut();
-        for counter in [
-            &self.shared.rx_gso_checksum_fixup,
-            &self.shared.rx_gso_packets,
-        ] {
-            if let Some(v) = it.next() {
-                *v = counter.load(Ordering::Relaxed);
-            }
-        }
-        for q in self.queues.iter() {
-            for x in q.stats.values() {
-                if let Some(v) = it.next() {
-                    *v = x;
-                }
-            }
-        }
+        let device = [
+            self.shared.rx_gso_checksum_fixup.load(Ordering::Relaxed),
+            self.shared.rx_gso_packets.load(Ordering::Relaxed),
+        ];
+        fill_stat_values(values, &device, self.queues.iter().map(|q| &q.stats));
     }
 
     fn channels(&self) -> (u32, u32) {

@@ -27,8 +27,9 @@ use kernel::sync::{new_mutex, new_spinlock, Arc, Mutex, SpinLock};
 use xen::evtchn::{Eoi, EoiHandle, EventHandler, IrqBinding, Notifier, Port};
 use xen::grant::{GrantPool, GrantRef};
 use xen::net::{
-    bump, features, fill_stat_names, ChecksumState, Chunk, Gso, LinkStats, Napi, NapiPoller,
-    NapiRef, NetDevRef, NetDevice, NetDriver, Page, QueueCounters, SkBuff, STAT_NAME_LEN,
+    bump, features, fill_stat_names, fill_stat_values, ChecksumState, Chunk, Gso, LinkStats, Napi,
+    NapiPoller, NapiRef, NetDevRef, NetDevice, NetDriver, Page, QueueCounters, SkBuff,
+    STAT_NAME_LEN,
 };
 use xen::param::module_param;
 use xen::protocol::flags::{Checksum, TxFlags};
@@ -735,23 +736,11 @@ impl NetDriver for Info {
     }
 
     fn stats_values(&self, values: &mut [u64]) {
-        let mut it = values.iter_mut();
         let device = [
             self.shared.rx_gso_checksum_fixup.load(Ordering::Relaxed),
             self.shared.tx_gso_packets.load(Ordering::Relaxed),
         ];
-        for val in device {
-            if let Some(v) = it.next() {
-                *v = val;
-            }
-        }
-        for q in self.queues.iter() {
-            for val in q.stats.values() {
-                if let Some(v) = it.next() {
-                    *v = val;
-                }
-            }
-        }
+        fill_stat_values(values, &device, self.queues.iter().map(|q| &q.stats));
     }
 
     fn channels(&self) -> (u32, u32) {

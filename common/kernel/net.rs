@@ -198,6 +198,28 @@ pub fn fill_stat_names(
     }
 }
 
+/// Fills `ethtool -S` values in the order of [`fill_stat_names`]: the `device` values,
+/// then each queue's [`QueueCounters::values`].
+pub fn fill_stat_values<'a>(
+    values: &mut [u64],
+    device: &[u64],
+    queues: impl Iterator<Item = &'a QueueCounters>,
+) {
+    let mut it = values.iter_mut();
+    for &val in device {
+        if let Some(v) = it.next() {
+            *v = val;
+        }
+    }
+    for q in queues {
+        for val in q.values() {
+            if let Some(v) = it.next() {
+                *v = val;
+            }
+        }
+    }
+}
+
 /// Writes a statistics name into a zeroed, fixed-size buffer (truncating, NUL kept).
 fn write_stat_name(buf: &mut [u8; STAT_NAME_LEN], args: core::fmt::Arguments<'_>) {
     struct W<'a>(&'a mut [u8; STAT_NAME_LEN], usize);

@@ -266,3 +266,22 @@ queues_moved() {
 }
 # stat_sum FILE STAT: the sum of qN_STAT over all queues.
 stat_sum() { awk -v s="_$2" '$1 ~ "^q[0-9]+" s "$" { t += $2 } END { print t + 0 }' "$1"; }
+
+# bench_table FILE: throughput table of a C-vs-Rust benchmark. FILE has lines
+# "ROUND QUEUES DIR DRIVER MBITS" (DRIVER c or rust); prints per queue count and direction
+# the medians and the min/median/max of the per-round Rust/C ratio.
+bench_table() {
+	printf '%-8s %-3s %9s %9s %7s %7s %7s\n' queues dir "C med" "Rust med" "r.min" "r.med" "r.max"
+	local q dir
+	for q in 1 4; do
+		for dir in tx rx; do
+			awk -v q=$q -v d=$dir '
+				function med(a, n,   i, j, t) { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+					return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+				$2 == q && $3 == d { v[$1, $4] = $5; r[$1] = 1 }
+				END { n = 0; for (k in r) { n++; c[n] = v[k, "c"]; s[n] = v[k, "rust"]; x[n] = (v[k, "c"] > 0) ? v[k, "rust"] / v[k, "c"] : 0 }
+					mc = med(c, n); ms = med(s, n); mx = med(x, n); lo = x[1]; hi = x[n]
+					printf "%-8s %-3s %9.1f %9.1f %7.2f %7.2f %7.2f\n", q, d, mc, ms, lo, mx, hi }' "$1"
+		done
+	done
+}

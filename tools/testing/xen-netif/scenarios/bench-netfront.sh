@@ -31,20 +31,7 @@ for round in $(seq "$rounds"); do
 	done
 done
 info "throughput, Mbit/s (tx = guest->dom0, rx = dom0->guest); ratio = Rust/C per round:"
-{
-	printf '%-8s %-3s %9s %9s %7s %7s %7s\n' queues dir "C med" "Rust med" "r.min" "r.med" "r.max"
-	for q in 1 4; do
-		for dir in tx rx; do
-			awk -v q=$q -v d=$dir '
-				function med(a, n,   i, j, t) { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-					return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
-				$2 == q && $3 == d { v[$1, $4] = $5; r[$1] = 1 }
-				END { n = 0; for (k in r) { n++; c[n] = v[k, "c"]; s[n] = v[k, "rust"]; x[n] = (v[k, "c"] > 0) ? v[k, "rust"] / v[k, "c"] : 0 }
-					mc = med(c, n); ms = med(s, n); mx = med(x, n); lo = x[1]; hi = x[n]
-					printf "%-8s %-3s %9.1f %9.1f %7.2f %7.2f %7.2f\n", q, d, mc, ms, lo, mx, hi }' /tmp/bench.txt
-		done
-	done
-} | show
+bench_table /tmp/bench.txt | show
 for g in c1 r1 c4 r4; do destroy_guest "$g"; done
 
 # Memory: one guest alternates the C and the Rust netfront on one 4-queue vif.
