@@ -662,8 +662,9 @@ impl Queue {
     }
 
     /// Stall detection (with `feature-rx-notify`): a queue short of buffers for longer than
-    /// the stall timeout turns the carrier off; the carrier returns once every queue has
-    /// buffers again.
+    /// the stall timeout turns the carrier off; as in C, the carrier returns only once the
+    /// frontend posts buffers again (a backlog emptied by the drain timeout is no
+    /// recovery: it would only turn the carrier back on for the next packets to pile up).
     fn rx_stall_check(&self, c: &mut RxConn, short: bool) {
         if !self.shared.fe_has(fe::RX_NOTIFY) {
             return;
@@ -677,7 +678,8 @@ impl Queue {
                 pr_warn!("{}: Guest Rx stalled\n", self.name());
                 self.shared.netdev.set_carrier(false);
             }
-        } else {
+        } else if published(c.ring.req_prod(), c.req_cons, ring::RX_RING_SIZE).is_ok_and(|n| n > 0)
+        {
             c.short_since = None;
             if self.stalled.swap(false, Ordering::AcqRel) {
                 pr_info!("{}: Guest Rx ready\n", self.name());
@@ -1648,6 +1650,17 @@ impl xenbus::Driver for VifBackend {
                 nb.unregister.store(true, Ordering::Release);
             }
         }
+    }
+
+    /// As the C driver: a state value outside the protocol is the frontend's fatal error
+    /// (error node, Closing), not a removal.
+    fn otherend_invalid_state(dev: &xenbus::Device, nb: &Netback, raw: u32) {
+        let mut st = nb.st.lock();
+        dev.fatal(EINVAL, format_args!("saw state {raw} at frontend"));
+        if st.state == xenbus::State::Connected {
+            nb.disconnect(&mut st);
+        }
+        st.state = xenbus::State::Closing;
     }
 
     /// `script=` and `vif=` for udev-driven hotplug (`xen-backend` rules), as the C driver

@@ -151,6 +151,14 @@ pub trait Driver: Sized + 'static {
     /// The other end's state changed.
     fn otherend_changed(dev: &Device, data: &Self::Data, state: State);
 
+    /// The other end published a state value outside the protocol (above 8). By default
+    /// this is handled as [`State::Unknown`]; the C netback reports it as a fatal error
+    /// instead, and a driver may do the same.
+    fn otherend_invalid_state(dev: &Device, data: &Self::Data, raw: u32) {
+        let _ = raw;
+        Self::otherend_changed(dev, data, State::Unknown);
+    }
+
     /// Asked right after [`Driver::otherend_changed`] returned: whether the device should
     /// now be unregistered (which removes it). A backend does this when its frontend is
     /// gone for good.
@@ -326,8 +334,10 @@ unsafe extern "C" fn otherend_changed_callback<T: Driver>(
     // SAFETY: The pointer set in probe stays valid until remove, and the xenbus core does
     // not run `otherend_changed` concurrently with `remove` for the same device.
     let data = unsafe { &*raw.cast::<T::Data>() };
-    let state = State::from_raw(state).unwrap_or(State::Unknown);
-    T::otherend_changed(dev, data, state);
+    match State::from_raw(state) {
+        Some(state) => T::otherend_changed(dev, data, state),
+        None => T::otherend_invalid_state(dev, data, state),
+    }
     if T::unregister_after_change(data) {
         // SAFETY: `xdev` is live and registered; `data` is not used after this point, since
         // unregistering runs `remove_callback`, which frees it.

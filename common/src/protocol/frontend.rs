@@ -240,8 +240,25 @@ mod tests {
         e.to_le_bytes()
     }
 
+    /// Runs the parser over `slots` (all published) and checks row F1 on the way: every
+    /// slot is read at most once, in order, never past the producer, and the packet
+    /// consumes exactly the slots that were read.
     fn parse(slots: &[[u8; 8]]) -> RxPacket {
-        parse_rx_packet(slots.len() as u32, |k| slots[k as usize])
+        let mut next = 0u32;
+        let p = parse_rx_packet(slots.len() as u32, |k| {
+            assert_eq!(k, next, "slot {k} read out of order or twice");
+            assert!(
+                (k as usize) < slots.len(),
+                "slot {k} read past the producer"
+            );
+            next += 1;
+            slots[k as usize]
+        });
+        assert_eq!(
+            p.consumed, next,
+            "consumed slots differ from the slots read"
+        );
+        p
     }
 
     #[test]
@@ -369,6 +386,107 @@ mod tests {
         s20[19] = data(0, 4096, RxFlags::EMPTY);
         assert_eq!(parse(&s20).error, Some(RxError::TooManySlots(20)));
         assert_eq!(parse(&s20).consumed, 20);
+    }
+
+    // F1: each response is copied out once, and a packet ends where its chain ends, so
+    // the next packet is parsed from its own first slot.
+    #[test]
+    fn slots_are_read_once_and_packets_follow_each_other() {
+        let ring = [
+            data(0, 1000, RxFlags::MORE_DATA | RxFlags::EXTRA_INFO),
+            gso(1448, 2, false),
+            data(0, 500, RxFlags::EMPTY),
+            data(64, 80, RxFlags::DATA_VALIDATED),
+        ];
+        let mut reads = [0u8; 4];
+        let mut cons = 0usize;
+        let mut lens = [0u32; 2];
+        for len in lens.iter_mut() {
+            let p = parse_rx_packet((ring.len() - cons) as u32, |k| {
+                reads[cons + k as usize] += 1;
+                ring[cons + k as usize]
+            });
+            assert_eq!(p.error, None);
+            *len = p.len;
+            cons += p.consumed as usize;
+        }
+        assert_eq!(cons, ring.len());
+        assert_eq!(reads, [1; 4]);
+        assert_eq!(lens, [1500, 80]);
+    }
+
+    // F9, F11, F12: a dropped packet still consumes its whole chain (extras and data
+    // slots), so the packet after it is not parsed from the middle of this one.
+    #[test]
+    fn dropped_packets_consume_their_whole_chain() {
+        let mut bad_type = [0u8; 8];
+        bad_type[0] = 0xff;
+        bad_type[1] = 1; // `more`: another extra follows.
+        let p = parse(&[
+            data(0, 100, RxFlags::MORE_DATA | RxFlags::EXTRA_INFO),
+            bad_type,
+            gso(1448, 1, false),
+            data(0, 100, RxFlags::MORE_DATA),
+            data(0, 100, RxFlags::EMPTY),
+            data(0, 60, RxFlags::EMPTY),
+        ]);
+        assert_eq!(p.error, Some(RxError::BadExtraType(0xff)));
+        assert_eq!(p.consumed, 5);
+        assert!(p.data_slots().is_empty());
+        let p = parse(&[
+            data(0, 100, RxFlags::MORE_DATA),
+            data(4000, 200, RxFlags::MORE_DATA),
+            data(0, 100, RxFlags::EMPTY),
+            data(0, 60, RxFlags::EMPTY),
+        ]);
+        assert!(matches!(
+            p.error,
+            Some(RxError::BadSlot { offset: 4000, .. })
+        ));
+        assert_eq!(p.consumed, 3);
+    }
+
+    // F11 at its edges: a slot may end exactly at the end of its page, and an empty data
+    // slot is not an error; one byte further, or any negative status, is.
+    #[test]
+    fn slot_bounds_at_the_page_end() {
+        let p = parse(&[
+            data(4036, 60, RxFlags::MORE_DATA),
+            data(0, 0, RxFlags::MORE_DATA),
+            data(4095, 1, RxFlags::EMPTY),
+        ]);
+        assert_eq!(p.error, None);
+        assert_eq!(p.len, 61);
+        assert_eq!(p.data_slots().len(), 3);
+        assert_eq!(p.data_slots()[1].len, 0);
+        let p = parse(&[data(4037, 60, RxFlags::EMPTY)]);
+        assert!(matches!(p.error, Some(RxError::BadSlot { .. })));
+        let p = parse(&[
+            data(0, 100, RxFlags::MORE_DATA),
+            data(4096, 1, RxFlags::EMPTY),
+        ]);
+        assert!(matches!(p.error, Some(RxError::BadSlot { .. })));
+        let p = parse(&[data(0, i16::MIN, RxFlags::EMPTY)]);
+        assert!(matches!(p.error, Some(RxError::BadSlot { .. })));
+    }
+
+    // F13 at its edge: the 19th data slot is allowed only when the first slot holds at
+    // most RX_COPY_THRESHOLD bytes.
+    #[test]
+    fn nineteenth_slot_depends_on_the_copy_threshold() {
+        for (first, ok) in [(RX_COPY_THRESHOLD, true), (RX_COPY_THRESHOLD + 1, false)] {
+            let mut slots = [data(0, 4096, RxFlags::MORE_DATA); 19];
+            slots[0] = data(0, first as i16, RxFlags::MORE_DATA);
+            slots[18] = data(0, 4096, RxFlags::EMPTY);
+            let p = parse(&slots);
+            let want = if ok {
+                None
+            } else {
+                Some(RxError::TooManySlots(19))
+            };
+            assert_eq!(p.error, want, "first slot {first} bytes");
+            assert_eq!(p.data_slots().len(), if ok { 19 } else { 0 });
+        }
     }
 
     #[test]

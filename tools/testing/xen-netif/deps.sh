@@ -48,4 +48,6 @@ if ! bindgen --version 2>/dev/null | grep -q " $BINDGEN_VERSION"; then
 	cargo install -q bindgen-cli --version "$BINDGEN_VERSION" --locked ||
 		die "cargo install bindgen-cli $BINDGEN_VERSION failed"
 fi
-log "host tools present: $(rustc --version | cut -d' ' -f1-2), $(bindgen --version), clang$LLVM_SUFFIX $(clang$LLVM_SUFFIX -dumpversion), $(qemu-system-x86_64 --version | head -n1)"
+# The pinned nightly and cargo-fuzz for the fuzz targets of common/ (fuzz.sh).
+fuzz_tools
+log "host tools present: $(rustc --version | cut -d' ' -f1-2), $(bindgen --version), $(cargo fuzz --version) on $FUZZ_TOOLCHAIN, clang$LLVM_SUFFIX $(clang$LLVM_SUFFIX -dumpversion), $(qemu-system-x86_64 --version | head -n1)"

@@ -18,6 +18,9 @@ KERNEL_SUITE=trixie-backports
 XEN_PKG=xen-hypervisor-4.17-amd64
 BINDGEN_VERSION=0.72.1
 LLVM_SUFFIX=-19
+# fuzz.sh: cargo fuzz needs a nightly rustc (SanitizerCoverage); pinned for reproducible runs.
+FUZZ_TOOLCHAIN=nightly-2026-05-20
+CARGO_FUZZ_VERSION=0.13.2
 
 log() {
 	local now
@@ -55,6 +58,29 @@ private_apt() {
 		touch "$dir/updated"
 	fi
 	echo "-o Dir::Etc::SourceList=$dir/sources.list -o Dir::Etc::SourceParts=/dev/null -o Dir::State::Lists=$dir/lists"
+}
+
+# Installs what fuzz.sh needs, if missing: the pinned nightly (minimal profile) and
+# cargo-fuzz. Where the pinned nightly cannot be downloaded, falls back to an installed
+# `nightly` toolchain (FUZZ_TOOLCHAIN is changed to it).
+fuzz_tools() {
+	command -v rustup >/dev/null || die "rustup is missing: cargo fuzz needs a nightly toolchain"
+	if ! rustup toolchain list | grep -q "^$FUZZ_TOOLCHAIN-"; then
+		log "rustup: installing $FUZZ_TOOLCHAIN (profile minimal) for cargo fuzz"
+		local out
+		if ! out=$(rustup toolchain install "$FUZZ_TOOLCHAIN" --profile minimal 2>&1); then
+			log "rustup: $(grep -m 1 -i 'error' <<<"$out" || tail -n 1 <<<"$out")"
+			rustup toolchain list | grep -q '^nightly-x86_64' ||
+				die "rustup toolchain install $FUZZ_TOOLCHAIN failed, and no nightly is installed"
+			FUZZ_TOOLCHAIN=nightly
+			log "rustup: using the installed nightly instead: $(rustup run nightly rustc --version)"
+		fi
+	fi
+	if ! cargo fuzz --version 2>/dev/null | grep -q " $CARGO_FUZZ_VERSION\$"; then
+		log "cargo: installing cargo-fuzz $CARGO_FUZZ_VERSION (about 2 minutes)"
+		cargo install -q cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked ||
+			die "cargo install cargo-fuzz $CARGO_FUZZ_VERSION failed"
+	fi
 }
 
 # Short, stable hash of a list of strings and files.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # Installs the host tools and builds (or takes from the cache) everything a Xen boot needs:
-# kernel, both Rust modules, the guest agent, Xen and the dom0 image.
+# kernel, both Rust modules, the guest agent, the hostile frontend, Xen and the dom0 image.
 # Writes their locations to $XNT_CACHE/env.sh.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -26,11 +26,20 @@ if ! CARGO_TARGET_DIR="$AGENT_TARGET" cargo build -q --release --target x86_64-u
 fi
 AGENT="$AGENT_TARGET/x86_64-unknown-linux-musl/release/xnt-agent"
 
+# The hostile frontend (issue 5) the guests run against a backend; reuses common/.
+if ! CARGO_TARGET_DIR="$AGENT_TARGET" cargo build -q --release --target x86_64-unknown-linux-musl \
+	--manifest-path "$XNT_DIR/hostile/Cargo.toml" >"$XNT_CACHE/hostile.log" 2>&1; then
+	cat "$XNT_CACHE/hostile.log" >&2
+	die "building xnt-hostile failed"
+fi
+HOSTILE="$AGENT_TARGET/x86_64-unknown-linux-musl/release/xnt-hostile"
+
 eval "$("$XNT_DIR/images.sh" "$KBUILD")"
 cat >"$XNT_CACHE/env.sh" <<ENV
 KBUILD=$KBUILD
 KREL=$KREL
 AGENT=$AGENT
+HOSTILE=$HOSTILE
 XEN_ELF=$XEN_ELF
 DOM0_BASE_CPIO=$DOM0_BASE_CPIO
 ROOTFS=$ROOTFS

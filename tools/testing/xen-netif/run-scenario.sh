@@ -83,14 +83,20 @@ XNT_BE_QUEUES=$be_queues
 XNT_FE_QUEUES=$fe_queues
 XNT_DOM0_IP=10.99.0.1
 XNT_DETACH_CYCLES=${XNT_DETACH_CYCLES:-20}
+XNT_HOSTILE_BACKENDS="${XNT_HOSTILE_BACKENDS:-rust}"
+XNT_HOSTILE_ONLY="${XNT_HOSTILE_ONLY:-}"
 PARAMS
 
-# Guest initramfs: busybox, iperf3, ethtool (with their libraries), both netfronts, agent.
+# Guest initramfs: busybox, iperf3, ethtool (with their libraries), both netfronts, agent,
+# hostile frontend.
 g="$run/guest"
 mkdir -p "$g/bin" "$g/lib/modules/$KREL/updates" "$g/lib/modules/$KREL/kernel/drivers/net"
 cp "$XNT_DIR/guest/init" "$g/init"
 cp "$ROOTFS/bin/busybox" "$g/bin/busybox"
 cp "$AGENT" "$g/bin/xnt-agent"
+hostile=${HOSTILE:-$(dirname "$AGENT")/xnt-hostile}
+cp "$hostile" "$g/bin/xnt-hostile"
+"$hostile" list >"$ov/xnt/hostile-list.txt"
 for exe in /usr/bin/iperf3 /usr/sbin/ethtool; do
 	cp "$ROOTFS$exe" "$g/bin/"
 	for lib in $(chroot "$ROOTFS" ldd "$exe" | grep -oE '/[^ ]+\.so[^ ]*'); do
@@ -144,7 +150,7 @@ for l in "${lines[@]}"; do
 	esac
 	[ -n "$results" ] && echo "$verdict $rest" >>"$results"
 done
-grep -a -o 'XNT-\(LOG\|INFO\) .*' "$serial" | tr -d '\r' | sed 's/^XNT-[A-Z]* /# /'
+grep -a -o 'XNT-\(LOG\|INFO\|TABLE\) .*' "$serial" | tr -d '\r' | sed 's/^XNT-[A-Z]* /# /'
 if ! grep -a -q 'XNT-DONE' "$serial"; then
 	if [ $qrc -eq 124 ] || [ $qrc -eq 137 ]; then
 		cause="QEMU timed out after ${timeout}s"

@@ -5,8 +5,8 @@
 # and 4 streams both ways, interrupts on more than one queue per direction, clean
 # teardown (no vif netdev, no backend node), netback unload and leak check.
 #   C netfront:    1/1, 2/2, 4/4 (same max_queues on both sides), 2/8 (2 negotiated)
-#   Rust netfront: 1/1, 4/4
-for cfg in "c 1 1" "c 2 2" "c 4 4" "c 2 8" "rust 1 1" "rust 4 4"; do
+#   Rust netfront: 1/1 (4/4 with the Rust netfront is netback.sh's second run)
+for cfg in "c 1 1" "c 2 2" "c 4 4" "c 2 8" "rust 1 1"; do
 	read -r XNT_FRONTEND XNT_BE_QUEUES XNT_FE_QUEUES <<<"$cfg"
 	XNT_BACKEND=rust
 	info "netback-queues: Rust netback max_queues=$XNT_BE_QUEUES, $XNT_FRONTEND netfront max_queues=$XNT_FE_QUEUES"

@@ -1,0 +1,275 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A guest's user-space view of Xen, for the test tools (`tools/testing/xen-netif/hostile/`):
+//! XenStore through `/dev/xen/xenbus`, granted pages through `/dev/xen/gntalloc` and event
+//! channels through `/dev/xen/evtchn`.
+//!
+//! It lives in `common/` because it holds `unsafe` code (the three device ioctls, the
+//! mapping, and the volatile accesses to pages a peer shares with us); the tools on top of
+//! it are safe Rust.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{fence, Ordering};
+
+/// XenStore wire message types (`xs_wire.h`).
+mod xs_type {
+    pub const READ: u32 = 2;
+    pub const WRITE: u32 = 11;
+    pub const WATCH_EVENT: u32 = 15;
+    pub const ERROR: u32 = 16;
+}
+
+/// A XenStore connection over the guest's `/dev/xen/xenbus`. Relative paths are relative
+/// to the domain's home, `/local/domain/<domid>`.
+pub struct XenStore {
+    dev: File,
+    next_req: u32,
+}
+
+impl XenStore {
+    /// Opens `/dev/xen/xenbus`.
+    pub fn open() -> io::Result<Self> {
+        let dev = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/xen/xenbus")?;
+        Ok(Self { dev, next_req: 1 })
+    }
+
+    fn call(&mut self, msg_type: u32, payload: &[u8]) -> io::Result<Vec<u8>> {
+        let req = self.next_req;
+        self.next_req = self.next_req.wrapping_add(1);
+        let len = u32::try_from(payload.len()).map_err(|_| io::Error::other("payload too long"))?;
+        let mut msg = Vec::with_capacity(16 + payload.len());
+        for word in [msg_type, req, 0, len] {
+            msg.extend_from_slice(&word.to_le_bytes());
+        }
+        msg.extend_from_slice(payload);
+        self.dev.write_all(&msg)?;
+        loop {
+            let mut hdr = [0u8; 16];
+            self.dev.read_exact(&mut hdr)?;
+            let word = |i: usize| u32::from_le_bytes([hdr[i], hdr[i + 1], hdr[i + 2], hdr[i + 3]]);
+            let mut body = vec![0u8; word(12) as usize];
+            self.dev.read_exact(&mut body)?;
+            match word(0) {
+                xs_type::WATCH_EVENT => continue,
+                xs_type::ERROR => {
+                    let text = String::from_utf8_lossy(&body);
+                    let text = text.trim_end_matches('\0');
+                    return Err(if text == "ENOENT" {
+                        io::Error::new(io::ErrorKind::NotFound, "ENOENT")
+                    } else {
+                        io::Error::other(format!("xenstore: {text}"))
+                    });
+                }
+                _ => return Ok(body),
+            }
+        }
+    }
+
+    /// Reads `path`; `None` when the node does not exist.
+    pub fn read(&mut self, path: &str) -> io::Result<Option<String>> {
+        let mut p = path.as_bytes().to_vec();
+        p.push(0);
+        match self.call(xs_type::READ, &p) {
+            Ok(v) => Ok(Some(
+                String::from_utf8_lossy(&v)
+                    .trim_end_matches('\0')
+                    .to_string(),
+            )),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes `value` to `path`.
+    pub fn write(&mut self, path: &str, value: &str) -> io::Result<()> {
+        let mut p = path.as_bytes().to_vec();
+        p.push(0);
+        p.extend_from_slice(value.as_bytes());
+        self.call(xs_type::WRITE, &p).map(|_| ())
+    }
+}
+
+const GNTALLOC_FLAG_WRITABLE: u16 = 1;
+/// `_IOC(_IOC_NONE, 'G', 5, sizeof(struct ioctl_gntalloc_alloc_gref))`, the struct being 24 bytes.
+const IOCTL_GNTALLOC_ALLOC_GREF: libc::Ioctl = (24 << 16) | ((b'G' as libc::Ioctl) << 8) | 5;
+/// `_IOC(_IOC_NONE, 'E', 2, sizeof(struct ioctl_evtchn_bind_unbound_port))`.
+const IOCTL_EVTCHN_BIND_UNBOUND_PORT: libc::Ioctl = (4 << 16) | ((b'E' as libc::Ioctl) << 8) | 2;
+/// `_IOC(_IOC_NONE, 'E', 4, sizeof(struct ioctl_evtchn_notify))`.
+const IOCTL_EVTCHN_NOTIFY: libc::Ioctl = (4 << 16) | ((b'E' as libc::Ioctl) << 8) | 4;
+
+/// Size of a page, granted or not.
+pub const PAGE: usize = 4096;
+
+/// `count` zeroed pages granted (writable) to one domain, mapped into this process.
+/// Closing the device ends the grants (the kernel defers it while the peer still maps a
+/// page).
+pub struct GrantedPages {
+    dev: File,
+    base: *mut u8,
+    grefs: Vec<u32>,
+}
+
+impl GrantedPages {
+    /// Allocates and grants `count` pages to `domid`.
+    pub fn alloc(domid: u16, count: usize) -> io::Result<Self> {
+        let dev = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/xen/gntalloc")?;
+        let n = u32::try_from(count).map_err(|_| io::Error::other("too many pages"))?;
+        // struct ioctl_gntalloc_alloc_gref: u16 domid, u16 flags, u32 count, u64 index,
+        // u32 gref_ids[count] from byte 16; as u64 words so that the buffer is aligned.
+        let mut arg = vec![0u64; 3 + count.div_ceil(2)];
+        arg[0] =
+            u64::from(domid) | (u64::from(GNTALLOC_FLAG_WRITABLE) << 16) | (u64::from(n) << 32);
+        // SAFETY: `arg` is an aligned buffer of 24 + 4 * count bytes or more, the layout
+        // IOCTL_GNTALLOC_ALLOC_GREF reads and writes for `count` grants.
+        let rc =
+            unsafe { libc::ioctl(dev.as_raw_fd(), IOCTL_GNTALLOC_ALLOC_GREF, arg.as_mut_ptr()) };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let index = arg[1];
+        let grefs = (0..count)
+            .map(|i| {
+                let word = arg[2 + i / 2];
+                (if i % 2 == 0 { word } else { word >> 32 }) as u32
+            })
+            .collect();
+        let offset =
+            libc::off_t::try_from(index).map_err(|_| io::Error::other("bad gntalloc index"))?;
+        // SAFETY: maps the `count` pages the ioctl above allocated at `index`; the kernel
+        // checks the range, and a failure is reported as MAP_FAILED.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                count * PAGE,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                dev.as_raw_fd(),
+                offset,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Self {
+            dev,
+            base: base.cast(),
+            grefs,
+        })
+    }
+
+    /// Grant reference of page `i`.
+    pub fn gref(&self, i: usize) -> u32 {
+        self.grefs[i]
+    }
+
+    fn at(&self, page: usize, offset: usize, len: usize) -> *mut u8 {
+        assert!(
+            page < self.grefs.len() && offset + len <= PAGE,
+            "access outside the granted pages"
+        );
+        // SAFETY: the assertion keeps the result inside the mapping of `len()` pages.
+        unsafe { self.base.add(page * PAGE + offset) }
+    }
+
+    /// Copies `data` into page `page` at `offset`.
+    pub fn write_bytes(&self, page: usize, offset: usize, data: &[u8]) {
+        let dst = self.at(page, offset, data.len());
+        for (i, b) in data.iter().enumerate() {
+            // SAFETY: `at` checked that `offset + data.len()` fits the page; the peer may
+            // write the page concurrently, hence volatile byte stores.
+            unsafe { dst.add(i).write_volatile(*b) };
+        }
+    }
+
+    /// Copies `N` bytes out of page `page` at `offset`, once.
+    pub fn read_bytes<const N: usize>(&self, page: usize, offset: usize) -> [u8; N] {
+        let src = self.at(page, offset, N);
+        let mut out = [0u8; N];
+        for (i, b) in out.iter_mut().enumerate() {
+            // SAFETY: as in `write_bytes`; volatile loads, each byte read once.
+            *b = unsafe { src.add(i).read_volatile() };
+        }
+        out
+    }
+
+    /// Reads the little-endian `u32` at `offset` (4-byte aligned) of page `page`.
+    pub fn read_u32(&self, page: usize, offset: usize) -> u32 {
+        let p = self.at(page, offset, 4);
+        assert!(offset.is_multiple_of(4));
+        // SAFETY: in bounds (checked by `at`) and aligned; a volatile load of a word the
+        // peer writes. The acquire fence orders the slot reads that follow it.
+        let v = unsafe { p.cast::<u32>().read_volatile() };
+        fence(Ordering::Acquire);
+        u32::from_le(v)
+    }
+
+    /// Writes `value` as the little-endian `u32` at `offset` of page `page`, after every
+    /// earlier store (a producer index publishes the slots written before it).
+    pub fn write_u32(&self, page: usize, offset: usize, value: u32) {
+        let p = self.at(page, offset, 4);
+        assert!(offset.is_multiple_of(4));
+        fence(Ordering::Release);
+        // SAFETY: in bounds and aligned, as in `read_u32`.
+        unsafe { p.cast::<u32>().write_volatile(value.to_le()) };
+        fence(Ordering::SeqCst);
+    }
+}
+
+impl Drop for GrantedPages {
+    fn drop(&mut self) {
+        // SAFETY: `base` is the mapping made in `alloc`, of exactly this length, and no
+        // reference into it outlives `self`.
+        unsafe { libc::munmap(self.base.cast(), self.grefs.len() * PAGE) };
+        let _ = &self.dev;
+    }
+}
+
+/// The guest's event channel device; ports bound through it close with it.
+pub struct EventChannels {
+    dev: File,
+}
+
+impl EventChannels {
+    /// Opens `/dev/xen/evtchn`.
+    pub fn open() -> io::Result<Self> {
+        let dev = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/xen/evtchn")?;
+        Ok(Self { dev })
+    }
+
+    /// Allocates a port that domain `remote` may bind to; returns the local port number.
+    pub fn alloc_unbound(&self, remote: u16) -> io::Result<u32> {
+        let mut arg: libc::c_uint = remote.into();
+        // SAFETY: the ioctl reads one `unsigned int` (struct ioctl_evtchn_bind_unbound_port)
+        // from a valid pointer and returns the port.
+        let rc = unsafe {
+            libc::ioctl(
+                self.dev.as_raw_fd(),
+                IOCTL_EVTCHN_BIND_UNBOUND_PORT,
+                &mut arg,
+            )
+        };
+        u32::try_from(rc).map_err(|_| io::Error::last_os_error())
+    }
+
+    /// Signals `port`.
+    pub fn notify(&self, port: u32) -> io::Result<()> {
+        let mut arg: libc::c_uint = port;
+        // SAFETY: the ioctl reads one `unsigned int` (struct ioctl_evtchn_notify).
+        let rc = unsafe { libc::ioctl(self.dev.as_raw_fd(), IOCTL_EVTCHN_NOTIFY, &mut arg) };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
