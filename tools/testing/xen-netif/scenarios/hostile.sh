@@ -226,13 +226,13 @@ done
 if [ -s /tmp/hostile-c ] && [ -s /tmp/hostile-rust ]; then
 	same=0 diff=0
 	{
-		printf '%-20s %-5s %-17s %-17s %-17s %s\n' scenario row expected "C netback" "Rust netback" same
+		printf '%-20s %-5s %-17s %-22s %-17s %s\n' scenario row expected "C netback" "Rust netback" same
 		for name in $sel; do
 			c=$(awk -v n="$name" '$1 == n { print $2 }' /tmp/hostile-c)
 			r=$(awk -v n="$name" '$1 == n { print $2 }' /tmp/hostile-rust)
 			row=$(awk -v n="$name" '$1 == n { print $2 }' /xnt/hostile-list.txt)
 			if [ "$c" = "$r" ]; then s=same; same=$((same + 1)); else s=DIFFERENT; diff=$((diff + 1)); fi
-			printf '%-20s %-5s %-17s %-17s %-17s %s\n' "$name" "$row" "${expect[$name]}" "$c" "$r" "$s"
+			printf '%-20s %-5s %-17s %-22s %-17s %s\n' "$name" "$row" "${expect[$name]}" "$c" "$r" "$s"
 		done
 		echo "scenarios: $((same + diff)), same reaction: $same, different: $diff"
 	} | sed 's/^/XNT-TABLE /'
