@@ -29,7 +29,7 @@
 
 #![no_main]
 
-use fuzz_input::{Input, RING_SLOTS};
+use fuzz_input::{Input, SlotReader, RING_SLOTS};
 use libfuzzer_sys::fuzz_target;
 use xen_netif::backend::{
     clamp_fatal_skb_slots, parse_tx_packet, TxDrop, TxFatal, TxFrag, TxPacket, TxParse,
@@ -47,20 +47,9 @@ fuzz_target!(|data: &[u8]| {
     let fatal_slots = clamp_fatal_skb_slots(u32::from(input.u8()));
     let ring: Ring = input.ring();
 
-    let mut reads = 0u32;
-    let verdict = parse_tx_packet(
-        available,
-        |i| {
-            assert_eq!(i, reads, "slot {i} read out of order or twice");
-            assert!(
-                i < available,
-                "slot {i} read past the producer ({available})"
-            );
-            reads += 1;
-            ring[i as usize]
-        },
-        fatal_slots,
-    );
+    let mut reader = SlotReader::new(&ring, available);
+    let verdict = parse_tx_packet(available, |i| reader.read(i), fatal_slots);
+    let reads = reader.reads;
     assert!(reads >= 1, "the first request was not read");
     match verdict {
         TxParse::Packet(pkt) => check_packet(&ring, &pkt, reads, fatal_slots, None),

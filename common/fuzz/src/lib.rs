@@ -74,3 +74,36 @@ impl<'a> Input<'a> {
         ring
     }
 }
+
+/// The parsers' view of a fuzzed ring: hands out slot `k` as the parser asks for it and
+/// asserts the reading rule every chain parser promises (slots in order, each at most
+/// once, never at or past the producer).
+pub struct SlotReader<'r, const N: usize> {
+    ring: &'r [[u8; N]; RING_SLOTS],
+    available: u32,
+    /// Slots read so far.
+    pub reads: u32,
+}
+
+impl<'r, const N: usize> SlotReader<'r, N> {
+    /// A reader of `ring` with `available` published slots.
+    pub fn new(ring: &'r [[u8; N]; RING_SLOTS], available: u32) -> Self {
+        Self {
+            ring,
+            available,
+            reads: 0,
+        }
+    }
+
+    /// Slot `k`, checked against the reading rule.
+    pub fn read(&mut self, k: u32) -> [u8; N] {
+        assert_eq!(k, self.reads, "slot {k} read out of order or twice");
+        assert!(
+            k < self.available,
+            "slot {k} read past the producer ({})",
+            self.available
+        );
+        self.reads += 1;
+        self.ring[k as usize]
+    }
+}
