@@ -16,14 +16,16 @@ security_mirror() {
 }
 
 # 1. Xen hypervisor, from Debian, as a multiboot ELF for QEMU's -kernel.
-xen_ver=$(apt-cache policy "$XEN_PKG" | awk '/Candidate:/ {print $2}')
-if [ -z "$xen_ver" ] || [ "$xen_ver" = "(none)" ]; then
-	apt-get -q update >/dev/null
-	xen_ver=$(apt-cache policy "$XEN_PKG" | awk '/Candidate:/ {print $2}')
-fi
-[ -n "$xen_ver" ] && [ "$xen_ver" != "(none)" ] || die "apt offers no $XEN_PKG"
+# The version is pinned in lib.sh (XEN_PKG_VERSION); the dom0's xen-utils must match it.
+xen_ver=$XEN_PKG_VERSION
 xen_dir="$XNT_CACHE/xen-$xen_ver"
 if [ ! -f "$xen_dir/xen.elf" ]; then
+	offered() { apt-cache madison "$XEN_PKG" 2>/dev/null | awk -F'|' '{gsub(/ /,"",$2); print $2}'; }
+	if ! offered | grep -qxF "$xen_ver"; then
+		apt-get -q update >/dev/null
+		offered | grep -qxF "$xen_ver" ||
+			die "$XEN_PKG $xen_ver is no longer offered by apt (offered: $(offered | tr '\n' ' ')); update XEN_PKG_VERSION in tools/testing/xen-netif/lib.sh"
+	fi
 	log "images: fetching $XEN_PKG $xen_ver"
 	rm -rf "$xen_dir" && mkdir -p "$xen_dir/deb"
 	(cd "$xen_dir/deb" && apt-get -q download "$XEN_PKG=$xen_ver" >/dev/null) || die "apt-get download $XEN_PKG failed"
@@ -56,7 +58,7 @@ if [ ! -f "$rootfs/.xnt-done" ]; then
 		die "mmdebstrap failed (log: $XNT_CACHE/mmdebstrap.log)"
 	fi
 	utils_ver=$(chroot "$rootfs.tmp" dpkg-query -W -f='${Version}' xen-utils-4.17)
-	[ "$utils_ver" = "$xen_ver" ] || log "images: note: xen-utils $utils_ver vs hypervisor $xen_ver"
+	[ "$utils_ver" = "$xen_ver" ] || die "images: dom0's xen-utils-4.17 is $utils_ver, the hypervisor $xen_ver: update XEN_PKG_VERSION in lib.sh"
 	rm -rf "$rootfs.tmp"/var/cache/apt/archives/*.deb "$rootfs.tmp"/var/lib/apt/lists/*
 	mv "$rootfs.tmp" "$rootfs"
 	touch "$rootfs/.xnt-done"

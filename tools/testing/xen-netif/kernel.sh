@@ -16,7 +16,9 @@ tool_versions() {
 }
 
 src_dir="$XNT_CACHE/src/linux-$KERNEL_PKG_VERSION"
-key=$(key_of "$KERNEL_PKG_VERSION" "$FRAGMENT" "$(tool_versions)")
+# Everything that shapes the kernel: the source version, our fragment, this script (the
+# base config and the build steps), the toolchain (rustc, bindgen, clang and its suffix).
+key=$(key_of "$KERNEL_PKG_VERSION" "$FRAGMENT" "$XNT_DIR/kernel.sh" "LLVM$LLVM_SUFFIX" "$(tool_versions)")
 build="$XNT_CACHE/kernel-$key"
 
 if [ -f "$build/.xnt-built" ]; then
@@ -81,10 +83,13 @@ while IFS= read -r line; do
 	have=$(grep -E "^(# )?$sym[= ]" "$build/.config" || echo "# $sym is not set")
 	if [ "$have" != "$want" ]; then
 		log "kernel config: wanted '$want', got '$have'"
-		case "$sym" in CONFIG_RUST | CONFIG_XEN* | CONFIG_DEBUG_KMEMLEAK | CONFIG_HVC_XEN) bad=1 ;; esac
+		bad=1
 	fi
 done <"$FRAGMENT"
-[ "$bad" = 0 ] || die "essential kernel options did not stick (see above)"
+# Every line of the fragment must hold after olddefconfig: a line that does not stick is
+# a wrong belief about the test kernel (and the suite relies on the debug options).
+[ "$bad" = 0 ] || die "kernel options of $FRAGMENT did not stick (see above): fix the fragment"
+[ "${XNT_KERNEL_CONFIG_ONLY:-0}" = 1 ] && { log "kernel: configured only ($build/.config)"; exit 0; }
 
 # 4. Build.
 t0=$(date +%s)

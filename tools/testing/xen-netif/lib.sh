@@ -15,7 +15,10 @@ KERNEL_SERIES=7.3
 KERNEL_PKG=linux-source-$KERNEL_SERIES
 KERNEL_PKG_VERSION=${KERNEL_PKG_VERSION:-7.3.4-1~bpo13+1}
 KERNEL_SUITE=trixie-backports
+# The one place that names the Xen hypervisor (from bookworm-security/bookworm); images.sh
+# fails with a clear message when the mirror no longer offers this version.
 XEN_PKG=xen-hypervisor-4.17-amd64
+XEN_PKG_VERSION=${XEN_PKG_VERSION:-4.17.7+13-g2445b30a44-0+deb12u1}
 BINDGEN_VERSION=0.72.1
 LLVM_SUFFIX=-19
 # fuzz.sh: cargo fuzz needs a nightly rustc (SanitizerCoverage); pinned for reproducible runs.

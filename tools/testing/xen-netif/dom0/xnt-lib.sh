@@ -2,6 +2,7 @@
 # Helpers for scenario scripts; sourced in dom0 before the scenario.
 #
 # Results:     ok NAME | not_ok NAME [REASON] | check NAME CMD... | skip NAME REASON
+#              plan N (optional: the number of results the scenario prints)
 # Drivers:     load_backend [rust|c] [MAX_QUEUES] | unload_backend | backend_module_path rust|c
 # Guests:      start_guest NAME [--frontend rust|c] [--queues N] [--ip IP] [--mac MAC]
 #              guest NAME CMD...   (runs CMD in the guest's sh, like ssh: the words are joined
@@ -15,23 +16,41 @@
 XNT_PASSED=0
 XNT_FAILED=0
 XNT_KREL=$(uname -r)
+# Seconds since the previous result (or the scenario's start): printed with each result,
+# so the host's TAP shows what each step cost.
+XNT_LAST_RESULT_AT=$SECONDS
+
+# result VERDICT NAME [REASON]: one "XNT-RESULT VERDICT SECS NAME[ # REASON]" line.
+xnt_result() {
+	local verdict=$1 name=$2 dt=$((SECONDS - XNT_LAST_RESULT_AT))
+	shift 2
+	XNT_LAST_RESULT_AT=$SECONDS
+	echo "XNT-RESULT $verdict $dt $name${*:+ # $*}"
+}
 
 ok() {
 	XNT_PASSED=$((XNT_PASSED + 1))
-	echo "XNT-RESULT ok $*"
+	xnt_result ok "$*"
 }
 
 not_ok() {
 	local name=$1
 	shift
 	XNT_FAILED=$((XNT_FAILED + 1))
-	echo "XNT-RESULT not-ok $name${*:+ # $*}"
+	xnt_result not-ok "$name" "$@"
 }
 
 skip() {
 	local name=$1
 	shift
-	echo "XNT-RESULT skip $name # $*"
+	xnt_result skip "$name" "${*:-skipped}"
+}
+
+# plan N: this scenario will print exactly N results when it reaches its end; the host
+# fails the scenario if the count differs (a scenario without a plan is held to reaching
+# its end and printing at least one result).
+plan() {
+	echo "XNT-PLAN $1"
 }
 
 # check NAME CMD...: ok if CMD exits 0; otherwise not_ok, with CMD's output.
@@ -44,7 +63,10 @@ check() {
 		ok "$name"
 	else
 		printf '%s\n' "$out" | tail -n 20 | sed 's/^/XNT-LOG /'
-		not_ok "$name" "exit $rc: $*"
+		# The reason stays on one line (arguments may hold command output).
+		local cmd="$*"
+		cmd=${cmd//$'\n'/ }
+		not_ok "$name" "exit $rc: ${cmd:0:160}"
 	fi
 	return $rc
 }
@@ -57,6 +79,23 @@ info() {
 show() {
 	sed 's/^/XNT-LOG /'
 }
+
+# Failure reports in a kernel log or console log (grep -E; the runner reuses both):
+# XNT_BAD_KERNEL_RE: WARN/BUG/oops/panic, lockdep, RCU, sleep-in-atomic, debugobjects, list
+# corruption, hung tasks, any stack dump.
+XNT_BAD_KERNEL_RE='WARNING:|BUG:|kernel BUG at|Oops|Kernel panic|general protection|Call Trace'
+XNT_BAD_KERNEL_RE+='|possible circular locking|inconsistent lock state|possible recursive locking'
+XNT_BAD_KERNEL_RE+='|suspicious RCU usage|BUG: sleeping function called from invalid context'
+XNT_BAD_KERNEL_RE+='|ODEBUG:|list_add corruption|list_del corruption|INFO: task .* blocked for more than'
+# XNT_USER_CRASH_RE: a user-space process died of a fault (the kernel's segfault/traps lines)
+# or glibc aborted on a corrupted heap (its messages reach a console, not the kernel log).
+XNT_USER_CRASH_RE='segfault at|traps:|corrupted|double free|malloc\(\):|free\(\): invalid|munmap_chunk\(\)|stack smashing detected'
+#
+# Helpers of this section not listed at the top of the file:
+#   iperf_bytes OUTPUT | iperf_mbits OUTPUT | iperf_moved OUTPUT [MIN_BYTES]
+#   iperf_check NAME OUTPUT [MIN_BYTES] | guest_iperf NAME IPERF3-ARGS...
+#   log_clean TEXT | fe_event_channels FE_DIR | stat_of FILE NAME | near A B TOLERANCE
+#   grew_alike DEVICE_DELTA QUEUES_DELTA [SLACK]
 
 backend_module_path() {
 	case "$1" in
@@ -85,14 +124,19 @@ unload_backend() {
 	rmmod xen_netback
 }
 
+# guest_ip NAME: the address start_guest gave NAME (--ip, or the next of 10.99.0.11, .12, ...).
 guest_ip() {
 	local n
+	if [ -s "/run/xnt-guest-$1.ip" ]; then
+		cat "/run/xnt-guest-$1.ip"
+		return
+	fi
 	n=$(cat "/run/xnt-guest-$1.id" 2>/dev/null) || return 1
 	echo "${XNT_DOM0_IP%.*}.$((10 + n))"
 }
 
 guest_domid() {
-	xl domid "$1" 2>/dev/null
+	timeout 30 xl domid "$1" 2>/dev/null
 }
 
 fe_dir() {
@@ -118,17 +162,21 @@ XNT_GUEST_SEQ=0
 # The vif hotplug script guests get (Xen's own vif-bridge is slow under TCG; see vif-fast).
 XNT_VIF_SCRIPT=${XNT_VIF_SCRIPT:-/xnt/vif-fast}
 
-# start_guest NAME [--frontend rust|c|none|loadtest] [--queues N] [--mac MAC]
-#             [--vif-extra K=V,...] [--no-wait]
-# Creates a PV guest whose init loads the chosen netfront, configures eth0 and starts the
-# command agent; returns once the agent answers over the vif (or fails after 180 s).
+# start_guest NAME [--frontend rust|c|none|loadtest|memtest] [--queues N] [--ip IP]
+#             [--mac MAC] [--vif-extra K=V,...] [--no-wait]
+# Creates a PV guest whose init loads the chosen netfront, configures eth0 (with IP, by
+# default the next address of guest_ip's scheme; guest_ip NAME returns it) and starts the
+# command agent; returns once the agent answers over the vif (or fails after 180 s). The
+# guest logs every kernel message (loglevel=7) to its console, which xenconsoled writes to
+# /var/log/xen/console/guest-NAME.log.
 start_guest() {
-	local name=$1 fe=$XNT_FRONTEND q=$XNT_FE_QUEUES mac="" extra="" ip n wait=1
+	local name=$1 fe=$XNT_FRONTEND q=$XNT_FE_QUEUES mac="" extra="" ip="" n wait=1
 	shift
 	while [ $# -gt 0 ]; do
 		case "$1" in
 		--frontend) fe=$2 ;;
 		--queues) q=$2 ;;
+		--ip) ip=$2 ;;
 		--mac) mac=$2 ;;
 		--vif-extra) extra=",$2" ;;
 		--no-wait) wait=0; shift; continue ;;
@@ -139,6 +187,13 @@ start_guest() {
 	XNT_GUEST_SEQ=$((XNT_GUEST_SEQ + 1))
 	n=$XNT_GUEST_SEQ
 	echo "$n" >"/run/xnt-guest-$name.id"
+	rm -f "/run/xnt-guest-$name.ip"
+	if [ -n "$ip" ]; then
+		case "$ip" in
+		*[!0-9.]* | *..* | .* | *.) echo "start_guest: bad --ip $ip" >&2; return 2 ;;
+		esac
+		echo "$ip" >"/run/xnt-guest-$name.ip"
+	fi
 	ip=$(guest_ip "$name")
 	[ -n "$mac" ] || mac=$(printf '00:16:3e:58:4e:%02x' "$n")
 	cat >"/run/xnt-guest-$name.cfg" <<CFG
@@ -146,14 +201,14 @@ name = "$name"
 type = "pv"
 kernel = "/xnt/guest/vmlinux"
 ramdisk = "/xnt/guest/initrd.cpio"
-extra = "console=hvc0 loglevel=4 xnt_front=$fe xnt_queues=$q xnt_ip=$ip"
+extra = "console=hvc0 loglevel=7 xnt_front=$fe xnt_queues=$q xnt_ip=$ip"
 memory = 256
 vcpus = 2
 vif = [ 'bridge=xenbr0,mac=$mac,script=$XNT_VIF_SCRIPT$extra' ]
 on_poweroff = "destroy"
 on_crash = "preserve"
 CFG
-	if ! xl create "/run/xnt-guest-$name.cfg" >"/run/xnt-guest-$name.create.log" 2>&1; then
+	if ! timeout 120 xl create "/run/xnt-guest-$name.cfg" >"/run/xnt-guest-$name.create.log" 2>&1; then
 		show <"/run/xnt-guest-$name.create.log"
 		return 1
 	fi
@@ -166,7 +221,8 @@ CFG
 }
 
 # guest NAME CMD...: runs CMD (joined with spaces) in the guest's sh, output to stdout,
-# returns its status.
+# returns its status; gives up after XNT_GUEST_TIMEOUT seconds (default 120, status 124;
+# 125: no agent answering).
 guest() {
 	local name=$1
 	shift
@@ -174,32 +230,44 @@ guest() {
 }
 
 destroy_guest() {
-	xl destroy "$1"
+	timeout 60 xl destroy "$1"
 }
 
-# kernel_log_clean [dom0|GUEST]: no WARNING/BUG/Oops/panic in that kernel's log.
+# log_clean TEXT: TEXT (a kernel or console log) holds no kernel failure report
+# (XNT_BAD_KERNEL_RE) and no user-space crash (XNT_USER_CRASH_RE); prints what it found.
+log_clean() {
+	local rc=0
+	if grep -a -qE "$XNT_BAD_KERNEL_RE" <<<"$1"; then
+		grep -a -E -A 12 "$XNT_BAD_KERNEL_RE" <<<"$1" | head -n 40 | show
+		rc=1
+	fi
+	if grep -a -qE "$XNT_USER_CRASH_RE" <<<"$1"; then
+		grep -a -E "$XNT_USER_CRASH_RE" <<<"$1" | head -n 20 | sed 's/^/user-space crash: /' | show
+		rc=1
+	fi
+	return $rc
+}
+
+# kernel_log_clean [dom0|GUEST]: that kernel's log holds no kernel failure report and no
+# user-space crash (log_clean).
 kernel_log_clean() {
 	local who=${1:-dom0} log
 	if [ "$who" = dom0 ]; then
-		log=$(dmesg)
+		log=$(dmesg) || return 1
 	else
 		# A dmesg that dies of a signal says nothing about the kernel's log: say so, read
-		# it again (rare in TCG guests; see the closing notes of the foundation issue).
+		# it again (rare in TCG guests). Its crash is itself in the log read next (the
+		# kernel's segfault line), so it fails the check.
 		local try rc
 		for try in 1 2 3; do
-			log=$(guest "$who" dmesg)
+			log=$(XNT_GUEST_TIMEOUT=60 guest "$who" dmesg)
 			rc=$?
 			[ $rc -lt 128 ] && break
 			info "$who: dmesg exited $rc (signal $((rc - 128))); reading the log again"
 		done
-		[ $rc -eq 0 ] || return 1
-		grep -E 'segfault at|traps:' <<<"$log" | sed 's/^/user-space crash: /' | show
+		[ $rc -eq 0 ] || { echo "$who: dmesg exited $rc"; return 1; }
 	fi
-	if grep -qE 'WARNING:|BUG:|Oops|Kernel panic|general protection|Call Trace' <<<"$log"; then
-		grep -E -A 12 'WARNING:|BUG:|Oops|Kernel panic|general protection' <<<"$log" | head -n 40 | show
-		return 1
-	fi
-	return 0
+	log_clean "$log"
 }
 
 xnt_kmemleak_reset() {
@@ -266,6 +334,13 @@ queues_moved() {
 }
 # stat_sum FILE STAT: the sum of qN_STAT over all queues.
 stat_sum() { awk -v s="_$2" '$1 ~ "^q[0-9]+" s "$" { t += $2 } END { print t + 0 }' "$1"; }
+# stat_of FILE NAME: the value of counter NAME (0 when absent).
+stat_of() { awk -v n="$2" '$1 == n { v = $2 } END { print v + 0 }' "$1"; }
+# near A B TOLERANCE: |A - B| <= TOLERANCE (integers).
+near() { local d=$(($1 - $2)); [ "${d#-}" -le "$3" ]; }
+# grew_alike DEVICE_DELTA QUEUES_DELTA [SLACK]: a device counter grew by the same amount
+# as the sum of its per-queue counters (within SLACK, default 5), and that is above 0.
+grew_alike() { [ "$2" -gt 0 ] && near "$1" "$2" "${3:-5}"; }
 
 # bench_table FILE: throughput table of a C-vs-Rust benchmark. FILE has lines
 # "ROUND QUEUES DIR DRIVER MBITS" (DRIVER c or rust); prints per queue count and direction
@@ -284,4 +359,100 @@ bench_table() {
 					printf "%-8s %-3s %9.1f %9.1f %7.2f %7.2f %7.2f\n", q, d, mc, ms, lo, mx, hi }' "$1"
 		done
 	done
+}
+
+# iperf_bytes OUTPUT: the bytes iperf3's receiver counted, from the client's OUTPUT: the
+# [SUM] receiver line with several streams, else the sum of the per-stream receiver lines
+# (one with one stream); 0 when there is none (the run failed). Units: Bytes, KBytes,
+# MBytes, GBytes, TBytes (iperf3's are powers of 1024).
+iperf_bytes() {
+	awk '
+		function amount(   i, v, u) {
+			for (i = 2; i <= NF; i++)
+				if ($i ~ /^[KMGT]?Bytes$/) {
+					v = $(i - 1) + 0; u = substr($i, 1, 1)
+					if (u == "K") v *= 1024; else if (u == "M") v *= 1048576
+					else if (u == "G") v *= 1073741824; else if (u == "T") v *= 1099511627776
+					return v
+				}
+			return 0
+		}
+		/[[:space:]]receiver[[:space:]]*$/ { if ($1 == "[SUM]") { sum = amount(); has_sum = 1 } else each += amount() }
+		END { printf "%.0f\n", has_sum ? sum : each }' <<<"$1"
+}
+
+# iperf_mbits OUTPUT: the receiver's bitrate in Mbit/s (same line as iperf_bytes; 0 when
+# there is none).
+iperf_mbits() {
+	awk '
+		function rate(   i, v, u) {
+			for (i = 2; i <= NF; i++)
+				if ($i ~ /^[KMG]?bits\/sec$/) {
+					v = $(i - 1) + 0; u = substr($i, 1, 1)
+					if (u == "K") v /= 1000; else if (u == "G") v *= 1000; else if (u != "M") v /= 1000000
+					return v
+				}
+			return 0
+		}
+		/[[:space:]]receiver[[:space:]]*$/ { if ($1 == "[SUM]") { sum = rate(); has_sum = 1 } else each += rate() }
+		END { printf "%.2f\n", has_sum ? sum : each }' <<<"$1"
+}
+
+# iperf_moved OUTPUT [MIN_BYTES]: true when iperf3's receiver counted at least MIN_BYTES
+# (default 64 KiB). iperf3 prints its receiver line, with 0 bytes, even when only its
+# control connection worked: the line alone proves nothing. Prints what it counted.
+iperf_moved() {
+	local b min=${2:-65536}
+	b=$(iperf_bytes "$1")
+	echo "iperf3 receiver counted $b bytes at $(iperf_mbits "$1") Mbit/s (want >= $min bytes)"
+	[ "$b" -ge "$min" ]
+}
+
+# iperf_check NAME OUTPUT [MIN_BYTES]: ok NAME when iperf3's receiver counted at least
+# MIN_BYTES (iperf_moved); the amount goes to an info line, the output's end to the log
+# on failure.
+iperf_check() {
+	local name=$1 out=$2 min=${3:-65536} b
+	b=$(iperf_bytes "$out")
+	info "$name: receiver counted $b bytes ($((b / 1024)) KiB) at $(iperf_mbits "$out") Mbit/s"
+	if iperf_moved "$out" "$min" >/dev/null; then
+		ok "$name"
+	else
+		printf '%s\n' "$out" | tail -n 12 | show
+		not_ok "$name" "iperf3 receiver counted $b bytes, want >= $min"
+	fi
+}
+
+# guest_iperf NAME IPERF3-ARGS...: iperf3 client in guest NAME against dom0's server
+# (-c XNT_DOM0_IP), output and errors to stdout; gives up after XNT_IPERF_TIMEOUT seconds
+# (default 90; longer runs set it).
+guest_iperf() {
+	local name=$1
+	shift
+	XNT_GUEST_TIMEOUT=${XNT_IPERF_TIMEOUT:-90} guest "$name" iperf3 -c "$XNT_DOM0_IP" "$@" 2>&1
+}
+
+# fe_event_channels FE_DIR: how many event channels the frontend at FE_DIR published:
+# per queue (queue-N/ with multi-queue-num-queues above 1, else the flat keys) 2 for split
+# event-channel-tx/-rx, 1 for a shared event-channel. Fails when a queue has neither.
+fe_event_channels() {
+	local d=$1 n q p c=0
+	n=$(xs_read "$d/multi-queue-num-queues")
+	if [ -z "$n" ] || [ "$n" = 1 ]; then
+		set -- "$d"
+	else
+		set --
+		for q in $(seq 0 $((n - 1))); do set -- "$@" "$d/queue-$q"; done
+	fi
+	for p in "$@"; do
+		if xs_read "$p/event-channel-tx" | grep -qE '^[0-9]+$' && xs_read "$p/event-channel-rx" | grep -qE '^[0-9]+$'; then
+			c=$((c + 2))
+		elif xs_read "$p/event-channel" | grep -qE '^[0-9]+$'; then
+			c=$((c + 1))
+		else
+			echo "fe_event_channels: no event channel under $p" >&2
+			return 1
+		fi
+	done
+	echo "$c"
 }

@@ -21,12 +21,12 @@ for round in $(seq "$rounds"); do
 	for drv in $order; do
 		load_backend "$drv" 4 || { not_ok "bench: $drv netback loads"; exit 1; }
 		start_guest m4 --frontend c --queues 4 || { not_ok "bench: guest boots on the $drv netback"; exit 1; }
-		mac=$(xl network-list m4 | awk 'NR == 2 { print $3 }')
-		xl network-detach m4 "$(xl network-list m4 | awk 'NR == 2 { print $1 }')"
+		mac=$(timeout 30 xl network-list m4 | awk 'NR == 2 { print $3 }')
+		timeout 60 xl network-detach m4 "$(timeout 30 xl network-list m4 | awk 'NR == 2 { print $1 }')"
 		sleep 3
 		settle
 		read -r free0 slab0 <<<"$(meminfo)"
-		xl network-attach m4 bridge=xenbr0 mac="$mac" script=$XNT_VIF_SCRIPT
+		timeout 60 xl network-attach m4 bridge=xenbr0 mac="$mac" script=$XNT_VIF_SCRIPT
 		xnt-agent wait "$(guest_ip m4)" --timeout 60 >/dev/null
 		sleep 3
 		settle

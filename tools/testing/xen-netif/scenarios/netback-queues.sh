@@ -2,7 +2,8 @@
 # The Rust netback against the C netfront, then against the Rust netfront, for the queue
 # counts the netback issue names, one guest after the other in one boot. Each runs the
 # baseline checks: XenStore keys for the negotiated layout, ping both ways, iperf3 with 1
-# and 4 streams both ways, interrupts on more than one queue per direction, clean
+# and 8 streams both ways (judged by the bytes moved), interrupts on more than one queue
+# per direction, the guest's kernel log (and kmemleak with the Rust netfront), clean
 # teardown (no vif netdev, no backend node), netback unload and leak check.
 #   C netfront:    1/1, 2/2, 4/4 (same max_queues on both sides), 2/8 (2 negotiated)
 #   Rust netfront: 1/1 (4/4 with the Rust netfront is netback.sh's second run)

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0
 # The Rust netback against the frontend chosen with --frontend (the C netfront by default;
 # the Rust one for both-Rust runs): parameters, ethtool on the vif, per-queue counters,
-# jumbo frames and TSO, detach/attach cycles, guests destroyed during iperf3, and the
-# unload once every guest is gone.
+# jumbo frames and TSO, detach/attach cycles, the guest's kernel log (and kmemleak with the
+# Rust netfront), TX rate limiting measured against the same guest unlimited, guests
+# destroyed during iperf3, and the unload once every guest is gone.
 q=$XNT_BE_QUEUES
 tag="rust netback, $XNT_FRONTEND netfront"
 
@@ -32,40 +33,59 @@ features=$(ethtool -k "$vif")
 check "[$tag] ethtool -k $vif: scatter-gather, TSO and IPv6 TSO on (frontend offers them)" has_lines "$features" \
 	'^scatter-gather: on' '^tcp-segmentation-offload: on' 'tx-tcp6-segmentation: on'
 
-# Per-queue counters on the vif (rx = from the guest, tx = to the guest).
-stats() { ethtool -S "$vif" | awk -F': *' 'NF == 2 { gsub(/ /, "", $1); print $1, $2 }' | sort; }
+# Per-queue counters on the vif (rx = from the guest, tx = to the guest), and right after
+# them the device's own counters (what ip -s link shows) as dev_rx_packets/dev_tx_packets.
+stats() {
+	{ ethtool -S "$vif"
+	  echo "dev_rx_packets: $(cat "/sys/class/net/$vif/statistics/rx_packets")"
+	  echo "dev_tx_packets: $(cat "/sys/class/net/$vif/statistics/tx_packets")"
+	} | awk -F': *' 'NF == 2 { gsub(/ /, "", $1); print $1, $2 }' | sort
+}
 iperf3 -s -D >/dev/null 2>&1
 sleep 1
 stats >/tmp/st0
 check "[$tag] ethtool -S $vif lists per-queue packets, bytes and drops for $q queues" \
 	sh -c "grep -c '^q[0-9]*_\\(tx\\|rx\\)_\\(packets\\|bytes\\|dropped\\) ' /tmp/st0 | grep -qx $((q * 6))"
+# 8 flows per direction, a second round of 8 new flows when they did not spread: with 2
+# queues all 8 hash to one queue with probability 2 * (1/2)^8 = 1/128 per round, so a
+# false failure is 1 in 16384.
 for round in 1 2; do
-	out=$(guest g1 iperf3 -c "$XNT_DOM0_IP" -t 3 -P 4 2>&1)
+	out_tx=$(guest_iperf g1 -t 2 -P 8)
 	stats >/tmp/st1
 	[ "$(queues_moved /tmp/st0 /tmp/st1 rx_packets)" -ge 2 ] && break
 done
-printf '%s\n' "$out" | tail -n 3 | show
+printf '%s\n' "$out_tx" | tail -n 3 | show
 for round in 1 2; do
-	out=$(guest g1 iperf3 -c "$XNT_DOM0_IP" -t 3 -P 4 -R 2>&1)
+	out_rx=$(guest_iperf g1 -t 2 -P 8 -R)
 	stats >/tmp/st2
 	[ "$(queues_moved /tmp/st1 /tmp/st2 tx_packets)" -ge 2 ] && break
 done
-printf '%s\n' "$out" | tail -n 3 | show
-{ echo "ethtool -S $vif before / after guest->dom0 / after dom0->guest:"; join /tmp/st0 /tmp/st1 | join - /tmp/st2 | grep -E '^q[0-9]+_(tx|rx)_packets'; } | show
+printf '%s\n' "$out_rx" | tail -n 3 | show
+iperf_check "[$tag] iperf3 8 flows guest->dom0 moved data" "$out_tx"
+iperf_check "[$tag] iperf3 8 flows dom0->guest moved data" "$out_rx"
+{ echo "ethtool -S $vif before / after guest->dom0 / after dom0->guest:"; join /tmp/st0 /tmp/st1 | join - /tmp/st2 | grep -E '^(q[0-9]+_(tx|rx)_packets|dev_)'; } | show
 rxq=$(queues_moved /tmp/st0 /tmp/st1 rx_packets)
 txq=$(queues_moved /tmp/st1 /tmp/st2 tx_packets)
-info "[$tag] 4 flows each way: packets from the guest on $rxq queue(s), to the guest on $txq"
+info "[$tag] 8 flows each way: packets from the guest on $rxq queue(s), to the guest on $txq"
 if [ "$q" -ge 2 ]; then
-	check "[$tag] 4 guest->dom0 flows: vif counters show traffic on >= 2 queues" test "$rxq" -ge 2
-	check "[$tag] 4 dom0->guest flows: vif counters show traffic on >= 2 queues" test "$txq" -ge 2
+	check "[$tag] 8 guest->dom0 flows: vif counters show traffic on >= 2 queues" test "$rxq" -ge 2
+	check "[$tag] 8 dom0->guest flows: vif counters show traffic on >= 2 queues" test "$txq" -ge 2
 fi
-dev_rx=$(cat /sys/class/net/$vif/statistics/rx_packets)
-check "[$tag] ip -s link counters of $vif include the per-queue counters" \
-	test "${dev_rx:-0}" -ge "$(stat_sum /tmp/st1 rx_packets)" -a "$(stat_sum /tmp/st1 rx_packets)" -gt 0
+# The device counters (ip -s link) are the sums of the queues' counters: over each run
+# both grew by the same number of packets (a few of slack for stray packets between the
+# two reads), and by more than nothing.
 rxp=$(( $(stat_sum /tmp/st1 rx_packets) - $(stat_sum /tmp/st0 rx_packets) ))
 rxb=$(( $(stat_sum /tmp/st1 rx_bytes) - $(stat_sum /tmp/st0 rx_bytes) ))
-info "[$tag] from the guest during 4 flows: $rxp packets, $rxb bytes"
-gso=$(( $(awk '$1 == "rx_gso_packets" { print $2 }' /tmp/st1) - $(awk '$1 == "rx_gso_packets" { print $2 }' /tmp/st0) ))
+dev_rxp=$(( $(stat_of /tmp/st1 dev_rx_packets) - $(stat_of /tmp/st0 dev_rx_packets) ))
+txp=$(( $(stat_sum /tmp/st2 tx_packets) - $(stat_sum /tmp/st1 tx_packets) ))
+dev_txp=$(( $(stat_of /tmp/st2 dev_tx_packets) - $(stat_of /tmp/st1 dev_tx_packets) ))
+info "[$tag] from the guest during 8 flows: $rxp packets, $rxb bytes in the per-queue counters; $dev_rxp packets in the device counter"
+info "[$tag] to the guest during 8 flows: $txp packets in the per-queue counters; $dev_txp in the device counter"
+check "[$tag] ip -s link rx_packets of $vif grew with the sum of the per-queue rx_packets over 8 flows" \
+	grew_alike "$dev_rxp" "$rxp"
+check "[$tag] ip -s link tx_packets of $vif grew with the sum of the per-queue tx_packets over 8 flows" \
+	grew_alike "$dev_txp" "$txp"
+gso=$(( $(stat_of /tmp/st1 rx_gso_packets) - $(stat_of /tmp/st0 rx_gso_packets) ))
 info "[$tag] of them with a GSO extra: $gso"
 check "[$tag] TSO: the guest's large sends arrived as GSO packets (rx_gso_packets moved)" test "$gso" -gt 0
 
@@ -77,7 +97,7 @@ ip link set xenbr0 mtu 9000
 check "[$tag] guest MTU 9000" guest g1 ip link set eth0 mtu 9000
 check "[$tag] ping 8972-byte payload dom0 -> guest at MTU 9000" ping -c 3 -W 5 -s 8972 "$ip"
 check "[$tag] ping 8972-byte payload guest -> dom0 at MTU 9000" guest g1 ping -c 3 -W 5 -s 8972 "$XNT_DOM0_IP"
-check "[$tag] iperf3 at MTU 9000 moves data" has_lines "$(guest g1 iperf3 -c "$XNT_DOM0_IP" -t 3 2>&1)" 'receiver'
+iperf_check "[$tag] iperf3 at MTU 9000 moves data" "$(guest_iperf g1 -t 2)"
 guest g1 ip link set eth0 mtu 1500
 ip link set "$vif" mtu 1500
 ip link set xenbr0 mtu 1500
@@ -88,12 +108,12 @@ ping -i 0.3 -q "$ip" >/tmp/bg-ping.log 2>&1 &
 bgping=$!
 failed_cycle=""
 for i in $(seq "$cycles"); do
-	devid=$(xl network-list g1 | awk 'NR == 2 { print $1 }')
-	if ! xl network-detach g1 "$devid" >/tmp/detach.log 2>&1; then
+	devid=$(timeout 30 xl network-list g1 | awk 'NR == 2 { print $1 }')
+	if ! timeout 60 xl network-detach g1 "$devid" >/tmp/detach.log 2>&1; then
 		failed_cycle="$i (detach: $(tail -n 1 /tmp/detach.log))"
 		break
 	fi
-	if ! xl network-attach g1 bridge=xenbr0 mac=$mac script=$XNT_VIF_SCRIPT >/tmp/attach.log 2>&1; then
+	if ! timeout 60 xl network-attach g1 bridge=xenbr0 mac=$mac script=$XNT_VIF_SCRIPT >/tmp/attach.log 2>&1; then
 		failed_cycle="$i (attach: $(tail -n 1 /tmp/attach.log))"
 		break
 	fi
@@ -111,38 +131,67 @@ if [ -z "$failed_cycle" ]; then ok "[$tag] $cycles network-detach/attach cycles,
 fi
 check "[$tag] only one vif netdev for the guest after the cycles" \
 	test "$(ip -o link | grep -c "vif$domid\\.")" = 1
-check "[$tag] guest works after the cycles (iperf3)" has_lines "$(guest g1 iperf3 -c "$XNT_DOM0_IP" -t 2 2>&1)" receiver
+iperf_check "[$tag] guest works after the cycles (iperf3 moves data)" "$(guest_iperf g1 -t 2)"
+# The guest's side of all that, while it still runs: its kernel log, and with the Rust
+# netfront (netback.sh's both-Rust run) its leaks.
+check "[$tag] guest kernel log clean" kernel_log_clean g1
+if [ "$XNT_FRONTEND" = rust ]; then
+	check "[$tag] guest kmemleak clean (Rust netfront)" guest_kmemleak_check g1
+fi
 check "[$tag] xl destroy g1" destroy_guest g1
 sleep 2
 
-# Credit-based rate limiting of guest TX: xl's rate= becomes the backend's `rate` key; a
-# live change of the key applies without reconnecting. One queue, so the per-queue credit
-# is the vif's.
-mbits() { awk '/receiver/ { for (i = 1; i <= NF; i++) if ($i ~ /bits\/sec/) { v = $(i-1); u = $i } } END { if (u ~ /^K/) v /= 1000; if (u ~ /^G/) v *= 1000; print v + 0 }'; }
+# Credit-based rate limiting of guest TX: xl's rate= becomes the backend's `rate` key
+# ("BYTES,MICROSECONDS" per credit window: rate=20Mb/s is 125000,50000); a live change of
+# the key applies without reconnecting. One queue, so the per-queue credit is the vif's.
+# One guest, 3 s runs guest->dom0 after an unmeasured warm-up: with xl's 20 Mbit/s, with
+# the key removed (the same guest unlimited: the limit must cut), with a live 5 Mbit/s
+# (31250,50000), and with the key removed again. A limit is a cap: only upper bounds on the
+# limited runs, the ratios show that each limit took effect.
+rate_run() { # rate_run LABEL: prints r1's guest->dom0 Mbit/s, 0 if it moved < 64 KiB
+	local out
+	out=$(guest_iperf r1 -t 3)
+	printf '%s\n' "$out" >"/tmp/rate-$1.log"
+	if iperf_moved "$out" >/dev/null; then iperf_mbits "$out"; else echo 0; fi
+}
+rate_verdict() { # rate_verdict NAME AWK-CONDITION REASON
+	if awk "BEGIN { exit !($2) }"; then ok "$1"; else
+		for f in /tmp/rate-*.log; do echo "${f#/tmp/}:"; tail -n 3 "$f"; done | show
+		not_ok "$1" "$3"
+	fi
+}
 if start_guest r1 --queues 1 --vif-extra "rate=20Mb/s" >/tmp/start.log 2>&1; then
 	rdom=$(guest_domid r1)
 	rbe=/local/domain/0/backend/vif/$rdom/0
-	info "[$tag] rate key: $(xs_read "$rbe/rate")"
+	rm -f /tmp/rate-*.log
+	info "[$tag] rate key written by xl for rate=20Mb/s: $(xs_read "$rbe/rate")"
 	# The first iperf3 after a guest boots sometimes runs far below later ones under TCG
 	# (with any driver pair): a short run first, not measured.
-	guest r1 iperf3 -c "$XNT_DOM0_IP" -t 2 >/dev/null 2>&1
-	r=$(guest r1 iperf3 -c "$XNT_DOM0_IP" -t 5 2>&1 | mbits)
-	info "[$tag] guest->dom0 with rate=20Mb/s: $r Mbit/s"
-	check "[$tag] rate=20Mb/s caps guest TX near 20 Mbit/s (measured $r)" \
-		awk -v r="$r" 'BEGIN { exit !(r > 8 && r < 26) }'
-	# Live change: 5 Mbit/s (xl's 50 ms window: 31250 bytes).
-	xenstore-write "$rbe/rate" "31250,50000"
-	sleep 1
-	r2=$(guest r1 iperf3 -c "$XNT_DOM0_IP" -t 5 2>&1 | mbits)
-	info "[$tag] guest->dom0 after writing rate 31250,50000: $r2 Mbit/s"
-	check "[$tag] a live rate change to 5 Mbit/s applies (measured $r2)" \
-		awk -v r="$r2" 'BEGIN { exit !(r > 1.5 && r < 7) }'
+	guest_iperf r1 -t 2 >/dev/null
+	r20=$(rate_run 20)
 	xenstore-rm "$rbe/rate"
 	sleep 1
-	r3=$(guest r1 iperf3 -c "$XNT_DOM0_IP" -t 5 2>&1 | mbits)
-	info "[$tag] guest->dom0 after removing the rate key: $r3 Mbit/s"
-	check "[$tag] removing the rate key lifts the limit (measured $r3)" \
-		awk -v r="$r3" -v r2="$r2" 'BEGIN { exit !(r > 2 * r2) }'
+	r0=$(rate_run unlimited)
+	xenstore-write "$rbe/rate" "31250,50000"
+	sleep 1
+	r5=$(rate_run 5)
+	xenstore-rm "$rbe/rate"
+	sleep 1
+	r3=$(rate_run lifted)
+	info "[$tag] guest->dom0 Mbit/s (0: no data moved): rate=20Mb/s $r20, key removed $r0, live 31250,50000 $r5, key removed again $r3"
+	rate_verdict "[$tag] rate=20Mb/s caps guest TX at <= 26 Mbit/s, data moving (measured $r20)" \
+		"$r20 > 0 && $r20 <= 26" "$r20 Mbit/s"
+	if awk "BEGIN { exit !($r0 > 30) }"; then
+		rate_verdict "[$tag] rate=20Mb/s cuts: the same guest without the key runs >= 1.5x faster (unlimited $r0, limited $r20)" \
+			"$r0 >= 1.5 * $r20" "unlimited $r0 Mbit/s is less than 1.5 x $r20"
+	else
+		not_ok "[$tag] rate=20Mb/s cuts: the same guest without the key runs >= 1.5x faster (unlimited $r0, limited $r20)" \
+			"the guest did only $r0 Mbit/s with the rate key removed (<= 30): too slow to show that the limit cuts"
+	fi
+	rate_verdict "[$tag] a live rate change to 5 Mbit/s applies: <= 7 Mbit/s and at most half the 20 Mbit/s run (measured $r5, at 20: $r20)" \
+		"$r5 > 0 && $r5 <= 7 && $r5 <= $r20 / 2" "$r5 Mbit/s at 5 Mbit/s, $r20 at 20"
+	rate_verdict "[$tag] removing the rate key lifts the limit: > 2x the 5 Mbit/s run (measured $r3, at 5: $r5)" \
+		"$r5 > 0 && $r3 > 2 * $r5" "$r3 Mbit/s without the key, $r5 at 5 Mbit/s"
 	destroy_guest r1
 	sleep 2
 else
@@ -150,7 +199,13 @@ else
 	not_ok "[$tag] guest with rate=20Mb/s starts"
 fi
 
-# Guests destroyed in the middle of iperf3, both directions.
+# Guests destroyed in the middle of iperf3, both directions. Each gets its own one-off
+# iperf3 server (a server whose client vanished stays busy until its own timeouts), and its
+# vif's packet counters must be moving right before xl destroy: the guest dies with
+# traffic in flight, not after iperf3 gave up.
+vif_packets() { # vif_packets VIF: rx + tx packets
+	echo $(( $(cat "/sys/class/net/$1/statistics/rx_packets" 2>/dev/null || echo 0) + $(cat "/sys/class/net/$1/statistics/tx_packets" 2>/dev/null || echo 0) ))
+}
 for i in 1 2 3; do
 	name=d$i
 	if ! start_guest "$name" --queues "$q" >/tmp/start.log 2>&1; then
@@ -159,10 +214,24 @@ for i in 1 2 3; do
 		continue
 	fi
 	d=$(guest_domid "$name")
+	dvif=vif$d.0
 	dir=$([ $((i % 2)) = 0 ] && echo -R)
-	(guest "$name" iperf3 -c "$XNT_DOM0_IP" -t 30 -P 2 $dir >/dev/null 2>&1 &)
-	sleep 4
-	xl destroy "$name"
+	port=$((5300 + i))
+	iperf3 -s -D -1 -p $port -I "/run/xnt-iperf-$name.pid" >/dev/null 2>&1
+	sleep 1
+	(XNT_IPERF_TIMEOUT=60 guest_iperf "$name" -t 30 -P 2 -p $port $dir >/dev/null 2>&1 &)
+	sleep 2
+	grew=0
+	for _ in 1 2 3; do
+		p0=$(vif_packets "$dvif")
+		sleep 1.5
+		p1=$(vif_packets "$dvif")
+		grew=$((p1 - p0))
+		[ "$grew" -ge 20 ] && break
+	done
+	info "[$tag] $dvif: +$grew packets in the 1.5 s before xl destroy $name"
+	destroy_guest "$name" >/tmp/destroy.log 2>&1
+	drc=$?
 	gone=0
 	for _ in $(seq 30); do
 		if ! ip -o link | grep -q "vif$d\\." && ! xenstore-exists "/local/domain/0/backend/vif/$d" 2>/dev/null; then
@@ -171,9 +240,12 @@ for i in 1 2 3; do
 		fi
 		sleep 1
 	done
-	if [ $gone = 1 ]; then ok "[$tag] guest $name destroyed during iperf3 $dir: vif and backend node gone"; else
+	kill "$(cat "/run/xnt-iperf-$name.pid" 2>/dev/null)" 2>/dev/null
+	cname="[$tag] guest $name destroyed during iperf3 $dir: traffic moving on its vif right before, then vif and backend node gone"
+	if [ "$grew" -ge 20 ] && [ $gone = 1 ]; then ok "$cname"; else
 		dmesg | tail -n 20 | show
-		not_ok "[$tag] guest $name destroyed during iperf3 $dir: vif and backend node gone"
+		show </tmp/destroy.log
+		not_ok "$cname" "vif packets +$grew in 1.5 s before the destroy (want >= 20), xl destroy exit $drc, gone=$gone"
 	fi
 done
 check "[$tag] no vif netdev left in dom0" sh -c "! ip -o link | grep -q '^[0-9]*: vif'"

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Self-tests of the harness's verdict logic, on the host, without a VM: serial-results.sh
+# on made-up serial logs (a scenario that exits halfway, one killed at its timeout, one
+# that prints fewer results than it planned, one during which dom0 died, a clean run), and
+# run-scenario.sh with a stale results file and nothing to boot. Prints "ok NAME" or
+# "not-ok NAME # WHY" per check; exits non-zero if one failed.
+set -uo pipefail
+source "$(dirname "$0")/lib.sh"
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failed=0
+verdict() { # verdict NAME CMD...: ok if CMD succeeds
+	local name=$1
+	shift
+	if "$@" >/dev/null 2>&1; then echo "ok $name"; else echo "not-ok $name"; failed=1; fi
+}
+
+cat >"$tmp/plan" <<'EOF'
+first|600|XNT_BACKEND=c|a.sh
+second|300||b.sh
+third|300||c.sh
+EOF
+# results LOG [START] [CAUSE]: serial-results.sh's output for a made-up serial log.
+results() { "$XNT_DIR/serial-results.sh" "$tmp/plan" "$1" "${2:-0}" "${3:-}"; }
+# has OUTPUT VERDICT IDX TEXT: a result line with that verdict, entry and text.
+has() { grep -qP "^$2\t[0-9]+\t$3\t.*\Q$4\E" <<<"$1"; }
+no_failure() { ! grep -q '^not-ok' <<<"$1"; }
+
+# A clean boot: every entry ran to its end and was closed.
+{
+	echo "XNT-BOOTED dom0"
+	for i in 0 1 2; do
+		echo "XNT-BEGIN $i"
+		echo "[   12.000000] a kernel line XNT-RESULT ok 3 check $i"
+		echo "XNT-REACHED-END"
+		echo "XNT-END $i rc=0 secs=10"
+		echo "XNT-RESULT ok 2 after the scenario: dom0 kernel log clean"
+		echo "XNT-CLOSED $i secs=4"
+	done
+	echo "XNT-ALL-DONE"
+} >"$tmp/clean.log"
+out=$(results "$tmp/clean.log")
+verdict "serial-results: a clean boot has no failure and nothing left to run" \
+	eval 'no_failure "$out" && grep -qx "NEXT -1" <<<"$out" && [ "$(grep -c "^ok" <<<"$out")" = 6 ]'
+verdict "serial-results: a result split off by a kernel message still counts" has "$out" ok 1 "check 1"
+
+# A scenario that passes one check and then calls exit halfway.
+  echo "XNT-END 0 rc=1 secs=3"; echo "XNT-CLOSED 0 secs=1"
+  for i in 1 2; do echo "XNT-BEGIN $i"; echo "XNT-RESULT ok 1 c$i"; echo "XNT-REACHED-END"
+	echo "XNT-END $i rc=0 secs=3"; echo "XNT-CLOSED $i secs=1"; done
+  echo "XNT-ALL-DONE"; } >"$tmp/exit.log"
+out=$(results "$tmp/exit.log")
+verdict "serial-results: a scenario that exits after one passed check fails" \
+	has "$out" not-ok 0 "ran to its last line"
+verdict "serial-results: ... and the others are judged on their own" \
+	eval '! grep -qP "^not-ok\t[0-9]+\t[12]\t" <<<"$out"'
+
+# Killed at its timeout; fewer results than planned; no results at all.
+{ echo "XNT-BOOTED dom0"
+  echo "XNT-BEGIN 0"; echo "XNT-RESULT ok 1 a"; echo "XNT-END 0 rc=124 secs=600"; echo "XNT-CLOSED 0 secs=1"
+  echo "XNT-BEGIN 1"; echo "XNT-PLAN 3"; echo "XNT-RESULT ok 1 a"; echo "XNT-RESULT ok 1 b"; echo "XNT-REACHED-END"
+  echo "XNT-END 1 rc=0 secs=9"; echo "XNT-CLOSED 1 secs=1"
+  echo "XNT-BEGIN 2"; echo "XNT-REACHED-END"; echo "XNT-END 2 rc=0 secs=9"; echo "XNT-CLOSED 2 secs=1"
+  echo "XNT-ALL-DONE"; } >"$tmp/counts.log"
+out=$(results "$tmp/counts.log")
+verdict "serial-results: a scenario killed at its timeout fails" has "$out" not-ok 0 "finished within its timeout"
+verdict "serial-results: a scenario printing 2 of its 3 planned results fails" has "$out" not-ok 1 "printed the 3 results it planned"
+verdict "serial-results: a scenario printing no result fails" has "$out" not-ok 2 "printed results"
+
+# dom0 dies in the second entry: it fails, and the next boot resumes at the third.
+{ echo "XNT-BOOTED dom0"
+  echo "XNT-BEGIN 0"; echo "XNT-RESULT ok 1 a"; echo "XNT-REACHED-END"; echo "XNT-END 0 rc=0 secs=9"; echo "XNT-CLOSED 0 secs=1"
+  echo "XNT-BEGIN 1"; echo "XNT-RESULT ok 1 a"; echo "(XEN) Xen panic"; } >"$tmp/death.log"
+out=$(results "$tmp/death.log" 0 "QEMU exit 1")
+verdict "serial-results: dom0 dying in a scenario fails that scenario" has "$out" not-ok 1 "dom0 survived the scenario"
+verdict "serial-results: ... and the next boot starts at the entry after it" grep -qx "NEXT 2" <<<"$out"
+out=$(results "$tmp/death.log" 2 "QEMU exit 1")
+verdict "serial-results: a boot that never reaches dom0's init fails" has "$(results /dev/null 0 'QEMU exit 1')" not-ok - "dom0 boots"
+
+# A stale results file is emptied even when run-scenario.sh dies before booting.
+mkdir -p "$tmp/cache"
+printf 'ok\t1\tstale result of an earlier run\n' >"$tmp/stale.txt"
+echo 'ok "x"' >"$tmp/s.sh"
+XNT_CACHE="$tmp/cache" "$XNT_DIR/run-scenario.sh" --no-prepare --results "$tmp/stale.txt" "$tmp/s.sh" >"$tmp/rs.out" 2>&1
+rc=$?
+verdict "run-scenario.sh: nothing prepared -> non-zero exit" test $rc -ne 0
+verdict "run-scenario.sh: ... and the stale results file is empty" test ! -s "$tmp/stale.txt"
+
+exit $failed
