@@ -18,7 +18,7 @@
 # stalled (RX: "Guest Rx stalled" logged, carrier turned off), tolerated (RX: the backend carries on), stuck (the vif still
 # has its carrier but answers nothing: always a failure).
 #
-# XNT_HOSTILE_ONLY="name ..." limits the run to those scenarios.
+# XNT_HOSTILE_ONLY="name ..." (or "name,name") limits the run to those scenarios.
 
 # The reaction the reference (section 5.2) asks for; the Rust netback is held to it.
 declare -A expect=(
@@ -42,6 +42,9 @@ HOSTILE_IP=10.99.0.250
 # Run in the tool's own order (its list), keeping only the selected names. The selection
 # must hold every name asked for: a list that failed to build (or lost scenarios) must not
 # pass as fewer scenarios.
+# (XNT_HOSTILE_ONLY and XNT_HOSTILE_BACKENDS take spaces or commas between names.)
+XNT_HOSTILE_ONLY=${XNT_HOSTILE_ONLY//,/ }
+XNT_HOSTILE_BACKENDS=${XNT_HOSTILE_BACKENDS//,/ }
 names=${XNT_HOSTILE_ONLY:-${!expect[*]}}
 sel=""
 for n in $(awk '{print $1}' /xnt/hostile-list.txt 2>/dev/null); do

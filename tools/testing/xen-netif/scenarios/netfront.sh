@@ -1,11 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0
-# The Rust netfront against the C netback: parameters, ethtool, per-queue counters, jumbo
+# The Rust netfront against the netback of $XNT_BACKEND (C or Rust): parameters, ethtool, per-queue counters, jumbo
 # frames and fragments, TSO, reconnects (detach/attach, backend reloads with another queue
 # count), the guest's kernel log and kmemleak, and a clean unload at the end.
 q=$XNT_FE_QUEUES
-tag="rust netfront, c netback"
+tag="rust netfront, $XNT_BACKEND netback"
 
-check "[$tag] C netback loads (max_queues=$q)" load_backend c "$q" || exit 1
+check "[$tag] $XNT_BACKEND netback loads (max_queues=$q)" load_backend "$XNT_BACKEND" "$q" || exit 1
 check "[$tag] guest with the $XNT_FRONTEND netfront (max_queues=$q) answers" start_guest g1 --queues "$q" || exit 1
 ip=$(guest_ip g1)
 domid=$(guest_domid g1)
@@ -137,7 +137,7 @@ reload_backend() { # reload_backend MAX_QUEUES
 		[ -e "$d" ] && echo "${d##*/}" >/sys/bus/xen-backend/drivers/vif/unbind
 	done
 	rmmod xen_netback || return 1
-	load_backend c "$1" || return 1
+	load_backend "$XNT_BACKEND" "$1" || return 1
 	# Act as the hotplug script would on a new backend device: put the new vif on the
 	# bridge and report it connected.
 	for _ in $(seq 50); do
