@@ -23,7 +23,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use kernel::prelude::*;
 use kernel::str::CString;
-use kernel::sync::{new_mutex, new_spinlock, Arc, Mutex, SpinLock};
+use kernel::sync::{new_mutex, Arc, Mutex};
 
 use xen::backend::{
     now_ms, BackRing, CopyOp, GrantCopier, SkbQueue, Waker, Watch, WatchHandler, WorkerFn,
@@ -46,6 +46,7 @@ use xen::protocol::netif::{
 };
 use xen::protocol::ring::{self, check_attach, published, unconsumed_requests};
 use xen::protocol::xenstore::{parse_mac, parse_rate, parse_unsigned, QueueLayout};
+use xen::sync::{new_spinlock_bh, BhDisabled, SpinLockBh};
 use xen::xenbus;
 
 module! {
@@ -185,10 +186,15 @@ struct Queue {
     index: u32,
     shared: Arc<Shared>,
     napi: NapiRef,
+    /// Taken in NAPI poll (softirq) with `lock_with`, and in process context (connect,
+    /// release) with `lock` (BH off).
     #[pin]
-    tx: SpinLock<Option<TxConn>>,
+    tx: SpinLockBh<Option<TxConn>>,
+    /// Taken only in process context: the queue's worker thread and connect/release.
     #[pin]
     rx: Mutex<Option<RxConn>>,
+    /// Pushed in `ndo_start_xmit` (BH off), drained by the worker thread; its own lock is
+    /// taken with IRQs off (`spin_lock_irqsave`).
     backlog: SkbQueue,
     waker: Waker,
     /// Guest TX waits for credit until this time (ms, 0: not waiting); the worker thread
@@ -234,8 +240,8 @@ impl Queue {
     // ---- guest TX (frontend -> backend), NAPI context ----
 
     /// Processes up to `budget` packets; returns (packets, more work may be pending).
-    fn tx_poll(&self, napi: NapiRef, budget: i32) -> i32 {
-        let mut guard = self.tx.lock();
+    fn tx_poll(&self, napi: NapiRef, budget: i32, bh: &BhDisabled) -> i32 {
+        let mut guard = self.tx.lock_with(bh);
         let Some(c) = &mut *guard else {
             return 0;
         };
@@ -542,8 +548,8 @@ impl Queue {
 
     /// NAPI finished: sends the pending late EOI of the TX (or shared) channel and re-arms
     /// the request event; returns whether requests arrived meanwhile.
-    fn tx_complete(&self) -> bool {
-        let mut guard = self.tx.lock();
+    fn tx_complete(&self, bh: &BhDisabled) -> bool {
+        let mut guard = self.tx.lock_with(bh);
         let Some(c) = &mut *guard else {
             return false;
         };
@@ -844,9 +850,9 @@ impl Queue {
 }
 
 impl NapiPoller for Queue {
-    fn poll(&self, napi: NapiRef, budget: i32) -> i32 {
-        let done = self.tx_poll(napi, budget);
-        if done < budget && napi.complete_done(done) && self.tx_complete() {
+    fn poll(&self, napi: NapiRef, budget: i32, bh: &BhDisabled) -> i32 {
+        let done = self.tx_poll(napi, budget, bh);
+        if done < budget && napi.complete_done(done) && self.tx_complete(bh) {
             napi.schedule();
         }
         done
@@ -948,7 +954,7 @@ impl NetDriver for Vif {
         Ok(())
     }
 
-    fn start_xmit(&self, skb: SkBuff) {
+    fn start_xmit(&self, skb: SkBuff, _bh: &BhDisabled) {
         let active = self.active();
         if active.is_empty() {
             return;
@@ -1115,6 +1121,7 @@ struct Netback {
     vif: Arc<Vif>,
     _napis: KVec<Napi<Queue>>,
     gate: Arc<HotplugGate>,
+    /// Taken only in process context (probe, remove, xenbus state changes).
     st: Pin<KBox<Mutex<BeState>>>,
     /// The frontend is gone for good: unregister the device after this callback.
     unregister: AtomicBool,
@@ -1376,11 +1383,14 @@ impl Netback {
         tx_ops.clear();
         let mut rx_ops = KVec::with_capacity(MAX_PACKET_OPS, GFP_KERNEL)?;
         rx_ops.clear();
+        // Allocate before taking the locks (nothing may sleep under the spinlock).
+        let tx_copier = GrantCopier::new(COPY_BATCH)?;
+        let rx_copier = GrantCopier::new(COPY_BATCH)?;
         *q.tx.lock() = Some(TxConn {
             ring: tx_ring,
             req_cons: tx_start,
             rsp_prod_pvt: tx_start,
-            copier: GrantCopier::new(COPY_BATCH)?,
+            copier: tx_copier,
             ops: tx_ops,
             notifier: tx_notifier,
             eoi: tx_eoi,
@@ -1397,7 +1407,7 @@ impl Netback {
             ring: rx_ring,
             req_cons: rx_start,
             rsp_prod_pvt: rx_start,
-            copier: GrantCopier::new(COPY_BATCH)?,
+            copier: rx_copier,
             ops: rx_ops,
             notifier: rx_notifier,
             eoi: rx_eoi,
@@ -1549,7 +1559,7 @@ impl xenbus::Driver for VifBackend {
                     index,
                     shared: queue_shared,
                     napi: napi_ref,
-                    tx <- new_spinlock!(None),
+                    tx <- new_spinlock_bh!(None),
                     rx <- new_mutex!(None),
                     backlog,
                     waker,

@@ -22,7 +22,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use kernel::prelude::*;
 use kernel::str::CString;
-use kernel::sync::{new_mutex, new_spinlock, Arc, Mutex, SpinLock};
+use kernel::sync::{new_mutex, Arc, Mutex};
 
 use xen::evtchn::{Eoi, EoiHandle, EventHandler, IrqBinding, Notifier, Port};
 use xen::grant::{GrantPool, GrantRef};
@@ -43,6 +43,7 @@ use xen::protocol::xenstore::{
     backend_keys, frontend_keys, parse_mac, parse_unsigned, queue_keys, QueueLayout,
 };
 use xen::sring::FrontRing;
+use xen::sync::{new_spinlock_bh, BhDisabled, SpinLockBh};
 use xen::xenbus;
 
 module! {
@@ -147,14 +148,19 @@ struct Queue {
     index: u32,
     shared: Arc<Shared>,
     napi: NapiRef,
+    /// Taken in NAPI poll (softirq) and `ndo_start_xmit` (bottom halves off) with
+    /// `lock_with`, and in process context (connect, setup, release) with `lock` (BH off).
     #[pin]
-    tx: SpinLock<Option<TxConn>>,
+    tx: SpinLockBh<Option<TxConn>>,
+    /// Taken in NAPI poll (softirq) with `lock_with`, and in process context (connect,
+    /// setup, release) with `lock` (BH off).
     #[pin]
-    rx: SpinLock<Option<RxConn>>,
+    rx: SpinLockBh<Option<RxConn>>,
     /// Late-EOI handles of the bound channels (TX or shared, RX) and whether an event is
-    /// waiting for its EOI until NAPI has looked at the rings.
+    /// waiting for its EOI until NAPI has looked at the rings. Taken in NAPI poll
+    /// (softirq) with `lock_with`, and in process context (setup, release) with `lock`.
     #[pin]
-    eoi: SpinLock<[Option<EoiHandle>; 2]>,
+    eoi: SpinLockBh<[Option<EoiHandle>; 2]>,
     eoi_pending: [AtomicBool; 2],
     eoi_seen_prod: [AtomicU32; 2],
     rx_problems_logged: AtomicU32,
@@ -192,10 +198,18 @@ impl Queue {
     /// indices it could announce have not moved since the channel's previous EOI: a TX
     /// event whose completions an earlier RX poll already reaped is not spurious, a
     /// backend that fires events without producing anything is (XSA-391).
-    fn send_pending_eois(&self) {
-        let tx_prod = self.tx.lock().as_ref().map_or(0, |c| c.ring.rsp_prod());
-        let rx_prod = self.rx.lock().as_ref().map_or(0, |c| c.ring.rsp_prod());
-        let handles = *self.eoi.lock();
+    fn send_pending_eois(&self, bh: &BhDisabled) {
+        let tx_prod = self
+            .tx
+            .lock_with(bh)
+            .as_ref()
+            .map_or(0, |c| c.ring.rsp_prod());
+        let rx_prod = self
+            .rx
+            .lock_with(bh)
+            .as_ref()
+            .map_or(0, |c| c.ring.rsp_prod());
+        let handles = *self.eoi.lock_with(bh);
         let split = handles[1].is_some();
         for (slot, handle) in handles.iter().enumerate() {
             if !self.eoi_pending[slot].swap(false, Ordering::AcqRel) {
@@ -214,8 +228,8 @@ impl Queue {
     }
 
     /// Reaps TX completions and wakes the queue when room came back.
-    fn tx_reap(&self) {
-        let mut guard = self.tx.lock();
+    fn tx_reap(&self, bh: &BhDisabled) {
+        let mut guard = self.tx.lock_with(bh);
         let Some(c) = &mut *guard else {
             return;
         };
@@ -324,8 +338,8 @@ impl Queue {
 
     /// Receives up to `budget` packets. Returns the packets handled and whether the RX
     /// ring is short of buffers.
-    fn rx_poll(&self, napi: NapiRef, budget: i32) -> (i32, bool) {
-        let mut guard = self.rx.lock();
+    fn rx_poll(&self, napi: NapiRef, budget: i32, bh: &BhDisabled) -> (i32, bool) {
+        let mut guard = self.rx.lock_with(bh);
         let Some(c) = &mut *guard else {
             return (0, false);
         };
@@ -465,7 +479,7 @@ impl Queue {
     }
 
     /// Sends one packet on this queue; the packet is always consumed.
-    fn xmit(&self, mut skb: SkBuff, backend_sg: bool) {
+    fn xmit(&self, mut skb: SkBuff, backend_sg: bool, bh: &BhDisabled) {
         let len = skb.len();
         if self.shared.is_broken() || len as usize > MAX_TX_SIZE {
             bump(&self.stats.tx_dropped, 1);
@@ -531,7 +545,7 @@ impl Queue {
             first_flags = first_flags | TxFlags::EXTRA_INFO;
         }
 
-        let mut guard = self.tx.lock();
+        let mut guard = self.tx.lock_with(bh);
         let Some(c) = &mut *guard else {
             drop(guard);
             bump(&self.stats.tx_dropped, 1);
@@ -623,16 +637,16 @@ impl Queue {
 }
 
 impl NapiPoller for Queue {
-    fn poll(&self, napi: NapiRef, budget: i32) -> i32 {
+    fn poll(&self, napi: NapiRef, budget: i32, bh: &BhDisabled) -> i32 {
         if self.shared.is_broken() {
             napi.complete_done(0);
             return 0;
         }
-        self.tx_reap();
-        let (work, starving) = self.rx_poll(napi, budget);
-        self.send_pending_eois();
+        self.tx_reap(bh);
+        let (work, starving) = self.rx_poll(napi, budget, bh);
+        self.send_pending_eois(bh);
         if work < budget && !starving && napi.complete_done(work) {
-            let more = match self.rx.lock().as_ref() {
+            let more = match self.rx.lock_with(bh).as_ref() {
                 Some(c) => c.ring.final_check_responses(c.rsp_cons),
                 None => false,
             };
@@ -684,7 +698,7 @@ impl NetDriver for Info {
         Ok(())
     }
 
-    fn start_xmit(&self, skb: SkBuff) {
+    fn start_xmit(&self, skb: SkBuff, bh: &BhDisabled) {
         let queues = self.active_queues();
         let q = usize::from(skb.queue_mapping());
         let Some(queue) = queues.get(q).or(queues.first()) else {
@@ -695,7 +709,7 @@ impl NetDriver for Info {
             return;
         }
         let sg = self.allowed_features.load(Ordering::Relaxed) & features::SG != 0;
-        queue.xmit(skb, sg);
+        queue.xmit(skb, sg, bh);
     }
 
     fn select_queue(&self, skb: &SkBuff) -> u16 {
@@ -779,6 +793,7 @@ struct Conn {
 struct Netfront {
     info: Arc<Info>,
     napis: KVec<Napi<Queue>>,
+    /// Taken only in process context (xenbus state changes, remove).
     conn: Pin<KBox<Mutex<Conn>>>,
     handle: u32,
 }
@@ -1171,9 +1186,9 @@ impl xenbus::Driver for VifFrontend {
                     index,
                     shared: queue_shared,
                     napi: napi_ref,
-                    tx <- new_spinlock!(None),
-                    rx <- new_spinlock!(None),
-                    eoi <- new_spinlock!([None, None]),
+                    tx <- new_spinlock_bh!(None),
+                    rx <- new_spinlock_bh!(None),
+                    eoi <- new_spinlock_bh!([None, None]),
                     eoi_pending: [AtomicBool::new(false), AtomicBool::new(false)],
                     eoi_seen_prod: [AtomicU32::new(0), AtomicU32::new(0)],
                     rx_problems_logged: AtomicU32::new(0),

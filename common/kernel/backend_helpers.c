@@ -73,7 +73,11 @@ static int xnt_worker_thread(void *data)
 						 timeout);
 		if (kthread_should_stop())
 			break;
-		atomic_set(&w->kicked, 0);
+		/*
+		 * Full barrier (value-returning RMW): the clear is ordered before everything
+		 * fn() reads, so a kick whose data fn() may miss sets kicked again after it.
+		 */
+		atomic_xchg(&w->kicked, 0);
 		ms = w->fn(w->ctx);
 		timeout = ms ? msecs_to_jiffies(ms) : MAX_SCHEDULE_TIMEOUT;
 		cond_resched();
@@ -109,7 +113,8 @@ int xnt_worker_run(struct xnt_worker *w, u32 (*fn)(const void *ctx), const void 
 
 void xnt_worker_kick(struct xnt_worker *w)
 {
-	atomic_set(&w->kicked, 1);
+	/* Release: the caller's work (queued skb, flags) is visible before the kick. */
+	atomic_set_release(&w->kicked, 1);
 	wake_up(&w->wq);
 }
 

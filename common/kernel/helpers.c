@@ -5,6 +5,7 @@
  */
 #include <linux/cpumask.h>
 #include <linux/device.h>
+#include <linux/spinlock.h>
 #include <xen/xen.h>
 #include <xen/xenbus.h>
 #include "helpers.h"
@@ -54,4 +55,19 @@ int xnt_uevent_add(struct kobj_uevent_env *env, const char *var)
 void xnt_xenbus_uevent_online(struct xenbus_device *dev)
 {
 	kobject_uevent(&dev->dev.kobj, KOBJ_ONLINE);
+}
+
+void xnt_spin_lock_bh(spinlock_t *lock)
+{
+	spin_lock_bh(lock);
+}
+
+void xnt_spin_unlock_bh(spinlock_t *lock)
+{
+	spin_unlock_bh(lock);
+}
+
+int xnt_spin_trylock_bh(spinlock_t *lock)
+{
+	return spin_trylock_bh(lock);
 }

@@ -4,6 +4,7 @@
 #define XNT_HELPERS_H
 
 #include <linux/types.h>
+#include <linux/spinlock_types.h>
 
 struct xenbus_driver;
 struct xenbus_device;
@@ -21,5 +22,8 @@ void xnt_xenbus_set_drvdata(struct xenbus_device *dev, void *data);
 struct kobj_uevent_env;
 int xnt_uevent_add(struct kobj_uevent_env *env, const char *var);
 void xnt_xenbus_uevent_online(struct xenbus_device *dev);
+void xnt_spin_lock_bh(spinlock_t *lock);
+void xnt_spin_unlock_bh(spinlock_t *lock);
+int xnt_spin_trylock_bh(spinlock_t *lock);
 
 #endif

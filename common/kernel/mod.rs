@@ -16,5 +16,6 @@ pub mod param;
 #[path = "../src/protocol/mod.rs"]
 pub mod protocol;
 pub mod sring;
+pub mod sync;
 pub mod system;
 pub mod xenbus;

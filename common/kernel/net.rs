@@ -18,6 +18,7 @@ use kernel::prelude::*;
 use kernel::sync::Arc;
 
 use super::bindings;
+use super::sync::BhDisabled;
 
 /// Length of one ethtool statistics name, including its NUL.
 pub const STAT_NAME_LEN: usize = bindings::XNT_STAT_NAME_LEN as usize;
@@ -86,8 +87,9 @@ pub trait NetDriver: Send + Sync + 'static {
     fn open(&self) -> Result;
     /// `ndo_stop`.
     fn stop(&self) -> Result;
-    /// `ndo_start_xmit`: the driver takes the packet, sending or dropping it.
-    fn start_xmit(&self, skb: SkBuff);
+    /// `ndo_start_xmit`: the driver takes the packet, sending or dropping it. Runs with
+    /// bottom halves off (`bh`), or hard IRQs off for netpoll.
+    fn start_xmit(&self, skb: SkBuff, bh: &BhDisabled);
     /// `ndo_select_queue`.
     fn select_queue(&self, skb: &SkBuff) -> u16;
     /// `ndo_get_stats64`.
@@ -522,9 +524,14 @@ unsafe extern "C" fn cb_stop<T: NetDriver>(p: *const c_void) -> i32 {
 /// the device can run operations, and with valid arguments for the operation.
 unsafe extern "C" fn cb_start_xmit<T: NetDriver>(p: *const c_void, skb: *mut bindings::sk_buff) {
     if let Some(skb) = NonNull::new(skb) {
+        // SAFETY: The networking core calls `ndo_start_xmit` with bottom halves disabled
+        // (`__dev_queue_xmit`'s `rcu_read_lock_bh`, `dev_direct_xmit`, pktgen) or, for
+        // netpoll, with hard IRQs off in task or softirq context; the token does not
+        // outlive this call.
+        let bh = unsafe { BhDisabled::assume() };
         // INVARIANT: `ndo_start_xmit` hands over the caller's reference to the skb.
         // SAFETY: The glue passes the attached context (see the safety section).
-        unsafe { ctx::<T>(p) }.start_xmit(SkBuff(skb));
+        unsafe { ctx::<T>(p) }.start_xmit(SkBuff(skb), bh);
     }
 }
 
@@ -876,7 +883,9 @@ impl Drop for Page {
 pub trait NapiPoller: Send + Sync + 'static {
     /// Does up to `budget` units of work and returns how many were done; when less than
     /// the budget, it must have completed the context with [`NapiRef::complete_done`].
-    fn poll(&self, napi: NapiRef, budget: i32) -> i32;
+    /// Runs with bottom halves off (`bh`): in the `NET_RX` softirq, a threaded or
+    /// busy-polling NAPI's `local_bh_disable` section, or netpoll with hard IRQs off.
+    fn poll(&self, napi: NapiRef, budget: i32, bh: &BhDisabled) -> i32;
 }
 
 /// An owned NAPI context on a [`NetDevice`], deleted on drop.
@@ -994,11 +1003,16 @@ unsafe extern "C" fn napi_trampoline<P: NapiPoller>(
     let Some(ptr) = NonNull::new(napi) else {
         return 0;
     };
+    // SAFETY: NAPI polls run in the `NET_RX` softirq, in `local_bh_disable` sections
+    // (threaded NAPI, busy polling) or under netpoll with hard IRQs off, never in hard-IRQ
+    // context; the token does not outlive this call.
+    let bh = unsafe { BhDisabled::assume() };
     poller.poll(
         NapiRef {
             ptr,
             _p: PhantomData,
         },
         budget,
+        bh,
     )
 }
