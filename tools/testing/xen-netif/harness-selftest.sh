@@ -47,6 +47,7 @@ verdict "serial-results: a clean boot has no failure and nothing left to run" \
 verdict "serial-results: a result split off by a kernel message still counts" has "$out" ok 1 "check 1"
 
 # A scenario that passes one check and then calls exit halfway.
+{ echo "XNT-BOOTED dom0"; echo "XNT-BEGIN 0"; echo "XNT-RESULT ok 1 one check"
   echo "XNT-END 0 rc=1 secs=3"; echo "XNT-CLOSED 0 secs=1"
   for i in 1 2; do echo "XNT-BEGIN $i"; echo "XNT-RESULT ok 1 c$i"; echo "XNT-REACHED-END"
 	echo "XNT-END $i rc=0 secs=3"; echo "XNT-CLOSED $i secs=1"; done

@@ -89,9 +89,11 @@ fi
 while IFS= read -r line; do
 	case "$line" in
 	'ok '* | 'not-ok '*) tap "${line%% *}" "harness: ${line#* }" ;;
-	'#'*) echo "$line" ;;
+	'exit 0') ;;
+	'exit '*) tap not-ok "harness: harness-selftest.sh ran to its end" "$line" ;;
+	*) echo "# $line" ;;
 	esac
-done < <("$XNT_DIR/harness-selftest.sh" 2>&1)
+done < <("$XNT_DIR/harness-selftest.sh" 2>&1; echo "exit $?")
 phase "host checks (cargo test, clippy, rustfmt, harness)" "$t"
 [ $mode = host ] && finish
 

@@ -97,7 +97,7 @@ for ((idx = XNT_PLAN_START; idx < ${#plan_lines[@]}; idx++)); do
 	mv "$CONSOLE_DIR"/guest-*.log "$CONSOLE_DIR/before-$idx/" 2>/dev/null
 	t0=$SECONDS
 	# shellcheck disable=SC2086
-	timeout -k 20 "$limit" env $vars bash /xnt/run-one.sh "/xnt/scenarios/$script"
+	timeout -k 20 "$limit" env $vars bash /xnt/run-one.sh "/xnt/scenarios/$script" </dev/null
 	rc=$?
 	echo "XNT-END $idx rc=$rc secs=$((SECONDS - t0))"
 	t1=$SECONDS
