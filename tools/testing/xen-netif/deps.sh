@@ -6,7 +6,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 APT_PKGS=(build-essential bc bison flex libelf-dev libssl-dev cpio xz-utils kmod rsync
-	python3 zstd "clang$LLVM_SUFFIX" "lld$LLVM_SUFFIX" "llvm$LLVM_SUFFIX"
+	python3 zstd patch "clang$LLVM_SUFFIX" "lld$LLVM_SUFFIX" "llvm$LLVM_SUFFIX"
 	"libclang$LLVM_SUFFIX-dev" mmdebstrap e2fsprogs)
 # QEMU 10 from bookworm-backports: bookworm's 7.2 would replace the machine's qemu-utils 10.
 QEMU_PKGS=(qemu-system-x86)

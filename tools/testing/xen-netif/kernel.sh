@@ -6,6 +6,9 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 FRAGMENT="$XNT_DIR/config/xen-netif.config"
+# Fixes the test kernel needs (each patch says why), applied to the unpacked source.
+PATCHES=("$XNT_DIR"/config/patches/*.patch)
+[ -e "${PATCHES[0]}" ] || PATCHES=()
 JOBS=${JOBS:-$(nproc)}
 
 tool_versions() {
@@ -18,7 +21,8 @@ tool_versions() {
 src_dir="$XNT_CACHE/src/linux-$KERNEL_PKG_VERSION"
 # Everything that shapes the kernel: the source version, our fragment, this script (the
 # base config and the build steps), the toolchain (rustc, bindgen, clang and its suffix).
-key=$(key_of "$KERNEL_PKG_VERSION" "$FRAGMENT" "$XNT_DIR/kernel.sh" "LLVM$LLVM_SUFFIX" "$(tool_versions)")
+key=$(key_of "$KERNEL_PKG_VERSION" "$FRAGMENT" "$XNT_DIR/kernel.sh" "${PATCHES[@]}" "LLVM$LLVM_SUFFIX" "$(tool_versions)")
+patches_key=$(key_of none "${PATCHES[@]}")
 build="$XNT_CACHE/kernel-$key"
 
 if [ -f "$build/.xnt-built" ]; then
@@ -27,7 +31,11 @@ if [ -f "$build/.xnt-built" ]; then
 	exit 0
 fi
 
-# 1. Source: Debian's linux-source package from trixie-backports.
+# 1. Source: Debian's linux-source package from trixie-backports, with our patches.
+if [ -f "$src_dir/.xnt-unpacked" ] && [ "$(cat "$src_dir/.xnt-patches" 2>/dev/null)" != "$patches_key" ]; then
+	log "kernel: the patches changed: unpacking the source again"
+	rm -f "$src_dir/.xnt-unpacked"
+fi
 if [ ! -f "$src_dir/.xnt-unpacked" ]; then
 	dl="$XNT_CACHE/dl"
 	mkdir -p "$dl"
@@ -54,6 +62,11 @@ if [ ! -f "$src_dir/.xnt-unpacked" ]; then
 	rm -f "$tarball"
 	mv "$(find "$src_dir.tmp" -mindepth 2 -maxdepth 3 -name MAINTAINERS -printf '%h\n' | head -n1)" "$src_dir"
 	rm -rf "$src_dir.tmp"
+	for p in "${PATCHES[@]}"; do
+		log "kernel: applying ${p##*/}"
+		patch -s -d "$src_dir" -p1 <"$p" || die "patch ${p##*/} does not apply"
+	done
+	echo "$patches_key" >"$src_dir/.xnt-patches"
 	touch "$src_dir/.xnt-unpacked"
 fi
 
@@ -113,7 +126,8 @@ fi
 rm -rf "$build/mod-root"
 kmake INSTALL_MOD_PATH="$build/mod-root" modules_install >/dev/null
 touch "$build/.xnt-built"
-# Keep the two newest builds (2.7 GB each).
-ls -td "$XNT_CACHE"/kernel-*/ | tail -n +3 | xargs -r rm -rf
+# Keep the two newest finished builds (2.7 GB each) and nothing unfinished.
+for d in "$XNT_CACHE"/kernel-*/; do [ -f "$d/.xnt-built" ] || [ "${d%/}" = "$build" ] || rm -rf "$d"; done
+ls -td "$XNT_CACHE"/kernel-*/.xnt-built | tail -n +3 | xargs -r dirname | xargs -r rm -rf
 log "kernel: built $(cat "$build/include/config/kernel.release") in $(($(date +%s) - t0)) s"
 echo "$build"
