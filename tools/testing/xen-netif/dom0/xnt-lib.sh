@@ -62,7 +62,7 @@ check() {
 	if [ $rc -eq 0 ]; then
 		ok "$name"
 	else
-		printf '%s\n' "$out" | tail -n 20 | sed 's/^/XNT-LOG /'
+		printf '%s\n' "$out" | tail -n 150 | sed 's/^/XNT-LOG /'
 		# The reason stays on one line (arguments may hold command output).
 		local cmd="$*"
 		cmd=${cmd//$'\n'/ }
@@ -234,15 +234,16 @@ destroy_guest() {
 }
 
 # log_clean TEXT: TEXT (a kernel or console log) holds no kernel failure report
-# (XNT_BAD_KERNEL_RE) and no user-space crash (XNT_USER_CRASH_RE); prints what it found.
+# (XNT_BAD_KERNEL_RE) and no user-space crash (XNT_USER_CRASH_RE); prints what it found
+# (whole reports: a lockdep report needs its dependency chains), for `check` to show.
 log_clean() {
 	local rc=0
 	if grep -a -qE "$XNT_BAD_KERNEL_RE" <<<"$1"; then
-		grep -a -E -A 12 "$XNT_BAD_KERNEL_RE" <<<"$1" | head -n 40 | show
+		grep -a -E -A 60 "$XNT_BAD_KERNEL_RE" <<<"$1" | head -n 150
 		rc=1
 	fi
 	if grep -a -qE "$XNT_USER_CRASH_RE" <<<"$1"; then
-		grep -a -E "$XNT_USER_CRASH_RE" <<<"$1" | head -n 20 | sed 's/^/user-space crash: /' | show
+		grep -a -E "$XNT_USER_CRASH_RE" <<<"$1" | head -n 20 | sed 's/^/user-space crash: /'
 		rc=1
 	fi
 	return $rc

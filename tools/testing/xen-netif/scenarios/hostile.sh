@@ -169,7 +169,9 @@ hostile_one() {
 	[ $rc -eq 0 ] || { clean=0; why="$why detach-rc=$rc"; }
 	[ -e "/sys/class/net/$vif" ] && { clean=0; why="$why $vif-left"; }
 	xenstore-exists "$be" 2>/dev/null && { clean=0; why="$why backend-node-left"; }
-	if ! log_clean "$newlog"; then
+	local found
+	if ! found=$(log_clean "$newlog"); then
+		printf '%s\n' "$found" | show
 		clean=0
 		why="$why kernel-log"
 	fi

@@ -10,7 +10,7 @@ fe=$(fe_dir g1)
 be=$(be_dir g1)
 xs_dump g1 | show
 
-check "[$tag] ping dom0 -> guest" ping -c 3 -W 3 "$ip"
+check "[$tag] ping dom0 -> guest" ping -c 3 -i 0.2 -W 3 "$ip"
 check "[$tag] ping guest -> dom0" guest g1 ping -c 3 -W 3 "$XNT_DOM0_IP"
 
 check "[$tag] backend multi-queue-max-queues = $beq" test "$(xs_read "$be/multi-queue-max-queues")" = "$beq"
