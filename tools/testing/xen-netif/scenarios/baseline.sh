@@ -11,8 +11,7 @@ check "[$tag] netback loads (max_queues=$beq)" load_backend "$XNT_BACKEND" "$beq
 check "[$tag] guest boots and answers over its vif" start_guest g1 || exit 1
 source /xnt/scenarios/pair-checks.sh
 
-# The Rust netfront's own leaks, while it is still connected (this runs against the C
-# netback in netfront-queues.sh and the Rust one in netback-queues.sh).
+# The Rust netfront's own leaks, while it is still connected.
 if [ "$XNT_FRONTEND" = rust ]; then
 	check "[$tag] guest kmemleak clean (Rust netfront)" guest_kmemleak_check g1
 fi
