@@ -1116,6 +1116,20 @@ struct BeState {
     rate_watch: Option<Watch<Vif>>,
 }
 
+/// Watches taken out of [`BeState`], to be dropped (unregistered) once `st` is unlocked.
+type RetiredWatches = (Option<Watch<HotplugGate>>, Option<Watch<Vif>>);
+
+impl BeState {
+    /// Takes the watches out, for the caller to drop after unlocking `st`:
+    /// `unregister_xenbus_watch()` waits for `xenwatch_mutex`, which the xenwatch thread
+    /// holds while it runs our callbacks, and they take `st` (lockdep: circular
+    /// dependency). Only the xenwatch thread itself may unregister with `st` held (it
+    /// skips the mutex), as `disconnect` does from a state-change callback.
+    fn take_watches(&mut self) -> RetiredWatches {
+        (self.hotplug_watch.take(), self.rate_watch.take())
+    }
+}
+
 /// Per-device state of a bound `vif` backend device.
 struct Netback {
     vif: Arc<Vif>,
@@ -1454,6 +1468,8 @@ impl Netback {
 
 impl Drop for Netback {
     fn drop(&mut self) {
+        let watches = self.st.lock().take_watches();
+        drop(watches);
         let mut st = self.st.lock();
         self.disconnect(&mut st);
         st.netdev.unregister();
@@ -1701,11 +1717,15 @@ impl xenbus::Driver for VifBackend {
     }
 
     fn remove(dev: &xenbus::Device, nb: KBox<Netback>) {
+        // Our watches are unregistered outside `st` (`BeState::take_watches`); the xenbus
+        // core freed the otherend watch before calling us.
+        let watches;
         {
             let mut st = nb.st.lock();
+            watches = st.take_watches();
             nb.set_state(dev, &mut st, xenbus::State::Closed);
-            st.hotplug_watch = None;
         }
+        drop(watches);
         dev.remove_own(c"hotplug-status");
         dev_info!(dev.as_dev(), "remove {} ({})\n", dev.nodename(), nb.name());
         drop(nb);
