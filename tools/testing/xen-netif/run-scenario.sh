@@ -119,6 +119,7 @@ cat >"$ov/xnt/params.sh" <<PARAMS
 : "\${XNT_DETACH_CYCLES:=${XNT_DETACH_CYCLES:-20}}"
 : "\${XNT_HOSTILE_BACKENDS:=${XNT_HOSTILE_BACKENDS:-rust}}"
 : "\${XNT_HOSTILE_ONLY:=${XNT_HOSTILE_ONLY:-}}"
+XNT_GUEST_ARGS="${XNT_GUEST_ARGS:-}"
 XNT_DOM0_IP=10.99.0.1
 PARAMS
 
@@ -193,12 +194,13 @@ while [ "$start" -ge 0 ] && [ "$start" -lt "$n_entries" ]; do
 	# Meltdown mitigation for PV guests) flushes the whole TLB on every guest kernel entry,
 	# which under TCG cost 3-30x in throughput and doubled the boot-to-result time; the test
 	# VM has no secrets to keep from its own guests, so xpti=false. XNT_QEMU_CPU /
-	# XNT_QEMU_ACCEL / XNT_DOM0_MEM / XNT_XEN_ARGS override the defaults for experiments.
+	# XNT_QEMU_ACCEL / XNT_DOM0_MEM / XNT_XEN_ARGS override the defaults for experiments;
+	# XNT_DOM0_ARGS adds to dom0's kernel command line, XNT_GUEST_ARGS to the guests'.
 	timeout -k 10 "$limit" qemu-system-x86_64 -accel "${XNT_QEMU_ACCEL:-tcg,thread=multi}" -cpu "${XNT_QEMU_CPU:-Nehalem}" -m 3G -smp 2 \
 		-display none -monitor none -serial "file:$bserial" -no-reboot -net none \
 		-kernel "$XEN_ELF" \
 		-append "${XNT_DOM0_MEM:-dom0_mem=1G,max:1G} dom0_max_vcpus=2 console=com1 com1=115200,8n1 loglvl=warning guest_loglvl=warning ${XNT_XEN_ARGS:-xpti=false}" \
-		-initrd "$KBUILD/vmlinux console=hvc0 earlyprintk=xen loglevel=4 clocksource=xen rdinit=/init,$initrd" </dev/null
+		-initrd "$KBUILD/vmlinux console=hvc0 earlyprintk=xen loglevel=4 clocksource=xen rdinit=/init ${XNT_DOM0_ARGS:-},$initrd" </dev/null
 	qrc=$?
 	elapsed=$(($(date +%s) - t0))
 	rm -f "$initrd"
@@ -208,14 +210,14 @@ while [ "$start" -ge 0 ] && [ "$start" -lt "$n_entries" ]; do
 	next=-1
 	while IFS=$'\t' read -r verdict secs idx rest; do
 		case "$verdict" in
-		NEXT*) next=${verdict#NEXT } ;;
+		"NEXT "*) next=${verdict#NEXT } ;;
 		TIME) [ -z "$times" ] || printf '%s\t%s\t%s\n' "$(label_of "$secs")" "$idx" "$rest" >>"$times" ;;
 		*)
 			if [ "$idx" = - ]; then tap_line "$verdict" "$secs" "boot $boot: $rest"
 			else tap_line "$verdict" "$secs" "$(label_of "$idx"): $rest"; fi
 			;;
 		esac
-	done < <("$XNT_DIR/serial-results.sh" "$plan" "$bserial" "$start" "$cause"; echo "NEXT")
+	done < <("$XNT_DIR/serial-results.sh" "$plan" "$bserial" "$start" "$cause")
 	grep -a -o 'XNT-\(LOG\|INFO\|TABLE\) .*' "$bserial" | tr -d '\r' | sed 's/^XNT-[A-Z]* /# /'
 	log "boot $boot: finished in ${elapsed}s"
 	if [ "$next" != -1 ] || ! grep -a -q 'XNT-ALL-DONE' "$bserial"; then

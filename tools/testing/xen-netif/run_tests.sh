@@ -99,10 +99,10 @@ phase "host checks (cargo test, clippy, rustfmt, harness)" "$t"
 
 # Coverage-guided fuzzing of the parsers of peer-written memory in common/ (fuzz.sh), a
 # short run: the corpora are kept in the cache and grow from run to run; longer runs are
-# `fuzz.sh SECONDS` (Documentation/testing.md). XNT_FUZZ_SECONDS overrides the 30 s.
+# `fuzz.sh SECONDS` (Documentation/testing.md). XNT_FUZZ_SECONDS overrides the 20 s.
 if [ $mode = full ]; then
 	t=$(date +%s)
-	fuzz_secs=${XNT_FUZZ_SECONDS:-30}
+	fuzz_secs=${XNT_FUZZ_SECONDS:-20}
 	log "host: fuzzing common/, $fuzz_secs s per target"
 	"$XNT_DIR/fuzz.sh" "$fuzz_secs" >"$results/fuzz.txt" 2>"$results/fuzz.log"
 	fuzz_rc=$?

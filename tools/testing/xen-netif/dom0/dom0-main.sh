@@ -48,6 +48,7 @@ reset_dom0() {
 		echo "guest $d still running: destroyed"
 		timeout 60 xl destroy "$d" || rc=1
 	done
+	rm -f /run/xnt-guest-*.domid
 	pkill -x iperf3
 	pkill -x ping
 	pkill -f 'xnt-agent (exec|wait)'

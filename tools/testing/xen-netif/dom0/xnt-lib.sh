@@ -5,16 +5,24 @@
 #              plan N (optional: the number of results the scenario prints)
 # Drivers:     load_backend [rust|c] [MAX_QUEUES] | unload_backend | backend_module_path rust|c
 # Guests:      start_guest NAME [--frontend rust|c] [--queues N] [--ip IP] [--mac MAC]
+#              wait_guest NAME (after start_guest --no-wait: guests boot side by side)
 #              guest NAME CMD...   (runs CMD in the guest's sh, like ssh: the words are joined
 #                                   with spaces, so quote a pipeline as one word; returns
 #                                   its exit status)
-#              guest_ip NAME | guest_domid NAME | destroy_guest NAME
+#              guest_ip NAME | guest_domid NAME | guest_vif_devid NAME | destroy_guest NAME
 # XenStore:    fe_dir NAME | be_dir NAME | xs_read PATH | xs_dump NAME
 # Health:      kernel_log_clean [dom0|NAME] | xnt_kmemleak_check | guest_kmemleak_check NAME
 # Counters:    irq_counts PATTERN [FILE] | irq_queues_moved BEFORE AFTER SUFFIX
+# Waiting:     nap SECONDS (sleep without a process: use it in polling loops)
 
 XNT_PASSED=0
 XNT_FAILED=0
+# nap SECONDS: waits like sleep without starting a process. Under TCG with lockdep a fork +
+# exec costs ~0.2 s of CPU, so a polling loop with `sleep 0.2` spends most of its time
+# starting sleep; read's timeout on a FIFO nobody writes costs nothing.
+[ -p /run/xnt-nap ] || mkfifo /run/xnt-nap
+exec {XNT_NAP_FD}<>/run/xnt-nap
+nap() { read -r -t "$1" -u "$XNT_NAP_FD" _; return 0; }
 XNT_KREL=$(uname -r)
 # Seconds since the previous result (or the scenario's start): printed with each result,
 # so the host's TAP shows what each step cost.
@@ -127,16 +135,31 @@ unload_backend() {
 # guest_ip NAME: the address start_guest gave NAME (--ip, or the next of 10.99.0.11, .12, ...).
 guest_ip() {
 	local n
+	local ip
 	if [ -s "/run/xnt-guest-$1.ip" ]; then
-		cat "/run/xnt-guest-$1.ip"
+		read -r ip <"/run/xnt-guest-$1.ip"
+		echo "$ip"
 		return
 	fi
-	n=$(cat "/run/xnt-guest-$1.id" 2>/dev/null) || return 1
+	read -r n 2>/dev/null <"/run/xnt-guest-$1.id" || return 1
 	echo "${XNT_DOM0_IP%.*}.$((10 + n))"
 }
 
+# guest_domid NAME: the guest's domain id. start_guest records it (an `xl domid` costs ~1 s
+# under TCG with lockdep, and fe_dir/be_dir ask for it often); destroy_guest forgets it.
 guest_domid() {
+	local d
+	if read -r d 2>/dev/null <"/run/xnt-guest-$1.domid" && [ -n "$d" ]; then
+		echo "$d"
+		return
+	fi
 	timeout 30 xl domid "$1" 2>/dev/null
+}
+
+# guest_vif_devid NAME: the device id of NAME's (first) vif, from XenStore (after xl
+# network-detach/attach it is not always 0); empty when it has none.
+guest_vif_devid() {
+	xenstore-list "/local/domain/$(guest_domid "$1")/device/vif" 2>/dev/null | head -n 1
 }
 
 fe_dir() {
@@ -166,7 +189,8 @@ XNT_VIF_SCRIPT=${XNT_VIF_SCRIPT:-/xnt/vif-fast}
 #             [--mac MAC] [--vif-extra K=V,...] [--no-wait]
 # Creates a PV guest whose init loads the chosen netfront, configures eth0 (with IP, by
 # default the next address of guest_ip's scheme; guest_ip NAME returns it) and starts the
-# command agent; returns once the agent answers over the vif (or fails after 180 s). The
+# command agent; returns once the agent answers over the vif (or fails after 180 s; with
+# --no-wait right after xl create, and wait_guest NAME waits for the agent). The
 # guest logs every kernel message (loglevel=7) to its console, which xenconsoled writes to
 # /var/log/xen/console/guest-NAME.log.
 start_guest() {
@@ -201,21 +225,32 @@ name = "$name"
 type = "pv"
 kernel = "/xnt/guest/vmlinux"
 ramdisk = "/xnt/guest/initrd.cpio"
-extra = "console=hvc0 loglevel=7 xnt_front=$fe xnt_queues=$q xnt_ip=$ip"
+extra = "console=hvc0 loglevel=7 xnt_front=$fe xnt_queues=$q xnt_ip=$ip${XNT_GUEST_ARGS:+ $XNT_GUEST_ARGS}"
 memory = 256
 vcpus = 2
 vif = [ 'bridge=xenbr0,mac=$mac,script=$XNT_VIF_SCRIPT$extra' ]
 on_poweroff = "destroy"
 on_crash = "preserve"
 CFG
+	rm -f "/run/xnt-guest-$name.domid"
 	if ! timeout 120 xl create "/run/xnt-guest-$name.cfg" >"/run/xnt-guest-$name.create.log" 2>&1; then
 		show <"/run/xnt-guest-$name.create.log"
 		return 1
 	fi
+	timeout 30 xl domid "$name" >"/run/xnt-guest-$name.domid" 2>/dev/null || rm -f "/run/xnt-guest-$name.domid"
 	[ $wait = 1 ] || return 0
+	wait_guest "$name"
+}
+
+# wait_guest NAME: waits (up to 180 s) until the agent of a guest started with
+# `start_guest --no-wait` answers; on failure shows the guest's console. Guests started
+# with --no-wait boot side by side: start them all, then wait for each.
+wait_guest() {
+	local ip
+	ip=$(guest_ip "$1") || return 1
 	if ! xnt-agent wait "$ip" --timeout 180 >/dev/null; then
-		info "guest $name did not answer at $ip; its console:"
-		tail -n 40 "/var/log/xen/console/guest-$name.log" 2>/dev/null | show
+		info "guest $1 did not answer at $ip; its console:"
+		tail -n 40 "/var/log/xen/console/guest-$1.log" 2>/dev/null | show
 		return 1
 	fi
 }
@@ -230,6 +265,7 @@ guest() {
 }
 
 destroy_guest() {
+	rm -f "/run/xnt-guest-$1.domid"
 	timeout 60 xl destroy "$1"
 }
 

@@ -16,7 +16,7 @@ if [ "$XNT_FRONTEND" = rust ]; then
 	check "[$tag] guest kmemleak clean (Rust netfront)" guest_kmemleak_check g1
 fi
 check "[$tag] xl destroy" destroy_guest g1
-sleep 2
+nap 2
 check "[$tag] no vif netdev left in dom0" sh -c "! ip -o link | grep -q 'vif$domid\\.'"
 check "[$tag] no backend XenStore node left" sh -c "! xenstore-exists $be"
 check "[$tag] netback unloads" unload_backend

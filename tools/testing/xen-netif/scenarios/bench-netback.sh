@@ -12,7 +12,7 @@ iperf3 -s -D >/dev/null 2>&1
 mbps() { awk '/receiver/ { for (i = 1; i <= NF; i++) if ($i ~ /bits\/sec$/) { v = $(i-1); u = $i } }
 	END { if (u ~ /^G/) v *= 1000; else if (u ~ /^K/) v /= 1000; else if (u !~ /^M/) v /= 1000000; print v + 0 }'; }
 meminfo() { awk '/^MemFree:/ { f = $2 } /^Slab:/ { s = $2 } END { print f, s }' /proc/meminfo; }
-settle() { sync; echo 3 >/proc/sys/vm/drop_caches; sleep 2; }
+settle() { sync; echo 3 >/proc/sys/vm/drop_caches; nap 2; }
 : >/tmp/bench.txt
 : >/tmp/benchmem.txt
 for round in $(seq "$rounds"); do
@@ -23,12 +23,12 @@ for round in $(seq "$rounds"); do
 		start_guest m4 --frontend c --queues 4 || { not_ok "bench: guest boots on the $drv netback"; exit 1; }
 		mac=$(timeout 30 xl network-list m4 | awk 'NR == 2 { print $3 }')
 		timeout 60 xl network-detach m4 "$(timeout 30 xl network-list m4 | awk 'NR == 2 { print $1 }')"
-		sleep 3
+		nap 3
 		settle
 		read -r free0 slab0 <<<"$(meminfo)"
 		timeout 60 xl network-attach m4 bridge=xenbr0 mac="$mac" script=$XNT_VIF_SCRIPT
 		xnt-agent wait "$(guest_ip m4)" --timeout 60 >/dev/null
-		sleep 3
+		nap 3
 		settle
 		read -r free1 slab1 <<<"$(meminfo)"
 		echo "$round $drv $((free0 - free1)) $((slab1 - slab0))" >>/tmp/benchmem.txt
@@ -43,7 +43,7 @@ for round in $(seq "$rounds"); do
 		done
 		destroy_guest m1
 		destroy_guest m4
-		sleep 3
+		nap 3
 		unload_backend || { not_ok "bench: $drv netback unloads"; exit 1; }
 	done
 done

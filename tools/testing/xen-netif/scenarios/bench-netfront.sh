@@ -11,7 +11,7 @@ for g in c1:c:1 r1:rust:1 c4:c:4 r4:rust:4; do
 	start_guest "$name" --frontend "$drv" --queues "$q" || { not_ok "bench: guest $name boots"; exit 1; }
 done
 iperf3 -s -D >/dev/null 2>&1
-sleep 1
+nap 1
 mbps() { awk '/receiver/ { for (i = 1; i <= NF; i++) if ($i ~ /bits\/sec$/) { v = $(i-1); u = $i } }
 	END { if (u ~ /^G/) v *= 1000; else if (u ~ /^K/) v /= 1000; else if (u !~ /^M/) v /= 1000000; print v + 0 }'; }
 : >/tmp/bench.txt
@@ -37,7 +37,7 @@ for g in c1 r1 c4 r4; do destroy_guest "$g"; done
 # Memory: one guest alternates the C and the Rust netfront on one 4-queue vif.
 start_guest mem --frontend memtest --queues 4 --no-wait || { not_ok "bench: memtest guest boots"; exit 1; }
 con=/var/log/xen/console/guest-mem.log
-for _ in $(seq 600); do grep -q XNT-MEM-END "$con" 2>/dev/null && break; sleep 1; done
+for _ in $(seq 600); do grep -q XNT-MEM-END "$con" 2>/dev/null && break; nap 1; done
 grep 'XNT-MEM ' "$con" | show
 info "kernel memory held per connected 4-queue vif (guest kB: free-memory delta, slab delta; median of rounds):"
 grep 'XNT-MEM ' "$con" | tr -d '\r' | sed 's/=/ /g' | awk '

@@ -13,7 +13,7 @@ info "XenStore:"
 xs_dump demo | show
 info "guest eth0 queues: $(guest demo 'cd /sys/class/net/eth0/queues && echo *')"
 iperf3 -s -D >/dev/null 2>&1
-sleep 1
+nap 1
 pat="^vif$domid\\.0-q[0-9]+"
 irq_counts "$pat" >/tmp/demo-irq-before
 info "iperf3, 4 TCP streams, guest -> dom0:"

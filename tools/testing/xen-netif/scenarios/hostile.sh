@@ -69,6 +69,49 @@ unknown=""
 for n in $names; do [ -n "${expect[$n]+x}" ] || unknown="$unknown $n"; done
 [ -z "$unknown" ] || not_ok "hostile: every selected scenario has an expected reaction" "none for:$unknown"
 
+# The vifs of the rows are made and removed by writing XenStore as libxl does (same keys,
+# same order of states), not with xl network-attach/-detach: under TCG with lockdep each xl
+# call costs 8-15 s, which was two thirds of a row; the backend sees the same nodes. Both
+# directories are written in one transaction, as libxl does: a backend directory that
+# appears without its "frontend" keys is probed and left unbound by xenbus. A node takes
+# its parent's permissions when created: the guest's device/vif belongs to the guest (made
+# by xl with vif 0), and backend/vif/DOMID is made readable by the guest once per run
+# (hostile_run), so the new nodes get the permissions libxl gives them.
+#
+# vif_add DOMID DEVID MAC: both directories in one transaction (xenstore-write), then, once
+# the backend made the vif netdev, the hotplug script's part: bridge port, hotplug-status.
+vif_add() {
+	local domid=$1 devid=$2 mac=$3 be fe vif=vif$1.$2 i
+	be=/local/domain/0/backend/vif/$domid/$devid
+	fe=/local/domain/$domid/device/vif/$devid
+	xenstore-write "$fe/backend" "$be" "$fe/backend-id" 0 "$fe/handle" "$devid" "$fe/mac" "$mac" \
+		"$fe/mtu" 1500 "$fe/state" 1 \
+		"$be/frontend" "$fe" "$be/frontend-id" "$domid" "$be/online" 1 "$be/state" 1 \
+		"$be/script" "$XNT_VIF_SCRIPT" "$be/mac" "$mac" "$be/bridge" xenbr0 "$be/handle" "$devid" \
+		"$be/type" vif || { echo "xenstore-write failed"; return 1; }
+	for i in $(seq 150); do
+		[ -e "/sys/class/net/$vif" ] && break
+		nap 0.2
+	done
+	[ -e "/sys/class/net/$vif" ] || { echo "no $vif netdev 30 s after the backend node appeared"; return 1; }
+	ip link set dev "$vif" master xenbr0 up && xenstore-write "$be/hotplug-status" connected
+}
+
+# vif_remove DOMID DEVID: libxl's removal: online 0 and state Closing, up to 10 s for the
+# backend to reach Closed (libxl's LIBXL_DESTROY_TIMEOUT; after it libxl removes the
+# nodes anyway), then both directories. Prints "closed" or "not-closed STATE".
+vif_remove() {
+	local be=/local/domain/0/backend/vif/$1/$2 fe=/local/domain/$1/device/vif/$2 st="" t0=$SECONDS
+	xenstore-write "$be/online" 0 "$be/state" 5
+	while [ $((SECONDS - t0)) -lt 10 ]; do
+		st=$(xs_read "$be/state")
+		[ "$st" = 6 ] && break
+		nap 0.2
+	done
+	xenstore-rm "$be" "$fe" || return 1
+	if [ "$st" = 6 ]; then echo closed; else echo "not-closed ${st:-none}"; fi
+}
+
 # hostile_one DRIVER NAME DEVID: one scenario on a fresh vif; writes
 # "NAME REACTION CLEAN(0|1) NOTE" to /tmp/h-result, details through show.
 hostile_one() {
@@ -80,9 +123,9 @@ hostile_one() {
 	log0=$(dmesg | wc -l)
 	local t0=$SECONDS ta tr td tc
 	xenstore-rm "/local/domain/$domid/data/xnt-hostile" 2>/dev/null
-	if ! timeout 60 xl network-attach hg bridge=xenbr0 mac="$mac" script="$XNT_VIF_SCRIPT" devid="$devid" >/tmp/h-attach 2>&1; then
+	if ! vif_add "$domid" "$devid" "$mac" >/tmp/h-attach 2>&1; then
 		show </tmp/h-attach
-		echo "$name attach-failed 0 xl-network-attach" >/tmp/h-result
+		echo "$name attach-failed 0 vif-add" >/tmp/h-result
 		return
 	fi
 	ta=$((SECONDS - t0))
@@ -95,7 +138,7 @@ hostile_one() {
 		case "$res" in "$name $devid done "*) break ;; esac
 		res=""
 		kill -0 $pid 2>/dev/null || break
-		sleep 0.2
+		nap 0.2
 	done
 	tr=$((SECONDS - t0))
 	local connected bad probe sent
@@ -109,7 +152,7 @@ hostile_one() {
 		# whose neighbour entry points at its MAC, then past the stall timeout.
 		ip neigh replace $HOSTILE_IP lladdr "$mac" dev xenbr0 nud permanent
 		ping -q -c 120 -i 0.05 -s 1000 -W 1 $HOSTILE_IP >/dev/null 2>&1
-		sleep 4
+		nap 4
 		ip neigh del $HOSTILE_IP dev xenbr0 2>/dev/null
 		;;
 	esac
@@ -120,7 +163,7 @@ hostile_one() {
 	for i in $(seq $waits); do
 		carrier=$(cat "/sys/class/net/$vif/carrier" 2>/dev/null || echo none)
 		[ "$carrier" = 0 ] && break
-		sleep 0.25
+		nap 0.25
 	done
 	rxp=$(cat "/sys/class/net/$vif/statistics/rx_packets" 2>/dev/null || echo 0)
 	fix1=$(ethtool -S "$vif" 2>/dev/null | awk '$1 == "rx_gso_checksum_fixup:" { print $2 }')
@@ -128,11 +171,16 @@ hostile_one() {
 	bestate=$(xs_read "$be/state")
 	err=$(xs_read "/local/domain/0/error/backend/vif/$domid/$devid/error")
 	txdrop=$(cat "/sys/class/net/$vif/statistics/tx_dropped" 2>/dev/null || echo 0)
-	# Tear down: the toolstack's detach; the tool answers by closing.
-	timeout 90 xl network-detach hg "$devid" >/tmp/h-detach 2>&1
+	# Tear down as the toolstack's detach does (vif_remove); the tool answers by closing.
+	local closed
+	closed=$(vif_remove "$domid" "$devid" 2>&1)
 	rc=$?
+	for i in $(seq 50); do
+		[ -e "/sys/class/net/$vif" ] || break
+		nap 0.2
+	done
 	td=$((SECONDS - t0))
-	for i in $(seq 100); do kill -0 $pid 2>/dev/null || break; sleep 0.2; done
+	for i in $(seq 100); do kill -0 $pid 2>/dev/null || break; nap 0.2; done
 	tc=$((SECONDS - t0))
 	kill $pid 2>/dev/null
 	wait $pid 2>/dev/null
@@ -166,7 +214,7 @@ hostile_one() {
 	fi
 	# Teardown and health.
 	local clean=1 why=""
-	[ $rc -eq 0 ] || { clean=0; why="$why detach-rc=$rc"; }
+	[ $rc -eq 0 ] || { clean=0; why="$why removal-rc=$rc"; }
 	[ -e "/sys/class/net/$vif" ] && { clean=0; why="$why $vif-left"; }
 	xenstore-exists "$be" 2>/dev/null && { clean=0; why="$why backend-node-left"; }
 	local found
@@ -177,7 +225,7 @@ hostile_one() {
 	fi
 	{
 		echo "[$drv] $name: ${res:-no report}"
-		echo "[$drv] $name: carrier=$carrier rx_packets=$rxp tx_dropped=$txdrop fixup=${fix1:-0} be_state=$bestate error=${err:-none} detach_rc=$rc; seconds: attached $ta, report $tr, detached $td, tool done $tc"
+		echo "[$drv] $name: carrier=$carrier rx_packets=$rxp tx_dropped=$txdrop fixup=${fix1:-0} be_state=$bestate error=${err:-none} removal: $closed; seconds: attached $ta, report $tr, detached $td, tool done $tc"
 		grep -a -E 'XNTH-(ERROR|CLOSED)' "$out"
 		grep -E "$vif|vif-$domid-$devid|xen_netback|xen-netback" <<<"$newlog" |
 			grep -vE 'xenbr0: port|allmulticast|promiscuous|entered .* state' | head -n 6
@@ -192,7 +240,7 @@ fresh_ping() {
 fresh_iperf() {
 	local out
 	iperf3 -s -D -1 >/dev/null 2>&1
-	sleep 1
+	nap 1
 	out=$(guest_iperf good -t 2)
 	printf '%s\n' "$out" | tail -n 4
 	iperf_moved "$out"
@@ -208,6 +256,8 @@ hostile_run() {
 	check "[$drv] hostile guest (C netfront on vif 0) answers" start_guest hg --frontend c --queues 2 || return 1
 	check "[$drv] hostile guest: xenbus autoprobe off, xnt-hostile present" \
 		guest hg 'echo 0 >/sys/bus/xen/drivers_autoprobe && xnt-hostile list >/dev/null'
+	check "[$drv] hostile guest may read its backend directory (vif_add)" \
+		xenstore-chmod "/local/domain/0/backend/vif/$(guest_domid hg)" n0 "r$(guest_domid hg)"
 	for want in $sel; do
 		devid=$((devid + 1))
 		rm -f /tmp/h-result
@@ -238,7 +288,7 @@ hostile_run() {
 	local domid
 	domid=$(guest_domid hg)
 	check "[$drv] hostile guest destroyed" destroy_guest hg
-	sleep 2
+	nap 2
 	check "[$drv] no backend node or vif netdev left for the hostile guest" \
 		sh -c "! xenstore-exists /local/domain/0/backend/vif/$domid && ! ls /sys/class/net | grep -q '^vif$domid\\.'"
 	if [ "$drv" = rust ]; then
@@ -250,7 +300,7 @@ hostile_run() {
 	check "[$drv] fresh guest: ping both ways" fresh_ping
 	check "[$drv] fresh guest: iperf3 2 s to dom0 moves data (>= 64 KiB)" fresh_iperf
 	destroy_guest good
-	sleep 2
+	nap 2
 	check "[$drv] kernel log clean after the $drv run" kernel_log_clean dom0
 	check "[$drv] $drv netback unloads" rmmod xen_netback
 }

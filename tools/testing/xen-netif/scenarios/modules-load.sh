@@ -33,7 +33,7 @@ timeout 90 xl create /tmp/probe.cfg >/tmp/xl-create.log 2>&1 &
 found=0
 for _ in $(seq 60); do
 	if dmesg | grep -q 'vif vif-[0-9]*-0: probe backend/vif/'; then found=1; break; fi
-	sleep 1
+	nap 1
 done
 if [ $found = 1 ]; then ok "dom0: Rust netback probed the guest's backend/vif device"; else
 	dmesg | tail -n 20 | show; show </tmp/xl-create.log; not_ok "dom0: Rust netback probed the guest's backend/vif device"; fi
@@ -41,7 +41,7 @@ wait
 timeout 60 xl destroy probe >/dev/null 2>&1
 for _ in $(seq 30); do
 	dmesg | grep -q 'vif vif-[0-9]*-0: remove backend/vif/' && break
-	sleep 1
+	nap 1
 done
 check "dom0: Rust netback released the device when the guest went away" \
 	sh -c "dmesg | grep -q 'vif vif-[0-9]*-0: remove backend/vif/'"
@@ -61,7 +61,7 @@ con=/var/log/xen/console/guest-lt.log
 if check "loadtest guest created" start_guest lt --frontend loadtest --queues 1 --no-wait; then
 	for _ in $(seq 120); do
 		grep -q 'XNT-GUEST-END' "$con" 2>/dev/null && break
-		sleep 1
+		nap 1
 	done
 	res=$(grep -a -o 'XNT-GUEST [a-z-]*=.*' "$con" | tr -d '\r')
 	printf '%s\n' "$res" | show

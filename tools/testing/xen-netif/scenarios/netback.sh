@@ -42,7 +42,7 @@ stats() {
 	} | awk -F': *' 'NF == 2 { gsub(/ /, "", $1); print $1, $2 }' | sort
 }
 iperf3 -s -D >/dev/null 2>&1
-sleep 1
+nap 1
 stats >/tmp/st0
 check "[$tag] ethtool -S $vif lists per-queue packets, bytes and drops for $q queues" \
 	sh -c "grep -c '^q[0-9]*_\\(tx\\|rx\\)_\\(packets\\|bytes\\|dropped\\) ' /tmp/st0 | grep -qx $((q * 6))"
@@ -108,7 +108,7 @@ ping -i 0.3 -q "$ip" >/tmp/bg-ping.log 2>&1 &
 bgping=$!
 failed_cycle=""
 for i in $(seq "$cycles"); do
-	devid=$(timeout 30 xl network-list g1 | awk 'NR == 2 { print $1 }')
+	devid=$(guest_vif_devid g1)
 	if ! timeout 60 xl network-detach g1 "$devid" >/tmp/detach.log 2>&1; then
 		failed_cycle="$i (detach: $(tail -n 1 /tmp/detach.log))"
 		break
@@ -139,7 +139,7 @@ if [ "$XNT_FRONTEND" = rust ]; then
 	check "[$tag] guest kmemleak clean (Rust netfront)" guest_kmemleak_check g1
 fi
 check "[$tag] xl destroy g1" destroy_guest g1
-sleep 2
+nap 2
 
 source /xnt/scenarios/rate-limit.sh
 
@@ -150,10 +150,15 @@ source /xnt/scenarios/rate-limit.sh
 vif_packets() { # vif_packets VIF: rx + tx packets
 	echo $(( $(cat "/sys/class/net/$1/statistics/rx_packets" 2>/dev/null || echo 0) + $(cat "/sys/class/net/$1/statistics/tx_packets" 2>/dev/null || echo 0) ))
 }
+# The three guests boot side by side (each waits idle until its turn).
+for i in 1 2 3; do
+	rm -f "/tmp/start-d$i.failed"
+	start_guest "d$i" --queues "$q" --no-wait >"/tmp/start-d$i.log" 2>&1 || : >"/tmp/start-d$i.failed"
+done
 for i in 1 2 3; do
 	name=d$i
-	if ! start_guest "$name" --queues "$q" >/tmp/start.log 2>&1; then
-		show </tmp/start.log
+	if [ -e "/tmp/start-$name.failed" ] || ! wait_guest "$name" >>"/tmp/start-$name.log" 2>&1; then
+		show <"/tmp/start-$name.log"
 		not_ok "[$tag] guest $name destroyed during iperf3 (#$i)" "guest did not start"
 		continue
 	fi
@@ -162,13 +167,13 @@ for i in 1 2 3; do
 	dir=$([ $((i % 2)) = 0 ] && echo -R)
 	port=$((5300 + i))
 	iperf3 -s -D -1 -p $port -I "/run/xnt-iperf-$name.pid" >/dev/null 2>&1
-	sleep 1
+	nap 1
 	(XNT_IPERF_TIMEOUT=60 guest_iperf "$name" -t 30 -P 2 -p $port $dir >/dev/null 2>&1 &)
-	sleep 2
+	nap 2
 	grew=0
 	for _ in 1 2 3; do
 		p0=$(vif_packets "$dvif")
-		sleep 1.5
+		nap 1.5
 		p1=$(vif_packets "$dvif")
 		grew=$((p1 - p0))
 		[ "$grew" -ge 20 ] && break
@@ -182,7 +187,7 @@ for i in 1 2 3; do
 			gone=1
 			break
 		fi
-		sleep 1
+		nap 1
 	done
 	kill "$(cat "/run/xnt-iperf-$name.pid" 2>/dev/null)" 2>/dev/null
 	cname="[$tag] guest $name destroyed during iperf3 $dir: traffic moving on its vif right before, then vif and backend node gone"

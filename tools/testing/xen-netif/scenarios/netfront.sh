@@ -37,7 +37,7 @@ stats() {
 		awk -F': *' 'NF == 2 { gsub(/ /, "", $1); print $1, $2 }' | sort
 }
 iperf3 -s -D >/dev/null 2>&1
-sleep 1
+nap 1
 stats >/tmp/st0
 check "[$tag] ethtool -S lists per-queue packets, bytes and drops for $q queues" \
 	sh -c "grep -c '^q[0-9]*_\\(tx\\|rx\\)_\\(packets\\|bytes\\|dropped\\) ' /tmp/st0 | grep -qx $((q * 6))"
@@ -106,7 +106,7 @@ bgping=$!
 failed_cycle=""
 info "[$tag] detach/attach cycles start at $(date +%s)"
 for i in $(seq "$cycles"); do
-	devid=$(timeout 30 xl network-list g1 | awk 'NR == 2 { print $1 }')
+	devid=$(guest_vif_devid g1)
 	if ! timeout 60 xl network-detach g1 "$devid" >/tmp/detach.log 2>&1; then
 		failed_cycle="$i (detach: $(tail -n 1 /tmp/detach.log))"
 		break
@@ -142,7 +142,7 @@ reload_backend() { # reload_backend MAX_QUEUES
 	# bridge and report it connected.
 	for _ in $(seq 50); do
 		vif=$(ls /sys/class/net | grep "^vif$domid\\.") && break
-		sleep 0.2
+		nap 0.2
 	done
 	[ -n "$vif" ] || return 1
 	ip link set "$vif" master xenbr0 up
@@ -194,7 +194,7 @@ check "[$tag] guest kernel log clean" kernel_log_clean g1
 check "[$tag] guest kmemleak clean after the reconnects" guest_kmemleak_check g1
 con=/var/log/xen/console/guest-g1.log
 guest g1 touch /run/xnt-unload
-for _ in $(seq 60); do grep -q XNT-UNLOAD-END "$con" && break; sleep 1; done
+for _ in $(seq 60); do grep -q XNT-UNLOAD-END "$con" && break; nap 1; done
 grep XNT-UNLOAD "$con" | show
 check "[$tag] guest: rmmod xen_netfront succeeds after unbinding" grep -q 'XNT-UNLOAD rmmod=0 loaded=0' "$con"
 check "[$tag] guest: kmemleak clean after the unload" grep -q 'XNT-UNLOAD leaks=0' "$con"
@@ -206,7 +206,7 @@ unload_console_clean() {
 }
 check "[$tag] guest: no WARN/BUG/oops/lockdep report or crash after the unload" unload_console_clean
 check "[$tag] xl destroy" destroy_guest g1
-sleep 2
+nap 2
 check "[$tag] no vif netdev left in dom0" sh -c "! ip -o link | grep -q 'vif$domid\\.'"
 check "[$tag] netback unloads" unload_backend
 # dom0's kernel log and kmemleak: checked by the runner after every scenario (dom0-main.sh).

@@ -23,15 +23,15 @@ reconnect() {
 	local devid s
 	echo "$1" >/sys/module/xen_netback/parameters/max_queues || return 1
 	guest g1 "echo $2 >/sys/module/xen_netfront/parameters/max_queues" || return 1
-	devid=$(timeout 30 xl network-list g1 | awk 'NR == 2 { print $1 }')
-	[ -n "$devid" ] || { echo "no vif in xl network-list"; return 1; }
+	devid=$(guest_vif_devid g1)
+	[ -n "$devid" ] || { echo "no vif under the guest's device/vif in XenStore"; return 1; }
 	timeout 60 xl network-detach g1 "$devid" || return 1
 	timeout 60 xl network-attach g1 bridge=xenbr0 mac="$mac" script="$XNT_VIF_SCRIPT" || return 1
 	xnt-agent wait "$ip" --timeout 60 >/dev/null || { echo "guest unreachable after the attach"; return 1; }
 	for _ in $(seq 50); do
 		s="$(xs_read "$(be_dir g1)/state")/$(xs_read "$(fe_dir g1)/state")"
 		[ "$s" = 4/4 ] && return 0
-		sleep 0.2
+		nap 0.2
 	done
 	echo "states $s after the attach"
 	return 1
@@ -56,7 +56,7 @@ if [ "$XNT_FRONTEND" = rust ]; then
 	check "[$pair] guest kmemleak clean after the matrix (Rust netfront)" guest_kmemleak_check g1
 fi
 check "[$pair] xl destroy" destroy_guest g1
-sleep 2
+nap 2
 check "[$pair] no vif netdev left in dom0" sh -c "! ip -o link | grep -q 'vif$domid\\.'"
 check "[$pair] no backend XenStore node left" sh -c "! xenstore-exists /local/domain/0/backend/vif/$domid"
 check "[$pair] netback unloads" unload_backend

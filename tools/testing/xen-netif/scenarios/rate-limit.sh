@@ -4,7 +4,7 @@
 [ -e /sys/module/xen_netback ] || check "netback loads for the rate-limit checks" load_backend "$XNT_BACKEND" 1 || exit 1
 tag=${tag:-$XNT_BACKEND netback, $XNT_FRONTEND netfront}
 iperf3 -s -D >/dev/null 2>&1
-sleep 1
+nap 1
 # Credit-based rate limiting of guest TX: xl's rate= becomes the backend's `rate` key
 # ("BYTES,MICROSECONDS" per credit window), read at connect; a live change of the key
 # applies without reconnecting. One queue, so the per-queue credit is the vif's. The
@@ -34,16 +34,16 @@ if start_guest r1 --queues 1 --vif-extra "rate=400Kb/s" >/tmp/start.log 2>&1; th
 	guest_iperf r1 -t 2 >/dev/null
 	r_boot=$(rate_run boot)
 	xenstore-rm "$rbe/rate"
-	sleep 1
+	nap 1
 	r_unl=$(rate_run unlimited)
 	# A fifth of the unlimited figure, as bytes per 50 ms window.
 	live=$(awk -v r="$r_unl" 'BEGIN { printf "%.3f", r / 5 }')
 	bytes=$(awk -v r="$live" 'BEGIN { printf "%d", r * 1000000 / 8 * 0.05 }')
 	xenstore-write "$rbe/rate" "$bytes,50000"
-	sleep 1
+	nap 1
 	r_live=$(rate_run live)
 	xenstore-rm "$rbe/rate"
-	sleep 1
+	nap 1
 	r_lift=$(rate_run lifted)
 	info "[$tag] guest->dom0 Mbit/s (0: no data moved): rate=400Kb/s at connect $r_boot, key removed $r_unl, live $bytes,50000 ($live Mbit/s) $r_live, key removed again $r_lift"
 	rate_verdict "[$tag] xl's rate=400Kb/s (key $key0) caps guest TX from the connection on: <= 0.6 Mbit/s, data moving (measured $r_boot)" \
@@ -55,7 +55,7 @@ if start_guest r1 --queues 1 --vif-extra "rate=400Kb/s" >/tmp/start.log 2>&1; th
 	rate_verdict "[$tag] removing the rate key lifts the limit: > 2x the limited run (measured $r_lift, limited $r_live)" \
 		"$r_live > 0 && $r_lift > 2 * $r_live" "$r_lift Mbit/s without the key, $r_live limited"
 	destroy_guest r1
-	sleep 2
+	nap 2
 else
 	show </tmp/start.log
 	not_ok "[$tag] guest with rate=400Kb/s starts"
