@@ -71,19 +71,23 @@ for n in $names; do [ -n "${expect[$n]+x}" ] || unknown="$unknown $n"; done
 
 # The vifs of the rows are made and removed by writing XenStore as libxl does (same keys,
 # same order of states), not with xl network-attach/-detach: under TCG with lockdep each xl
-# call costs 8-15 s, which was two thirds of a row; the backend sees the same nodes. Both
-# directories are written in one transaction, as libxl does: a backend directory that
-# appears without its "frontend" keys is probed and left unbound by xenbus. A node takes
-# its parent's permissions when created: the guest's device/vif belongs to the guest (made
-# by xl with vif 0), and backend/vif/DOMID is made readable by the guest once per run
-# (hostile_run), so the new nodes get the permissions libxl gives them.
+# call costs 8-15 s, which was two thirds of a row; the backend sees the same nodes with
+# the same permissions. A node takes its parent's permissions when created: the frontend
+# directory is made first and given to the guest (dom0 may read), as libxl does, and
+# backend/vif/DOMID is made readable by the guest once per run (hostile_run). The backend
+# directory is written whole in one transaction, with the frontend's keys, as libxl does:
+# a backend directory that appears without its "frontend" keys is probed by xenbus and
+# left unbound.
 #
-# vif_add DOMID DEVID MAC: both directories in one transaction (xenstore-write), then, once
-# the backend made the vif netdev, the hotplug script's part: bridge port, hotplug-status.
+# vif_add DOMID DEVID MAC: the frontend directory, then the keys of both in one
+# transaction (xenstore-write), then, once the backend made the vif netdev, the hotplug
+# script's part: bridge port, hotplug-status.
 vif_add() {
 	local domid=$1 devid=$2 mac=$3 be fe vif=vif$1.$2 i
 	be=/local/domain/0/backend/vif/$domid/$devid
 	fe=/local/domain/$domid/device/vif/$devid
+	xenstore-write "$fe" "" && xenstore-chmod "$fe" "n$domid" r0 ||
+		{ echo "cannot make $fe"; return 1; }
 	xenstore-write "$fe/backend" "$be" "$fe/backend-id" 0 "$fe/handle" "$devid" "$fe/mac" "$mac" \
 		"$fe/mtu" 1500 "$fe/state" 1 \
 		"$be/frontend" "$fe" "$be/frontend-id" "$domid" "$be/online" 1 "$be/state" 1 \
