@@ -165,16 +165,16 @@ hostile_one() {
 	local waits=20
 	[ "$probe" = OKAY ] && waits=1
 	for i in $(seq $waits); do
-		carrier=$(cat "/sys/class/net/$vif/carrier" 2>/dev/null || echo none)
+		read -r carrier 2>/dev/null <"/sys/class/net/$vif/carrier" || carrier=none
 		[ "$carrier" = 0 ] && break
 		nap 0.25
 	done
-	rxp=$(cat "/sys/class/net/$vif/statistics/rx_packets" 2>/dev/null || echo 0)
+	read -r rxp 2>/dev/null <"/sys/class/net/$vif/statistics/rx_packets" || rxp=0
 	fix1=$(ethtool -S "$vif" 2>/dev/null | awk '$1 == "rx_gso_checksum_fixup:" { print $2 }')
 	local bestate err txdrop
 	bestate=$(xs_read "$be/state")
 	err=$(xs_read "/local/domain/0/error/backend/vif/$domid/$devid/error")
-	txdrop=$(cat "/sys/class/net/$vif/statistics/tx_dropped" 2>/dev/null || echo 0)
+	read -r txdrop 2>/dev/null <"/sys/class/net/$vif/statistics/tx_dropped" || txdrop=0
 	# Tear down as the toolstack's detach does (vif_remove); the tool answers by closing.
 	local closed
 	closed=$(vif_remove "$domid" "$devid" 2>&1)
