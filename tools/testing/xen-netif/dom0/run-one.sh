@@ -8,6 +8,7 @@ source /xnt/params.sh
 source /xnt/xnt-lib.sh
 set +e
 cd /tmp || exit 1
+echo 0 >"$XNT_GUEST_SEQ_FILE"
 # shellcheck disable=SC1090
 source "$1"
 echo "XNT-REACHED-END"

@@ -12,6 +12,8 @@
 #              guest_ip NAME | guest_domid NAME | guest_vif_devid NAME | destroy_guest NAME
 # XenStore:    fe_dir NAME | be_dir NAME | xs_read PATH | xs_dump NAME
 # Health:      kernel_log_clean [dom0|NAME] | xnt_kmemleak_check | guest_kmemleak_check NAME
+# Traffic:     guest_iperf NAME ARGS... | iperf_check NAME OUTPUT [MIN] | iperf_bytes OUTPUT |
+#              iperf_mbits OUTPUT | iperf_streams_moved OUTPUT
 # Counters:    irq_counts PATTERN [FILE] | irq_queues_moved BEFORE AFTER SUFFIX
 # Waiting:     nap SECONDS (sleep without a process: use it in polling loops)
 
@@ -181,7 +183,10 @@ xs_dump() {
 	xenstore-ls -f "$(be_dir "$1")" 2>&1 | sed "s|^$(be_dir "$1")/||"
 }
 
-XNT_GUEST_SEQ=0
+# Guests are numbered in start order from 1 in each scenario (run-one.sh resets the
+# count): the number gives the default IP and MAC. The count lives in a file, so a guest
+# started inside `check` (a subshell) counts too.
+XNT_GUEST_SEQ_FILE=/run/xnt-guest-seq
 # The vif hotplug script guests get (Xen's own vif-bridge is slow under TCG; see vif-fast).
 XNT_VIF_SCRIPT=${XNT_VIF_SCRIPT:-/xnt/vif-fast}
 
@@ -208,8 +213,9 @@ start_guest() {
 		esac
 		shift 2
 	done
-	XNT_GUEST_SEQ=$((XNT_GUEST_SEQ + 1))
-	n=$XNT_GUEST_SEQ
+	read -r n 2>/dev/null <"$XNT_GUEST_SEQ_FILE" || n=0
+	n=$((n + 1))
+	echo "$n" >"$XNT_GUEST_SEQ_FILE"
 	echo "$n" >"/run/xnt-guest-$name.id"
 	rm -f "/run/xnt-guest-$name.ip"
 	if [ -n "$ip" ]; then
@@ -416,6 +422,19 @@ iperf_bytes() {
 		}
 		/[[:space:]]receiver[[:space:]]*$/ { if ($1 == "[SUM]") { sum = amount(); has_sum = 1 } else each += amount() }
 		END { printf "%.0f\n", has_sum ? sum : each }' <<<"$1"
+}
+
+# iperf_streams_moved OUTPUT: "STREAMS MOVED": how many per-stream receiver lines the
+# client's OUTPUT has, and how many of them counted more than 0 bytes (with -P 8, a stream
+# that moved nothing is a flow stuck on its queue, which the [SUM] line hides).
+iperf_streams_moved() {
+	awk '
+		/[[:space:]]receiver[[:space:]]*$/ && $1 != "[SUM]" {
+			n++
+			for (i = 2; i <= NF; i++)
+				if ($i ~ /^[KMGT]?Bytes$/) { if ($(i - 1) + 0 > 0) m++; break }
+		}
+		END { print n + 0, m + 0 }' <<<"$1"
 }
 
 # iperf_mbits OUTPUT: the receiver's bitrate in Mbit/s (same line as iperf_bytes; 0 when

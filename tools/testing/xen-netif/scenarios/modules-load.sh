@@ -87,9 +87,13 @@ if check "loadtest guest created" start_guest lt --frontend loadtest --queues 1 
 fi
 
 # Guest: the Rust netback loads and unloads in a domU too (next to the C netfront).
-[ $g1_started = 1 ] || start_guest g1 --frontend c --queues 1 --no-wait >/tmp/start-g1.log 2>&1
+if [ $g1_started = 0 ]; then
+	start_guest g1 --frontend c --queues 1 --no-wait >/tmp/start-g1.log 2>&1 && g1_started=1
+fi
 show </tmp/start-g1.log
-if check "guest with the C netfront boots" wait_guest g1; then
+if [ $g1_started = 0 ]; then
+	not_ok "guest with the C netfront boots" "xl create failed"
+elif check "guest with the C netfront boots" wait_guest g1; then
 	check "guest: insmod Rust xen_netback" guest g1 insmod "/lib/modules/$XNT_KREL/updates/xen_netback.ko"
 	# The unload must succeed: rmmod exits 0 and the module is gone. A rmmod that dies of a
 	# signal (exit >= 128) right after our module unloaded is what a driver that corrupted
