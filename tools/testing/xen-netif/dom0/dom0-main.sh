@@ -75,12 +75,12 @@ reset_dom0() {
 # guest_consoles_clean: the consoles of the scenario's guests (every kernel message, as
 # start_guest boots them with loglevel=7) hold no kernel or user-space failure report.
 guest_consoles_clean() {
-	local f bad=0
+	local f bad=0 found
 	for f in "$CONSOLE_DIR"/guest-*.log; do
 		[ -e "$f" ] || continue
-		if grep -a -qE "$XNT_BAD_KERNEL_RE|$XNT_USER_CRASH_RE" "$f"; then
+		if ! found=$(log_clean "$(cat "$f")"); then
 			echo "${f##*/}:"
-			grep -a -E -A 12 "$XNT_BAD_KERNEL_RE|$XNT_USER_CRASH_RE" "$f" | head -n 40
+			printf '%s\n' "$found" | head -n 40
 			bad=1
 		fi
 	done
@@ -93,6 +93,7 @@ for ((idx = XNT_PLAN_START; idx < ${#plan_lines[@]}; idx++)); do
 	echo "XNT-BEGIN $idx"
 	# This scenario's windows: kernel log, kmemleak, guest consoles.
 	dmesg -C
+	rm -f "$XNT_KNOWN_UPSTREAM_LOG"
 	xnt_kmemleak_reset
 	mkdir -p "$CONSOLE_DIR/before-$idx"
 	mv "$CONSOLE_DIR"/guest-*.log "$CONSOLE_DIR/before-$idx/" 2>/dev/null
@@ -115,6 +116,11 @@ for ((idx = XNT_PLAN_START; idx < ${#plan_lines[@]}; idx++)); do
 	check "after the scenario: dom0 kernel log of the whole scenario clean (WARN, BUG, lockdep, crashes)" kernel_log_clean dom0
 	check "after the scenario: guest consoles of the whole scenario clean (WARN, BUG, lockdep, crashes)" guest_consoles_clean
 	check "after the scenario: dom0 kmemleak clean" xnt_kmemleak_check
+	if [ -s "$XNT_KNOWN_UPSTREAM_LOG" ]; then
+		info "known upstream reports in this scenario's logs (Documentation/testing.md, \"Known quirks\"):"
+		sort -u "$XNT_KNOWN_UPSTREAM_LOG" | show
+	fi
+	rm -f "$XNT_KNOWN_UPSTREAM_LOG"
 	echo "XNT-CLOSED $idx secs=$((SECONDS - t1))"
 done
 echo "XNT-ALL-DONE"
