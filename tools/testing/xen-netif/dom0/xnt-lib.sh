@@ -5,7 +5,7 @@
 #              plan N (optional: the number of results the scenario prints)
 # Drivers:     load_backend [rust|c] [MAX_QUEUES] | unload_backend | backend_module_path rust|c
 # Guests:      start_guest NAME [--frontend rust|c] [--queues N] [--ip IP] [--mac MAC]
-#              wait_guest NAME (after start_guest --no-wait: guests boot side by side)
+#              wait_guest NAME (after start_guest --no-wait)
 #              guest NAME CMD...   (runs CMD in the guest's sh, like ssh: the words are joined
 #                                   with spaces, so quote a pipeline as one word; returns
 #                                   its exit status)
@@ -249,8 +249,9 @@ CFG
 }
 
 # wait_guest NAME: waits (up to 180 s) until the agent of a guest started with
-# `start_guest --no-wait` answers; on failure shows the guest's console. Guests started
-# with --no-wait boot side by side: start them all, then wait for each.
+# `start_guest --no-wait` answers; on failure shows the guest's console. (Several guests
+# booting at once are slower in total than one after the other under TCG: see
+# Documentation/testing.md.)
 wait_guest() {
 	local ip
 	ip=$(guest_ip "$1") || return 1
