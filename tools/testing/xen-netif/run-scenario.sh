@@ -119,7 +119,7 @@ cat >"$ov/xnt/params.sh" <<PARAMS
 : "\${XNT_DETACH_CYCLES:=${XNT_DETACH_CYCLES:-20}}"
 : "\${XNT_HOSTILE_BACKENDS:=${XNT_HOSTILE_BACKENDS:-rust}}"
 : "\${XNT_HOSTILE_ONLY:=${XNT_HOSTILE_ONLY:-}}"
-XNT_GUEST_ARGS="${XNT_GUEST_ARGS:-}"
+: "\${XNT_GUEST_ARGS:=${XNT_GUEST_ARGS:-}}"
 XNT_DOM0_IP=10.99.0.1
 PARAMS
 
@@ -207,7 +207,9 @@ while [ "$start" -ge 0 ] && [ "$start" -lt "$n_entries" ]; do
 	cause=""
 	if [ $qrc -eq 124 ] || [ $qrc -eq 137 ]; then cause="QEMU killed at the boot's limit of ${limit}s"
 	elif [ $qrc -ne 0 ]; then cause="QEMU exit $qrc"; fi
-	next=-1
+	# serial-results.sh ends with "NEXT K" (K = -1: nothing left); without that line it
+	# died halfway, and what it did not report must not pass silently.
+	next=none
 	while IFS=$'\t' read -r verdict secs idx rest; do
 		case "$verdict" in
 		"NEXT "*) next=${verdict#NEXT } ;;
@@ -220,6 +222,10 @@ while [ "$start" -ge 0 ] && [ "$start" -lt "$n_entries" ]; do
 	done < <("$XNT_DIR/serial-results.sh" "$plan" "$bserial" "$start" "$cause")
 	grep -a -o 'XNT-\(LOG\|INFO\|TABLE\) .*' "$bserial" | tr -d '\r' | sed 's/^XNT-[A-Z]* /# /'
 	log "boot $boot: finished in ${elapsed}s"
+	if [ "$next" = none ]; then
+		tap_line not-ok 0 "boot $boot: serial-results.sh reported the boot # it printed no NEXT line"
+		next=-1
+	fi
 	if [ "$next" != -1 ] || ! grep -a -q 'XNT-ALL-DONE' "$bserial"; then
 		echo "# last 40 lines of the serial log $bserial:"
 		tail -n 40 "$bserial" | tr -d '\r' | sed 's/^/#   /'
