@@ -87,6 +87,11 @@ guest_consoles_clean() {
 	return $bad
 }
 
+# dom0's kernel log from its boot to here (the xen daemons' start included), checked with
+# the first scenario's health: each scenario's window starts with `dmesg -C`, and a
+# lockdep report in this part would otherwise go unseen while switching lockdep off for
+# the rest of the boot.
+dmesg >/run/xnt-boot-dmesg.log
 mapfile -t plan_lines </xnt/plan.txt
 for ((idx = XNT_PLAN_START; idx < ${#plan_lines[@]}; idx++)); do
 	IFS='|' read -r label limit vars script <<<"${plan_lines[idx]}"
@@ -116,6 +121,15 @@ for ((idx = XNT_PLAN_START; idx < ${#plan_lines[@]}; idx++)); do
 	check "after the scenario: dom0 kernel log of the whole scenario clean (WARN, BUG, lockdep, crashes)" kernel_log_clean dom0
 	check "after the scenario: guest consoles of the whole scenario clean (WARN, BUG, lockdep, crashes)" guest_consoles_clean
 	check "after the scenario: dom0 kmemleak clean" xnt_kmemleak_check
+	# Lockdep switches itself off at its first report (debug_locks 0): later scenarios
+	# would run unchecked, and faster.
+	check "after the scenario: lockdep still on in dom0 (debug_locks 1)" \
+		grep -qE '^ *debug_locks: +1$' /proc/lockdep_stats
+	if [ -e /run/xnt-boot-dmesg.log ]; then
+		check "after the scenario: dom0 kernel log from boot to the first scenario clean" \
+			log_clean "$(cat /run/xnt-boot-dmesg.log)"
+		rm -f /run/xnt-boot-dmesg.log
+	fi
 	if [ -s "$XNT_KNOWN_UPSTREAM_LOG" ]; then
 		info "known upstream reports in this scenario's logs (Documentation/testing.md, \"Known quirks\"):"
 		sort -u "$XNT_KNOWN_UPSTREAM_LOG" | show
