@@ -5,6 +5,11 @@
 # that prints fewer results than it planned, one during which dom0 died, a clean run), and
 # run-scenario.sh with a stale results file and nothing to boot. Prints "ok NAME" or
 # "not-ok NAME # WHY" per check; exits non-zero if one failed.
+#
+# usage: harness-selftest.sh [--prepared]
+#   --prepared  instead: run-scenario.sh's boot loop over a prepared tree (prepare.sh and
+#               the module build done), with a fake QEMU whose dom0 dies in the second of
+#               three entries: that entry fails, a second boot resumes at the third.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -16,6 +21,59 @@ verdict() { # verdict NAME CMD...: ok if CMD succeeds
 	shift
 	if "$@" >/dev/null 2>&1; then echo "ok $name"; else echo "not-ok $name"; failed=1; fi
 }
+
+if [ "${1:-}" = --prepared ]; then
+	# The fake QEMU writes what dom0-main.sh would to the serial log, from the entry the
+	# boot starts at (xnt/start.sh next to the initrd), and "dies" (no XNT-END, exit 1) in
+	# entry XNT_FAKE_DIE_AT the first time it gets there.
+	cat >"$tmp/fake-qemu" <<'FAKE'
+#!/usr/bin/env bash
+serial="" initrd=""
+while [ $# -gt 0 ]; do
+	case "$1" in
+	-serial) serial=${2#file:}; shift ;;
+	-initrd) initrd=${2##*,}; shift ;;
+	esac
+	shift
+done
+run=$(dirname "$initrd")
+source "$run/start.sh"
+n=$(wc -l <"$run/plan.txt")
+{
+	echo "XNT-BOOTED dom0 (fake QEMU)"
+	for ((i = XNT_PLAN_START; i < n; i++)); do
+		echo "XNT-BEGIN $i"
+		echo "XNT-RESULT ok 1 entry $i in a boot from entry $XNT_PLAN_START"
+		if [ "$i" = "$XNT_FAKE_DIE_AT" ] && [ ! -e "$run/fake-died" ]; then
+			touch "$run/fake-died"
+			echo "(XEN) fake panic"
+			exit 1
+		fi
+		echo "XNT-REACHED-END"
+		echo "XNT-END $i rc=0 secs=1"
+		echo "XNT-CLOSED $i secs=1"
+	done
+	echo "XNT-ALL-DONE"
+} >"$serial"
+FAKE
+	chmod +x "$tmp/fake-qemu"
+	plan="$tmp/resume-selftest.txt"
+	printf '%s\n' "first|60||baseline.sh" "second|60||baseline.sh" "third|60||baseline.sh" >"$plan"
+	XNT_QEMU="$tmp/fake-qemu" XNT_FAKE_DIE_AT=1 "$XNT_DIR/run-scenario.sh" --no-prepare --plan "$plan" \
+		>"$tmp/tap" 2>"$tmp/log"
+	rc=$?
+	rm -rf "$XNT_CACHE"/runs/resume-selftest-*
+	verdict "run-scenario.sh: dom0 dying in an entry -> non-zero exit" test $rc -ne 0
+	verdict "run-scenario.sh: ... the entry dom0 died in fails" \
+		grep -q '^not ok [0-9]* - second: dom0 survived the scenario' "$tmp/tap"
+	verdict "run-scenario.sh: ... a second boot starts at the next entry" \
+		grep -q 'boot 2: resume-selftest from entry 2 of 3' "$tmp/log"
+	verdict "run-scenario.sh: ... whose results are reported" \
+		grep -q '^ok [0-9]* - third: entry 2 in a boot from entry 2' "$tmp/tap"
+	verdict "run-scenario.sh: ... and nothing else is lost or added" grep -qx '3 passed, 1 failed' "$tmp/tap"
+	[ $failed = 0 ] && [ -z "${XNT_SELFTEST_SHOW:-}" ] || sed 's/^/# /' "$tmp/tap" "$tmp/log" | tail -n 40
+	exit $failed
+fi
 
 cat >"$tmp/plan" <<'EOF'
 first|600|XNT_BACKEND=c|a.sh

@@ -196,7 +196,8 @@ while [ "$start" -ge 0 ] && [ "$start" -lt "$n_entries" ]; do
 	# VM has no secrets to keep from its own guests, so xpti=false. XNT_QEMU_CPU /
 	# XNT_QEMU_ACCEL / XNT_DOM0_MEM / XNT_XEN_ARGS override the defaults for experiments;
 	# XNT_DOM0_ARGS adds to dom0's kernel command line, XNT_GUEST_ARGS to the guests'.
-	timeout -k 10 "$limit" qemu-system-x86_64 -accel "${XNT_QEMU_ACCEL:-tcg,thread=multi}" -cpu "${XNT_QEMU_CPU:-Nehalem}" -m 3G -smp 2 \
+	# XNT_QEMU replaces the QEMU binary (harness-selftest.sh --prepared runs a fake one).
+	timeout -k 10 "$limit" "${XNT_QEMU:-qemu-system-x86_64}" -accel "${XNT_QEMU_ACCEL:-tcg,thread=multi}" -cpu "${XNT_QEMU_CPU:-Nehalem}" -m 3G -smp 2 \
 		-display none -monitor none -serial "file:$bserial" -no-reboot -net none \
 		-kernel "$XEN_ELF" \
 		-append "${XNT_DOM0_MEM:-dom0_mem=1G,max:1G} dom0_max_vcpus=2 console=com1 com1=115200,8n1 loglvl=warning guest_loglvl=warning ${XNT_XEN_ARGS:-xpti=false}" \

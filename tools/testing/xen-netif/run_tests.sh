@@ -85,15 +85,20 @@ if [ -z "$unformatted" ]; then tap ok "host: rustfmt clean"; else
 	echo "$unformatted" | sed 's/^/# /'
 	tap not-ok "host: rustfmt clean"
 fi
+# selftest_taps [ARGS]: harness-selftest.sh's checks as TAP lines.
+selftest_taps() {
+	local line
+	while IFS= read -r line; do
+		case "$line" in
+		'ok '* | 'not-ok '*) tap "${line%% *}" "harness: ${line#* }" ;;
+		'exit 0') ;;
+		'exit '*) tap not-ok "harness: harness-selftest.sh $* ran to its end" "$line" ;;
+		*) echo "# $line" ;;
+		esac
+	done < <("$XNT_DIR/harness-selftest.sh" "$@" 2>&1; echo "exit $?")
+}
 # The harness's own verdict logic, on made-up serial logs and a stale results file.
-while IFS= read -r line; do
-	case "$line" in
-	'ok '* | 'not-ok '*) tap "${line%% *}" "harness: ${line#* }" ;;
-	'exit 0') ;;
-	'exit '*) tap not-ok "harness: harness-selftest.sh ran to its end" "$line" ;;
-	*) echo "# $line" ;;
-	esac
-done < <("$XNT_DIR/harness-selftest.sh" 2>&1; echo "exit $?")
+selftest_taps
 phase "host checks (cargo test, clippy, rustfmt, harness)" "$t"
 [ $mode = host ] && finish
 
@@ -150,6 +155,9 @@ else
 	finish
 fi
 phase "module build (CLIPPY=1, from scratch)" "$t"
+# The runner's boot loop over this prepared tree, with a fake QEMU (dom0 dies, a second
+# boot resumes at the next entry).
+selftest_taps --prepared
 
 # Every scenario of the plan in one boot (a reboot only if dom0 dies).
 planfile="$XNT_DIR/plans/suite.txt"
