@@ -13,7 +13,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use kernel::prelude::*;
 use kernel::str::CString;
-use kernel::sync::{Arc, Mutex};
+use kernel::sync::{new_mutex, Arc, Mutex};
 
 use crate::fe;
 use crate::rx::RxConn;
@@ -21,12 +21,14 @@ use crate::tx::TxConn;
 use crate::xen::backend::{SkbQueue, Waker, WatchHandler, WorkerThread};
 use crate::xen::evtchn::{Eoi, EventHandler, IrqBinding};
 use crate::xen::net::{
-    features, fill_stat_names, fill_stat_values, LinkStats, NapiRef, NetDevRef, NetDriver,
-    QueueCounters, SkBuff, STAT_NAME_LEN,
+    features, fill_stat_names, fill_stat_values, LinkStats, Napi, NapiRef, NetDevRef, NetDevice,
+    NetDriver, QueueCounters, SkBuff, STAT_NAME_LEN,
 };
+use crate::xen::protocol::backend::clamp_fatal_skb_slots;
 use crate::xen::protocol::xenstore::parse_rate;
-use crate::xen::sync::{BhDisabled, SpinLockBh};
+use crate::xen::sync::{new_spinlock_bh, BhDisabled, SpinLockBh};
 use crate::xen::xenbus;
+use crate::{DRIVER_NAME, FATAL_SKB_SLOTS};
 
 /// Packet problems logged per queue before only counting them.
 const PROBLEMS_LOGGED: u32 = 5;
@@ -185,6 +187,9 @@ pub(crate) struct QueueRuntime {
     pub(crate) _irqs: KVec<IrqBinding<QueueEvent>>,
 }
 
+/// What [`Vif::alloc`] hands to probe: the net device, the queues' NAPI contexts, the vif.
+pub(crate) type NewVif = (NetDevice<Vif>, KVec<Napi<Queue>>, Arc<Vif>);
+
 /// The vif as the networking core sees it.
 pub(crate) struct Vif {
     pub(crate) shared: Arc<Shared>,
@@ -197,6 +202,80 @@ impl Vif {
     pub(crate) fn active(&self) -> &[Arc<Queue>] {
         let n = (self.num_queues.load(Ordering::Acquire) as usize).min(self.queues.len());
         &self.queues[..n]
+    }
+
+    /// Creates the vif: its net device (registered), its queues and their NAPI contexts
+    /// (C: `xenvif_alloc()`, called from probe). The caller binds the tuple as
+    /// `(netdev, napis, vif)` so that an early return drops the vif first, then the NAPI
+    /// contexts, then the net device.
+    pub(crate) fn alloc(
+        dev: &xenbus::Device,
+        max_queues: u32,
+        domid: u16,
+        name: CString,
+    ) -> Result<NewVif> {
+        let mut netdev = NetDevice::new_backend(dev, max_queues, DRIVER_NAME, &name)?;
+        let shared = Arc::new(
+            Shared {
+                netdev: netdev.handle(),
+                domid,
+                name,
+                fe_features: AtomicU32::new(0),
+                disabled: AtomicBool::new(false),
+                disable_reported: AtomicBool::new(false),
+                fatal_slots: clamp_fatal_skb_slots(FATAL_SKB_SLOTS.get()),
+                rx_gso_checksum_fixup: AtomicU64::new(0),
+                rx_gso_packets: AtomicU64::new(0),
+                rate_bytes: AtomicU64::new(u64::MAX),
+                rate_usec: AtomicU64::new(0),
+                rate_gen: AtomicU32::new(0),
+            },
+            GFP_KERNEL,
+        )?;
+        let mut napis = KVec::with_capacity(max_queues as usize, GFP_KERNEL)?;
+        let mut queues = KVec::with_capacity(max_queues as usize, GFP_KERNEL)?;
+        for index in 0..max_queues {
+            let mut napi = Napi::<Queue>::new(&netdev)?;
+            let backlog = SkbQueue::new()?;
+            let waker = Waker::new()?;
+            let napi_ref = napi.handle();
+            let queue_shared = shared.clone();
+            let q = Arc::pin_init(
+                pin_init!(Queue {
+                    index,
+                    shared: queue_shared,
+                    napi: napi_ref,
+                    tx <- new_spinlock_bh!(None),
+                    rx <- new_mutex!(None),
+                    backlog,
+                    waker,
+                    credit_wake_at: AtomicU64::new(0),
+                    tx_eoi_pending: AtomicBool::new(false),
+                    rx_eoi_pending: AtomicBool::new(false),
+                    shared_channel: AtomicBool::new(false),
+                    rx_ready: AtomicBool::new(false),
+                    stalled: AtomicBool::new(false),
+                    problems: AtomicU32::new(0),
+                    stats: QueueCounters::default(),
+                }),
+                GFP_KERNEL,
+            )?;
+            napi.attach(q.clone());
+            napis.push(napi, GFP_KERNEL)?;
+            queues.push(q, GFP_KERNEL)?;
+        }
+        let vif = Arc::new(
+            Vif {
+                shared,
+                queues,
+                num_queues: AtomicU32::new(0),
+                max_queues,
+            },
+            GFP_KERNEL,
+        )?;
+        netdev.attach(vif.clone());
+        netdev.register()?;
+        Ok((netdev, napis, vif))
     }
 }
 

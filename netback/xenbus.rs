@@ -9,29 +9,25 @@
 //! published state back until the hotplug script reported. The `rate` watch registered at
 //! connect is implemented on [`Vif`] in `interface.rs`.
 
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use kernel::prelude::*;
 use kernel::str::CString;
 use kernel::sync::{new_mutex, Arc, Mutex};
 
 use crate::fe;
-use crate::interface::{ChannelKind, Queue, QueueEvent, QueueRuntime, Shared, Vif};
+use crate::interface::{ChannelKind, Queue, QueueEvent, QueueRuntime, Vif};
 use crate::rx::RxConn;
 use crate::tx::TxConn;
-use crate::xen::backend::{GrantCopier, SkbQueue, Waker, Watch, WatchHandler, WorkerThread};
+use crate::xen::backend::{GrantCopier, Watch, WatchHandler, WorkerThread};
 use crate::xen::evtchn::IrqBinding;
-use crate::xen::net::{Napi, NetDevice, QueueCounters};
-use crate::xen::protocol::backend::{clamp_fatal_skb_slots, Credit};
+use crate::xen::net::{Napi, NetDevice};
+use crate::xen::protocol::backend::Credit;
 use crate::xen::protocol::negotiate::{backend_queue_count, QueueCountError};
 use crate::xen::protocol::ring::{self, check_attach};
 use crate::xen::protocol::xenstore::{parse_mac, parse_unsigned, QueueLayout};
-use crate::xen::sync::new_spinlock_bh;
 use crate::xen::xenbus;
-use crate::{
-    effective_max_queues, RxRing, TxRing, COPY_BATCH, DRIVER_NAME, FATAL_SKB_SLOTS, MAX_PACKET_OPS,
-    SEPARATE_TX_RX_IRQ,
-};
+use crate::{effective_max_queues, RxRing, TxRing, COPY_BATCH, MAX_PACKET_OPS, SEPARATE_TX_RX_IRQ};
 
 /// Publishes the backend state, held back while the hotplug script has not reported
 /// `connected` (reference 3.4).
@@ -508,67 +504,7 @@ impl xenbus::Driver for VifBackend {
         };
         let domid = dev.otherend_id() as u16;
         let name = CString::try_from_fmt(fmt!("vif{domid}.{handle}"))?;
-        let mut netdev = NetDevice::new_backend(dev, max_queues, DRIVER_NAME, &name)?;
-        let shared = Arc::new(
-            Shared {
-                netdev: netdev.handle(),
-                domid,
-                name,
-                fe_features: AtomicU32::new(0),
-                disabled: AtomicBool::new(false),
-                disable_reported: AtomicBool::new(false),
-                fatal_slots: clamp_fatal_skb_slots(FATAL_SKB_SLOTS.get()),
-                rx_gso_checksum_fixup: AtomicU64::new(0),
-                rx_gso_packets: AtomicU64::new(0),
-                rate_bytes: AtomicU64::new(u64::MAX),
-                rate_usec: AtomicU64::new(0),
-                rate_gen: AtomicU32::new(0),
-            },
-            GFP_KERNEL,
-        )?;
-        let mut napis = KVec::with_capacity(max_queues as usize, GFP_KERNEL)?;
-        let mut queues = KVec::with_capacity(max_queues as usize, GFP_KERNEL)?;
-        for index in 0..max_queues {
-            let mut napi = Napi::<Queue>::new(&netdev)?;
-            let backlog = SkbQueue::new()?;
-            let waker = Waker::new()?;
-            let napi_ref = napi.handle();
-            let queue_shared = shared.clone();
-            let q = Arc::pin_init(
-                pin_init!(Queue {
-                    index,
-                    shared: queue_shared,
-                    napi: napi_ref,
-                    tx <- new_spinlock_bh!(None),
-                    rx <- new_mutex!(None),
-                    backlog,
-                    waker,
-                    credit_wake_at: AtomicU64::new(0),
-                    tx_eoi_pending: AtomicBool::new(false),
-                    rx_eoi_pending: AtomicBool::new(false),
-                    shared_channel: AtomicBool::new(false),
-                    rx_ready: AtomicBool::new(false),
-                    stalled: AtomicBool::new(false),
-                    problems: AtomicU32::new(0),
-                    stats: QueueCounters::default(),
-                }),
-                GFP_KERNEL,
-            )?;
-            napi.attach(q.clone());
-            napis.push(napi, GFP_KERNEL)?;
-            queues.push(q, GFP_KERNEL)?;
-        }
-        let vif = Arc::new(
-            Vif {
-                shared,
-                queues,
-                num_queues: AtomicU32::new(0),
-                max_queues,
-            },
-            GFP_KERNEL,
-        )?;
-        netdev.attach(vif.clone());
-        netdev.register()?;
+        let (netdev, napis, vif) = Vif::alloc(dev, max_queues, domid, name)?;
         let gate = Arc::new(
             HotplugGate {
                 armed: AtomicBool::new(false),
