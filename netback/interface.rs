@@ -25,6 +25,7 @@ use crate::xen::net::{
     NetDriver, QueueCounters, SkBuff, STAT_NAME_LEN,
 };
 use crate::xen::protocol::backend::clamp_fatal_skb_slots;
+use crate::xen::protocol::netif::{ETH_HLEN, MAX_TX_SIZE};
 use crate::xen::protocol::xenstore::parse_rate;
 use crate::xen::sync::{new_spinlock_bh, BhDisabled, SpinLockBh};
 use crate::xen::xenbus;
@@ -32,6 +33,15 @@ use crate::{DRIVER_NAME, FATAL_SKB_SLOTS};
 
 /// Packet problems logged per queue before only counting them.
 const PROBLEMS_LOGGED: u32 = 5;
+
+/// An Ethernet header with one 802.1Q tag (`VLAN_ETH_HLEN`).
+const VLAN_ETH_HLEN: u32 = ETH_HLEN as u32 + 4;
+/// Largest MTU with `feature-sg`, as C's `ETH_MAX_MTU - VLAN_ETH_HLEN`: 65535 (equal to
+/// `XEN_NETIF_MAX_TX_SIZE`, the largest packet a TX request's 16-bit `size` can announce)
+/// less a VLAN-tagged Ethernet header.
+const MAX_MTU_SG: u32 = MAX_TX_SIZE as u32 - VLAN_ETH_HLEN;
+/// Largest MTU without `feature-sg` (`ETH_DATA_LEN`).
+const MAX_MTU_NO_SG: u32 = 1500;
 
 /// Device-wide statistics names, first in `ethtool -S`.
 const DEVICE_STATS: [&str; 2] = ["rx_gso_checksum_fixup", "rx_gso_packets"];
@@ -335,9 +345,9 @@ impl NetDriver for Vif {
 
     fn max_mtu(&self) -> u32 {
         if self.shared.fe_has(fe::SG) {
-            65535 - 18
+            MAX_MTU_SG
         } else {
-            1500
+            MAX_MTU_NO_SG
         }
     }
 

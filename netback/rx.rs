@@ -20,7 +20,7 @@ use crate::xen::net::{bump, ChecksumState, Chunk, Gso, SkBuff};
 use crate::xen::protocol::backend::rx_slots_needed;
 use crate::xen::protocol::flags::{Checksum, RxFlags};
 use crate::xen::protocol::netif::{
-    Extra, ExtraInfo, GsoType, RxRequest, RxResponse, Status, PAGE_SIZE,
+    Extra, ExtraInfo, GsoType, RxRequest, RxResponse, Status, NR_SLOTS_MIN, PAGE_SIZE,
 };
 use crate::xen::protocol::ring::{self, published};
 use crate::{RxRing, MAX_PACKET_OPS, RX_DRAIN_TIMEOUT_MSECS, RX_STALL_TIMEOUT_MSECS};
@@ -34,6 +34,14 @@ const MAX_RX_CHUNKS: usize = 48;
 /// How often a queue waiting for buffers of a frontend without `feature-rx-notify` looks
 /// for new ones (ms).
 const RX_POLL_NO_NOTIFY_MS: u32 = 30;
+/// How often a worker with packets still queued wakes to re-check the drain timeout while
+/// the frontend stays silent (ms).
+const RX_DRAIN_CHECK_MS: u32 = 1000;
+/// Data slots one guest-RX packet may fill: every frontend accepts `NR_SLOTS_MIN` per
+/// packet (`XEN_NETIF_NR_SLOTS_MIN`; netfront rejects more), so a longer chain is dropped.
+const MAX_RX_DATA_SLOTS: usize = NR_SLOTS_MIN;
+// `rx_packet` marks failed data slots in a `u32` bitmask.
+const _: () = assert!(MAX_RX_DATA_SLOTS <= 32);
 
 /// One queue's guest-RX side while connected (worker thread only).
 pub(crate) struct RxConn {
@@ -146,7 +154,7 @@ impl Queue {
             RX_POLL_NO_NOTIFY_MS
         } else {
             // Re-check the drain timeout even if the frontend stays silent.
-            1000
+            RX_DRAIN_CHECK_MS
         }
     }
 
@@ -219,7 +227,7 @@ impl Queue {
                 first_idx.wrapping_add(k + 1)
             }
         };
-        let mut reqs: [RxRequest; 18] = [RxRequest::default(); 18];
+        let mut reqs: [RxRequest; MAX_RX_DATA_SLOTS] = [RxRequest::default(); MAX_RX_DATA_SLOTS];
         if data_slots as usize > reqs.len() {
             bump(&self.stats.tx_dropped, 1);
             return;
@@ -227,7 +235,7 @@ impl Queue {
         for k in 0..data_slots {
             reqs[k as usize] = RxRequest::from_le_bytes(&c.ring.read_slot(slot_of(k)));
         }
-        let mut fill: [u16; 18] = [0; 18];
+        let mut fill: [u16; MAX_RX_DATA_SLOTS] = [0; MAX_RX_DATA_SLOTS];
         c.ops.clear();
         let mut op_slot: [u8; MAX_PACKET_OPS] = [0; MAX_PACKET_OPS];
         let mut k = 0usize;

@@ -17,7 +17,7 @@ use crate::xen::evtchn::{EoiHandle, Notifier};
 use crate::xen::net::{bump, ChecksumState, Chunk, Gso, NapiPoller, NapiRef, Page};
 use crate::xen::protocol::backend::{parse_tx_packet, Credit, TxPacket, TxParse, TX_COPY_LEN};
 use crate::xen::protocol::flags::Checksum;
-use crate::xen::protocol::netif::{GsoType, Status, TxResponse, PAGE_SIZE};
+use crate::xen::protocol::netif::{GsoType, Status, TxResponse, NR_SLOTS_MIN, PAGE_SIZE};
 use crate::xen::protocol::ring::{self, unconsumed_requests};
 use crate::xen::sync::BhDisabled;
 use crate::{TxRing, MAX_PACKET_OPS};
@@ -272,7 +272,10 @@ impl Queue {
             return;
         }
         c.copier.run(self.shared.domid, &mut c.ops);
-        let mut failed: [u16; 20] = [0; 20];
+        // Ids of the further slots whose copy failed, each once: they all carry data, so
+        // there are at most as many as `pkt.frags()`, and a packet that parsed has at most
+        // `NR_SLOTS_MIN` further slots (more are dropped by `parse_tx_packet`).
+        let mut failed: [u16; NR_SLOTS_MIN] = [0; NR_SLOTS_MIN];
         let mut nfailed = 0usize;
         let mut first_failed = false;
         for (op, &id) in c.ops.iter().zip(src_id.iter()) {
