@@ -87,10 +87,11 @@ pub(crate) struct Queue {
     pub(crate) shared: Arc<Shared>,
     pub(crate) napi: NapiRef,
     /// Taken in NAPI poll (softirq) with `lock_with`, and in process context (connect,
-    /// release) with `lock` (BH off).
+    /// `drop_connection`) with `lock` (BH off).
     #[pin]
     pub(crate) tx: SpinLockBh<Option<TxConn>>,
-    /// Taken only in process context: the queue's worker thread and connect/release.
+    /// Taken only in process context: the queue's worker thread and
+    /// connect/`drop_connection`.
     #[pin]
     pub(crate) rx: Mutex<Option<RxConn>>,
     /// Pushed in `ndo_start_xmit` (BH off), drained by the worker thread; its own lock is
@@ -138,7 +139,7 @@ impl Queue {
     }
 
     /// Drops the connection state (rings unmapped, backlog freed).
-    pub(crate) fn release(&self) {
+    pub(crate) fn drop_connection(&self) {
         self.rx_ready.store(false, Ordering::Release);
         // Unmapping a ring may sleep: take the state out, drop it outside the locks.
         let tx = self.tx.lock().take();
@@ -157,9 +158,12 @@ impl Queue {
 /// Which events a bound channel carries.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ChannelKind {
+    /// The TX channel of a split pair: guest TX requests.
     Tx,
+    /// The RX channel of a split pair: guest RX buffers.
     Rx,
-    Shared,
+    /// The queue's only channel, carrying both (no `feature-split-event-channels`).
+    Both,
 }
 
 /// Event handler of one channel of a queue.
@@ -175,8 +179,8 @@ impl EventHandler for QueueEvent {
             return Eoi::Withhold;
         }
         match self.kind {
-            ChannelKind::Tx | ChannelKind::Shared => {
-                if self.kind == ChannelKind::Shared {
+            ChannelKind::Tx | ChannelKind::Both => {
+                if self.kind == ChannelKind::Both {
                     q.waker.kick();
                 }
                 q.tx_eoi_pending.store(true, Ordering::Release);

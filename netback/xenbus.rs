@@ -343,7 +343,7 @@ impl Netback {
                 irqs.push(r, GFP_KERNEL)?;
             }
             None => {
-                let b = bind(refs.shared_port, "", ChannelKind::Shared)?;
+                let b = bind(refs.shared_port, "", ChannelKind::Both)?;
                 tx_eoi = b.eoi_handle();
                 tx_notifier = b.notifier();
                 rx_eoi = None;
@@ -421,7 +421,7 @@ impl Netback {
         }
         self.vif.num_queues.store(0, Ordering::Release);
         for q in self.vif.queues.iter() {
-            q.release();
+            q.drop_connection();
         }
     }
 }
