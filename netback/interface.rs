@@ -1,0 +1,420 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The `vif` net device and its queues (the C driver's `interface.c`).
+//!
+//! [`Vif`] is what the networking core calls (`ndo_*`, ethtool); each [`Queue`] holds the
+//! state of one queue's two halves (guest TX in `tx.rs`, guest RX in `rx.rs`) and the
+//! per-queue flags its event channel handlers ([`QueueEvent`]) set. The `rate` watch is
+//! implemented here, on [`Vif`], because it only updates the vif's shared state; `xenbus.rs`
+//! registers it at connect.
+
+use core::fmt;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+
+use kernel::prelude::*;
+use kernel::str::CString;
+use kernel::sync::{new_mutex, Arc, Mutex};
+
+use crate::fe;
+use crate::rx::RxConn;
+use crate::tx::TxConn;
+use crate::xen::backend::{SkbQueue, Waker, WatchHandler, WorkerThread};
+use crate::xen::evtchn::{Eoi, EventHandler, IrqBinding};
+use crate::xen::net::{
+    features, fill_stat_names, fill_stat_values, LinkStats, Napi, NapiRef, NetDevRef, NetDevice,
+    NetDriver, QueueCounters, SkBuff, STAT_NAME_LEN,
+};
+use crate::xen::protocol::backend::clamp_fatal_skb_slots;
+use crate::xen::protocol::netif::{ETH_HLEN, MAX_TX_SIZE};
+use crate::xen::protocol::xenstore::parse_rate;
+use crate::xen::sync::{new_spinlock_bh, BhDisabled, SpinLockBh};
+use crate::xen::xenbus;
+use crate::{DRIVER_NAME, FATAL_SKB_SLOTS};
+
+/// Packet problems logged per queue before only counting them.
+const PROBLEMS_LOGGED: u32 = 5;
+
+/// An Ethernet header with one 802.1Q tag (`VLAN_ETH_HLEN`).
+const VLAN_ETH_HLEN: u32 = ETH_HLEN as u32 + 4;
+/// Largest MTU with `feature-sg`, as C's `ETH_MAX_MTU - VLAN_ETH_HLEN`: 65535 (equal to
+/// `XEN_NETIF_MAX_TX_SIZE`, the largest packet a TX request's 16-bit `size` can announce)
+/// less a VLAN-tagged Ethernet header.
+const MAX_MTU_SG: u32 = MAX_TX_SIZE as u32 - VLAN_ETH_HLEN;
+/// Largest MTU without `feature-sg` (`ETH_DATA_LEN`).
+const MAX_MTU_NO_SG: u32 = 1500;
+
+/// Device-wide statistics names, first in `ethtool -S`.
+const DEVICE_STATS: [&str; 2] = ["rx_gso_checksum_fixup", "rx_gso_packets"];
+
+/// State shared by the vif and all its queues.
+pub(crate) struct Shared {
+    pub(crate) netdev: NetDevRef,
+    /// The frontend's domain.
+    pub(crate) domid: u16,
+    /// `vif<domid>.<handle>`, for log lines.
+    pub(crate) name: CString,
+    /// `fe::*` bits of the current connection.
+    pub(crate) fe_features: AtomicU32,
+    /// Set by a fatal protocol violation; cleared at the next connect.
+    pub(crate) disabled: AtomicBool,
+    /// The disable was reported (log line, carrier off) from process context.
+    pub(crate) disable_reported: AtomicBool,
+    pub(crate) fatal_slots: u32,
+    pub(crate) rx_gso_checksum_fixup: AtomicU64,
+    /// Packets from the guest that carried a GSO extra (TSO at work in the guest).
+    pub(crate) rx_gso_packets: AtomicU64,
+    /// The `rate` key: bytes per window (`u64::MAX`: unlimited) and window in µs; each
+    /// queue's NAPI applies a new value when `rate_gen` moved.
+    pub(crate) rate_bytes: AtomicU64,
+    pub(crate) rate_usec: AtomicU64,
+    pub(crate) rate_gen: AtomicU32,
+}
+
+impl Shared {
+    pub(crate) fn fe_has(&self, bit: u32) -> bool {
+        self.fe_features.load(Ordering::Relaxed) & bit != 0
+    }
+
+    pub(crate) fn is_disabled(&self) -> bool {
+        self.disabled.load(Ordering::Acquire)
+    }
+}
+
+/// One queue of a vif.
+#[pin_data]
+pub(crate) struct Queue {
+    pub(crate) index: u32,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) napi: NapiRef,
+    /// Taken in NAPI poll (softirq) with `lock_with`, and in process context (connect,
+    /// `drop_connection`) with `lock` (BH off).
+    #[pin]
+    pub(crate) tx: SpinLockBh<Option<TxConn>>,
+    /// Taken only in process context: the queue's worker thread and
+    /// connect/`drop_connection`.
+    #[pin]
+    pub(crate) rx: Mutex<Option<RxConn>>,
+    /// Pushed in `ndo_start_xmit` (BH off), drained by the worker thread; its own lock is
+    /// taken with IRQs off (`spin_lock_irqsave`).
+    pub(crate) backlog: SkbQueue,
+    pub(crate) waker: Waker,
+    /// Guest TX waits for credit until this time (ms, 0: not waiting); the worker thread
+    /// acts as the credit timer and reschedules NAPI then.
+    pub(crate) credit_wake_at: AtomicU64,
+    /// An event of the TX (or shared) channel waits for NAPI's late EOI.
+    pub(crate) tx_eoi_pending: AtomicBool,
+    /// An event of the split RX channel waits for the worker's late EOI.
+    pub(crate) rx_eoi_pending: AtomicBool,
+    /// The queue's channel is shared by TX and RX.
+    pub(crate) shared_channel: AtomicBool,
+    /// The queue's guest-RX side exists (packets may be queued for it).
+    pub(crate) rx_ready: AtomicBool,
+    pub(crate) stalled: AtomicBool,
+    pub(crate) problems: AtomicU32,
+    pub(crate) stats: QueueCounters,
+}
+
+impl Queue {
+    /// Disables the vif after a fatal protocol violation. Called from NAPI or the worker;
+    /// the carrier change and its log line happen in this queue's worker (process
+    /// context, XSA-90), which is kicked here.
+    pub(crate) fn fatal(&self, what: fmt::Arguments<'_>) {
+        if !self.shared.disabled.swap(true, Ordering::AcqRel) {
+            pr_err!(
+                "{}: queue {}: {}; fatal error; disabling device\n",
+                self.shared.name.to_str().unwrap_or("vif"),
+                self.index,
+                what
+            );
+        }
+        self.waker.kick();
+    }
+
+    pub(crate) fn note_problem(&self) -> bool {
+        self.problems.fetch_add(1, Ordering::Relaxed) < PROBLEMS_LOGGED
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        self.shared.name.to_str().unwrap_or("vif")
+    }
+
+    /// Drops the connection state (rings unmapped, backlog freed).
+    pub(crate) fn drop_connection(&self) {
+        self.rx_ready.store(false, Ordering::Release);
+        // Unmapping a ring may sleep: take the state out, drop it outside the locks.
+        let tx = self.tx.lock().take();
+        let rx = self.rx.lock().take();
+        drop(tx);
+        drop(rx);
+        self.backlog.purge();
+        self.tx_eoi_pending.store(false, Ordering::Relaxed);
+        self.rx_eoi_pending.store(false, Ordering::Relaxed);
+        self.credit_wake_at.store(0, Ordering::Relaxed);
+        self.stalled.store(false, Ordering::Relaxed);
+        self.problems.store(0, Ordering::Relaxed);
+    }
+}
+
+/// Which events a bound channel carries.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChannelKind {
+    /// The TX channel of a split pair: guest TX requests.
+    Tx,
+    /// The RX channel of a split pair: guest RX buffers.
+    Rx,
+    /// The queue's only channel, carrying both (no `feature-split-event-channels`).
+    Both,
+}
+
+/// Event handler of one channel of a queue.
+pub(crate) struct QueueEvent {
+    pub(crate) queue: Arc<Queue>,
+    pub(crate) kind: ChannelKind,
+}
+
+impl EventHandler for QueueEvent {
+    fn handle_event(&self) -> Eoi {
+        let q = &self.queue;
+        if q.shared.is_disabled() {
+            return Eoi::Withhold;
+        }
+        match self.kind {
+            ChannelKind::Tx | ChannelKind::Both => {
+                if self.kind == ChannelKind::Both {
+                    q.waker.kick();
+                }
+                q.tx_eoi_pending.store(true, Ordering::Release);
+                q.napi.schedule();
+            }
+            ChannelKind::Rx => {
+                q.rx_eoi_pending.store(true, Ordering::Release);
+                q.waker.kick();
+            }
+        }
+        Eoi::Withhold
+    }
+}
+
+/// The bindings and thread of one connected queue; dropping it stops them.
+pub(crate) struct QueueRuntime {
+    pub(crate) _worker: WorkerThread<Queue>,
+    pub(crate) _irqs: KVec<IrqBinding<QueueEvent>>,
+}
+
+/// What [`Vif::alloc`] hands to probe: the net device, the queues' NAPI contexts, the vif.
+pub(crate) type NewVif = (NetDevice<Vif>, KVec<Napi<Queue>>, Arc<Vif>);
+
+/// The vif as the networking core sees it.
+pub(crate) struct Vif {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) queues: KVec<Arc<Queue>>,
+    pub(crate) num_queues: AtomicU32,
+    pub(crate) max_queues: u32,
+}
+
+impl Vif {
+    pub(crate) fn active(&self) -> &[Arc<Queue>] {
+        let n = (self.num_queues.load(Ordering::Acquire) as usize).min(self.queues.len());
+        &self.queues[..n]
+    }
+
+    /// Creates the vif: its net device (registered), its queues and their NAPI contexts
+    /// (C: `xenvif_alloc()`, called from probe). The caller binds the tuple as
+    /// `(netdev, napis, vif)` so that an early return drops the vif first, then the NAPI
+    /// contexts, then the net device.
+    pub(crate) fn alloc(
+        dev: &xenbus::Device,
+        max_queues: u32,
+        domid: u16,
+        name: CString,
+    ) -> Result<NewVif> {
+        let mut netdev = NetDevice::new_backend(dev, max_queues, DRIVER_NAME, &name)?;
+        let shared = Arc::new(
+            Shared {
+                netdev: netdev.handle(),
+                domid,
+                name,
+                fe_features: AtomicU32::new(0),
+                disabled: AtomicBool::new(false),
+                disable_reported: AtomicBool::new(false),
+                fatal_slots: clamp_fatal_skb_slots(FATAL_SKB_SLOTS.get()),
+                rx_gso_checksum_fixup: AtomicU64::new(0),
+                rx_gso_packets: AtomicU64::new(0),
+                rate_bytes: AtomicU64::new(u64::MAX),
+                rate_usec: AtomicU64::new(0),
+                rate_gen: AtomicU32::new(0),
+            },
+            GFP_KERNEL,
+        )?;
+        let mut napis = KVec::with_capacity(max_queues as usize, GFP_KERNEL)?;
+        let mut queues = KVec::with_capacity(max_queues as usize, GFP_KERNEL)?;
+        for index in 0..max_queues {
+            let mut napi = Napi::<Queue>::new(&netdev)?;
+            let backlog = SkbQueue::new()?;
+            let waker = Waker::new()?;
+            let napi_ref = napi.handle();
+            let queue_shared = shared.clone();
+            let q = Arc::pin_init(
+                pin_init!(Queue {
+                    index,
+                    shared: queue_shared,
+                    napi: napi_ref,
+                    tx <- new_spinlock_bh!(None),
+                    rx <- new_mutex!(None),
+                    backlog,
+                    waker,
+                    credit_wake_at: AtomicU64::new(0),
+                    tx_eoi_pending: AtomicBool::new(false),
+                    rx_eoi_pending: AtomicBool::new(false),
+                    shared_channel: AtomicBool::new(false),
+                    rx_ready: AtomicBool::new(false),
+                    stalled: AtomicBool::new(false),
+                    problems: AtomicU32::new(0),
+                    stats: QueueCounters::default(),
+                }),
+                GFP_KERNEL,
+            )?;
+            napi.attach(q.clone());
+            napis.push(napi, GFP_KERNEL)?;
+            queues.push(q, GFP_KERNEL)?;
+        }
+        let vif = Arc::new(
+            Vif {
+                shared,
+                queues,
+                num_queues: AtomicU32::new(0),
+                max_queues,
+            },
+            GFP_KERNEL,
+        )?;
+        netdev.attach(vif.clone());
+        netdev.register()?;
+        Ok((netdev, napis, vif))
+    }
+}
+
+impl NetDriver for Vif {
+    fn open(&self) -> Result {
+        self.shared.netdev.tx_start_all();
+        Ok(())
+    }
+
+    fn stop(&self) -> Result {
+        self.shared.netdev.tx_disable();
+        Ok(())
+    }
+
+    fn start_xmit(&self, skb: SkBuff, _bh: &BhDisabled) {
+        let active = self.active();
+        if active.is_empty() {
+            return;
+        }
+        let q = &active[usize::from(skb.queue_mapping()) % active.len()];
+        q.rx_enqueue(skb);
+    }
+
+    fn select_queue(&self, skb: &SkBuff) -> u16 {
+        let n = self.active().len() as u32;
+        if n <= 1 {
+            0
+        } else {
+            (skb.flow_hash() % n) as u16
+        }
+    }
+
+    fn stats64(&self) -> LinkStats {
+        let mut s = LinkStats::default();
+        for q in self.queues.iter() {
+            q.stats.add_to(&mut s);
+        }
+        s
+    }
+
+    fn allowed_features(&self) -> u32 {
+        let mut f = 0;
+        if self.shared.fe_has(fe::SG) {
+            f |= features::SG;
+        }
+        if self.shared.fe_has(fe::IPV6_CSUM) {
+            f |= features::IPV6_CSUM;
+        }
+        if self.shared.fe_has(fe::GSO_V4) {
+            f |= features::TSO;
+        }
+        if self.shared.fe_has(fe::GSO_V6) {
+            f |= features::TSO6;
+        }
+        f
+    }
+
+    fn max_mtu(&self) -> u32 {
+        if self.shared.fe_has(fe::SG) {
+            MAX_MTU_SG
+        } else {
+            MAX_MTU_NO_SG
+        }
+    }
+
+    fn stats_count(&self) -> u32 {
+        (DEVICE_STATS.len() + QueueCounters::NAMES.len() * self.max_queues as usize) as u32
+    }
+
+    fn stats_names(&self, names: &mut [[u8; STAT_NAME_LEN]]) {
+        fill_stat_names(names, &DEVICE_STATS, &QueueCounters::NAMES, self.max_queues);
+    }
+
+    fn stats_values(&self, values: &mut [u64]) {
+        let device = [
+            self.shared.rx_gso_checksum_fixup.load(Ordering::Relaxed),
+            self.shared.rx_gso_packets.load(Ordering::Relaxed),
+        ];
+        fill_stat_values(values, &device, self.queues.iter().map(|q| &q.stats));
+    }
+
+    fn channels(&self) -> (u32, u32) {
+        (
+            self.max_queues,
+            self.num_queues.load(Ordering::Acquire).max(1),
+        )
+    }
+}
+
+/// Reads the `rate` key into the vif's shared state (reference 4.8); absent or
+/// malformed means unlimited.
+impl WatchHandler for Vif {
+    fn changed(&self, dev: &xenbus::Device) {
+        let sh = &self.shared;
+        let (bytes, usec) = match dev.read_own(c"rate") {
+            Ok(v) => match parse_rate(&v) {
+                Some(r) => (r.bytes, r.usec),
+                None => {
+                    pr_warn!(
+                        "{}: unparsable rate, no limit\n",
+                        sh.name.to_str().unwrap_or("vif")
+                    );
+                    (u64::MAX, 0)
+                }
+            },
+            Err(_) => (u64::MAX, 0),
+        };
+        if sh.rate_bytes.load(Ordering::Relaxed) != bytes
+            || sh.rate_usec.load(Ordering::Relaxed) != usec
+        {
+            sh.rate_bytes.store(bytes, Ordering::Relaxed);
+            sh.rate_usec.store(usec, Ordering::Relaxed);
+            sh.rate_gen.fetch_add(1, Ordering::AcqRel);
+            // A queue waiting for credit takes the new rate at once.
+            for q in self.active() {
+                q.napi.schedule();
+            }
+            if bytes != u64::MAX {
+                pr_info!(
+                    "{}: rate {} bytes per {} us per queue\n",
+                    sh.name.to_str().unwrap_or("vif"),
+                    bytes,
+                    usec
+                );
+            }
+        }
+    }
+}

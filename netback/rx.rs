@@ -1,0 +1,351 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Guest RX: packets for the frontend, from the stack into its RX ring (the C driver's
+//! `rx.c`).
+//!
+//! `ndo_start_xmit` queues skbs on the queue's backlog; the queue's worker thread
+//! grant-copies them into the buffers the frontend posted, drops packets that waited
+//! longer than the drain timeout, and turns the carrier off when the guest stalls. The
+//! worker also acts as guest TX's credit timer.
+
+use core::sync::atomic::Ordering;
+
+use kernel::prelude::*;
+
+use crate::fe;
+use crate::interface::Queue;
+use crate::xen::backend::{now_ms, CopyOp, GrantCopier, Waker, WorkerFn};
+use crate::xen::evtchn::{EoiHandle, Notifier};
+use crate::xen::net::{bump, ChecksumState, Chunk, Gso, SkBuff};
+use crate::xen::protocol::backend::rx_slots_needed;
+use crate::xen::protocol::flags::{Checksum, RxFlags};
+use crate::xen::protocol::netif::{
+    Extra, ExtraInfo, GsoType, RxRequest, RxResponse, Status, NR_SLOTS_MIN, PAGE_SIZE,
+};
+use crate::xen::protocol::ring::{self, published};
+use crate::{RxRing, MAX_PACKET_OPS, RX_DRAIN_TIMEOUT_MSECS, RX_STALL_TIMEOUT_MSECS};
+
+/// Guest-RX backlog cap per queue (`XENVIF_RX_QUEUE_BYTES`: half a ring of pages).
+const RX_QUEUE_BYTES: u64 = (ring::RX_RING_SIZE as u64 / 2) * PAGE_SIZE as u64;
+/// Packets per guest-RX pass (`RX_BATCH_SIZE`).
+const RX_BATCH: u32 = 64;
+/// Chunks one guest-RX skb may have before it is linearized.
+const MAX_RX_CHUNKS: usize = 48;
+/// How often a queue waiting for buffers of a frontend without `feature-rx-notify` looks
+/// for new ones (ms).
+const RX_POLL_NO_NOTIFY_MS: u32 = 30;
+/// How often a worker with packets still queued wakes to re-check the drain timeout while
+/// the frontend stays silent (ms).
+const RX_DRAIN_CHECK_MS: u32 = 1000;
+/// Data slots one guest-RX packet may fill: every frontend accepts `NR_SLOTS_MIN` per
+/// packet (`XEN_NETIF_NR_SLOTS_MIN`; netfront rejects more), so a longer chain is dropped.
+const MAX_RX_DATA_SLOTS: usize = NR_SLOTS_MIN;
+// `rx_packet` marks failed data slots in a `u32` bitmask.
+const _: () = assert!(MAX_RX_DATA_SLOTS <= 32);
+
+/// One queue's guest-RX side while connected (worker thread only).
+pub(crate) struct RxConn {
+    pub(crate) ring: RxRing,
+    pub(crate) req_cons: u32,
+    pub(crate) rsp_prod_pvt: u32,
+    pub(crate) copier: GrantCopier,
+    pub(crate) ops: KVec<CopyOp>,
+    pub(crate) notifier: Notifier,
+    /// The RX channel's EOI in split mode.
+    pub(crate) eoi: Option<EoiHandle>,
+    pub(crate) eoi_seen_prod: u32,
+    /// When the queue first lacked the buffers its head packet needs (ms), if it does.
+    pub(crate) short_since: Option<u64>,
+}
+
+impl Queue {
+    // ---- guest RX (backend -> frontend), worker thread ----
+
+    /// Queues `skb` for the guest (from `ndo_start_xmit`).
+    pub(crate) fn rx_enqueue(&self, skb: SkBuff) {
+        if !self.rx_ready.load(Ordering::Acquire) || self.shared.is_disabled() {
+            bump(&self.stats.tx_dropped, 1);
+            return;
+        }
+        let bytes = self.backlog.push(skb, RX_DRAIN_TIMEOUT_MSECS.get());
+        if bytes >= RX_QUEUE_BYTES {
+            // XSA-392: a guest that posts no buffers must not make dom0 hoard memory.
+            self.shared.netdev.tx_stop(self.index);
+        }
+        self.waker.kick();
+    }
+
+    /// One pass of the worker: drains the backlog into the frontend's buffers.
+    fn rx_run(&self) -> u32 {
+        if self.shared.is_disabled() {
+            if !self.shared.disable_reported.swap(true, Ordering::AcqRel) {
+                self.shared.netdev.set_carrier(false);
+                pr_info!("{}: Disabled for further use\n", self.name());
+            }
+            self.backlog.purge();
+            return 0;
+        }
+        let expired = self.backlog.drop_expired();
+        if expired > 0 {
+            bump(&self.stats.tx_dropped, u64::from(expired));
+        }
+        let mut guard = self.rx.lock();
+        let Some(c) = &mut *guard else {
+            self.backlog.purge();
+            return 0;
+        };
+        let mut sent = 0u32;
+        let mut short = false;
+        while sent < RX_BATCH {
+            let Some((len, gso)) = self.backlog.peek() else {
+                break;
+            };
+            let gso_ok = gso && (self.shared.fe_has(fe::GSO_V4) || self.shared.fe_has(fe::GSO_V6));
+            let needed = rx_slots_needed(len, gso_ok);
+            let prod = c.ring.req_prod();
+            let avail = match published(prod, c.req_cons, ring::RX_RING_SIZE) {
+                Ok(n) => n,
+                Err(e) => {
+                    self.fatal(format_args!(
+                        "Impossible number of RX requests: req_prod {} req_cons {}",
+                        e.prod, e.cons
+                    ));
+                    return 0;
+                }
+            };
+            if avail < needed {
+                // Ask for an event once enough buffers exist, then look again.
+                let prod = c.ring.request_event_at(c.req_cons.wrapping_add(needed));
+                if prod.wrapping_sub(c.req_cons) < needed {
+                    short = true;
+                    break;
+                }
+                continue;
+            }
+            let Some(skb) = self.backlog.pop() else {
+                break;
+            };
+            self.rx_packet(c, skb);
+            sent += 1;
+        }
+        if c.rsp_prod_pvt != c.ring.shared_rsp_prod() && c.ring.push_responses(c.rsp_prod_pvt) {
+            c.notifier.notify();
+        }
+        if self.backlog.bytes() < RX_QUEUE_BYTES && self.shared.netdev.tx_stopped(self.index) {
+            self.shared.netdev.tx_wake(self.index);
+        }
+        self.rx_stall_check(c, short);
+        if let Some(eoi) = c.eoi {
+            if self.rx_eoi_pending.swap(false, Ordering::AcqRel) {
+                let prod = c.ring.req_prod();
+                eoi.eoi(prod == c.eoi_seen_prod);
+                c.eoi_seen_prod = prod;
+            }
+        }
+        if sent == RX_BATCH {
+            // More may be queued: come back at once.
+            self.waker.kick();
+        }
+        if self.backlog.peek().is_none() {
+            0
+        } else if short && !self.shared.fe_has(fe::RX_NOTIFY) {
+            // A frontend without `feature-rx-notify` never signals new buffers: poll for
+            // them (C uses 30 ms then too).
+            RX_POLL_NO_NOTIFY_MS
+        } else {
+            // Re-check the drain timeout even if the frontend stays silent.
+            RX_DRAIN_CHECK_MS
+        }
+    }
+
+    /// Stall detection (with `feature-rx-notify`): a queue short of buffers for longer than
+    /// the stall timeout turns the carrier off; as in C, the carrier returns only once the
+    /// frontend posts buffers again (a backlog emptied by the drain timeout is no
+    /// recovery: it would only turn the carrier back on for the next packets to pile up).
+    fn rx_stall_check(&self, c: &mut RxConn, short: bool) {
+        if !self.shared.fe_has(fe::RX_NOTIFY) {
+            return;
+        }
+        let now = now_ms();
+        if short {
+            let since = *c.short_since.get_or_insert(now);
+            if now.saturating_sub(since) >= u64::from(RX_STALL_TIMEOUT_MSECS.get())
+                && !self.stalled.swap(true, Ordering::AcqRel)
+            {
+                pr_warn!("{}: Guest Rx stalled\n", self.name());
+                self.shared.netdev.set_carrier(false);
+            }
+        } else if published(c.ring.req_prod(), c.req_cons, ring::RX_RING_SIZE).is_ok_and(|n| n > 0)
+        {
+            c.short_since = None;
+            if self.stalled.swap(false, Ordering::AcqRel) {
+                pr_info!("{}: Guest Rx ready\n", self.name());
+                self.shared.netdev.set_carrier(true);
+            }
+        }
+    }
+
+    /// Copies one packet into the frontend's buffers and writes its responses.
+    fn rx_packet(&self, c: &mut RxConn, mut skb: SkBuff) {
+        let len = skb.len();
+        let mut chunks = [Chunk::default(); MAX_RX_CHUNKS];
+        let n = match skb.chunks(&mut chunks) {
+            Ok(n) => n,
+            Err(_) => {
+                if skb.linearize().is_err() {
+                    bump(&self.stats.tx_dropped, 1);
+                    return;
+                }
+                match skb.chunks(&mut chunks) {
+                    Ok(n) => n,
+                    Err(_) => {
+                        bump(&self.stats.tx_dropped, 1);
+                        return;
+                    }
+                }
+            }
+        };
+        let gso = skb.gso().and_then(|g| match g {
+            Gso::TcpV4(s) if self.shared.fe_has(fe::GSO_V4) => Some((s, GsoType::TcpV4)),
+            Gso::TcpV6(s) if self.shared.fe_has(fe::GSO_V6) => Some((s, GsoType::TcpV6)),
+            _ => None,
+        });
+        let csum = match skb.checksum() {
+            ChecksumState::Partial => Checksum::Partial,
+            ChecksumState::Unnecessary => Checksum::Unnecessary,
+            _ => Checksum::None,
+        };
+
+        // Data slots: one request (a whole page) per started 4 KiB, filled from offset 0;
+        // the GSO extra takes the slot right after the first data slot.
+        let first_idx = c.req_cons;
+        let data_slots = len.div_ceil(PAGE_SIZE as u32).max(1);
+        let slot_of = |k: u32| -> u32 {
+            if k == 0 || gso.is_none() {
+                first_idx.wrapping_add(k)
+            } else {
+                first_idx.wrapping_add(k + 1)
+            }
+        };
+        let mut reqs: [RxRequest; MAX_RX_DATA_SLOTS] = [RxRequest::default(); MAX_RX_DATA_SLOTS];
+        if data_slots as usize > reqs.len() {
+            bump(&self.stats.tx_dropped, 1);
+            return;
+        }
+        for k in 0..data_slots {
+            reqs[k as usize] = RxRequest::from_le_bytes(&c.ring.read_slot(slot_of(k)));
+        }
+        let mut fill: [u16; MAX_RX_DATA_SLOTS] = [0; MAX_RX_DATA_SLOTS];
+        c.ops.clear();
+        let mut op_slot: [u8; MAX_PACKET_OPS] = [0; MAX_PACKET_OPS];
+        let mut k = 0usize;
+        for ch in &chunks[..n] {
+            let mut off = ch.offset;
+            let mut left = ch.len;
+            while left > 0 {
+                if fill[k] as usize == PAGE_SIZE {
+                    k += 1;
+                }
+                if k >= data_slots as usize || c.ops.len() >= MAX_PACKET_OPS {
+                    bump(&self.stats.tx_dropped, 1);
+                    return;
+                }
+                let room = PAGE_SIZE as u16 - fill[k];
+                let l = left.min(room);
+                op_slot[c.ops.len()] = k as u8;
+                let op = CopyOp {
+                    local_gfn: ch.gfn,
+                    foreign_ref: reqs[k].gref,
+                    local_off: off,
+                    foreign_off: fill[k],
+                    len: l,
+                    to_foreign: 1,
+                    status: 0,
+                };
+                if c.ops.push(op, GFP_KERNEL).is_err() {
+                    bump(&self.stats.tx_dropped, 1);
+                    return;
+                }
+                fill[k] += l;
+                off += l;
+                left -= l;
+            }
+        }
+        c.copier.run(self.shared.domid, &mut c.ops);
+        let mut bad: u32 = 0;
+        let mut bad_status: i16 = 0;
+        for (op, &s) in c.ops.iter().zip(op_slot.iter()) {
+            if op.status != 0 {
+                bad |= 1 << s;
+                bad_status = Status::Error as i16;
+            }
+        }
+
+        let used = data_slots + u32::from(gso.is_some());
+        for k in 0..data_slots {
+            let mut flags = if k == 0 {
+                RxFlags::from_checksum(csum)
+            } else {
+                RxFlags::EMPTY
+            };
+            if k + 1 < data_slots {
+                flags = flags | RxFlags::MORE_DATA;
+            }
+            if k == 0 && gso.is_some() {
+                flags = flags | RxFlags::EXTRA_INFO;
+            }
+            let status = if bad & (1 << k) != 0 {
+                bad_status
+            } else {
+                fill[k as usize] as i16
+            };
+            let rsp = RxResponse {
+                id: reqs[k as usize].id,
+                offset: 0,
+                flags: flags.bits(),
+                status,
+            };
+            c.ring.write_slot(slot_of(k), &rsp.to_le_bytes());
+        }
+        if let Some((size, gso_type)) = gso {
+            let extra = ExtraInfo::encode(&Extra::Gso { size, gso_type }, false);
+            c.ring
+                .write_slot(first_idx.wrapping_add(1), &extra.to_le_bytes());
+        }
+        c.req_cons = c.req_cons.wrapping_add(used);
+        c.rsp_prod_pvt = c.rsp_prod_pvt.wrapping_add(used);
+        if bad != 0 {
+            bump(&self.stats.tx_errors, 1);
+        } else {
+            bump(&self.stats.tx_packets, 1);
+            bump(&self.stats.tx_bytes, u64::from(len));
+        }
+        skb.consume();
+    }
+}
+
+impl WorkerFn for Queue {
+    fn waker(&self) -> &Waker {
+        &self.waker
+    }
+
+    fn run(&self) -> u32 {
+        let mut timeout = self.rx_run();
+        let at = self.credit_wake_at.load(Ordering::Acquire);
+        if at != 0 {
+            let now = now_ms();
+            if now >= at {
+                self.credit_wake_at.store(0, Ordering::Release);
+                self.napi.schedule();
+            } else {
+                let wait = (at - now).min(u64::from(u32::MAX)) as u32;
+                timeout = if timeout == 0 {
+                    wait
+                } else {
+                    timeout.min(wait)
+                };
+            }
+        }
+        timeout
+    }
+}
