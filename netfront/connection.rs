@@ -1,0 +1,442 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Connection setup and teardown: negotiation with the backend, per-queue rings and event
+//! channels, the XenStore keys, and disconnect (C `xen-netfront.c`: `talk_to_netback`,
+//! `setup_netfront`, `setup_netfront_split`/`setup_netfront_single`, `write_queue_xenstore_keys`,
+//! `xennet_connect` and `xennet_disconnect_backend`).
+
+use core::sync::atomic::Ordering;
+
+use kernel::prelude::*;
+use kernel::str::CString;
+use kernel::sync::Arc;
+
+use crate::netdev::Info;
+use crate::queue::{Queue, QueueEvent, EOI_SLOT_RX, EOI_SLOT_TX};
+use crate::rx::{RxRing, RxRingState, RxSlot};
+use crate::tx::{TxRing, TxRingState, TxSlot};
+use crate::xen::evtchn::{IrqBinding, Port};
+use crate::xen::grant::GrantPool;
+use crate::xen::net::{features, NetDevice};
+use crate::xen::protocol::negotiate;
+use crate::xen::protocol::ring::{RX_RING_SIZE, TX_RING_SIZE};
+use crate::xen::protocol::xenstore::{
+    backend_keys, frontend_keys, parse_mac, parse_unsigned, queue_keys, QueueLayout,
+};
+use crate::xen::xenbus;
+use crate::xenbus::Netfront;
+
+/// The event-channel bindings of one connected queue.
+pub(crate) struct QueueIrqs {
+    _tx: IrqBinding<QueueEvent>,
+    _rx: Option<IrqBinding<QueueEvent>>,
+}
+
+/// What a queue's setup produced, for the XenStore keys.
+struct QueueKeys {
+    tx_ring_ref: u32,
+    rx_ring_ref: u32,
+    tx_port: Port,
+    rx_port: Option<Port>,
+}
+
+/// Slow-path state, under the device mutex.
+pub(crate) struct Connection {
+    pub(crate) netdev: NetDevice<Info>,
+    pub(crate) irqs: KVec<QueueIrqs>,
+    pub(crate) connected: bool,
+    /// The backend reached Connected with our current connection: an InitWait seen
+    /// afterwards is a backend that restarted, not a late duplicate event.
+    pub(crate) backend_was_connected: bool,
+}
+
+impl Netfront {
+    /// Tears the queues down (IRQs first, then rings and buffers).
+    pub(crate) fn disconnect(&self, conn: &mut Connection) {
+        let dev = self.info.shared.netdev;
+        dev.set_carrier(false);
+        if conn.netdev.is_registered() {
+            dev.tx_disable();
+        }
+        conn.irqs.clear();
+        for q in self.info.queues.iter() {
+            q.teardown();
+            for p in &q.eoi_pending {
+                p.store(false, Ordering::Relaxed);
+            }
+            for p in &q.eoi_seen_prod {
+                p.store(0, Ordering::Relaxed);
+            }
+        }
+        self.info.num_queues.store(0, Ordering::Release);
+        conn.connected = false;
+        conn.backend_was_connected = false;
+    }
+
+    fn setup_queue(
+        &self,
+        dev: &xenbus::Device,
+        conn: &mut Connection,
+        q: &Arc<Queue>,
+        split: bool,
+    ) -> Result<QueueKeys> {
+        let backend = dev.otherend_id() as u16;
+        let tx_ring = TxRing::new(dev)?;
+        let rx_ring = RxRing::new(dev)?;
+        let tx_grants = GrantPool::new(TX_RING_SIZE as u16, backend)?;
+        let rx_grants = GrantPool::new(RX_RING_SIZE as u16, backend)?;
+        let mut slots_tx = KVec::with_capacity(TX_RING_SIZE as usize, GFP_KERNEL)?;
+        let mut free_ids = KVec::with_capacity(TX_RING_SIZE as usize, GFP_KERNEL)?;
+        for id in (0..TX_RING_SIZE as u16).rev() {
+            slots_tx.push(TxSlot::default(), GFP_KERNEL)?;
+            free_ids.push(id, GFP_KERNEL)?;
+        }
+        let mut slots_rx = KVec::with_capacity(RX_RING_SIZE as usize, GFP_KERNEL)?;
+        for _ in 0..RX_RING_SIZE {
+            slots_rx.push(RxSlot::default(), GFP_KERNEL)?;
+        }
+
+        let bind = |port: Port, suffix: &str, slot: usize| -> Result<IrqBinding<QueueEvent>> {
+            let name = CString::try_from_fmt(fmt!("vif{}-q{}{}", self.handle, q.index, suffix))?;
+            let ev = Arc::new(
+                QueueEvent {
+                    queue: q.clone(),
+                    slot,
+                },
+                GFP_KERNEL,
+            )?;
+            IrqBinding::new(port, &name, ev).inspect_err(|_| dev.free_evtchn(port))
+        };
+        let mut split_pair = None;
+        if split {
+            let tx_port = dev.alloc_evtchn()?;
+            // A failed bind has freed its port; a dropped binding closes its port.
+            if let Ok(tx) = bind(tx_port, "-tx", EOI_SLOT_TX) {
+                if let Ok(rx_port) = dev.alloc_evtchn() {
+                    if let Ok(rx) = bind(rx_port, "-rx", EOI_SLOT_RX) {
+                        split_pair = Some((tx, tx_port, rx, rx_port));
+                    }
+                }
+            }
+            if split_pair.is_none() {
+                pr_info!(
+                    "vif{} queue {}: split event channels failed, using one\n",
+                    self.handle,
+                    q.index
+                );
+            }
+        }
+        let (tx_bind, tx_port, rx_bind, rx_port) = match split_pair {
+            Some((tx, tp, rx, rp)) => (tx, tp, Some(rx), Some(rp)),
+            None => {
+                let port = dev.alloc_evtchn()?;
+                (bind(port, "", EOI_SLOT_TX)?, port, None, None)
+            }
+        };
+        let tx_notify = tx_bind.notifier();
+        let rx_notify = rx_bind.as_ref().map_or(tx_notify, |b| b.notifier());
+        *q.eoi.lock() = [
+            Some(tx_bind.eoi_handle()),
+            rx_bind.as_ref().map(|b| b.eoi_handle()),
+        ];
+        let keys = QueueKeys {
+            tx_ring_ref: tx_ring.gref().raw(),
+            rx_ring_ref: rx_ring.gref().raw(),
+            tx_port,
+            rx_port,
+        };
+        *q.tx.lock() = Some(TxRingState {
+            ring: tx_ring,
+            grants: tx_grants,
+            notify: tx_notify,
+            req_prod_pvt: 0,
+            rsp_cons: 0,
+            slots: slots_tx,
+            free_ids,
+        });
+        *q.rx.lock() = Some(RxRingState {
+            ring: rx_ring,
+            grants: rx_grants,
+            notify: rx_notify,
+            req_prod_pvt: 0,
+            rsp_cons: 0,
+            slots: slots_rx,
+        });
+        conn.irqs.push(
+            QueueIrqs {
+                _tx: tx_bind,
+                _rx: rx_bind,
+            },
+            GFP_KERNEL,
+        )?;
+        Ok(keys)
+    }
+
+    /// Writes the frontend's keys for `keys.len()` queues in one transaction, retried on
+    /// `EAGAIN`.
+    fn write_keys(&self, dev: &xenbus::Device, keys: &[QueueKeys], write_count: bool) -> Result {
+        let dir = dev.nodename();
+        let layout = QueueLayout::for_queues(keys.len() as u32);
+        loop {
+            let t = xenbus::Transaction::start()?;
+            let r = (|| -> Result {
+                for (i, k) in keys.iter().enumerate() {
+                    let i = i as u32;
+                    let key = |name: &str| -> Result<CString> {
+                        let p = layout.key(i, name).map_err(|_| EINVAL)?;
+                        CString::try_from_fmt(fmt!("{}", p.as_str()))
+                    };
+                    t.write_fmt(
+                        dir,
+                        &key(queue_keys::TX_RING_REF)?,
+                        fmt!("{}", k.tx_ring_ref),
+                    )?;
+                    t.write_fmt(
+                        dir,
+                        &key(queue_keys::RX_RING_REF)?,
+                        fmt!("{}", k.rx_ring_ref),
+                    )?;
+                    match k.rx_port {
+                        Some(rx) => {
+                            t.write_fmt(
+                                dir,
+                                &key(queue_keys::EVENT_CHANNEL_TX)?,
+                                fmt!("{}", k.tx_port.raw()),
+                            )?;
+                            t.write_fmt(
+                                dir,
+                                &key(queue_keys::EVENT_CHANNEL_RX)?,
+                                fmt!("{}", rx.raw()),
+                            )?;
+                            t.remove(dir, &key(queue_keys::EVENT_CHANNEL)?);
+                        }
+                        None => {
+                            t.write_fmt(
+                                dir,
+                                &key(queue_keys::EVENT_CHANNEL)?,
+                                fmt!("{}", k.tx_port.raw()),
+                            )?;
+                            t.remove(dir, &key(queue_keys::EVENT_CHANNEL_TX)?);
+                            t.remove(dir, &key(queue_keys::EVENT_CHANNEL_RX)?);
+                        }
+                    }
+                }
+                // Leftovers of an earlier connection with another layout.
+                if keys.len() > 1 {
+                    for name in [
+                        queue_keys::TX_RING_REF,
+                        queue_keys::RX_RING_REF,
+                        queue_keys::EVENT_CHANNEL,
+                        queue_keys::EVENT_CHANNEL_TX,
+                        queue_keys::EVENT_CHANNEL_RX,
+                    ] {
+                        t.remove(dir, &CString::try_from_fmt(fmt!("{}", name))?);
+                    }
+                }
+                let first_stale = if keys.len() > 1 { keys.len() as u32 } else { 0 };
+                for i in first_stale..self.info.max_queues.max(negotiate::DEFAULT_MAX_QUEUES_CAP) {
+                    t.remove(dir, &CString::try_from_fmt(fmt!("queue-{}", i))?);
+                }
+                if write_count {
+                    t.write_fmt(
+                        dir,
+                        &CString::try_from_fmt(fmt!("{}", frontend_keys::MULTI_QUEUE_NUM_QUEUES))?,
+                        fmt!("{}", keys.len()),
+                    )?;
+                } else {
+                    t.remove(
+                        dir,
+                        &CString::try_from_fmt(fmt!("{}", frontend_keys::MULTI_QUEUE_NUM_QUEUES))?,
+                    );
+                }
+                for name in [
+                    frontend_keys::REQUEST_RX_COPY,
+                    frontend_keys::FEATURE_RX_NOTIFY,
+                    frontend_keys::FEATURE_SG,
+                    frontend_keys::FEATURE_GSO_TCPV4,
+                    frontend_keys::FEATURE_GSO_TCPV6,
+                    frontend_keys::FEATURE_IPV6_CSUM_OFFLOAD,
+                ] {
+                    t.write(dir, &CString::try_from_fmt(fmt!("{}", name))?, c"1")?;
+                }
+                Ok(())
+            })();
+            match r {
+                Ok(()) => match t.commit() {
+                    Ok(()) => return Ok(()),
+                    Err(e) if e == EAGAIN => continue,
+                    Err(e) => return Err(e),
+                },
+                Err(e) => {
+                    t.abort();
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Negotiates with the backend (which is in InitWait), sets up the queues, publishes
+    /// the keys and goes Connected.
+    pub(crate) fn connect(&self, dev: &xenbus::Device) -> Result {
+        let be = dev.otherend().ok_or(ENODEV)?;
+        let offer = read_backend(dev, be, self.info.max_queues)?;
+
+        let mut conn = self.conn.lock();
+        if conn.connected || !conn.irqs.is_empty() {
+            self.disconnect(&mut conn);
+        }
+        self.info.shared.broken.store(false, Ordering::Release);
+        self.info
+            .allowed_features
+            .store(offer.allowed_features, Ordering::Relaxed);
+
+        self.setup_queues(dev, &mut conn, &offer)?;
+        self.attach_netdev(dev, &mut conn, &offer)?;
+        dev.switch_state(xenbus::State::Connected)?;
+        conn.connected = true;
+        self.start_data_path();
+
+        let mac = offer.mac;
+        pr_info!(
+            "{}: connected to backend {} with {} queue(s), {} event channels, MAC {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}\n",
+            self.info.shared.netdev.name(),
+            be,
+            offer.num_queues,
+            if conn.irqs.iter().any(|i| i._rx.is_some()) { "split" } else { "shared" },
+            mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]
+        );
+        Ok(())
+    }
+
+    /// Connect step 2: sets up `offer.num_queues` queues and writes their keys; on failure
+    /// tears down what was set up and reports it to the toolstack.
+    fn setup_queues(
+        &self,
+        dev: &xenbus::Device,
+        conn: &mut Connection,
+        offer: &BackendOffer,
+    ) -> Result {
+        let num = offer.num_queues;
+        let mut keys = KVec::with_capacity(num as usize, GFP_KERNEL)?;
+        let setup = (|| -> Result {
+            for q in self.info.queues.iter().take(num as usize) {
+                keys.push(self.setup_queue(dev, conn, q, offer.split)?, GFP_KERNEL)?;
+            }
+            self.write_keys(
+                dev,
+                &keys,
+                negotiate::frontend_writes_queue_count(offer.backend_max_queues),
+            )
+        })();
+        if let Err(e) = setup {
+            self.disconnect(conn);
+            dev.fatal(e, fmt!("setting up {} queue(s)", num));
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Connect step 3: gives the net device its MAC and queue count, registering it on the
+    /// first connection; on failure disconnects and reports it to the toolstack.
+    fn attach_netdev(
+        &self,
+        dev: &xenbus::Device,
+        conn: &mut Connection,
+        offer: &BackendOffer,
+    ) -> Result {
+        let num = offer.num_queues;
+        let netdev = self.info.shared.netdev;
+        netdev.set_mac(&offer.mac);
+        self.info.num_queues.store(num, Ordering::Release);
+        if !conn.netdev.is_registered() {
+            // Register only now that the queues exist.
+            if let Err(e) = conn.netdev.register() {
+                self.disconnect(conn);
+                dev.fatal(e, fmt!("registering the network device"));
+                return Err(e);
+            }
+        }
+        if let Err(e) = netdev.set_real_queues(num) {
+            self.disconnect(conn);
+            dev.fatal(e, fmt!("setting {} real queues", num));
+            return Err(e);
+        }
+        netdev.update_features();
+        Ok(())
+    }
+
+    /// Connect step 4, once Connected: carrier on, TX queues started, RX buffers posted
+    /// and every active queue kicked.
+    fn start_data_path(&self) {
+        let netdev = self.info.shared.netdev;
+        netdev.set_carrier(true);
+        netdev.tx_start_all();
+        for q in self.info.active_queues() {
+            if let Some(c) = &mut *q.rx.lock() {
+                Queue::rx_refill(c);
+                c.notify.notify();
+            }
+            if let Some(c) = q.tx.lock().as_ref() {
+                c.notify.notify();
+            }
+            q.napi.schedule();
+        }
+    }
+}
+
+/// What the backend offers and what the frontend chose from it, read before connecting.
+struct BackendOffer {
+    /// The backend's `multi-queue-max-queues`, if it wrote a valid one.
+    backend_max_queues: Option<u32>,
+    num_queues: u32,
+    split: bool,
+    mac: [u8; 6],
+    /// `features::*` bits the backend's feature keys allow.
+    allowed_features: u32,
+}
+
+/// Connect step 1: reads the backend's features and our MAC from XenStore; a missing
+/// `feature-rx-copy` or an unreadable MAC is fatal.
+fn read_backend(dev: &xenbus::Device, be: &CStr, max_queues: u32) -> Result<BackendOffer> {
+    let be_key = |k: &str| CString::try_from_fmt(fmt!("{}", k));
+    if xenbus::read_unsigned(be, &be_key(backend_keys::FEATURE_RX_COPY)?, 0) == 0 {
+        dev.fatal(ENODEV, fmt!("backend does not support copying receive"));
+        return Err(ENODEV);
+    }
+    let be_max = xenbus::read(be, &be_key(backend_keys::MULTI_QUEUE_MAX_QUEUES)?)
+        .ok()
+        .and_then(|v| parse_unsigned(&v));
+    let num = negotiate::frontend_queue_count(be_max, max_queues);
+    let split =
+        xenbus::read_unsigned(be, &be_key(backend_keys::FEATURE_SPLIT_EVENT_CHANNELS)?, 0) != 0;
+    let mac = dev
+        .read_own(&be_key(frontend_keys::MAC)?)
+        .ok()
+        .and_then(|v| parse_mac(&v));
+    let Some(mac) = mac else {
+        dev.fatal(EINVAL, fmt!("reading {}/mac", dev.nodename()));
+        return Err(EINVAL);
+    };
+    let feature = |k: &str| -> Result<bool> { Ok(xenbus::read_unsigned(be, &be_key(k)?, 0) != 0) };
+    let sg = feature(backend_keys::FEATURE_SG)?;
+    let mut allowed = 0;
+    if sg {
+        allowed |= features::SG;
+        if feature(backend_keys::FEATURE_GSO_TCPV4)? {
+            allowed |= features::TSO;
+        }
+        if feature(backend_keys::FEATURE_GSO_TCPV6)? {
+            allowed |= features::TSO6;
+        }
+    }
+    if feature(backend_keys::FEATURE_IPV6_CSUM_OFFLOAD)? {
+        allowed |= features::IPV6_CSUM;
+    }
+    Ok(BackendOffer {
+        backend_max_queues: be_max,
+        num_queues: num,
+        split,
+        mac,
+        allowed_features: allowed,
+    })
+}

@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The network device and its ethtool view (C `xen-netfront.c`: `xennet_netdev_ops`
+//! (`xennet_open`, `xennet_close`, `xennet_start_xmit`, `xennet_select_queue`,
+//! `xennet_get_stats64`, `xennet_fix_features`, `xennet_change_mtu`) and `xennet_ethtool_ops`).
+
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use kernel::prelude::*;
+use kernel::sync::Arc;
+
+use crate::queue::{Queue, Shared};
+use crate::xen::net::{
+    bump, features, fill_stat_names, fill_stat_values, LinkStats, NetDriver, QueueCounters, SkBuff,
+    STAT_NAME_LEN,
+};
+use crate::xen::protocol::netif::MAX_TX_SIZE;
+use crate::xen::sync::BhDisabled;
+
+/// Largest MTU without scatter-gather: a standard Ethernet payload (`ETH_DATA_LEN`, as in C).
+const ETH_DATA_LEN: u32 = 1500;
+
+/// Device-wide statistics names, first in `ethtool -S`.
+const DEVICE_STATS: [&str; 2] = ["rx_gso_checksum_fixup", "tx_gso_packets"];
+
+/// The device as the networking core sees it.
+pub(crate) struct Info {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) queues: KVec<Arc<Queue>>,
+    pub(crate) max_queues: u32,
+    pub(crate) num_queues: AtomicU32,
+    pub(crate) allowed_features: AtomicU32,
+}
+
+impl Info {
+    pub(crate) fn active_queues(&self) -> &[Arc<Queue>] {
+        let n = (self.num_queues.load(Ordering::Acquire) as usize).min(self.queues.len());
+        &self.queues[..n]
+    }
+}
+
+impl NetDriver for Info {
+    fn open(&self) -> Result {
+        for q in self.queues.iter() {
+            q.napi.enable();
+        }
+        self.shared.netdev.tx_start_all();
+        for q in self.active_queues() {
+            q.napi.schedule();
+        }
+        Ok(())
+    }
+
+    fn stop(&self) -> Result {
+        self.shared.netdev.tx_disable();
+        for q in self.queues.iter() {
+            q.napi.disable();
+        }
+        Ok(())
+    }
+
+    fn start_xmit(&self, skb: SkBuff, bh: &BhDisabled) {
+        let queues = self.active_queues();
+        let q = usize::from(skb.queue_mapping());
+        let Some(queue) = queues.get(q).or(queues.first()) else {
+            return;
+        };
+        if !self.shared.netdev.carrier_ok() {
+            bump(&queue.stats.tx_dropped, 1);
+            return;
+        }
+        let sg = self.allowed_features.load(Ordering::Relaxed) & features::SG != 0;
+        queue.xmit(skb, sg, bh);
+    }
+
+    fn select_queue(&self, skb: &SkBuff) -> u16 {
+        let n = self.num_queues.load(Ordering::Acquire);
+        if n <= 1 {
+            0
+        } else {
+            (skb.flow_hash() % n) as u16
+        }
+    }
+
+    fn stats64(&self) -> LinkStats {
+        let mut s = LinkStats::default();
+        for q in self.queues.iter() {
+            q.stats.add_to(&mut s);
+        }
+        s
+    }
+
+    fn allowed_features(&self) -> u32 {
+        self.allowed_features.load(Ordering::Relaxed)
+    }
+
+    fn max_mtu(&self) -> u32 {
+        if self.shared.netdev.sg_enabled() {
+            MAX_TX_SIZE as u32
+        } else {
+            ETH_DATA_LEN
+        }
+    }
+
+    fn stats_count(&self) -> u32 {
+        DEVICE_STATS.len() as u32 + self.max_queues * QueueCounters::NAMES.len() as u32
+    }
+
+    fn stats_names(&self, names: &mut [[u8; STAT_NAME_LEN]]) {
+        fill_stat_names(names, &DEVICE_STATS, &QueueCounters::NAMES, self.max_queues);
+    }
+
+    fn stats_values(&self, values: &mut [u64]) {
+        let device = [
+            self.shared.rx_gso_checksum_fixup.load(Ordering::Relaxed),
+            self.shared.tx_gso_packets.load(Ordering::Relaxed),
+        ];
+        fill_stat_values(values, &device, self.queues.iter().map(|q| &q.stats));
+    }
+
+    fn channels(&self) -> (u32, u32) {
+        (
+            self.max_queues,
+            self.num_queues.load(Ordering::Acquire).max(1),
+        )
+    }
+}

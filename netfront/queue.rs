@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! One queue of the device: its state, the event-channel handler, late EOIs, teardown and
+//! the NAPI poll that drives TX reaping and RX (C `xen-netfront.c`: `struct
+//! netfront_queue`, `xennet_interrupt`/`xennet_handle_tx`/`xennet_handle_rx`,
+//! `xennet_poll` and `xennet_release_tx_bufs`/`xennet_release_rx_bufs`).
+
+use core::fmt;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+
+use kernel::prelude::*;
+use kernel::sync::Arc;
+
+use crate::rx::RxRingState;
+use crate::tx::TxRingState;
+use crate::xen::evtchn::{Eoi, EoiHandle, EventHandler};
+use crate::xen::net::{NapiPoller, NapiRef, NetDevRef, QueueCounters};
+use crate::xen::sync::{BhDisabled, SpinLockBh};
+
+/// EOI slot of the TX event channel, or of the only one when TX and RX share a channel.
+pub(crate) const EOI_SLOT_TX: usize = 0;
+/// EOI slot of the RX event channel (split event channels only).
+pub(crate) const EOI_SLOT_RX: usize = 1;
+/// Event channels a queue binds at most: TX and RX when split.
+pub(crate) const EOI_SLOTS: usize = 2;
+
+/// State shared by the device and all its queues.
+pub(crate) struct Shared {
+    pub(crate) netdev: NetDevRef,
+    pub(crate) broken: AtomicBool,
+    /// GSO packets received without a partial checksum and fixed up (ethtool
+    /// `rx_gso_checksum_fixup`, as in C).
+    pub(crate) rx_gso_checksum_fixup: AtomicU64,
+    /// Packets sent with a GSO extra (ethtool `tx_gso_packets`).
+    pub(crate) tx_gso_packets: AtomicU64,
+}
+
+impl Shared {
+    /// Marks the device broken after a protocol violation by the backend: one log line,
+    /// carrier off, and from now on the data path ignores the rings.
+    pub(crate) fn mark_broken(&self, queue: u32, what: fmt::Arguments<'_>) {
+        if !self.broken.swap(true, Ordering::AcqRel) {
+            pr_alert!(
+                "{} queue {}: {}; device disabled\n",
+                self.netdev.name(),
+                queue,
+                what
+            );
+            self.netdev.set_carrier(false);
+        }
+    }
+
+    pub(crate) fn is_broken(&self) -> bool {
+        self.broken.load(Ordering::Acquire)
+    }
+}
+
+/// One queue: rings, NAPI context and counters.
+#[pin_data]
+pub(crate) struct Queue {
+    pub(crate) index: u32,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) napi: NapiRef,
+    /// Taken in NAPI poll (softirq) and `ndo_start_xmit` (bottom halves off) with
+    /// `lock_with`, and in process context (connect, setup, teardown) with `lock` (BH off).
+    #[pin]
+    pub(crate) tx: SpinLockBh<Option<TxRingState>>,
+    /// Taken in NAPI poll (softirq) with `lock_with`, and in process context (connect,
+    /// setup, teardown) with `lock` (BH off).
+    #[pin]
+    pub(crate) rx: SpinLockBh<Option<RxRingState>>,
+    /// Late-EOI handles of the bound channels (TX or shared, RX) and whether an event is
+    /// waiting for its EOI until NAPI has looked at the rings. Taken in NAPI poll
+    /// (softirq) with `lock_with`, and in process context (setup, teardown) with `lock`.
+    #[pin]
+    pub(crate) eoi: SpinLockBh<[Option<EoiHandle>; EOI_SLOTS]>,
+    pub(crate) eoi_pending: [AtomicBool; EOI_SLOTS],
+    pub(crate) eoi_seen_prod: [AtomicU32; EOI_SLOTS],
+    pub(crate) rx_problems_logged: AtomicU32,
+    pub(crate) stats: QueueCounters,
+}
+
+/// What a bound channel of a queue stands for.
+pub(crate) struct QueueEvent {
+    pub(crate) queue: Arc<Queue>,
+    /// [`EOI_SLOT_TX`] or [`EOI_SLOT_RX`].
+    pub(crate) slot: usize,
+}
+
+impl EventHandler for QueueEvent {
+    fn handle_event(&self) -> Eoi {
+        if self.queue.shared.is_broken() {
+            // Let a misbehaving backend's channel go quiet.
+            return Eoi::Withhold;
+        }
+        // NAPI sends the EOI once it has looked at the rings (spurious if it found
+        // nothing), so an event storm gets throttled by the late-EOI logic.
+        self.queue.eoi_pending[self.slot].store(true, Ordering::Release);
+        self.queue.napi.schedule();
+        Eoi::Withhold
+    }
+}
+
+impl Queue {
+    /// Sends the late EOIs NAPI owes. An event counts as spurious only if the producer
+    /// indices it could announce have not moved since the channel's previous EOI: a TX
+    /// event whose completions an earlier RX poll already reaped is not spurious, a
+    /// backend that fires events without producing anything is (XSA-391).
+    fn send_pending_eois(&self, bh: &BhDisabled) {
+        let tx_prod = self
+            .tx
+            .lock_with(bh)
+            .as_ref()
+            .map_or(0, |c| c.ring.rsp_prod());
+        let rx_prod = self
+            .rx
+            .lock_with(bh)
+            .as_ref()
+            .map_or(0, |c| c.ring.rsp_prod());
+        let handles = *self.eoi.lock_with(bh);
+        let split = handles[EOI_SLOT_RX].is_some();
+        for (slot, handle) in handles.iter().enumerate() {
+            if !self.eoi_pending[slot].swap(false, Ordering::AcqRel) {
+                continue;
+            }
+            let seen = match (split, slot) {
+                (true, EOI_SLOT_TX) => tx_prod,
+                (true, _) => rx_prod,
+                (false, _) => tx_prod.wrapping_add(rx_prod),
+            };
+            let before = self.eoi_seen_prod[slot].swap(seen, Ordering::AcqRel);
+            if let Some(h) = handle {
+                h.eoi(before == seen);
+            }
+        }
+    }
+
+    /// Takes the queue's rings out of the data path and gives every buffer back. Buffers
+    /// the backend still maps are handed to the grant-table code to free later.
+    pub(crate) fn teardown(&self) {
+        *self.eoi.lock() = [None, None];
+        let tx = self.tx.lock().take();
+        if let Some(mut c) = tx {
+            for slot in c.slots.iter_mut() {
+                if let (Some(skb), Some(gref)) = (slot.skb.take(), slot.gref.take()) {
+                    if c.grants.take_back(gref) {
+                        drop(skb);
+                    } else {
+                        // The backend may still read the data: keep the buffer allocated.
+                        c.grants.end_access_deferred(gref, None);
+                        core::mem::forget(skb);
+                    }
+                }
+            }
+        }
+        let rx = self.rx.lock().take();
+        if let Some(mut c) = rx {
+            for slot in c.slots.iter_mut() {
+                if let (Some(page), Some(gref)) = (slot.page.take(), slot.gref.take()) {
+                    if !c.grants.take_back(gref) {
+                        c.grants.end_access_deferred(gref, Some(page));
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl NapiPoller for Queue {
+    fn poll(&self, napi: NapiRef, budget: i32, bh: &BhDisabled) -> i32 {
+        if self.shared.is_broken() {
+            napi.complete_done(0);
+            return 0;
+        }
+        self.tx_reap(bh);
+        let (work, starving) = self.rx_poll(napi, budget, bh);
+        self.send_pending_eois(bh);
+        if work < budget && !starving && napi.complete_done(work) {
+            let more = match self.rx.lock_with(bh).as_ref() {
+                Some(c) => c.ring.final_check_responses(c.rsp_cons),
+                None => false,
+            };
+            if more {
+                napi.schedule();
+            }
+        }
+        if starving {
+            budget
+        } else {
+            work
+        }
+    }
+}

@@ -1,0 +1,231 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Receive: posting RX buffers, taking packets off the RX ring and building skbs (C
+//! `xen-netfront.c`: `xennet_alloc_rx_buffers`, `xennet_poll`'s RX part, `xennet_get_responses`
+//! and `xennet_fill_frags`).
+
+use core::sync::atomic::Ordering;
+
+use kernel::prelude::*;
+
+use crate::queue::Queue;
+use crate::xen::evtchn::Notifier;
+use crate::xen::grant::{GrantPool, GrantRef};
+use crate::xen::net::{bump, ChecksumState, Gso, NapiRef, Page, SkBuff};
+use crate::xen::protocol::flags::Checksum;
+use crate::xen::protocol::frontend::{self, RX_COPY_THRESHOLD};
+use crate::xen::protocol::netif::{GsoType, RxRequest, NR_SLOTS_MIN};
+use crate::xen::protocol::ring::{self, published, RX_RING_SIZE};
+use crate::xen::sring::FrontRing;
+use crate::xen::sync::BhDisabled;
+
+/// The RX ring as the frontend sees it.
+pub(crate) type RxRing = FrontRing<{ ring::RX_SLOT_SIZE }, { RX_RING_SIZE }>;
+
+/// Keep polling while fewer RX buffers than this are posted (`NET_RX_SLOTS_MIN` in C:
+/// `XEN_NETIF_NR_SLOTS_MIN + 1`), so that a full packet always finds buffers.
+const NET_RX_SLOTS_MIN: u32 = NR_SLOTS_MIN as u32 + 1;
+/// RX problems logged per queue before only counting them.
+const RX_PROBLEMS_LOGGED: u32 = 5;
+
+/// One posted RX buffer: the page and its writable grant.
+#[derive(Default)]
+pub(crate) struct RxSlot {
+    pub(crate) page: Option<Page>,
+    pub(crate) gref: Option<GrantRef>,
+}
+
+/// A queue's RX side while connected.
+pub(crate) struct RxRingState {
+    pub(crate) ring: RxRing,
+    pub(crate) grants: GrantPool,
+    pub(crate) notify: Notifier,
+    pub(crate) req_prod_pvt: u32,
+    pub(crate) rsp_cons: u32,
+    pub(crate) slots: KVec<RxSlot>,
+}
+
+impl Queue {
+    /// Whether an RX problem should still be logged: the first few per queue are, the
+    /// rest only counted (`rx_errors`), so a hostile backend cannot flood the log.
+    fn note_rx_problem(&self) -> bool {
+        self.rx_problems_logged.fetch_add(1, Ordering::Relaxed) < RX_PROBLEMS_LOGGED
+    }
+
+    /// Posts RX buffers until the ring is full or memory runs short; notifies the backend
+    /// when it asked for it. Returns how many buffers are outstanding.
+    pub(crate) fn rx_refill(c: &mut RxRingState) -> u32 {
+        let mut pushed = false;
+        while c.req_prod_pvt.wrapping_sub(c.rsp_cons) < RX_RING_SIZE {
+            let idx = (c.req_prod_pvt & (RX_RING_SIZE - 1)) as usize;
+            if c.slots[idx].page.is_some() {
+                break;
+            }
+            let Some(page) = Page::alloc_atomic() else {
+                break;
+            };
+            let Some(gref) = c.grants.claim() else {
+                break;
+            };
+            c.grants.grant(gref, page.gfn(), false);
+            let req = RxRequest {
+                id: idx as u16,
+                pad: 0,
+                gref: gref.raw(),
+            };
+            c.ring.write_slot(c.req_prod_pvt, &req.to_le_bytes());
+            c.slots[idx] = RxSlot {
+                page: Some(page),
+                gref: Some(gref),
+            };
+            c.req_prod_pvt = c.req_prod_pvt.wrapping_add(1);
+            pushed = true;
+        }
+        if pushed && c.ring.push_requests(c.req_prod_pvt) {
+            c.notify.notify();
+        }
+        c.req_prod_pvt.wrapping_sub(c.rsp_cons)
+    }
+
+    /// Receives up to `budget` packets. Returns the packets handled and whether the RX
+    /// ring is short of buffers.
+    pub(crate) fn rx_poll(&self, napi: NapiRef, budget: i32, bh: &BhDisabled) -> (i32, bool) {
+        let mut guard = self.rx.lock_with(bh);
+        let Some(c) = &mut *guard else {
+            return (0, false);
+        };
+        let rp = c.ring.rsp_prod();
+        let outstanding = c.req_prod_pvt.wrapping_sub(c.rsp_cons);
+        match published(rp, c.rsp_cons, RX_RING_SIZE) {
+            Ok(n) if n <= outstanding => {}
+            _ => {
+                self.shared.mark_broken(
+                    self.index,
+                    format_args!(
+                        "Illegal number of RX responses (prod {}, cons {}, outstanding {})",
+                        rp, c.rsp_cons, outstanding
+                    ),
+                );
+                return (0, false);
+            }
+        }
+        let mut work = 0;
+        while work < budget && c.rsp_cons != rp {
+            let cons = c.rsp_cons;
+            let available = rp.wrapping_sub(cons);
+            let pkt = {
+                let ring = &c.ring;
+                frontend::parse_rx_packet(available, |k| ring.read_slot(cons.wrapping_add(k)))
+            };
+            c.rsp_cons = cons.wrapping_add(pkt.consumed);
+            work += 1;
+
+            // Take every buffer the packet covered back from the backend.
+            let data = pkt.data_slots();
+            let mut pages: [Option<Page>; frontend::MAX_RX_DATA_SLOTS] = Default::default();
+            let mut missing = false;
+            let mut next_data = 0;
+            for k in 0..pkt.consumed {
+                let idx = (cons.wrapping_add(k) & (RX_RING_SIZE - 1)) as usize;
+                let slot = core::mem::take(&mut c.slots[idx]);
+                let (Some(page), Some(gref)) = (slot.page, slot.gref) else {
+                    missing = true;
+                    continue;
+                };
+                if !c.grants.take_back(gref) {
+                    self.shared.mark_broken(
+                        self.index,
+                        format_args!("Grant still in use by backend domain (RX slot {idx})"),
+                    );
+                    c.grants.end_access_deferred(gref, Some(page));
+                    return (work, false);
+                }
+                if next_data < data.len() && data[next_data].position == k {
+                    pages[next_data] = Some(page);
+                    next_data += 1;
+                }
+            }
+            if let Some(err) = pkt.error {
+                bump(&self.stats.rx_errors, 1);
+                if self.note_rx_problem() {
+                    pr_warn!(
+                        "{} queue {}: dropping RX packet: {:?}\n",
+                        self.shared.netdev.name(),
+                        self.index,
+                        err
+                    );
+                }
+                continue;
+            }
+            if missing {
+                bump(&self.stats.rx_errors, 1);
+                if self.note_rx_problem() {
+                    pr_warn!(
+                        "{} queue {}: Bad rx response (slot without buffer)\n",
+                        self.shared.netdev.name(),
+                        self.index
+                    );
+                }
+                continue;
+            }
+            match self.build_skb(napi, &pkt, data, &mut pages) {
+                Some(skb) => {
+                    bump(&self.stats.rx_packets, 1);
+                    bump(&self.stats.rx_bytes, u64::from(pkt.len));
+                    napi.gro_receive(skb);
+                }
+                None => bump(&self.stats.rx_dropped, 1),
+            }
+        }
+        let posted = Self::rx_refill(c);
+        (work, posted < NET_RX_SLOTS_MIN)
+    }
+
+    fn build_skb(
+        &self,
+        napi: NapiRef,
+        pkt: &frontend::RxPacket,
+        data: &[frontend::DataSlot],
+        pages: &mut [Option<Page>],
+    ) -> Option<SkBuff> {
+        let first = data.first()?;
+        let pull = first.len.min(RX_COPY_THRESHOLD);
+        let mut skb = napi.alloc_skb(u32::from(pull))?;
+        let page0 = pages[0].take()?;
+        skb.put_from_page(&page0, u32::from(first.offset), u32::from(pull));
+        if first.len > pull {
+            skb.add_page_frag(
+                page0,
+                u32::from(first.offset) + u32::from(pull),
+                u32::from(first.len - pull),
+            )
+            .ok()?;
+        }
+        for (d, page) in data.iter().zip(pages.iter_mut()).skip(1) {
+            let page = page.take()?;
+            if d.len == 0 {
+                continue;
+            }
+            skb.add_page_frag(page, u32::from(d.offset), u32::from(d.len))
+                .ok()?;
+        }
+        let csum = match pkt.checksum {
+            Checksum::Partial => ChecksumState::Partial,
+            Checksum::Unnecessary => ChecksumState::Unnecessary,
+            Checksum::None => ChecksumState::None,
+        };
+        let gso = pkt.gso.map(|(t, size)| match t {
+            GsoType::TcpV4 => Gso::TcpV4(size),
+            GsoType::TcpV6 => Gso::TcpV6(size),
+        });
+        match skb.finish_rx(self.shared.netdev, csum, gso) {
+            Ok(fixed) => {
+                if fixed {
+                    bump(&self.shared.rx_gso_checksum_fixup, 1);
+                }
+                Some(skb)
+            }
+            Err(_) => None,
+        }
+    }
+}

@@ -1,0 +1,248 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Guest transmit: TX requests, grants and completions (C `xen-netfront.c`: `xennet_start_xmit`,
+//! `xennet_make_txreqs` and `xennet_tx_buf_gc`).
+
+use kernel::prelude::*;
+
+use crate::queue::Queue;
+use crate::xen::evtchn::Notifier;
+use crate::xen::grant::{GrantPool, GrantRef};
+use crate::xen::net::{bump, ChecksumState, Chunk, Gso, SkBuff};
+use crate::xen::protocol::flags::TxFlags;
+use crate::xen::protocol::frontend::{self, TxCompletion};
+use crate::xen::protocol::netif::{
+    Extra, ExtraInfo, GsoType, TxRequest, ETH_HLEN, MAX_TX_SIZE, NR_SLOTS_MIN,
+};
+use crate::xen::protocol::ring::{self, free_requests, TX_RING_SIZE};
+use crate::xen::sring::FrontRing;
+use crate::xen::sync::BhDisabled;
+
+/// The TX ring as the frontend sees it.
+pub(crate) type TxRing = FrontRing<{ ring::TX_SLOT_SIZE }, { TX_RING_SIZE }>;
+
+/// Data slots a TX packet may use before it is linearized.
+const MAX_TX_DATA_SLOTS: usize = NR_SLOTS_MIN;
+/// Stop a TX queue when fewer free slots remain (`NR_SLOTS_MIN + 1`, as in C).
+const TX_WAKE_THRESHOLD: u32 = NR_SLOTS_MIN as u32 + 1;
+
+/// One TX request id: the skb reference and grant it holds while the backend works.
+#[derive(Default)]
+pub(crate) struct TxSlot {
+    pub(crate) skb: Option<SkBuff>,
+    pub(crate) gref: Option<GrantRef>,
+}
+
+/// A queue's TX side while connected.
+pub(crate) struct TxRingState {
+    pub(crate) ring: TxRing,
+    pub(crate) grants: GrantPool,
+    pub(crate) notify: Notifier,
+    pub(crate) req_prod_pvt: u32,
+    pub(crate) rsp_cons: u32,
+    pub(crate) slots: KVec<TxSlot>,
+    pub(crate) free_ids: KVec<u16>,
+}
+
+impl Queue {
+    /// Reaps TX completions and wakes the queue when room came back.
+    pub(crate) fn tx_reap(&self, bh: &BhDisabled) {
+        let mut guard = self.tx.lock_with(bh);
+        let Some(c) = &mut *guard else {
+            return;
+        };
+        loop {
+            let rp = c.ring.rsp_prod();
+            let outstanding = c.req_prod_pvt.wrapping_sub(c.rsp_cons);
+            if rp.wrapping_sub(c.rsp_cons) > outstanding {
+                self.shared.mark_broken(
+                    self.index,
+                    format_args!(
+                        "Illegal number of responses {} (cons {}, outstanding {})",
+                        rp.wrapping_sub(c.rsp_cons),
+                        c.rsp_cons,
+                        outstanding
+                    ),
+                );
+                return;
+            }
+            while c.rsp_cons != rp {
+                let slot = c.ring.read_slot(c.rsp_cons);
+                c.rsp_cons = c.rsp_cons.wrapping_add(1);
+                let (id, status) = match frontend::tx_completion(&slot, TX_RING_SIZE) {
+                    TxCompletion::Null => continue,
+                    TxCompletion::BadId(id) => {
+                        self.shared.mark_broken(
+                            self.index,
+                            format_args!("Response has incorrect id ({id})"),
+                        );
+                        return;
+                    }
+                    TxCompletion::Done { id, status } => (id, status),
+                };
+                let entry = &mut c.slots[usize::from(id)];
+                let (Some(skb), Some(gref)) = (entry.skb.take(), entry.gref.take()) else {
+                    self.shared.mark_broken(
+                        self.index,
+                        format_args!("Response for inactive request (id {id})"),
+                    );
+                    return;
+                };
+                if !c.grants.take_back(gref) {
+                    self.shared.mark_broken(
+                        self.index,
+                        format_args!("Grant still in use by backend domain (TX id {id})"),
+                    );
+                    c.grants.end_access_deferred(gref, None);
+                    // The backend may still read the data: keep the buffer allocated.
+                    core::mem::forget(skb);
+                    return;
+                }
+                // Capacity for every id was reserved at connect.
+                let _ = c.free_ids.push_within_capacity(id);
+                if status == 0 {
+                    skb.consume();
+                } else {
+                    bump(&self.stats.tx_errors, 1);
+                    drop(skb);
+                }
+            }
+            if !c.ring.final_check_responses(c.rsp_cons) {
+                break;
+            }
+        }
+        let free = free_requests(c.req_prod_pvt, c.rsp_cons, TX_RING_SIZE);
+        drop(guard);
+        let dev = self.shared.netdev;
+        if free >= TX_WAKE_THRESHOLD && dev.tx_stopped(self.index) && dev.carrier_ok() {
+            dev.tx_wake(self.index);
+        }
+    }
+
+    /// Sends one packet on this queue; the packet is always consumed.
+    pub(crate) fn xmit(&self, mut skb: SkBuff, backend_sg: bool, bh: &BhDisabled) {
+        let len = skb.len();
+        if self.shared.is_broken() || len as usize > MAX_TX_SIZE {
+            bump(&self.stats.tx_dropped, 1);
+            return;
+        }
+        let mut chunks = [Chunk::default(); MAX_TX_DATA_SLOTS];
+        let mut n = match skb.chunks(&mut chunks) {
+            Ok(n) => n,
+            Err(_) => {
+                if skb.linearize().is_err() {
+                    bump(&self.stats.tx_dropped, 1);
+                    return;
+                }
+                match skb.chunks(&mut chunks) {
+                    Ok(n) => n,
+                    Err(_) => {
+                        bump(&self.stats.tx_dropped, 1);
+                        return;
+                    }
+                }
+            }
+        };
+        // The backend needs the Ethernet header in the first slot.
+        if n > 0 && usize::from(chunks[0].len) < ETH_HLEN && len as usize >= ETH_HLEN {
+            let Some(copy) = skb.copy() else {
+                bump(&self.stats.tx_dropped, 1);
+                return;
+            };
+            skb = copy;
+            n = match skb.chunks(&mut chunks) {
+                Ok(n) if usize::from(chunks[0].len) >= ETH_HLEN => n,
+                _ => {
+                    bump(&self.stats.tx_dropped, 1);
+                    return;
+                }
+            };
+        }
+        if n == 0 || (n > 1 && !backend_sg) {
+            bump(&self.stats.tx_dropped, 1);
+            return;
+        }
+        let gso = match skb.gso() {
+            None => None,
+            Some(Gso::TcpV4(size)) => Some(Extra::Gso {
+                size,
+                gso_type: GsoType::TcpV4,
+            }),
+            Some(Gso::TcpV6(size)) => Some(Extra::Gso {
+                size,
+                gso_type: GsoType::TcpV6,
+            }),
+            Some(Gso::Other) => {
+                bump(&self.stats.tx_dropped, 1);
+                return;
+            }
+        };
+        let mut first_flags = match skb.checksum() {
+            ChecksumState::Partial => TxFlags::CSUM_BLANK | TxFlags::DATA_VALIDATED,
+            ChecksumState::Unnecessary => TxFlags::DATA_VALIDATED,
+            _ => TxFlags::EMPTY,
+        };
+        if gso.is_some() {
+            first_flags = first_flags | TxFlags::EXTRA_INFO;
+        }
+
+        let mut guard = self.tx.lock_with(bh);
+        let Some(c) = &mut *guard else {
+            drop(guard);
+            bump(&self.stats.tx_dropped, 1);
+            return;
+        };
+        let need = n as u32 + u32::from(gso.is_some());
+        if free_requests(c.req_prod_pvt, c.rsp_cons, TX_RING_SIZE) < need || c.free_ids.len() < n {
+            drop(guard);
+            self.shared.netdev.tx_stop(self.index);
+            bump(&self.stats.tx_dropped, 1);
+            return;
+        }
+        for (i, chunk) in chunks[..n].iter().enumerate() {
+            let (Some(id), Some(gref)) = (c.free_ids.pop(), c.grants.claim()) else {
+                // Cannot happen: ids and grants are reserved per ring slot.
+                break;
+            };
+            c.grants.grant(gref, chunk.gfn, true);
+            let mut flags = if i == 0 { first_flags } else { TxFlags::EMPTY };
+            if i + 1 < n {
+                flags = flags | TxFlags::MORE_DATA;
+            }
+            let req = TxRequest {
+                gref: gref.raw(),
+                offset: chunk.offset,
+                flags: flags.bits(),
+                id,
+                size: if i == 0 { len as u16 } else { chunk.len },
+            };
+            c.ring.write_slot(c.req_prod_pvt, &req.to_le_bytes());
+            c.req_prod_pvt = c.req_prod_pvt.wrapping_add(1);
+            c.slots[usize::from(id)] = TxSlot {
+                skb: Some(skb.new_ref()),
+                gref: Some(gref),
+            };
+            if i == 0 {
+                if let Some(extra) = &gso {
+                    let e = ExtraInfo::encode(extra, false);
+                    c.ring.write_slot(c.req_prod_pvt, &e.to_tx_slot());
+                    c.req_prod_pvt = c.req_prod_pvt.wrapping_add(1);
+                }
+            }
+        }
+        if c.ring.push_requests(c.req_prod_pvt) {
+            c.notify.notify();
+        }
+        let free = free_requests(c.req_prod_pvt, c.rsp_cons, TX_RING_SIZE);
+        drop(guard);
+        bump(&self.stats.tx_packets, 1);
+        bump(&self.stats.tx_bytes, u64::from(len));
+        if gso.is_some() {
+            bump(&self.shared.tx_gso_packets, 1);
+        }
+        if free < TX_WAKE_THRESHOLD {
+            self.shared.netdev.tx_stop(self.index);
+        }
+        skb.consume();
+    }
+}
