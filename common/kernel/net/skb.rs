@@ -1,0 +1,247 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Socket buffers: the owned [`SkBuff`], its per-page [`Chunk`]s, and its [`Gso`] and
+//! [`ChecksumState`].
+//!
+//! C header: [`include/linux/skbuff.h`](srctree/include/linux/skbuff.h)
+
+use core::ptr::NonNull;
+
+use kernel::error::to_result;
+use kernel::prelude::*;
+
+use super::super::bindings;
+use super::{NetDevRef, Page};
+
+/// The state of `skb->ip_summed`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChecksumState {
+    /// No checksum information.
+    None,
+    /// The checksum was verified.
+    Unnecessary,
+    /// A full checksum is in `skb->csum`.
+    Complete,
+    /// The checksum still has to be filled in (offload).
+    Partial,
+}
+
+/// GSO kinds as the netif protocol knows them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gso {
+    /// TCP over IPv4, with the MSS.
+    TcpV4(u16),
+    /// TCP over IPv6, with the MSS.
+    TcpV6(u16),
+    /// A GSO type the protocol cannot carry.
+    Other,
+}
+
+/// An owned reference to a socket buffer; dropping it frees the skb as a drop
+/// (`dev_kfree_skb_any`); [`SkBuff::consume`] frees it as successfully used.
+pub struct SkBuff(pub(super) NonNull<bindings::sk_buff>);
+
+// SAFETY: An skb reference can be passed between contexts; freeing works from any context.
+unsafe impl Send for SkBuff {}
+
+/// One Xen page worth of packet data: frame number, offset and length.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Chunk {
+    /// Guest frame number of the page.
+    pub gfn: u64,
+    /// Offset of the data inside the page.
+    pub offset: u16,
+    /// Length of the data (at most the rest of the page).
+    pub len: u16,
+}
+
+/// Converts the glue's result (`n` chunks in `raw`, or a negative errno) into `out`.
+fn copy_chunks(n: i32, raw: &[bindings::xnt_chunk], out: &mut [Chunk]) -> Result<usize> {
+    if n < 0 {
+        return Err(Error::from_errno(n));
+    }
+    let n = n as usize;
+    for (o, r) in out.iter_mut().zip(&raw[..n]) {
+        *o = Chunk {
+            gfn: r.gfn as u64,
+            offset: r.offset,
+            len: r.len,
+        };
+    }
+    Ok(n)
+}
+
+impl SkBuff {
+    pub(super) fn raw(&self) -> *mut bindings::sk_buff {
+        self.0.as_ptr()
+    }
+
+    /// Total packet length.
+    pub fn len(&self) -> u32 {
+        // SAFETY: By the type invariant the skb is valid.
+        unsafe { bindings::xnt_skb_len(self.raw()) }
+    }
+
+    /// Whether the packet is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The TX queue the stack picked.
+    pub fn queue_mapping(&self) -> u16 {
+        // SAFETY: Valid skb.
+        unsafe { bindings::xnt_skb_queue_mapping(self.raw()) }
+    }
+
+    /// The flow hash (computed on demand, `skb_get_hash`).
+    pub fn flow_hash(&self) -> u32 {
+        // SAFETY: Valid skb; computing the hash only updates the skb's hash fields.
+        unsafe { bindings::xnt_skb_hash(self.raw()) }
+    }
+
+    /// Splits the packet data into per-page chunks; `E2BIG` if more than `out.len()`.
+    pub fn chunks(&self, out: &mut [Chunk]) -> Result<usize> {
+        let mut raw = [const {
+            bindings::xnt_chunk {
+                gfn: 0,
+                offset: 0,
+                len: 0,
+            }
+        }; 24];
+        let max = out.len().min(raw.len());
+        // SAFETY: Valid skb; `raw` has room for `max` chunks.
+        let n = unsafe { bindings::xnt_skb_chunks(self.raw(), raw.as_mut_ptr(), max as u32) };
+        copy_chunks(n, &raw, out)
+    }
+
+    /// Extends the linear data by `len` bytes (`skb_put`) and describes the new, not yet
+    /// written area per Xen page in `out`, for a grant copy to fill; returns the chunks.
+    pub fn put_chunks(&mut self, len: u32, out: &mut [Chunk]) -> Result<usize> {
+        let mut raw = [const {
+            bindings::xnt_chunk {
+                gfn: 0,
+                offset: 0,
+                len: 0,
+            }
+        }; 4];
+        let max = out.len().min(raw.len());
+        // SAFETY: Valid skb exclusively ours; `raw` has room for `max` chunks. The glue
+        // checks the tailroom before `skb_put`.
+        let n =
+            unsafe { bindings::xnt_skb_put_chunks(self.raw(), len, raw.as_mut_ptr(), max as u32) };
+        copy_chunks(n, &raw, out)
+    }
+
+    pub(crate) fn into_raw(self) -> *mut bindings::sk_buff {
+        core::mem::ManuallyDrop::new(self).0.as_ptr()
+    }
+
+    /// # Safety
+    ///
+    /// `raw` is a valid skb whose reference the caller hands over.
+    pub(crate) unsafe fn from_raw(raw: NonNull<bindings::sk_buff>) -> Self {
+        SkBuff(raw)
+    }
+
+    /// Pulls all data into the linear area.
+    pub fn linearize(&mut self) -> Result {
+        // SAFETY: Valid skb, exclusively ours.
+        to_result(unsafe { bindings::xnt_skb_linearize(self.raw()) })
+    }
+
+    /// A fresh, linear copy of the packet (`skb_copy`), if memory allows.
+    pub fn copy(&self) -> Option<SkBuff> {
+        // SAFETY: Valid skb.
+        NonNull::new(unsafe { bindings::xnt_skb_copy(self.raw()) }).map(SkBuff)
+    }
+
+    /// The packet's GSO request, if any.
+    pub fn gso(&self) -> Option<Gso> {
+        let mut size = 0u16;
+        // SAFETY: Valid skb; `size` is a valid out parameter.
+        match unsafe { bindings::xnt_skb_gso(self.raw(), &mut size) } as u32 {
+            bindings::XNT_GSO_NONE => None,
+            bindings::XNT_GSO_TCPV4 => Some(Gso::TcpV4(size)),
+            bindings::XNT_GSO_TCPV6 => Some(Gso::TcpV6(size)),
+            _ => Some(Gso::Other),
+        }
+    }
+
+    /// The checksum state.
+    pub fn checksum(&self) -> ChecksumState {
+        // SAFETY: Valid skb.
+        match unsafe { bindings::xnt_skb_ip_summed(self.raw()) } as u32 {
+            bindings::XNT_CSUM_UNNECESSARY => ChecksumState::Unnecessary,
+            bindings::XNT_CSUM_COMPLETE => ChecksumState::Complete,
+            bindings::XNT_CSUM_PARTIAL => ChecksumState::Partial,
+            _ => ChecksumState::None,
+        }
+    }
+
+    /// Another reference to the same skb (`skb_get`).
+    pub fn new_ref(&self) -> SkBuff {
+        // SAFETY: Valid skb; `skb_get` takes a reference and returns the same pointer.
+        SkBuff(unsafe { NonNull::new_unchecked(bindings::xnt_skb_get(self.raw())) })
+    }
+
+    /// Frees this reference as successfully transmitted or consumed.
+    pub fn consume(self) {
+        let this = core::mem::ManuallyDrop::new(self);
+        // SAFETY: We own this reference and give it up exactly once.
+        unsafe { bindings::xnt_skb_consume(this.raw()) };
+    }
+
+    /// Appends `len` bytes from `page` at `offset` to the linear area.
+    pub fn put_from_page(&mut self, page: &Page, offset: u32, len: u32) {
+        // SAFETY: Valid skb and page; the glue checks bounds and tailroom.
+        unsafe { bindings::xnt_skb_put_from_page(self.raw(), page.0.as_ptr(), offset, len) };
+    }
+
+    /// Attaches `len` bytes of `page` at `offset` as the next fragment; gives the page
+    /// back if the skb has no fragment slot left or the range is outside the page.
+    pub fn add_page_frag(&mut self, page: Page, offset: u32, len: u32) -> Result<(), Page> {
+        // SAFETY: Valid skb and page; on success the skb takes over our page reference.
+        let r =
+            unsafe { bindings::xnt_skb_add_page_frag(self.raw(), page.0.as_ptr(), offset, len) };
+        if r == 0 {
+            core::mem::forget(page);
+            Ok(())
+        } else {
+            Err(page)
+        }
+    }
+
+    /// Finishes a received packet: GSO metadata (marked dodgy), protocol, checksum state
+    /// (`skb_checksum_setup` for a partial checksum). Returns whether a GSO packet without
+    /// a partial checksum had to be fixed up.
+    pub fn finish_rx(
+        &mut self,
+        dev: NetDevRef,
+        csum: ChecksumState,
+        gso: Option<Gso>,
+    ) -> Result<bool> {
+        let c = match csum {
+            ChecksumState::Partial => bindings::XNT_CSUM_PARTIAL,
+            ChecksumState::Unnecessary => bindings::XNT_CSUM_UNNECESSARY,
+            _ => bindings::XNT_CSUM_NONE,
+        };
+        let (t, size) = match gso {
+            Some(Gso::TcpV4(s)) => (bindings::XNT_GSO_TCPV4, s),
+            Some(Gso::TcpV6(s)) => (bindings::XNT_GSO_TCPV6, s),
+            _ => (bindings::XNT_GSO_NONE, 0),
+        };
+        let mut fixup = false;
+        // SAFETY: Valid skb exclusively ours; valid device; `fixup` is an out parameter.
+        to_result(unsafe {
+            bindings::xnt_skb_finish_rx(self.raw(), dev.raw(), c as i32, t as i32, size, &mut fixup)
+        })?;
+        Ok(fixup)
+    }
+}
+
+impl Drop for SkBuff {
+    fn drop(&mut self) {
+        // SAFETY: We own this reference and give it up exactly once.
+        unsafe { bindings::xnt_skb_free(self.raw()) };
+    }
+}
