@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Backend-side abstractions: mapping a frontend's ring page, grant copies to and from
-//! frontend pages, the guest-RX worker thread, XenStore watches and the guest-RX skb
-//! backlog.
+//! Backend-side abstractions: mapping a frontend's ring page, binding the frontend's event
+//! channel, grant copies to and from frontend pages, the guest-RX worker thread, XenStore
+//! watches and the guest-RX skb backlog.
 //!
 //! C headers: [`include/xen/xenbus.h`](srctree/include/xen/xenbus.h),
 //! [`include/xen/grant_table.h`](srctree/include/xen/grant_table.h); glue in
@@ -17,10 +17,25 @@ use kernel::prelude::*;
 use kernel::sync::Arc;
 
 use super::bindings;
+use super::evtchn::{EventHandler, IrqBinding};
 use super::net::SkBuff;
 use super::protocol::ring::{header as sring, need_notify};
 use super::sring::RingPage;
 use super::xenbus::Device;
+
+impl<T: EventHandler> IrqBinding<T> {
+    /// Binds the frontend's `remote_port` of `dev` to a local port and that to
+    /// `ctx.handle_event()` under the IRQ name `name` (backend side).
+    pub fn new_interdomain(
+        dev: &Device,
+        remote_port: u32,
+        name: &CStr,
+        ctx: Arc<T>,
+    ) -> Result<Self> {
+        // SAFETY: `dev` is a live xenbus device (the caller's reference).
+        unsafe { Self::bind(dev.as_raw(), remote_port, name, ctx) }
+    }
+}
 
 /// A frontend's ring page mapped into this domain (`xenbus_map_ring_valloc`).
 ///
