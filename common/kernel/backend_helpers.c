@@ -320,11 +320,6 @@ int xnt_skb_put_chunks(struct sk_buff *skb, unsigned int len, struct xnt_chunk *
 	return err ? err : n;
 }
 
-void xnt_xenbus_device_unregister(struct xenbus_device *dev)
-{
-	device_unregister(&dev->dev);
-}
-
 u64 xnt_jiffies_ms(void)
 {
 	return jiffies64_to_msecs(get_jiffies_64());

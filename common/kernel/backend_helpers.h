@@ -76,7 +76,6 @@ struct net_device *xnt_netdev_alloc_backend(struct device *parent, unsigned int 
 /* Marks the area `len` bytes at the skb's tail as data and describes it per Xen page. */
 int xnt_skb_put_chunks(struct sk_buff *skb, unsigned int len, struct xnt_chunk *out,
 		       unsigned int max);
-void xnt_xenbus_device_unregister(struct xenbus_device *dev);
 u64 xnt_jiffies_ms(void);
 
 #endif

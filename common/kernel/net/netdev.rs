@@ -276,6 +276,7 @@ impl<T: NetDriver> NetDevice<T> {
     /// Allocates a backend `vif` device named `name` (for example `vif5.0`): MAC
     /// `fe:ff:ff:ff:ff:ff`, SG/checksum/TSO offloads that `allowed_features` trims to what
     /// the frontend takes, MTU up to 65517, carrier off, no driver context yet.
+    #[cfg(xnt_backend)]
     pub fn new_backend(
         parent: &super::super::xenbus::Device,
         max_queues: u32,

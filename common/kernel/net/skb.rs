@@ -116,6 +116,7 @@ impl SkBuff {
 
     /// Extends the linear data by `len` bytes (`skb_put`) and describes the new, not yet
     /// written area per Xen page in `out`, for a grant copy to fill; returns the chunks.
+    #[cfg(xnt_backend)]
     pub fn put_chunks(&mut self, len: u32, out: &mut [Chunk]) -> Result<usize> {
         let mut raw = [const {
             bindings::xnt_chunk {
@@ -132,6 +133,7 @@ impl SkBuff {
         copy_chunks(n, &raw, out)
     }
 
+    #[cfg(xnt_backend)]
     pub(crate) fn into_raw(self) -> *mut bindings::sk_buff {
         core::mem::ManuallyDrop::new(self).0.as_ptr()
     }
@@ -139,6 +141,7 @@ impl SkBuff {
     /// # Safety
     ///
     /// `raw` is a valid skb whose reference the caller hands over.
+    #[cfg(xnt_backend)]
     pub(crate) unsafe fn from_raw(raw: NonNull<bindings::sk_buff>) -> Self {
         SkBuff(raw)
     }
