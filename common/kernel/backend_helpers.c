@@ -263,18 +263,9 @@ struct net_device *xnt_netdev_alloc_backend(struct device *parent, unsigned int 
 	return dev;
 }
 
-int xnt_skb_put_chunks(struct sk_buff *skb, unsigned int len, struct xnt_chunk *out,
-		       unsigned int max)
+unsigned int xnt_skb_tailroom(struct sk_buff *skb)
 {
-	unsigned int n = 0;
-	void *start;
-	int err;
-
-	if (len > skb_tailroom(skb))
-		return -ENOSPC;
-	start = skb_put(skb, len);
-	err = xnt_add_chunks(out, max, &n, virt_to_page(start), offset_in_page(start), len);
-	return err ? err : n;
+	return skb_tailroom(skb);
 }
 
 u64 xnt_jiffies_ms(void)

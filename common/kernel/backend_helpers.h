@@ -15,7 +15,6 @@ struct net_device;
 struct sk_buff;
 struct xenbus_device;
 struct xnt_netdev_callbacks;
-struct xnt_chunk;
 
 /*
  * A wait point plus, while running, a kernel thread that calls `fn(ctx)` whenever it is
@@ -55,9 +54,7 @@ void xnt_skbq_purge(struct xnt_skbq *q);
 struct net_device *xnt_netdev_alloc_backend(struct device *parent, unsigned int max_queues,
 					    const struct xnt_netdev_callbacks *cb,
 					    const char *driver_name, const char *name);
-/* Marks the area `len` bytes at the skb's tail as data and describes it per Xen page. */
-int xnt_skb_put_chunks(struct sk_buff *skb, unsigned int len, struct xnt_chunk *out,
-		       unsigned int max);
+unsigned int xnt_skb_tailroom(struct sk_buff *skb);
 u64 xnt_jiffies_ms(void);
 
 #endif

@@ -341,46 +341,44 @@ u32 xnt_skb_hash(struct sk_buff *skb)
 	return skb_get_hash(skb);
 }
 
-static int xnt_add_chunks(struct xnt_chunk *out, unsigned int max, unsigned int *n,
-			  struct page *page, unsigned int offset, unsigned int len)
+void *xnt_skb_data(struct sk_buff *skb)
 {
-	unsigned long pfn = page_to_pfn(page) + (offset >> PAGE_SHIFT);
-
-	offset &= ~PAGE_MASK;
-	while (len) {
-		unsigned int l = min_t(unsigned int, len, PAGE_SIZE - offset);
-
-		if (*n >= max)
-			return -E2BIG;
-		out[*n].gfn = xen_page_to_gfn(pfn_to_page(pfn));
-		out[*n].offset = offset;
-		out[*n].len = l;
-		(*n)++;
-		len -= l;
-		offset = 0;
-		pfn++;
-	}
-	return 0;
+	return skb->data;
 }
 
-int xnt_skb_chunks(struct sk_buff *skb, struct xnt_chunk *out, unsigned int max)
+unsigned int xnt_skb_headlen(struct sk_buff *skb)
 {
-	unsigned int n = 0, i;
-	int err;
+	return skb_headlen(skb);
+}
 
-	err = xnt_add_chunks(out, max, &n, virt_to_page(skb->data),
-			     offset_in_page(skb->data), skb_headlen(skb));
-	if (err)
-		return err;
-	for (i = 0; i < skb_shinfo(skb)->nr_frags; i++) {
-		skb_frag_t *frag = &skb_shinfo(skb)->frags[i];
+unsigned int xnt_skb_nr_frags(struct sk_buff *skb)
+{
+	return skb_shinfo(skb)->nr_frags;
+}
 
-		err = xnt_add_chunks(out, max, &n, skb_frag_page(frag), skb_frag_off(frag),
-				     skb_frag_size(frag));
-		if (err)
-			return err;
-	}
-	return n;
+unsigned long xnt_skb_frag_pfn(struct sk_buff *skb, unsigned int i)
+{
+	return page_to_pfn(skb_frag_page(&skb_shinfo(skb)->frags[i]));
+}
+
+unsigned int xnt_skb_frag_off(struct sk_buff *skb, unsigned int i)
+{
+	return skb_frag_off(&skb_shinfo(skb)->frags[i]);
+}
+
+unsigned int xnt_skb_frag_size(struct sk_buff *skb, unsigned int i)
+{
+	return skb_frag_size(&skb_shinfo(skb)->frags[i]);
+}
+
+unsigned long xnt_virt_to_pfn(const void *p)
+{
+	return page_to_pfn(virt_to_page(p));
+}
+
+unsigned long xnt_pfn_to_gfn(unsigned long pfn)
+{
+	return xen_page_to_gfn(pfn_to_page(pfn));
 }
 
 int xnt_skb_linearize(struct sk_buff *skb)

@@ -8,6 +8,7 @@
 use core::ptr::NonNull;
 
 use kernel::error::to_result;
+use kernel::page::{PAGE_MASK, PAGE_SHIFT, PAGE_SIZE};
 use kernel::prelude::*;
 
 use super::super::bindings;
@@ -55,20 +56,43 @@ pub struct Chunk {
     pub len: u16,
 }
 
-/// Converts the glue's result (`n` chunks in `raw`, or a negative errno) into `out`.
-fn copy_chunks(n: i32, raw: &[bindings::xnt_chunk], out: &mut [Chunk]) -> Result<usize> {
-    if n < 0 {
-        return Err(Error::from_errno(n));
-    }
-    let n = n as usize;
-    for (o, r) in out.iter_mut().zip(&raw[..n]) {
-        *o = Chunk {
-            gfn: r.gfn as u64,
-            offset: r.offset,
-            len: r.len,
+/// The most chunks one [`SkBuff::chunks`] call describes.
+const MAX_CHUNKS: usize = 24;
+/// The most chunks one [`SkBuff::put_chunks`] call describes.
+#[cfg(xnt_backend)]
+const MAX_PUT_CHUNKS: usize = 4;
+
+/// `offset_in_page(p)`.
+fn offset_in_page(p: *const core::ffi::c_void) -> u32 {
+    (p as usize & !PAGE_MASK) as u32
+}
+
+/// Appends to `out[*n..]` one chunk per page of the `len` bytes that start `offset` bytes
+/// after the start of frame `pfn` (`offset` may lie beyond that first page); `E2BIG` when
+/// `out` has no room left for the next chunk.
+fn add_chunks(out: &mut [Chunk], n: &mut usize, pfn: usize, offset: u32, len: u32) -> Result {
+    let mut pfn = pfn.wrapping_add((offset >> PAGE_SHIFT) as usize);
+    let mut offset = offset & !(PAGE_MASK as u32);
+    let mut len = len;
+    while len != 0 {
+        let l = len.min(PAGE_SIZE as u32 - offset);
+        if *n >= out.len() {
+            return Err(E2BIG);
+        }
+        // SAFETY: `xen_page_to_gfn(pfn_to_page(pfn))` only computes with frame numbers (on
+        // PV a bounds-checked p2m lookup); `pfn` is a frame of the caller's data.
+        let gfn = unsafe { bindings::xnt_pfn_to_gfn(pfn) };
+        out[*n] = Chunk {
+            gfn: gfn as u64,
+            offset: offset as u16,
+            len: l as u16,
         };
+        *n += 1;
+        len -= l;
+        offset = 0;
+        pfn = pfn.wrapping_add(1);
     }
-    Ok(n)
+    Ok(())
 }
 
 impl SkBuff {
@@ -101,36 +125,54 @@ impl SkBuff {
 
     /// Splits the packet data into per-page chunks; `E2BIG` if more than `out.len()`.
     pub fn chunks(&self, out: &mut [Chunk]) -> Result<usize> {
-        let mut raw = [const {
-            bindings::xnt_chunk {
-                gfn: 0,
-                offset: 0,
-                len: 0,
-            }
-        }; 24];
+        let mut raw = [Chunk::default(); MAX_CHUNKS];
         let max = out.len().min(raw.len());
-        // SAFETY: Valid skb; `raw` has room for `max` chunks.
-        let n = unsafe { bindings::xnt_skb_chunks(self.raw(), raw.as_mut_ptr(), max as u32) };
-        copy_chunks(n, &raw, out)
+        let mut n = 0;
+        let skb = self.raw();
+        // SAFETY: Valid skb.
+        let (data, headlen) =
+            unsafe { (bindings::xnt_skb_data(skb), bindings::xnt_skb_headlen(skb)) };
+        // SAFETY: `data` points into the skb's linear area, which is in the kernel's direct
+        // map (`virt_to_page` is valid for it).
+        let pfn = unsafe { bindings::xnt_virt_to_pfn(data) };
+        add_chunks(&mut raw[..max], &mut n, pfn, offset_in_page(data), headlen)?;
+        // SAFETY: Valid skb.
+        let nr_frags = unsafe { bindings::xnt_skb_nr_frags(skb) };
+        for i in 0..nr_frags {
+            // SAFETY: Valid skb; `i` is below its `nr_frags`, so `frags[i]` is a fragment.
+            let (pfn, off, size) = unsafe {
+                (
+                    bindings::xnt_skb_frag_pfn(skb, i),
+                    bindings::xnt_skb_frag_off(skb, i),
+                    bindings::xnt_skb_frag_size(skb, i),
+                )
+            };
+            add_chunks(&mut raw[..max], &mut n, pfn, off, size)?;
+        }
+        out[..n].copy_from_slice(&raw[..n]);
+        Ok(n)
     }
 
     /// Extends the linear data by `len` bytes (`skb_put`) and describes the new, not yet
     /// written area per Xen page in `out`, for a grant copy to fill; returns the chunks.
     #[cfg(xnt_backend)]
     pub fn put_chunks(&mut self, len: u32, out: &mut [Chunk]) -> Result<usize> {
-        let mut raw = [const {
-            bindings::xnt_chunk {
-                gfn: 0,
-                offset: 0,
-                len: 0,
-            }
-        }; 4];
+        let mut raw = [Chunk::default(); MAX_PUT_CHUNKS];
         let max = out.len().min(raw.len());
-        // SAFETY: Valid skb exclusively ours; `raw` has room for `max` chunks. The glue
-        // checks the tailroom before `skb_put`.
-        let n =
-            unsafe { bindings::xnt_skb_put_chunks(self.raw(), len, raw.as_mut_ptr(), max as u32) };
-        copy_chunks(n, &raw, out)
+        let mut n = 0;
+        // SAFETY: Valid skb.
+        if len > unsafe { bindings::xnt_skb_tailroom(self.raw()) } {
+            return Err(ENOSPC);
+        }
+        // SAFETY: Valid skb, exclusively ours, with at least `len` bytes of tailroom
+        // (checked above), so `skb_put` does not overrun.
+        let start = unsafe { bindings::skb_put(self.raw(), len) };
+        // SAFETY: `start` points into the skb's linear area, which is in the kernel's
+        // direct map (`virt_to_page` is valid for it).
+        let pfn = unsafe { bindings::xnt_virt_to_pfn(start) };
+        add_chunks(&mut raw[..max], &mut n, pfn, offset_in_page(start), len)?;
+        out[..n].copy_from_slice(&raw[..n]);
+        Ok(n)
     }
 
     #[cfg(xnt_backend)]
