@@ -456,35 +456,31 @@ int xnt_skb_add_page_frag(struct sk_buff *skb, struct page *page, unsigned int o
 	return 0;
 }
 
-int xnt_skb_finish_rx(struct sk_buff *skb, struct net_device *dev, int csum, int gso_type,
-		      u16 gso_size, bool *csum_fixup)
+bool xnt_skb_may_pull(struct sk_buff *skb, unsigned int len)
 {
-	bool recalculate = false;
+	return pskb_may_pull(skb, len);
+}
 
-	*csum_fixup = false;
-	if (!pskb_may_pull(skb, ETH_HLEN))
-		return -EINVAL;
-	if (gso_type == XNT_GSO_TCPV4 || gso_type == XNT_GSO_TCPV6) {
-		skb_shinfo(skb)->gso_size = gso_size;
-		skb_shinfo(skb)->gso_type =
-			(gso_type == XNT_GSO_TCPV4 ? SKB_GSO_TCPV4 : SKB_GSO_TCPV6) |
-			SKB_GSO_DODGY;
-		skb_shinfo(skb)->gso_segs = 0;
-	}
+void xnt_skb_set_gso(struct sk_buff *skb, u16 size, unsigned int type)
+{
+	skb_shinfo(skb)->gso_size = size;
+	skb_shinfo(skb)->gso_type = type;
+	skb_shinfo(skb)->gso_segs = 0;
+}
+
+void xnt_skb_eth_type_trans(struct sk_buff *skb, struct net_device *dev)
+{
 	skb->protocol = eth_type_trans(skb, dev);
+}
+
+void xnt_skb_reset_network_header(struct sk_buff *skb)
+{
 	skb_reset_network_header(skb);
-	if (csum == XNT_CSUM_PARTIAL)
-		skb->ip_summed = CHECKSUM_PARTIAL;
-	else if (csum == XNT_CSUM_UNNECESSARY)
-		skb->ip_summed = CHECKSUM_UNNECESSARY;
-	if (skb->ip_summed != CHECKSUM_PARTIAL && skb_is_gso(skb)) {
-		*csum_fixup = true;
-		skb->ip_summed = CHECKSUM_PARTIAL;
-		recalculate = true;
-	}
-	if (skb->ip_summed != CHECKSUM_PARTIAL)
-		return 0;
-	return skb_checksum_setup(skb, recalculate);
+}
+
+void xnt_skb_set_ip_summed(struct sk_buff *skb, unsigned int ip_summed)
+{
+	skb->ip_summed = ip_summed;
 }
 
 struct xnt_napi {

@@ -121,8 +121,12 @@ void xnt_skb_put_from_page(struct sk_buff *skb, struct page *page, unsigned int 
 			   unsigned int len);
 int xnt_skb_add_page_frag(struct sk_buff *skb, struct page *page, unsigned int offset,
 			  unsigned int len);
-int xnt_skb_finish_rx(struct sk_buff *skb, struct net_device *dev, int csum, int gso_type,
-		      u16 gso_size, bool *csum_fixup);
+/* Accessors for SkBuff::finish_rx in common/kernel/net/skb.rs. */
+bool xnt_skb_may_pull(struct sk_buff *skb, unsigned int len);
+void xnt_skb_set_gso(struct sk_buff *skb, u16 size, unsigned int type);
+void xnt_skb_eth_type_trans(struct sk_buff *skb, struct net_device *dev);
+void xnt_skb_reset_network_header(struct sk_buff *skb);
+void xnt_skb_set_ip_summed(struct sk_buff *skb, unsigned int ip_summed);
 
 struct napi_struct *xnt_napi_new(struct net_device *dev,
 				 int (*poll)(const void *ctx, struct napi_struct *napi,

@@ -265,21 +265,50 @@ impl SkBuff {
         csum: ChecksumState,
         gso: Option<Gso>,
     ) -> Result<bool> {
-        let c = match csum {
-            ChecksumState::Partial => bindings::XNT_CSUM_PARTIAL,
-            ChecksumState::Unnecessary => bindings::XNT_CSUM_UNNECESSARY,
-            _ => bindings::XNT_CSUM_NONE,
+        let skb = self.raw();
+        // SAFETY: Valid skb, exclusively ours.
+        if !unsafe { bindings::xnt_skb_may_pull(skb, bindings::ETH_HLEN) } {
+            return Err(EINVAL);
+        }
+        let gso_type = match gso {
+            Some(Gso::TcpV4(s)) => Some((bindings::SKB_GSO_TCPV4, s)),
+            Some(Gso::TcpV6(s)) => Some((bindings::SKB_GSO_TCPV6, s)),
+            _ => None,
         };
-        let (t, size) = match gso {
-            Some(Gso::TcpV4(s)) => (bindings::XNT_GSO_TCPV4, s),
-            Some(Gso::TcpV6(s)) => (bindings::XNT_GSO_TCPV6, s),
-            _ => (bindings::XNT_GSO_NONE, 0),
-        };
+        if let Some((t, size)) = gso_type {
+            // SAFETY: Valid skb, exclusively ours.
+            unsafe { bindings::xnt_skb_set_gso(skb, size, (t | bindings::SKB_GSO_DODGY) as u32) };
+        }
+        // SAFETY: Valid skb, exclusively ours, with `ETH_HLEN` bytes of linear data (pulled
+        // above); `dev` is a valid device (its type documentation).
+        unsafe { bindings::xnt_skb_eth_type_trans(skb, dev.raw()) };
+        // SAFETY: Valid skb, exclusively ours.
+        unsafe { bindings::xnt_skb_reset_network_header(skb) };
+        match csum {
+            // SAFETY: Valid skb, exclusively ours.
+            ChecksumState::Partial => unsafe {
+                bindings::xnt_skb_set_ip_summed(skb, bindings::CHECKSUM_PARTIAL)
+            },
+            // SAFETY: Valid skb, exclusively ours.
+            ChecksumState::Unnecessary => unsafe {
+                bindings::xnt_skb_set_ip_summed(skb, bindings::CHECKSUM_UNNECESSARY)
+            },
+            _ => {}
+        }
+        // A GSO packet needs a partial checksum: set one up from the headers.
         let mut fixup = false;
-        // SAFETY: Valid skb exclusively ours; valid device; `fixup` is an out parameter.
-        to_result(unsafe {
-            bindings::xnt_skb_finish_rx(self.raw(), dev.raw(), c as i32, t as i32, size, &mut fixup)
-        })?;
+        let mut recalculate = false;
+        if self.checksum() != ChecksumState::Partial && self.gso().is_some() {
+            fixup = true;
+            // SAFETY: Valid skb, exclusively ours.
+            unsafe { bindings::xnt_skb_set_ip_summed(skb, bindings::CHECKSUM_PARTIAL) };
+            recalculate = true;
+        }
+        if self.checksum() != ChecksumState::Partial {
+            return Ok(fixup);
+        }
+        // SAFETY: Valid skb, exclusively ours, with a partial checksum.
+        to_result(unsafe { bindings::skb_checksum_setup(skb, recalculate) })?;
         Ok(fixup)
     }
 }
