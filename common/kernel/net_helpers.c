@@ -2,7 +2,7 @@
 /*
  * C side of the Rust net_device / NAPI / skb / page / event-channel abstractions; see
  * net_helpers.h. Every function here only adapts a kernel API to plain types; the Rust
- * side (common/kernel/net.rs, evtchn.rs) documents the safety contracts.
+ * side (common/kernel/net/, evtchn.rs) documents the safety contracts.
  */
 #include <linux/etherdevice.h>
 #include <linux/ethtool.h>
