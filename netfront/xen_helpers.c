@@ -2,4 +2,3 @@
 /* The shared C helpers, compiled into this module. */
 #include "../common/kernel/helpers.c"
 #include "../common/kernel/net_helpers.c"
-#include "../common/kernel/backend_helpers.c"

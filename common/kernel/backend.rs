@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Backend-side abstractions: mapping a frontend's ring page, grant copies to and from
-//! frontend pages, the guest-RX worker thread, XenStore watches and the guest-RX skb
-//! backlog.
+//! Backend-side abstractions: mapping a frontend's ring page, binding the frontend's event
+//! channel, grant copies to and from frontend pages, the guest-RX worker thread, XenStore
+//! watches and the guest-RX skb backlog.
 //!
 //! C headers: [`include/xen/xenbus.h`](srctree/include/xen/xenbus.h),
 //! [`include/xen/grant_table.h`](srctree/include/xen/grant_table.h); glue in
@@ -17,10 +17,25 @@ use kernel::prelude::*;
 use kernel::sync::Arc;
 
 use super::bindings;
+use super::evtchn::{EventHandler, IrqBinding};
 use super::net::SkBuff;
 use super::protocol::ring::{header as sring, need_notify};
 use super::sring::RingPage;
 use super::xenbus::Device;
+
+impl<T: EventHandler> IrqBinding<T> {
+    /// Binds the frontend's `remote_port` of `dev` to a local port and that to
+    /// `ctx.handle_event()` under the IRQ name `name` (backend side).
+    pub fn new_interdomain(
+        dev: &Device,
+        remote_port: u32,
+        name: &CStr,
+        ctx: Arc<T>,
+    ) -> Result<Self> {
+        // SAFETY: `dev` is a live xenbus device (the caller's reference).
+        unsafe { Self::bind(dev.as_raw(), remote_port, name, ctx) }
+    }
+}
 
 /// A frontend's ring page mapped into this domain (`xenbus_map_ring_valloc`).
 ///
@@ -132,33 +147,21 @@ pub struct CopyOp {
     pub status: i16,
 }
 
-const _: () = {
-    use core::mem::{align_of, offset_of, size_of};
-    assert!(size_of::<CopyOp>() == size_of::<bindings::xnt_copy_op>());
-    assert!(align_of::<CopyOp>() == align_of::<bindings::xnt_copy_op>());
-    assert!(offset_of!(CopyOp, len) == offset_of!(bindings::xnt_copy_op, len));
-    assert!(offset_of!(CopyOp, status) == offset_of!(bindings::xnt_copy_op, status));
-};
-
 /// Scratch space for batches of grant copies (`gnttab_batch_copy`).
 ///
 /// # Invariants
 ///
-/// `raw` holds room for `max` `struct gnttab_copy`, from `xnt_grant_copier_new`.
+/// `raw` holds `max` `struct gnttab_copy`.
 pub struct GrantCopier {
-    raw: NonNull<c_void>,
+    raw: KVec<bindings::gnttab_copy>,
     max: usize,
 }
-
-// SAFETY: The scratch buffer is owned; `run` takes `&mut self`.
-unsafe impl Send for GrantCopier {}
 
 impl GrantCopier {
     /// Allocates room for `max` copies per hypercall.
     pub fn new(max: usize) -> Result<Self> {
-        // SAFETY: Plain allocation.
-        let raw =
-            NonNull::new(unsafe { bindings::xnt_grant_copier_new(max as u32) }).ok_or(ENOMEM)?;
+        // Zeroed, like the `kcalloc` this replaces.
+        let raw = KVec::from_elem(bindings::gnttab_copy::default(), max, GFP_KERNEL)?;
         Ok(Self { raw, max })
     }
 
@@ -166,24 +169,41 @@ impl GrantCopier {
     /// op's `status`.
     pub fn run(&mut self, domid: u16, ops: &mut [CopyOp]) {
         for batch in ops.chunks_mut(self.max) {
-            // SAFETY: `CopyOp` has the layout of `struct xnt_copy_op` (checked above);
-            // `batch` has at most `max` entries, the scratch size.
-            unsafe {
-                bindings::xnt_grant_copy(
-                    self.raw.as_ptr(),
-                    domid,
-                    batch.as_mut_ptr().cast(),
-                    batch.len() as u32,
-                )
-            };
+            Self::copy(&mut self.raw[..batch.len()], domid, batch);
         }
     }
-}
 
-impl Drop for GrantCopier {
-    fn drop(&mut self) {
-        // SAFETY: By the type invariant `raw` came from `xnt_grant_copier_new`.
-        unsafe { bindings::xnt_grant_copier_free(self.raw.as_ptr()) };
+    /// Fills `g` from `ops` (same length), runs the copies and sets each op's `status`.
+    fn copy(g: &mut [bindings::gnttab_copy], domid: u16, ops: &mut [CopyOp]) {
+        for (g, op) in g.iter_mut().zip(ops.iter()) {
+            // SAFETY: `g` is a valid, exclusive `struct gnttab_copy`; all of its fields are
+            // integers, for which all-zero bytes are valid. This clears the padding and the
+            // upper bytes of the `u` union as well, like a `memset`.
+            unsafe { core::ptr::write_bytes(core::ptr::from_mut(g), 0, 1) };
+            let (local, foreign) = if op.to_foreign != 0 {
+                g.flags = bindings::GNTCOPY_dest_gref as u16;
+                (&mut g.source, &mut g.dest)
+            } else {
+                g.flags = bindings::GNTCOPY_source_gref as u16;
+                (&mut g.dest, &mut g.source)
+            };
+            local.u.gmfn = op.local_gfn as bindings::xen_pfn_t;
+            local.domid = bindings::DOMID_SELF as bindings::domid_t;
+            local.offset = op.local_off;
+            foreign.u.ref_ = op.foreign_ref;
+            foreign.domid = domid;
+            foreign.offset = op.foreign_off;
+            g.len = op.len;
+        }
+        if !g.is_empty() {
+            // SAFETY: `g` is an exclusive array of `g.len()` initialised `struct
+            // gnttab_copy`; `gnttab_batch_copy` issues the copy hypercall on it (retrying
+            // ops that got `GNTST_eagain`) and only writes the ops' `status`.
+            unsafe { bindings::gnttab_batch_copy(g.as_mut_ptr(), g.len() as u32) };
+        }
+        for (g, op) in g.iter().zip(ops.iter_mut()) {
+            op.status = g.status;
+        }
     }
 }
 

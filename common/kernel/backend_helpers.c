@@ -7,50 +7,7 @@
 #include <linux/wait.h>
 #include <linux/jiffies.h>
 #include <linux/if_vlan.h>
-#include <xen/grant_table.h>
 #include "backend_helpers.h"
-
-void *xnt_grant_copier_new(unsigned int max_ops)
-{
-	return kcalloc(max_ops, sizeof(struct gnttab_copy), GFP_KERNEL);
-}
-
-void xnt_grant_copier_free(void *copier)
-{
-	kfree(copier);
-}
-
-void xnt_grant_copy(void *copier, u16 domid, struct xnt_copy_op *ops, unsigned int n)
-{
-	struct gnttab_copy *g = copier;
-	unsigned int i;
-
-	for (i = 0; i < n; i++) {
-		struct gnttab_copy_ptr *local, *foreign;
-
-		memset(&g[i], 0, sizeof(g[i]));
-		if (ops[i].to_foreign) {
-			local = &g[i].source;
-			foreign = &g[i].dest;
-			g[i].flags = GNTCOPY_dest_gref;
-		} else {
-			local = &g[i].dest;
-			foreign = &g[i].source;
-			g[i].flags = GNTCOPY_source_gref;
-		}
-		local->u.gmfn = ops[i].local_gfn;
-		local->domid = DOMID_SELF;
-		local->offset = ops[i].local_off;
-		foreign->u.ref = ops[i].foreign_ref;
-		foreign->domid = domid;
-		foreign->offset = ops[i].foreign_off;
-		g[i].len = ops[i].len;
-	}
-	if (n)
-		gnttab_batch_copy(g, n);
-	for (i = 0; i < n; i++)
-		ops[i].status = g[i].status;
-}
 
 struct xnt_worker {
 	struct task_struct *task;
@@ -306,23 +263,9 @@ struct net_device *xnt_netdev_alloc_backend(struct device *parent, unsigned int 
 	return dev;
 }
 
-int xnt_skb_put_chunks(struct sk_buff *skb, unsigned int len, struct xnt_chunk *out,
-		       unsigned int max)
+unsigned int xnt_skb_tailroom(struct sk_buff *skb)
 {
-	unsigned int n = 0;
-	void *start;
-	int err;
-
-	if (len > skb_tailroom(skb))
-		return -ENOSPC;
-	start = skb_put(skb, len);
-	err = xnt_add_chunks(out, max, &n, virt_to_page(start), offset_in_page(start), len);
-	return err ? err : n;
-}
-
-void xnt_xenbus_device_unregister(struct xenbus_device *dev)
-{
-	device_unregister(&dev->dev);
+	return skb_tailroom(skb);
 }
 
 u64 xnt_jiffies_ms(void)

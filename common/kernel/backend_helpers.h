@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * C side of the backend abstractions (common/kernel/backend.rs): grant copies, foreign
- * event channels, the guest-RX worker thread, XenStore watches, the per-queue skb
- * backlog and the backend's vif net_device. Like net_helpers.h, it keeps kernel structs
- * opaque to Rust and adapts each operation to plain types.
+ * C side of the backend abstractions (common/kernel/backend.rs): the guest-RX worker
+ * thread, XenStore watches, the per-queue skb backlog and the backend's vif net_device.
+ * Like net_helpers.h, it keeps kernel structs opaque to Rust and adapts each operation to
+ * plain types. (Grant copies are built in Rust and call gnttab_batch_copy directly.)
  */
 #ifndef XNT_BACKEND_HELPERS_H
 #define XNT_BACKEND_HELPERS_H
@@ -15,25 +15,6 @@ struct net_device;
 struct sk_buff;
 struct xenbus_device;
 struct xnt_netdev_callbacks;
-struct xnt_chunk;
-
-/* One grant copy between a local frame and a frontend grant. */
-struct xnt_copy_op {
-	u64 local_gfn;
-	u32 foreign_ref;
-	u16 local_off;
-	u16 foreign_off;
-	u16 len;
-	/* 1: local -> foreign (guest RX); 0: foreign -> local (guest TX). */
-	u8 to_foreign;
-	/* Out: GNTST_* of this op (0 = okay). */
-	s16 status;
-};
-
-void *xnt_grant_copier_new(unsigned int max_ops);
-void xnt_grant_copier_free(void *copier);
-/* Runs `n` (<= max_ops) copies with domain `domid`; fills each op's status. */
-void xnt_grant_copy(void *copier, u16 domid, struct xnt_copy_op *ops, unsigned int n);
 
 /*
  * A wait point plus, while running, a kernel thread that calls `fn(ctx)` whenever it is
@@ -73,10 +54,7 @@ void xnt_skbq_purge(struct xnt_skbq *q);
 struct net_device *xnt_netdev_alloc_backend(struct device *parent, unsigned int max_queues,
 					    const struct xnt_netdev_callbacks *cb,
 					    const char *driver_name, const char *name);
-/* Marks the area `len` bytes at the skb's tail as data and describes it per Xen page. */
-int xnt_skb_put_chunks(struct sk_buff *skb, unsigned int len, struct xnt_chunk *out,
-		       unsigned int max);
-void xnt_xenbus_device_unregister(struct xenbus_device *dev);
+unsigned int xnt_skb_tailroom(struct sk_buff *skb);
 u64 xnt_jiffies_ms(void);
 
 #endif

@@ -35,6 +35,8 @@ xnt_bindgen_allow := \
 	--allowlist-var 'XenbusState.*' \
 	--allowlist-var 'XEN_NETIF_.*' \
 	--allowlist-var 'XEN_NET[RT]XF_.*' \
+	--allowlist-var 'GNTCOPY_.*' \
+	--allowlist-var 'DOMID_SELF' \
 	--constified-enum 'xenbus_state'
 
 # The kernel's option file minus its CFI enum attributes, which a module crate may not use.

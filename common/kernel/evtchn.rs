@@ -103,29 +103,26 @@ impl<T: EventHandler> IrqBinding<T> {
     /// Binds `port` to `ctx.handle_event()` under the IRQ name `name`. On failure the
     /// port is still open and the caller frees it.
     pub fn new(port: Port, name: &CStr, ctx: Arc<T>) -> Result<Self> {
-        Self::bind(core::ptr::null_mut(), port.0, name, ctx)
+        // SAFETY: `dev` is null, so `port` is one of ours.
+        unsafe { Self::bind(core::ptr::null_mut(), port.0, name, ctx) }
     }
 
-    /// Binds the frontend's `remote_port` of `dev` to a local port and that to
-    /// `ctx.handle_event()` under the IRQ name `name` (backend side).
-    pub fn new_interdomain(
-        dev: &super::xenbus::Device,
-        remote_port: u32,
-        name: &CStr,
-        ctx: Arc<T>,
-    ) -> Result<Self> {
-        Self::bind(dev.as_raw(), remote_port, name, ctx)
-    }
-
-    /// `dev` null: `port` is ours; otherwise it is the peer's port of the live `dev`.
-    fn bind(
+    /// `dev` null: `port` is ours; otherwise it is the peer's port of `dev`.
+    ///
+    /// The backend's `IrqBinding::new_interdomain` (in `backend.rs`, so that this module
+    /// does not depend on `xenbus`) passes a device.
+    ///
+    /// # Safety
+    ///
+    /// `dev` is null or a live xenbus device.
+    pub(super) unsafe fn bind(
         dev: *mut bindings::xenbus_device,
         port: u32,
         name: &CStr,
         ctx: Arc<T>,
     ) -> Result<Self> {
         let mut irq: i32 = 0;
-        // SAFETY: `dev` is null or a live xenbus device (the callers' references); `name`
+        // SAFETY: `dev` is null or a live xenbus device (the safety requirement); `name`
         // is NUL-terminated (copied by the glue); the context stays valid while the
         // binding exists because the binding keeps `ctx` alive.
         let raw = unsafe {

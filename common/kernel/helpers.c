@@ -57,6 +57,11 @@ void xnt_xenbus_uevent_online(struct xenbus_device *dev)
 	kobject_uevent(&dev->dev.kobj, KOBJ_ONLINE);
 }
 
+void xnt_xenbus_device_unregister(struct xenbus_device *dev)
+{
+	device_unregister(&dev->dev);
+}
+
 void xnt_spin_lock_bh(spinlock_t *lock)
 {
 	spin_lock_bh(lock);

@@ -7,6 +7,9 @@
 //! are safe Rust. The pure protocol code (`common/src/protocol/`) is included as
 //! [`protocol`] and is the same code the host `cargo test` covers.
 
+// Backend-only code is compiled only into `xen_netback.ko`: `netback/Kbuild` sets
+// `--cfg xnt_backend`, and only `netback/xen_helpers.c` includes `backend_helpers.c`.
+#[cfg(xnt_backend)]
 pub mod backend;
 pub(crate) mod bindings;
 pub mod evtchn;

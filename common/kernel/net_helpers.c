@@ -2,7 +2,7 @@
 /*
  * C side of the Rust net_device / NAPI / skb / page / event-channel abstractions; see
  * net_helpers.h. Every function here only adapts a kernel API to plain types; the Rust
- * side (common/kernel/net.rs, evtchn.rs) documents the safety contracts.
+ * side (common/kernel/net/, evtchn.rs) documents the safety contracts.
  */
 #include <linux/etherdevice.h>
 #include <linux/ethtool.h>
@@ -341,46 +341,44 @@ u32 xnt_skb_hash(struct sk_buff *skb)
 	return skb_get_hash(skb);
 }
 
-static int xnt_add_chunks(struct xnt_chunk *out, unsigned int max, unsigned int *n,
-			  struct page *page, unsigned int offset, unsigned int len)
+void *xnt_skb_data(struct sk_buff *skb)
 {
-	unsigned long pfn = page_to_pfn(page) + (offset >> PAGE_SHIFT);
-
-	offset &= ~PAGE_MASK;
-	while (len) {
-		unsigned int l = min_t(unsigned int, len, PAGE_SIZE - offset);
-
-		if (*n >= max)
-			return -E2BIG;
-		out[*n].gfn = xen_page_to_gfn(pfn_to_page(pfn));
-		out[*n].offset = offset;
-		out[*n].len = l;
-		(*n)++;
-		len -= l;
-		offset = 0;
-		pfn++;
-	}
-	return 0;
+	return skb->data;
 }
 
-int xnt_skb_chunks(struct sk_buff *skb, struct xnt_chunk *out, unsigned int max)
+unsigned int xnt_skb_headlen(struct sk_buff *skb)
 {
-	unsigned int n = 0, i;
-	int err;
+	return skb_headlen(skb);
+}
 
-	err = xnt_add_chunks(out, max, &n, virt_to_page(skb->data),
-			     offset_in_page(skb->data), skb_headlen(skb));
-	if (err)
-		return err;
-	for (i = 0; i < skb_shinfo(skb)->nr_frags; i++) {
-		skb_frag_t *frag = &skb_shinfo(skb)->frags[i];
+unsigned int xnt_skb_nr_frags(struct sk_buff *skb)
+{
+	return skb_shinfo(skb)->nr_frags;
+}
 
-		err = xnt_add_chunks(out, max, &n, skb_frag_page(frag), skb_frag_off(frag),
-				     skb_frag_size(frag));
-		if (err)
-			return err;
-	}
-	return n;
+unsigned long xnt_skb_frag_pfn(struct sk_buff *skb, unsigned int i)
+{
+	return page_to_pfn(skb_frag_page(&skb_shinfo(skb)->frags[i]));
+}
+
+unsigned int xnt_skb_frag_off(struct sk_buff *skb, unsigned int i)
+{
+	return skb_frag_off(&skb_shinfo(skb)->frags[i]);
+}
+
+unsigned int xnt_skb_frag_size(struct sk_buff *skb, unsigned int i)
+{
+	return skb_frag_size(&skb_shinfo(skb)->frags[i]);
+}
+
+unsigned long xnt_virt_to_pfn(const void *p)
+{
+	return page_to_pfn(virt_to_page(p));
+}
+
+unsigned long xnt_pfn_to_gfn(unsigned long pfn)
+{
+	return xen_page_to_gfn(pfn_to_page(pfn));
 }
 
 int xnt_skb_linearize(struct sk_buff *skb)
@@ -458,35 +456,31 @@ int xnt_skb_add_page_frag(struct sk_buff *skb, struct page *page, unsigned int o
 	return 0;
 }
 
-int xnt_skb_finish_rx(struct sk_buff *skb, struct net_device *dev, int csum, int gso_type,
-		      u16 gso_size, bool *csum_fixup)
+bool xnt_skb_may_pull(struct sk_buff *skb, unsigned int len)
 {
-	bool recalculate = false;
+	return pskb_may_pull(skb, len);
+}
 
-	*csum_fixup = false;
-	if (!pskb_may_pull(skb, ETH_HLEN))
-		return -EINVAL;
-	if (gso_type == XNT_GSO_TCPV4 || gso_type == XNT_GSO_TCPV6) {
-		skb_shinfo(skb)->gso_size = gso_size;
-		skb_shinfo(skb)->gso_type =
-			(gso_type == XNT_GSO_TCPV4 ? SKB_GSO_TCPV4 : SKB_GSO_TCPV6) |
-			SKB_GSO_DODGY;
-		skb_shinfo(skb)->gso_segs = 0;
-	}
+void xnt_skb_set_gso(struct sk_buff *skb, u16 size, unsigned int type)
+{
+	skb_shinfo(skb)->gso_size = size;
+	skb_shinfo(skb)->gso_type = type;
+	skb_shinfo(skb)->gso_segs = 0;
+}
+
+void xnt_skb_eth_type_trans(struct sk_buff *skb, struct net_device *dev)
+{
 	skb->protocol = eth_type_trans(skb, dev);
+}
+
+void xnt_skb_reset_network_header(struct sk_buff *skb)
+{
 	skb_reset_network_header(skb);
-	if (csum == XNT_CSUM_PARTIAL)
-		skb->ip_summed = CHECKSUM_PARTIAL;
-	else if (csum == XNT_CSUM_UNNECESSARY)
-		skb->ip_summed = CHECKSUM_UNNECESSARY;
-	if (skb->ip_summed != CHECKSUM_PARTIAL && skb_is_gso(skb)) {
-		*csum_fixup = true;
-		skb->ip_summed = CHECKSUM_PARTIAL;
-		recalculate = true;
-	}
-	if (skb->ip_summed != CHECKSUM_PARTIAL)
-		return 0;
-	return skb_checksum_setup(skb, recalculate);
+}
+
+void xnt_skb_set_ip_summed(struct sk_buff *skb, unsigned int ip_summed)
+{
+	skb->ip_summed = ip_summed;
 }
 
 struct xnt_napi {

@@ -57,13 +57,6 @@ struct xnt_link_stats {
 	u64 tx_dropped;
 };
 
-/* One Xen page worth of packet data: frame, offset and length inside it. */
-struct xnt_chunk {
-	unsigned long gfn;
-	u16 offset;
-	u16 len;
-};
-
 /* Driver callbacks; `ctx` is the pointer given to xnt_netdev_set_ctx(). */
 struct xnt_netdev_callbacks {
 	int (*open)(const void *ctx);
@@ -108,7 +101,15 @@ bool xnt_netdev_feature_sg(struct net_device *dev);
 unsigned int xnt_skb_len(struct sk_buff *skb);
 u16 xnt_skb_queue_mapping(struct sk_buff *skb);
 u32 xnt_skb_hash(struct sk_buff *skb);
-int xnt_skb_chunks(struct sk_buff *skb, struct xnt_chunk *out, unsigned int max);
+/* Accessors for the per-page chunk walk in common/kernel/net/skb.rs. */
+void *xnt_skb_data(struct sk_buff *skb);
+unsigned int xnt_skb_headlen(struct sk_buff *skb);
+unsigned int xnt_skb_nr_frags(struct sk_buff *skb);
+unsigned long xnt_skb_frag_pfn(struct sk_buff *skb, unsigned int i);
+unsigned int xnt_skb_frag_off(struct sk_buff *skb, unsigned int i);
+unsigned int xnt_skb_frag_size(struct sk_buff *skb, unsigned int i);
+unsigned long xnt_virt_to_pfn(const void *p);
+unsigned long xnt_pfn_to_gfn(unsigned long pfn);
 int xnt_skb_linearize(struct sk_buff *skb);
 struct sk_buff *xnt_skb_copy(struct sk_buff *skb);
 int xnt_skb_gso(struct sk_buff *skb, u16 *size);
@@ -120,8 +121,12 @@ void xnt_skb_put_from_page(struct sk_buff *skb, struct page *page, unsigned int 
 			   unsigned int len);
 int xnt_skb_add_page_frag(struct sk_buff *skb, struct page *page, unsigned int offset,
 			  unsigned int len);
-int xnt_skb_finish_rx(struct sk_buff *skb, struct net_device *dev, int csum, int gso_type,
-		      u16 gso_size, bool *csum_fixup);
+/* Accessors for SkBuff::finish_rx in common/kernel/net/skb.rs. */
+bool xnt_skb_may_pull(struct sk_buff *skb, unsigned int len);
+void xnt_skb_set_gso(struct sk_buff *skb, u16 size, unsigned int type);
+void xnt_skb_eth_type_trans(struct sk_buff *skb, struct net_device *dev);
+void xnt_skb_reset_network_header(struct sk_buff *skb);
+void xnt_skb_set_ip_summed(struct sk_buff *skb, unsigned int ip_summed);
 
 struct napi_struct *xnt_napi_new(struct net_device *dev,
 				 int (*poll)(const void *ctx, struct napi_struct *napi,

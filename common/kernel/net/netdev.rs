@@ -1,24 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Network devices, NAPI contexts, socket buffers and pages for the netif drivers.
+//! Network devices: [`NetDevice`] and its [`NetDriver`], the [`NetDevRef`] handle, offload
+//! [`features`], and the statistics / ethtool helpers.
 //!
-//! `struct net_device`, `struct napi_struct` and `struct sk_buff` stay opaque here: the C
-//! glue in `net_helpers.c` owns the `net_device_ops` / `ethtool_ops` tables, dispatches them
-//! to a [`NetDriver`], and exposes each operation as a plain function.
+//! The C glue in `net_helpers.c` owns the `net_device_ops` / `ethtool_ops` tables and
+//! dispatches them to a [`NetDriver`] through the callbacks here.
 //!
-//! C headers: [`include/linux/netdevice.h`](srctree/include/linux/netdevice.h),
-//! [`include/linux/skbuff.h`](srctree/include/linux/skbuff.h)
+//! C header: [`include/linux/netdevice.h`](srctree/include/linux/netdevice.h)
 
 use core::ffi::c_void;
-use core::marker::PhantomData;
 use core::ptr::NonNull;
 
 use kernel::error::to_result;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
-use super::bindings;
-use super::sync::BhDisabled;
+use super::super::bindings;
+use super::super::sync::BhDisabled;
+use super::SkBuff;
 
 /// Length of one ethtool statistics name, including its NUL.
 pub const STAT_NAME_LEN: usize = bindings::XNT_STAT_NAME_LEN as usize;
@@ -54,30 +53,6 @@ pub struct LinkStats {
     pub rx_dropped: u64,
     /// Packets dropped before sending.
     pub tx_dropped: u64,
-}
-
-/// The state of `skb->ip_summed`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ChecksumState {
-    /// No checksum information.
-    None,
-    /// The checksum was verified.
-    Unnecessary,
-    /// A full checksum is in `skb->csum`.
-    Complete,
-    /// The checksum still has to be filled in (offload).
-    Partial,
-}
-
-/// GSO kinds as the netif protocol knows them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Gso {
-    /// TCP over IPv4, with the MSS.
-    TcpV4(u16),
-    /// TCP over IPv6, with the MSS.
-    TcpV6(u16),
-    /// A GSO type the protocol cannot carry.
-    Other,
 }
 
 /// A driver's side of a network device. All callbacks run in the contexts the networking
@@ -247,7 +222,7 @@ fn write_stat_name(buf: &mut [u8; STAT_NAME_LEN], args: core::fmt::Arguments<'_>
 /// `ptr` came from `xnt_netdev_alloc` and is freed in `drop` (after unregistering it if
 /// `registered`). When `ctx` is set, the glue's context pointer is `Arc::as_ptr(ctx)`.
 pub struct NetDevice<T: NetDriver> {
-    ptr: NonNull<bindings::net_device>,
+    pub(super) ptr: NonNull<bindings::net_device>,
     ctx: Option<Arc<T>>,
     registered: bool,
 }
@@ -276,7 +251,7 @@ impl<T: NetDriver> NetDevice<T> {
     /// Allocates an Ethernet device with room for `max_queues` queues, carrier off, with
     /// `parent` as its parent device. It has no driver context until [`Self::attach`].
     pub fn new(
-        parent: &super::xenbus::Device,
+        parent: &super::super::xenbus::Device,
         max_queues: u32,
         driver_name: &'static CStr,
     ) -> Result<Self> {
@@ -301,8 +276,9 @@ impl<T: NetDriver> NetDevice<T> {
     /// Allocates a backend `vif` device named `name` (for example `vif5.0`): MAC
     /// `fe:ff:ff:ff:ff:ff`, SG/checksum/TSO offloads that `allowed_features` trims to what
     /// the frontend takes, MTU up to 65517, carrier off, no driver context yet.
+    #[cfg(xnt_backend)]
     pub fn new_backend(
-        parent: &super::xenbus::Device,
+        parent: &super::super::xenbus::Device,
         max_queues: u32,
         driver_name: &'static CStr,
         name: &CStr,
@@ -395,7 +371,7 @@ unsafe impl Send for NetDevRef {}
 unsafe impl Sync for NetDevRef {}
 
 impl NetDevRef {
-    fn raw(self) -> *mut bindings::net_device {
+    pub(super) fn raw(self) -> *mut bindings::net_device {
         self.ptr.as_ptr()
     }
 
@@ -637,382 +613,4 @@ unsafe extern "C" fn cb_channels<T: NetDriver>(p: *const c_void, max: *mut u32, 
         *max = m;
         *cur = c;
     }
-}
-
-/// An owned reference to a socket buffer; dropping it frees the skb as a drop
-/// (`dev_kfree_skb_any`); [`SkBuff::consume`] frees it as successfully used.
-pub struct SkBuff(NonNull<bindings::sk_buff>);
-
-// SAFETY: An skb reference can be passed between contexts; freeing works from any context.
-unsafe impl Send for SkBuff {}
-
-/// One Xen page worth of packet data: frame number, offset and length.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Chunk {
-    /// Guest frame number of the page.
-    pub gfn: u64,
-    /// Offset of the data inside the page.
-    pub offset: u16,
-    /// Length of the data (at most the rest of the page).
-    pub len: u16,
-}
-
-/// Converts the glue's result (`n` chunks in `raw`, or a negative errno) into `out`.
-fn copy_chunks(n: i32, raw: &[bindings::xnt_chunk], out: &mut [Chunk]) -> Result<usize> {
-    if n < 0 {
-        return Err(Error::from_errno(n));
-    }
-    let n = n as usize;
-    for (o, r) in out.iter_mut().zip(&raw[..n]) {
-        *o = Chunk {
-            gfn: r.gfn as u64,
-            offset: r.offset,
-            len: r.len,
-        };
-    }
-    Ok(n)
-}
-
-impl SkBuff {
-    fn raw(&self) -> *mut bindings::sk_buff {
-        self.0.as_ptr()
-    }
-
-    /// Total packet length.
-    pub fn len(&self) -> u32 {
-        // SAFETY: By the type invariant the skb is valid.
-        unsafe { bindings::xnt_skb_len(self.raw()) }
-    }
-
-    /// Whether the packet is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The TX queue the stack picked.
-    pub fn queue_mapping(&self) -> u16 {
-        // SAFETY: Valid skb.
-        unsafe { bindings::xnt_skb_queue_mapping(self.raw()) }
-    }
-
-    /// The flow hash (computed on demand, `skb_get_hash`).
-    pub fn flow_hash(&self) -> u32 {
-        // SAFETY: Valid skb; computing the hash only updates the skb's hash fields.
-        unsafe { bindings::xnt_skb_hash(self.raw()) }
-    }
-
-    /// Splits the packet data into per-page chunks; `E2BIG` if more than `out.len()`.
-    pub fn chunks(&self, out: &mut [Chunk]) -> Result<usize> {
-        let mut raw = [const {
-            bindings::xnt_chunk {
-                gfn: 0,
-                offset: 0,
-                len: 0,
-            }
-        }; 24];
-        let max = out.len().min(raw.len());
-        // SAFETY: Valid skb; `raw` has room for `max` chunks.
-        let n = unsafe { bindings::xnt_skb_chunks(self.raw(), raw.as_mut_ptr(), max as u32) };
-        copy_chunks(n, &raw, out)
-    }
-
-    /// Extends the linear data by `len` bytes (`skb_put`) and describes the new, not yet
-    /// written area per Xen page in `out`, for a grant copy to fill; returns the chunks.
-    pub fn put_chunks(&mut self, len: u32, out: &mut [Chunk]) -> Result<usize> {
-        let mut raw = [const {
-            bindings::xnt_chunk {
-                gfn: 0,
-                offset: 0,
-                len: 0,
-            }
-        }; 4];
-        let max = out.len().min(raw.len());
-        // SAFETY: Valid skb exclusively ours; `raw` has room for `max` chunks. The glue
-        // checks the tailroom before `skb_put`.
-        let n =
-            unsafe { bindings::xnt_skb_put_chunks(self.raw(), len, raw.as_mut_ptr(), max as u32) };
-        copy_chunks(n, &raw, out)
-    }
-
-    pub(crate) fn into_raw(self) -> *mut bindings::sk_buff {
-        core::mem::ManuallyDrop::new(self).0.as_ptr()
-    }
-
-    /// # Safety
-    ///
-    /// `raw` is a valid skb whose reference the caller hands over.
-    pub(crate) unsafe fn from_raw(raw: NonNull<bindings::sk_buff>) -> Self {
-        SkBuff(raw)
-    }
-
-    /// Pulls all data into the linear area.
-    pub fn linearize(&mut self) -> Result {
-        // SAFETY: Valid skb, exclusively ours.
-        to_result(unsafe { bindings::xnt_skb_linearize(self.raw()) })
-    }
-
-    /// A fresh, linear copy of the packet (`skb_copy`), if memory allows.
-    pub fn copy(&self) -> Option<SkBuff> {
-        // SAFETY: Valid skb.
-        NonNull::new(unsafe { bindings::xnt_skb_copy(self.raw()) }).map(SkBuff)
-    }
-
-    /// The packet's GSO request, if any.
-    pub fn gso(&self) -> Option<Gso> {
-        let mut size = 0u16;
-        // SAFETY: Valid skb; `size` is a valid out parameter.
-        match unsafe { bindings::xnt_skb_gso(self.raw(), &mut size) } as u32 {
-            bindings::XNT_GSO_NONE => None,
-            bindings::XNT_GSO_TCPV4 => Some(Gso::TcpV4(size)),
-            bindings::XNT_GSO_TCPV6 => Some(Gso::TcpV6(size)),
-            _ => Some(Gso::Other),
-        }
-    }
-
-    /// The checksum state.
-    pub fn checksum(&self) -> ChecksumState {
-        // SAFETY: Valid skb.
-        match unsafe { bindings::xnt_skb_ip_summed(self.raw()) } as u32 {
-            bindings::XNT_CSUM_UNNECESSARY => ChecksumState::Unnecessary,
-            bindings::XNT_CSUM_COMPLETE => ChecksumState::Complete,
-            bindings::XNT_CSUM_PARTIAL => ChecksumState::Partial,
-            _ => ChecksumState::None,
-        }
-    }
-
-    /// Another reference to the same skb (`skb_get`).
-    pub fn new_ref(&self) -> SkBuff {
-        // SAFETY: Valid skb; `skb_get` takes a reference and returns the same pointer.
-        SkBuff(unsafe { NonNull::new_unchecked(bindings::xnt_skb_get(self.raw())) })
-    }
-
-    /// Frees this reference as successfully transmitted or consumed.
-    pub fn consume(self) {
-        let this = core::mem::ManuallyDrop::new(self);
-        // SAFETY: We own this reference and give it up exactly once.
-        unsafe { bindings::xnt_skb_consume(this.raw()) };
-    }
-
-    /// Appends `len` bytes from `page` at `offset` to the linear area.
-    pub fn put_from_page(&mut self, page: &Page, offset: u32, len: u32) {
-        // SAFETY: Valid skb and page; the glue checks bounds and tailroom.
-        unsafe { bindings::xnt_skb_put_from_page(self.raw(), page.0.as_ptr(), offset, len) };
-    }
-
-    /// Attaches `len` bytes of `page` at `offset` as the next fragment; gives the page
-    /// back if the skb has no fragment slot left or the range is outside the page.
-    pub fn add_page_frag(&mut self, page: Page, offset: u32, len: u32) -> Result<(), Page> {
-        // SAFETY: Valid skb and page; on success the skb takes over our page reference.
-        let r =
-            unsafe { bindings::xnt_skb_add_page_frag(self.raw(), page.0.as_ptr(), offset, len) };
-        if r == 0 {
-            core::mem::forget(page);
-            Ok(())
-        } else {
-            Err(page)
-        }
-    }
-
-    /// Finishes a received packet: GSO metadata (marked dodgy), protocol, checksum state
-    /// (`skb_checksum_setup` for a partial checksum). Returns whether a GSO packet without
-    /// a partial checksum had to be fixed up.
-    pub fn finish_rx(
-        &mut self,
-        dev: NetDevRef,
-        csum: ChecksumState,
-        gso: Option<Gso>,
-    ) -> Result<bool> {
-        let c = match csum {
-            ChecksumState::Partial => bindings::XNT_CSUM_PARTIAL,
-            ChecksumState::Unnecessary => bindings::XNT_CSUM_UNNECESSARY,
-            _ => bindings::XNT_CSUM_NONE,
-        };
-        let (t, size) = match gso {
-            Some(Gso::TcpV4(s)) => (bindings::XNT_GSO_TCPV4, s),
-            Some(Gso::TcpV6(s)) => (bindings::XNT_GSO_TCPV6, s),
-            _ => (bindings::XNT_GSO_NONE, 0),
-        };
-        let mut fixup = false;
-        // SAFETY: Valid skb exclusively ours; valid device; `fixup` is an out parameter.
-        to_result(unsafe {
-            bindings::xnt_skb_finish_rx(self.raw(), dev.raw(), c as i32, t as i32, size, &mut fixup)
-        })?;
-        Ok(fixup)
-    }
-}
-
-impl Drop for SkBuff {
-    fn drop(&mut self) {
-        // SAFETY: We own this reference and give it up exactly once.
-        unsafe { bindings::xnt_skb_free(self.raw()) };
-    }
-}
-
-/// An owned page (order 0).
-pub struct Page(NonNull<bindings::page>);
-
-// SAFETY: A page reference can be freed from any context.
-unsafe impl Send for Page {}
-
-impl Page {
-    /// Allocates a page without sleeping; `None` under memory pressure.
-    pub fn alloc_atomic() -> Option<Self> {
-        // SAFETY: Plain allocation.
-        NonNull::new(unsafe { bindings::xnt_page_alloc() }).map(Page)
-    }
-
-    /// The page's guest frame number, for granting it.
-    pub fn gfn(&self) -> u64 {
-        // SAFETY: Valid page.
-        unsafe { bindings::xnt_page_gfn(self.0.as_ptr()) as u64 }
-    }
-
-    pub(crate) fn into_raw(self) -> *mut bindings::page {
-        core::mem::ManuallyDrop::new(self).0.as_ptr()
-    }
-}
-
-impl Drop for Page {
-    fn drop(&mut self) {
-        // SAFETY: We own this page reference.
-        unsafe { bindings::xnt_page_free(self.0.as_ptr()) };
-    }
-}
-
-/// Polls for a NAPI context (softirq context).
-pub trait NapiPoller: Send + Sync + 'static {
-    /// Does up to `budget` units of work and returns how many were done; when less than
-    /// the budget, it must have completed the context with [`NapiRef::complete_done`].
-    /// Runs with bottom halves off (`bh`): in the `NET_RX` softirq, a threaded or
-    /// busy-polling NAPI's `local_bh_disable` section, or netpoll with hard IRQs off.
-    fn poll(&self, napi: NapiRef, budget: i32, bh: &BhDisabled) -> i32;
-}
-
-/// An owned NAPI context on a [`NetDevice`], deleted on drop.
-///
-/// # Invariants
-///
-/// `ptr` came from `xnt_napi_new`; when `ctx` is set the glue's context pointer is
-/// `Arc::as_ptr(ctx)`.
-pub struct Napi<P: NapiPoller> {
-    ptr: NonNull<bindings::napi_struct>,
-    ctx: Option<Arc<P>>,
-}
-
-// SAFETY: Owned; the NAPI core synchronises polling.
-unsafe impl<P: NapiPoller> Send for Napi<P> {}
-// SAFETY: `&Napi` only hands out `NapiRef`.
-unsafe impl<P: NapiPoller> Sync for Napi<P> {}
-
-impl<P: NapiPoller> Napi<P> {
-    /// Adds a NAPI context to `dev`; it polls nothing until [`Self::attach`].
-    pub fn new<T: NetDriver>(dev: &NetDevice<T>) -> Result<Self> {
-        // SAFETY: `dev` is a valid device that outlives this context (its owner deletes
-        // NAPI contexts before freeing it).
-        let p = unsafe { bindings::xnt_napi_new(dev.ptr.as_ptr(), Some(napi_trampoline::<P>)) };
-        Ok(Self {
-            ptr: NonNull::new(p).ok_or(ENOMEM)?,
-            ctx: None,
-        })
-    }
-
-    /// Sets the poller.
-    pub fn attach(&mut self, ctx: Arc<P>) {
-        // SAFETY: Valid context; the pointer stays valid while `self` holds the `Arc`.
-        unsafe { bindings::xnt_napi_set_ctx(self.ptr.as_ptr(), Arc::as_ptr(&ctx).cast()) };
-        self.ctx = Some(ctx);
-    }
-
-    /// A handle for scheduling and receiving.
-    pub fn handle(&self) -> NapiRef {
-        NapiRef {
-            ptr: self.ptr,
-            _p: PhantomData,
-        }
-    }
-}
-
-impl<P: NapiPoller> Drop for Napi<P> {
-    fn drop(&mut self) {
-        // SAFETY: Valid context, deleted once; `netif_napi_del` waits for a running poll.
-        unsafe { bindings::xnt_napi_delete(self.ptr.as_ptr()) };
-    }
-}
-
-/// A copyable handle for a [`Napi`]; must not be used after the `Napi` was dropped.
-#[derive(Clone, Copy)]
-pub struct NapiRef {
-    ptr: NonNull<bindings::napi_struct>,
-    _p: PhantomData<*const ()>,
-}
-
-// SAFETY: NAPI operations are callable from any context the NAPI core allows.
-unsafe impl Send for NapiRef {}
-// SAFETY: As above.
-unsafe impl Sync for NapiRef {}
-
-impl NapiRef {
-    /// `napi_enable`.
-    pub fn enable(self) {
-        // SAFETY: Valid context (type documentation).
-        unsafe { bindings::xnt_napi_enable(self.ptr.as_ptr()) };
-    }
-
-    /// `napi_disable`: waits for a running poll.
-    pub fn disable(self) {
-        // SAFETY: Valid context.
-        unsafe { bindings::xnt_napi_disable(self.ptr.as_ptr()) };
-    }
-
-    /// `napi_schedule`.
-    pub fn schedule(self) {
-        // SAFETY: Valid context.
-        unsafe { bindings::xnt_napi_schedule(self.ptr.as_ptr()) };
-    }
-
-    /// `napi_complete_done`; `false` if the context must keep polling.
-    pub fn complete_done(self, work: i32) -> bool {
-        // SAFETY: Valid context, called from its poll function.
-        unsafe { bindings::xnt_napi_complete_done(self.ptr.as_ptr(), work) }
-    }
-
-    /// Allocates a receive skb with `len` bytes of linear room.
-    pub fn alloc_skb(self, len: u32) -> Option<SkBuff> {
-        // SAFETY: Valid context, called from its poll function.
-        NonNull::new(unsafe { bindings::xnt_napi_alloc_skb(self.ptr.as_ptr(), len) }).map(SkBuff)
-    }
-
-    /// Hands a received packet to GRO and the stack.
-    pub fn gro_receive(self, skb: SkBuff) {
-        let skb = core::mem::ManuallyDrop::new(skb);
-        // SAFETY: Valid context; the stack takes over our skb reference.
-        unsafe { bindings::xnt_napi_gro_receive(self.ptr.as_ptr(), skb.raw()) };
-    }
-}
-
-/// # Safety
-///
-/// `ctx` is the pointer set by [`Napi::attach`]; the `Napi` keeps it alive while polls run.
-unsafe extern "C" fn napi_trampoline<P: NapiPoller>(
-    ctx: *const c_void,
-    napi: *mut bindings::napi_struct,
-    budget: i32,
-) -> i32 {
-    // SAFETY: Per the safety requirement `ctx` points to a live `P`.
-    let poller = unsafe { &*ctx.cast::<P>() };
-    let Some(ptr) = NonNull::new(napi) else {
-        return 0;
-    };
-    // SAFETY: NAPI polls run in the `NET_RX` softirq, in `local_bh_disable` sections
-    // (threaded NAPI, busy polling) or under netpoll with hard IRQs off, never in hard-IRQ
-    // context; the token does not outlive this call.
-    let bh = unsafe { BhDisabled::assume() };
-    poller.poll(
-        NapiRef {
-            ptr,
-            _p: PhantomData,
-        },
-        budget,
-        bh,
-    )
 }

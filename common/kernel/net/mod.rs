@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Network devices, NAPI contexts, socket buffers and pages for the netif drivers.
+//!
+//! `struct net_device`, `struct napi_struct` and `struct sk_buff` stay opaque here: the C
+//! glue in `net_helpers.c` owns the `net_device_ops` / `ethtool_ops` tables, dispatches them
+//! to a [`NetDriver`], and exposes each operation as a plain function.
+//!
+//! The items live in one module per role and are re-exported here, so `xen::net::X` names
+//! each of them:
+//!
+//! * [`netdev`] has [`NetDevice`], [`NetDriver`], [`NetDevRef`], [`features`], statistics;
+//! * [`skb`] has [`SkBuff`], [`Chunk`], [`Gso`], [`ChecksumState`];
+//! * [`napi`] has [`Napi`], [`NapiPoller`], [`NapiRef`];
+//! * [`page`] has [`Page`].
+//!
+//! C headers: [`include/linux/netdevice.h`](srctree/include/linux/netdevice.h),
+//! [`include/linux/skbuff.h`](srctree/include/linux/skbuff.h)
+
+pub mod napi;
+pub mod netdev;
+pub mod page;
+pub mod skb;
+
+pub use napi::{Napi, NapiPoller, NapiRef};
+pub use netdev::{
+    bump, features, fill_stat_names, fill_stat_values, LinkStats, NetDevRef, NetDevice, NetDriver,
+    QueueCounters, STAT_NAME_LEN,
+};
+pub use page::Page;
+pub use skb::{ChecksumState, Chunk, Gso, SkBuff};

@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Pages: the owned order-0 [`Page`] that receive buffers and grants use.
+
+use core::ptr::NonNull;
+
+use super::super::bindings;
+
+/// An owned page (order 0).
+pub struct Page(pub(super) NonNull<bindings::page>);
+
+// SAFETY: A page reference can be freed from any context.
+unsafe impl Send for Page {}
+
+impl Page {
+    /// Allocates a page without sleeping; `None` under memory pressure.
+    pub fn alloc_atomic() -> Option<Self> {
+        // SAFETY: Plain allocation.
+        NonNull::new(unsafe { bindings::xnt_page_alloc() }).map(Page)
+    }
+
+    /// The page's guest frame number, for granting it.
+    pub fn gfn(&self) -> u64 {
+        // SAFETY: Valid page.
+        unsafe { bindings::xnt_page_gfn(self.0.as_ptr()) as u64 }
+    }
+
+    pub(crate) fn into_raw(self) -> *mut bindings::page {
+        core::mem::ManuallyDrop::new(self).0.as_ptr()
+    }
+}
+
+impl Drop for Page {
+    fn drop(&mut self) {
+        // SAFETY: We own this page reference.
+        unsafe { bindings::xnt_page_free(self.0.as_ptr()) };
+    }
+}

@@ -1,0 +1,321 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Socket buffers: the owned [`SkBuff`], its per-page [`Chunk`]s, and its [`Gso`] and
+//! [`ChecksumState`].
+//!
+//! C header: [`include/linux/skbuff.h`](srctree/include/linux/skbuff.h)
+
+use core::ptr::NonNull;
+
+use kernel::error::to_result;
+use kernel::page::{PAGE_MASK, PAGE_SHIFT, PAGE_SIZE};
+use kernel::prelude::*;
+
+use super::super::bindings;
+use super::{NetDevRef, Page};
+
+/// The state of `skb->ip_summed`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChecksumState {
+    /// No checksum information.
+    None,
+    /// The checksum was verified.
+    Unnecessary,
+    /// A full checksum is in `skb->csum`.
+    Complete,
+    /// The checksum still has to be filled in (offload).
+    Partial,
+}
+
+/// GSO kinds as the netif protocol knows them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gso {
+    /// TCP over IPv4, with the MSS.
+    TcpV4(u16),
+    /// TCP over IPv6, with the MSS.
+    TcpV6(u16),
+    /// A GSO type the protocol cannot carry.
+    Other,
+}
+
+/// An owned reference to a socket buffer; dropping it frees the skb as a drop
+/// (`dev_kfree_skb_any`); [`SkBuff::consume`] frees it as successfully used.
+pub struct SkBuff(pub(super) NonNull<bindings::sk_buff>);
+
+// SAFETY: An skb reference can be passed between contexts; freeing works from any context.
+unsafe impl Send for SkBuff {}
+
+/// One Xen page worth of packet data: frame number, offset and length.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Chunk {
+    /// Guest frame number of the page.
+    pub gfn: u64,
+    /// Offset of the data inside the page.
+    pub offset: u16,
+    /// Length of the data (at most the rest of the page).
+    pub len: u16,
+}
+
+/// The most chunks one [`SkBuff::chunks`] call describes.
+const MAX_CHUNKS: usize = 24;
+/// The most chunks one [`SkBuff::put_chunks`] call describes.
+#[cfg(xnt_backend)]
+const MAX_PUT_CHUNKS: usize = 4;
+
+/// `offset_in_page(p)`.
+fn offset_in_page(p: *const core::ffi::c_void) -> u32 {
+    (p as usize & !PAGE_MASK) as u32
+}
+
+/// Appends to `out[*n..]` one chunk per page of the `len` bytes that start `offset` bytes
+/// after the start of frame `pfn` (`offset` may lie beyond that first page); `E2BIG` when
+/// `out` has no room left for the next chunk.
+fn add_chunks(out: &mut [Chunk], n: &mut usize, pfn: usize, offset: u32, len: u32) -> Result {
+    let mut pfn = pfn.wrapping_add((offset >> PAGE_SHIFT) as usize);
+    let mut offset = offset & !(PAGE_MASK as u32);
+    let mut len = len;
+    while len != 0 {
+        let l = len.min(PAGE_SIZE as u32 - offset);
+        if *n >= out.len() {
+            return Err(E2BIG);
+        }
+        // SAFETY: `xen_page_to_gfn(pfn_to_page(pfn))` only computes with frame numbers (on
+        // PV a bounds-checked p2m lookup); `pfn` is a frame of the caller's data.
+        let gfn = unsafe { bindings::xnt_pfn_to_gfn(pfn) };
+        out[*n] = Chunk {
+            gfn: gfn as u64,
+            offset: offset as u16,
+            len: l as u16,
+        };
+        *n += 1;
+        len -= l;
+        offset = 0;
+        pfn = pfn.wrapping_add(1);
+    }
+    Ok(())
+}
+
+impl SkBuff {
+    pub(super) fn raw(&self) -> *mut bindings::sk_buff {
+        self.0.as_ptr()
+    }
+
+    /// Total packet length.
+    pub fn len(&self) -> u32 {
+        // SAFETY: By the type invariant the skb is valid.
+        unsafe { bindings::xnt_skb_len(self.raw()) }
+    }
+
+    /// Whether the packet is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The TX queue the stack picked.
+    pub fn queue_mapping(&self) -> u16 {
+        // SAFETY: Valid skb.
+        unsafe { bindings::xnt_skb_queue_mapping(self.raw()) }
+    }
+
+    /// The flow hash (computed on demand, `skb_get_hash`).
+    pub fn flow_hash(&self) -> u32 {
+        // SAFETY: Valid skb; computing the hash only updates the skb's hash fields.
+        unsafe { bindings::xnt_skb_hash(self.raw()) }
+    }
+
+    /// Splits the packet data into per-page chunks; `E2BIG` if more than `out.len()`.
+    pub fn chunks(&self, out: &mut [Chunk]) -> Result<usize> {
+        let mut raw = [Chunk::default(); MAX_CHUNKS];
+        let max = out.len().min(raw.len());
+        let mut n = 0;
+        let skb = self.raw();
+        // SAFETY: Valid skb.
+        let (data, headlen) =
+            unsafe { (bindings::xnt_skb_data(skb), bindings::xnt_skb_headlen(skb)) };
+        // SAFETY: `data` points into the skb's linear area, which is in the kernel's direct
+        // map (`virt_to_page` is valid for it).
+        let pfn = unsafe { bindings::xnt_virt_to_pfn(data) };
+        add_chunks(&mut raw[..max], &mut n, pfn, offset_in_page(data), headlen)?;
+        // SAFETY: Valid skb.
+        let nr_frags = unsafe { bindings::xnt_skb_nr_frags(skb) };
+        for i in 0..nr_frags {
+            // SAFETY: Valid skb; `i` is below its `nr_frags`, so `frags[i]` is a fragment.
+            let (pfn, off, size) = unsafe {
+                (
+                    bindings::xnt_skb_frag_pfn(skb, i),
+                    bindings::xnt_skb_frag_off(skb, i),
+                    bindings::xnt_skb_frag_size(skb, i),
+                )
+            };
+            add_chunks(&mut raw[..max], &mut n, pfn, off, size)?;
+        }
+        out[..n].copy_from_slice(&raw[..n]);
+        Ok(n)
+    }
+
+    /// Extends the linear data by `len` bytes (`skb_put`) and describes the new, not yet
+    /// written area per Xen page in `out`, for a grant copy to fill; returns the chunks.
+    #[cfg(xnt_backend)]
+    pub fn put_chunks(&mut self, len: u32, out: &mut [Chunk]) -> Result<usize> {
+        let mut raw = [Chunk::default(); MAX_PUT_CHUNKS];
+        let max = out.len().min(raw.len());
+        let mut n = 0;
+        // SAFETY: Valid skb.
+        if len > unsafe { bindings::xnt_skb_tailroom(self.raw()) } {
+            return Err(ENOSPC);
+        }
+        // SAFETY: Valid skb, exclusively ours, with at least `len` bytes of tailroom
+        // (checked above), so `skb_put` does not overrun.
+        let start = unsafe { bindings::skb_put(self.raw(), len) };
+        // SAFETY: `start` points into the skb's linear area, which is in the kernel's
+        // direct map (`virt_to_page` is valid for it).
+        let pfn = unsafe { bindings::xnt_virt_to_pfn(start) };
+        add_chunks(&mut raw[..max], &mut n, pfn, offset_in_page(start), len)?;
+        out[..n].copy_from_slice(&raw[..n]);
+        Ok(n)
+    }
+
+    #[cfg(xnt_backend)]
+    pub(crate) fn into_raw(self) -> *mut bindings::sk_buff {
+        core::mem::ManuallyDrop::new(self).0.as_ptr()
+    }
+
+    /// # Safety
+    ///
+    /// `raw` is a valid skb whose reference the caller hands over.
+    #[cfg(xnt_backend)]
+    pub(crate) unsafe fn from_raw(raw: NonNull<bindings::sk_buff>) -> Self {
+        SkBuff(raw)
+    }
+
+    /// Pulls all data into the linear area.
+    pub fn linearize(&mut self) -> Result {
+        // SAFETY: Valid skb, exclusively ours.
+        to_result(unsafe { bindings::xnt_skb_linearize(self.raw()) })
+    }
+
+    /// A fresh, linear copy of the packet (`skb_copy`), if memory allows.
+    pub fn copy(&self) -> Option<SkBuff> {
+        // SAFETY: Valid skb.
+        NonNull::new(unsafe { bindings::xnt_skb_copy(self.raw()) }).map(SkBuff)
+    }
+
+    /// The packet's GSO request, if any.
+    pub fn gso(&self) -> Option<Gso> {
+        let mut size = 0u16;
+        // SAFETY: Valid skb; `size` is a valid out parameter.
+        match unsafe { bindings::xnt_skb_gso(self.raw(), &mut size) } as u32 {
+            bindings::XNT_GSO_NONE => None,
+            bindings::XNT_GSO_TCPV4 => Some(Gso::TcpV4(size)),
+            bindings::XNT_GSO_TCPV6 => Some(Gso::TcpV6(size)),
+            _ => Some(Gso::Other),
+        }
+    }
+
+    /// The checksum state.
+    pub fn checksum(&self) -> ChecksumState {
+        // SAFETY: Valid skb.
+        match unsafe { bindings::xnt_skb_ip_summed(self.raw()) } as u32 {
+            bindings::XNT_CSUM_UNNECESSARY => ChecksumState::Unnecessary,
+            bindings::XNT_CSUM_COMPLETE => ChecksumState::Complete,
+            bindings::XNT_CSUM_PARTIAL => ChecksumState::Partial,
+            _ => ChecksumState::None,
+        }
+    }
+
+    /// Another reference to the same skb (`skb_get`).
+    pub fn new_ref(&self) -> SkBuff {
+        // SAFETY: Valid skb; `skb_get` takes a reference and returns the same pointer.
+        SkBuff(unsafe { NonNull::new_unchecked(bindings::xnt_skb_get(self.raw())) })
+    }
+
+    /// Frees this reference as successfully transmitted or consumed.
+    pub fn consume(self) {
+        let this = core::mem::ManuallyDrop::new(self);
+        // SAFETY: We own this reference and give it up exactly once.
+        unsafe { bindings::xnt_skb_consume(this.raw()) };
+    }
+
+    /// Appends `len` bytes from `page` at `offset` to the linear area.
+    pub fn put_from_page(&mut self, page: &Page, offset: u32, len: u32) {
+        // SAFETY: Valid skb and page; the glue checks bounds and tailroom.
+        unsafe { bindings::xnt_skb_put_from_page(self.raw(), page.0.as_ptr(), offset, len) };
+    }
+
+    /// Attaches `len` bytes of `page` at `offset` as the next fragment; gives the page
+    /// back if the skb has no fragment slot left or the range is outside the page.
+    pub fn add_page_frag(&mut self, page: Page, offset: u32, len: u32) -> Result<(), Page> {
+        // SAFETY: Valid skb and page; on success the skb takes over our page reference.
+        let r =
+            unsafe { bindings::xnt_skb_add_page_frag(self.raw(), page.0.as_ptr(), offset, len) };
+        if r == 0 {
+            core::mem::forget(page);
+            Ok(())
+        } else {
+            Err(page)
+        }
+    }
+
+    /// Finishes a received packet: GSO metadata (marked dodgy), protocol, checksum state
+    /// (`skb_checksum_setup` for a partial checksum). Returns whether a GSO packet without
+    /// a partial checksum had to be fixed up.
+    pub fn finish_rx(
+        &mut self,
+        dev: NetDevRef,
+        csum: ChecksumState,
+        gso: Option<Gso>,
+    ) -> Result<bool> {
+        let skb = self.raw();
+        // SAFETY: Valid skb, exclusively ours.
+        if !unsafe { bindings::xnt_skb_may_pull(skb, bindings::ETH_HLEN) } {
+            return Err(EINVAL);
+        }
+        let gso_type = match gso {
+            Some(Gso::TcpV4(s)) => Some((bindings::SKB_GSO_TCPV4, s)),
+            Some(Gso::TcpV6(s)) => Some((bindings::SKB_GSO_TCPV6, s)),
+            _ => None,
+        };
+        if let Some((t, size)) = gso_type {
+            // SAFETY: Valid skb, exclusively ours.
+            unsafe { bindings::xnt_skb_set_gso(skb, size, (t | bindings::SKB_GSO_DODGY) as u32) };
+        }
+        // SAFETY: Valid skb, exclusively ours, with `ETH_HLEN` bytes of linear data (pulled
+        // above); `dev` is a valid device (its type documentation).
+        unsafe { bindings::xnt_skb_eth_type_trans(skb, dev.raw()) };
+        // SAFETY: Valid skb, exclusively ours.
+        unsafe { bindings::xnt_skb_reset_network_header(skb) };
+        match csum {
+            // SAFETY: Valid skb, exclusively ours.
+            ChecksumState::Partial => unsafe {
+                bindings::xnt_skb_set_ip_summed(skb, bindings::CHECKSUM_PARTIAL)
+            },
+            // SAFETY: Valid skb, exclusively ours.
+            ChecksumState::Unnecessary => unsafe {
+                bindings::xnt_skb_set_ip_summed(skb, bindings::CHECKSUM_UNNECESSARY)
+            },
+            _ => {}
+        }
+        // A GSO packet needs a partial checksum: set one up from the headers.
+        let mut fixup = false;
+        let mut recalculate = false;
+        if self.checksum() != ChecksumState::Partial && self.gso().is_some() {
+            fixup = true;
+            // SAFETY: Valid skb, exclusively ours.
+            unsafe { bindings::xnt_skb_set_ip_summed(skb, bindings::CHECKSUM_PARTIAL) };
+            recalculate = true;
+        }
+        if self.checksum() != ChecksumState::Partial {
+            return Ok(fixup);
+        }
+        // SAFETY: Valid skb, exclusively ours, with a partial checksum.
+        to_result(unsafe { bindings::skb_checksum_setup(skb, recalculate) })?;
+        Ok(fixup)
+    }
+}
+
+impl Drop for SkBuff {
+    fn drop(&mut self) {
+        // SAFETY: We own this reference and give it up exactly once.
+        unsafe { bindings::xnt_skb_free(self.raw()) };
+    }
+}
