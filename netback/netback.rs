@@ -28,6 +28,11 @@
 #[path = "../common/kernel/mod.rs"]
 pub mod xen;
 
+// The backend-only parts of `common/kernel` are compiled under this cfg (netback/Kbuild);
+// rustc does not check cfg names here, so a build without it must fail loudly.
+#[cfg(not(xnt_backend))]
+compile_error!("xen_netback needs `--cfg xnt_backend` (netback/Kbuild)");
+
 mod interface;
 mod rx;
 mod tx;

@@ -17,6 +17,11 @@
 #[path = "../common/kernel/mod.rs"]
 pub mod xen;
 
+// The backend-only parts of `common/kernel` stay out of this module (netback/Kbuild sets
+// the cfg for xen_netback alone).
+#[cfg(xnt_backend)]
+compile_error!("xen_netfront must be built without `--cfg xnt_backend`");
+
 mod connection;
 mod netdev;
 mod queue;

@@ -158,8 +158,11 @@ pub struct GrantCopier {
 }
 
 impl GrantCopier {
-    /// Allocates room for `max` copies per hypercall.
+    /// Allocates room for `max` copies per hypercall; `max` must not be 0 (`EINVAL`).
     pub fn new(max: usize) -> Result<Self> {
+        if max == 0 {
+            return Err(EINVAL);
+        }
         // Zeroed, like the `kcalloc` this replaces.
         let raw = KVec::from_elem(bindings::gnttab_copy::default(), max, GFP_KERNEL)?;
         Ok(Self { raw, max })
@@ -198,7 +201,14 @@ impl GrantCopier {
         if !g.is_empty() {
             // SAFETY: `g` is an exclusive array of `g.len()` initialised `struct
             // gnttab_copy`; `gnttab_batch_copy` issues the copy hypercall on it (retrying
-            // ops that got `GNTST_eagain`) and only writes the ops' `status`.
+            // ops that got `GNTST_eagain`) and writes the ops' `status`. The hypercall also
+            // reads or writes the local frames the ops name: Xen checks that each range
+            // stays in one page owned by this domain, nothing more. That those frames are
+            // the caller's own buffers (skb data, pages it holds) is today upheld by the
+            // drivers' arithmetic, not by this type: `CopyOp` is plain data, so this safe
+            // method can be asked to copy any dom0 frame. Making local ranges unforgeable
+            // (handed out by skbs and pages with a lifetime) is an open soundness item of
+            // the correctness issue ("`GrantCopier::run` accepts arbitrary local frames").
             unsafe { bindings::gnttab_batch_copy(g.as_mut_ptr(), g.len() as u32) };
         }
         for (g, op) in g.iter().zip(ops.iter_mut()) {

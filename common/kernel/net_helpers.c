@@ -438,7 +438,8 @@ void xnt_skb_consume(struct sk_buff *skb)
 void xnt_skb_put_from_page(struct sk_buff *skb, struct page *page, unsigned int offset,
 			   unsigned int len)
 {
-	if (WARN_ON_ONCE(offset + len > PAGE_SIZE || len > skb_tailroom(skb)))
+	/* Written so that no sum can wrap: offset and len come from safe Rust callers. */
+	if (WARN_ON_ONCE(len > PAGE_SIZE || offset > PAGE_SIZE - len || len > skb_tailroom(skb)))
 		return;
 	skb_put_data(skb, page_address(page) + offset, len);
 }
@@ -450,7 +451,7 @@ int xnt_skb_add_page_frag(struct sk_buff *skb, struct page *page, unsigned int o
 
 	if (nr >= MAX_SKB_FRAGS)
 		return -E2BIG;
-	if (offset + len > PAGE_SIZE)
+	if (len > PAGE_SIZE || offset > PAGE_SIZE - len)
 		return -EINVAL;
 	skb_add_rx_frag(skb, nr, page, offset, len, PAGE_SIZE);
 	return 0;
