@@ -61,7 +61,8 @@ impl Queue {
             if c.slots[idx].page.is_some() {
                 break;
             }
-            let Some(page) = Page::alloc_atomic() else {
+            // Zeroed: the backend may read the whole granted page (XSA-403).
+            let Some(page) = Page::alloc_zeroed_atomic() else {
                 break;
             };
             let Some(gref) = c.grants.claim() else {

@@ -568,6 +568,11 @@ struct page *xnt_page_alloc(void)
 	return alloc_page(GFP_ATOMIC | __GFP_NOWARN);
 }
 
+struct page *xnt_page_alloc_zeroed(void)
+{
+	return alloc_page(GFP_ATOMIC | __GFP_NOWARN | __GFP_ZERO);
+}
+
 void xnt_page_free(struct page *page)
 {
 	__free_page(page);

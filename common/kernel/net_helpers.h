@@ -141,6 +141,7 @@ struct sk_buff *xnt_napi_alloc_skb(struct napi_struct *napi, unsigned int len);
 void xnt_napi_gro_receive(struct napi_struct *napi, struct sk_buff *skb);
 
 struct page *xnt_page_alloc(void);
+struct page *xnt_page_alloc_zeroed(void);
 void xnt_page_free(struct page *page);
 unsigned long xnt_page_gfn(struct page *page);
 

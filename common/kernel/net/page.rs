@@ -19,6 +19,16 @@ impl Page {
         NonNull::new(unsafe { bindings::xnt_page_alloc() }).map(Page)
     }
 
+    /// Allocates a zeroed page without sleeping; `None` under memory pressure.
+    ///
+    /// For every page granted to a peer: a grant lets the peer read the whole page, and a
+    /// page fresh from the allocator holds whatever this domain kept there before
+    /// (XSA-403, CVE-2022-33740).
+    pub fn alloc_zeroed_atomic() -> Option<Self> {
+        // SAFETY: Plain allocation.
+        NonNull::new(unsafe { bindings::xnt_page_alloc_zeroed() }).map(Page)
+    }
+
     /// The page's guest frame number, for granting it.
     pub fn gfn(&self) -> u64 {
         // SAFETY: Valid page.
