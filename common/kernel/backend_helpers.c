@@ -3,89 +3,14 @@
  * C side of the backend abstractions; see backend_helpers.h. Included after
  * net_helpers.c (it shares struct xnt_evtchn, struct xnt_netdev_priv and the ops tables).
  */
-#include <linux/kthread.h>
-#include <linux/wait.h>
+#include <linux/sched.h>
 #include <linux/jiffies.h>
 #include <linux/if_vlan.h>
 #include "backend_helpers.h"
 
-struct xnt_worker {
-	struct task_struct *task;
-	wait_queue_head_t wq;
-	atomic_t kicked;
-	u32 (*fn)(const void *ctx);
-	const void *ctx;
-};
-
-static int xnt_worker_thread(void *data)
+void xnt_cond_resched(void)
 {
-	struct xnt_worker *w = data;
-	long timeout = MAX_SCHEDULE_TIMEOUT;
-
-	while (!kthread_should_stop()) {
-		u32 ms;
-
-		wait_event_interruptible_timeout(w->wq,
-						 atomic_read(&w->kicked) || kthread_should_stop(),
-						 timeout);
-		if (kthread_should_stop())
-			break;
-		/*
-		 * Full barrier (value-returning RMW): the clear is ordered before everything
-		 * fn() reads, so a kick whose data fn() may miss sets kicked again after it.
-		 */
-		atomic_xchg(&w->kicked, 0);
-		ms = w->fn(w->ctx);
-		timeout = ms ? msecs_to_jiffies(ms) : MAX_SCHEDULE_TIMEOUT;
-		cond_resched();
-	}
-	return 0;
-}
-
-struct xnt_worker *xnt_worker_new(void)
-{
-	struct xnt_worker *w = kzalloc(sizeof(*w), GFP_KERNEL);
-
-	if (w)
-		init_waitqueue_head(&w->wq);
-	return w;
-}
-
-int xnt_worker_run(struct xnt_worker *w, u32 (*fn)(const void *ctx), const void *ctx,
-		   const char *name)
-{
-	struct task_struct *task;
-
-	if (w->task)
-		return -EBUSY;
-	w->fn = fn;
-	w->ctx = ctx;
-	atomic_set(&w->kicked, 0);
-	task = kthread_run(xnt_worker_thread, w, "%s", name);
-	if (IS_ERR(task))
-		return PTR_ERR(task);
-	w->task = task;
-	return 0;
-}
-
-void xnt_worker_kick(struct xnt_worker *w)
-{
-	/* Release: the caller's work (queued skb, flags) is visible before the kick. */
-	atomic_set_release(&w->kicked, 1);
-	wake_up(&w->wq);
-}
-
-void xnt_worker_halt(struct xnt_worker *w)
-{
-	if (w->task)
-		kthread_stop(w->task);
-	w->task = NULL;
-}
-
-void xnt_worker_free(struct xnt_worker *w)
-{
-	xnt_worker_halt(w);
-	kfree(w);
+	cond_resched();
 }
 
 struct xnt_watch {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * C side of the backend abstractions (common/kernel/backend.rs): the guest-RX worker
- * thread, XenStore watches, the per-queue skb backlog and the backend's vif net_device.
+ * C side of the backend abstractions (common/kernel/backend.rs): XenStore watches, the
+ * per-queue skb backlog and the backend's vif net_device.
  * Like net_helpers.h, it keeps kernel structs opaque to Rust and adapts each operation to
  * plain types. (Grant copies are built in Rust and call gnttab_batch_copy directly.)
  */
@@ -16,19 +16,8 @@ struct sk_buff;
 struct xenbus_device;
 struct xnt_netdev_callbacks;
 
-/*
- * A wait point plus, while running, a kernel thread that calls `fn(ctx)` whenever it is
- * kicked, or when the timeout `fn` returned last (in ms, 0 = none) expires. Kicking is
- * valid from any context for the whole life of the object, running or not.
- */
-struct xnt_worker;
-struct xnt_worker *xnt_worker_new(void);
-int xnt_worker_run(struct xnt_worker *w, u32 (*fn)(const void *ctx), const void *ctx,
-		   const char *name);
-void xnt_worker_kick(struct xnt_worker *w);
-/* Stops the thread (waits for `fn` to return); the object stays valid. */
-void xnt_worker_halt(struct xnt_worker *w);
-void xnt_worker_free(struct xnt_worker *w);
+/* The guest-RX worker thread (backend.rs) yields the CPU between passes. */
+void xnt_cond_resched(void);
 
 /* A XenStore watch on `<dir>/<node>` calling `cb(ctx, dev)` from the xenwatch thread. */
 struct xnt_watch;
