@@ -8,14 +8,15 @@
 //! [`include/xen/grant_table.h`](srctree/include/xen/grant_table.h); glue in
 //! `backend_helpers.c`.
 
+use core::mem::ManuallyDrop;
 use core::ptr::NonNull;
-use core::sync::atomic::{fence, Ordering};
+use core::sync::atomic::{fence, AtomicU64, Ordering};
 
 use kernel::error::{from_err_ptr, to_result};
-use kernel::ffi::{c_int, c_long, c_void};
+use kernel::ffi::{c_int, c_long, c_ulong, c_void};
 use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Full, Relaxed, Release};
-use kernel::sync::Arc;
+use kernel::sync::{new_spinlock_irq, Arc, SpinLockIrq};
 use kernel::task::MAX_SCHEDULE_TIMEOUT;
 use kernel::time::msecs_to_jiffies;
 use kernel::types::Opaque;
@@ -546,75 +547,214 @@ unsafe extern "C" fn watch_trampoline<T: WatchHandler>(
     handler.changed(dev)
 }
 
-/// A guest-RX backlog: skbs waiting for frontend buffers, each with an expiry time, and
-/// their total length. All operations take the queue's IRQ-safe lock.
+/// The list of a [`SkbQueue`]: an `sk_buff_head` whose own `lock` is unused (the
+/// [`SpinLockIrq`] around this value serialises it).
 ///
 /// # Invariants
 ///
-/// `raw` came from `xnt_skbq_new` and is freed (with the skbs it holds) in `drop`.
-pub struct SkbQueue {
-    raw: NonNull<bindings::xnt_skbq>,
+/// `head` is an initialised list of skbs whose references it owns, each with its expiry
+/// time (jiffies) in `cb` (see [`set_expires`]).
+#[pin_data]
+struct SkbList {
+    #[pin]
+    head: Opaque<bindings::sk_buff_head>,
 }
 
-// SAFETY: The queue has its own lock.
-unsafe impl Send for SkbQueue {}
-// SAFETY: As above.
-unsafe impl Sync for SkbQueue {}
+// SAFETY: The list owns references of skbs, which may be freed on any CPU
+// (`dev_kfree_skb_any`); it is only reached through the lock around it.
+unsafe impl Send for SkbList {}
+
+impl SkbList {
+    fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            // SAFETY: `slot` is valid for writes; `skb_queue_head_init` initialises the
+            // whole `sk_buff_head` (an empty list and its unused lock).
+            head <- Opaque::ffi_init(|slot| unsafe { bindings::xnt_skb_queue_head_init(slot) }),
+        })
+    }
+
+    /// The head skb, still queued (`skb_peek`).
+    fn peek(&self) -> Option<NonNull<bindings::sk_buff>> {
+        // SAFETY: By the type invariant `head` is an initialised list; the caller holds the
+        // lock (`&self` comes from the guard).
+        NonNull::new(unsafe { bindings::xnt_skb_peek(self.head.get()) })
+    }
+
+    /// Unlinks the head skb (`__skb_dequeue`); its reference is the caller's.
+    fn dequeue(&self) -> Option<SkBuff> {
+        // SAFETY: As in `peek`.
+        let p = NonNull::new(unsafe { bindings::xnt_skb_dequeue(self.head.get()) })?;
+        // SAFETY: By the type invariant the list owned this reference; unlinked, it is ours.
+        Some(unsafe { SkBuff::from_raw(p) })
+    }
+}
+
+/// The jiffies counter (`jiffies`).
+fn jiffies() -> c_ulong {
+    // SAFETY: `jiffies` is a kernel variable that lives forever; the timer code updates it
+    // with single word stores, read here once as C's `volatile` declaration does.
+    unsafe { core::ptr::read_volatile(&raw const bindings::jiffies) }
+}
+
+/// Stores `expires` in the `cb` of `skb` (the C backlog's `XNT_SKB_CB(skb)->expires`).
+///
+/// # Safety
+///
+/// `skb` is valid, its reference is the caller's and its `cb` is the driver's to use (it
+/// came to `ndo_start_xmit`).
+unsafe fn set_expires(skb: NonNull<bindings::sk_buff>, expires: c_ulong) {
+    // SAFETY: Per the function's safety requirement `skb` is valid and nobody else uses its
+    // `cb`; `cb` is 48 bytes, the first `size_of::<c_ulong>()` of which are written
+    // (unaligned, so `cb`'s alignment does not matter).
+    unsafe { core::ptr::write_unaligned((&raw mut (*skb.as_ptr()).cb).cast::<c_ulong>(), expires) }
+}
+
+/// The expiry time a queued `skb` got in [`SkbQueue::push`].
+///
+/// # Safety
+///
+/// `skb` is on a [`SkbList`] whose lock the caller holds.
+unsafe fn expires(skb: NonNull<bindings::sk_buff>) -> c_ulong {
+    // SAFETY: Per the function's safety requirement `skb` is valid (the list holds a
+    // reference and cannot drop it meanwhile); by the `SkbList` invariant its `cb` starts
+    // with the value `set_expires` wrote.
+    unsafe { core::ptr::read_unaligned((&raw const (*skb.as_ptr()).cb).cast::<c_ulong>()) }
+}
+
+/// The length and GSO-ness of the queued `skb`.
+///
+/// # Safety
+///
+/// `skb` is on a [`SkbList`] whose lock the caller holds.
+unsafe fn len_gso(skb: NonNull<bindings::sk_buff>) -> (u32, bool) {
+    // SAFETY: Per the function's safety requirement `skb` is valid (the list's reference
+    // cannot go while the caller holds the lock and the list does not free skbs). The
+    // `SkBuff` is never dropped (`ManuallyDrop`), so the list keeps its reference, and only
+    // its read-only methods are used.
+    let skb = ManuallyDrop::new(unsafe { SkBuff::from_raw(skb) });
+    (skb.len(), skb.gso().is_some())
+}
+
+#[pin_data]
+struct SkbQueueInner {
+    /// Taken with IRQs off (`spin_lock_irq_disable`, which saves and restores the IRQ
+    /// state like `spin_lock_irqsave`).
+    #[pin]
+    list: SpinLockIrq<SkbList>,
+    /// Sum of the queued skbs' `len`; changed only under `list`'s lock, read without it.
+    bytes: AtomicU64,
+}
+
+/// A guest-RX backlog: skbs waiting for frontend buffers, each with an expiry time, and
+/// their total length. All operations take the queue's IRQ-safe lock.
+pub struct SkbQueue {
+    inner: Pin<KBox<SkbQueueInner>>,
+}
 
 impl SkbQueue {
     /// An empty backlog.
     pub fn new() -> Result<Self> {
-        // SAFETY: Plain allocation.
-        let raw = NonNull::new(unsafe { bindings::xnt_skbq_new() }).ok_or(ENOMEM)?;
-        Ok(Self { raw })
+        let inner = KBox::pin_init(
+            pin_init!(SkbQueueInner {
+                list <- new_spinlock_irq!(SkbList::new(), "SkbQueue::list"),
+                bytes: AtomicU64::new(0),
+            }),
+            GFP_KERNEL,
+        )?;
+        Ok(Self { inner })
     }
 
     /// Appends `skb`, to be dropped if still queued after `drain_ms`; returns the
     /// backlog's bytes after it.
     pub fn push(&self, skb: SkBuff, drain_ms: u32) -> u64 {
-        // SAFETY: Valid queue; the queue takes over the skb reference.
-        unsafe { bindings::xnt_skbq_push(self.raw.as_ptr(), skb.into_raw(), drain_ms) }
+        let len = skb.len();
+        let raw = skb.into_raw();
+        // SAFETY: `into_raw` returns the skb's (non-null) pointer.
+        let raw = unsafe { NonNull::new_unchecked(raw) };
+        // SAFETY: `raw` was an owned `SkBuff`: its reference is ours, and layers that hand
+        // an skb on are done with its `cb` (`ndo_start_xmit` owns it, as the C backlog did).
+        unsafe { set_expires(raw, jiffies().wrapping_add(msecs_to_jiffies(drain_ms))) };
+        let list = self.inner.list.lock();
+        // SAFETY: The list is initialised and locked; it takes over the reference of `raw`,
+        // which is on no list (it was an owned `SkBuff`) and carries its expiry (the
+        // invariant of `SkbList`).
+        unsafe { bindings::xnt_skb_queue_tail(list.head.get(), raw.as_ptr()) };
+        let bytes = self
+            .inner
+            .bytes
+            .load(Ordering::Relaxed)
+            .wrapping_add(u64::from(len));
+        self.inner.bytes.store(bytes, Ordering::Relaxed);
+        drop(list);
+        bytes
     }
 
     /// Takes the head packet.
     pub fn pop(&self) -> Option<SkBuff> {
-        // SAFETY: Valid queue; a returned skb's reference is ours.
-        let p = unsafe { bindings::xnt_skbq_pop(self.raw.as_ptr()) };
-        // SAFETY: A non-null skb popped from the queue is valid and its reference ours.
-        NonNull::new(p).map(|p| unsafe { SkBuff::from_raw(p) })
+        let list = self.inner.list.lock();
+        let skb = list.dequeue()?;
+        self.sub_bytes(skb.len());
+        drop(list);
+        Some(skb)
     }
 
     /// Length and GSO-ness of the head packet.
     pub fn peek(&self) -> Option<(u32, bool)> {
-        let (mut len, mut gso) = (0u32, false);
-        // SAFETY: Valid queue; valid out parameters.
-        unsafe { bindings::xnt_skbq_peek(self.raw.as_ptr(), &mut len, &mut gso) }
-            .then_some((len, gso))
+        let list = self.inner.list.lock();
+        // SAFETY: `p` is on `list`, whose lock the guard holds until after the call.
+        list.peek().map(|p| unsafe { len_gso(p) })
     }
 
     /// Frees head packets whose time ran out; returns how many.
     pub fn drop_expired(&self) -> u32 {
-        // SAFETY: Valid queue.
-        unsafe { bindings::xnt_skbq_drop_expired(self.raw.as_ptr()) }
+        let mut n = 0;
+        loop {
+            let list = self.inner.list.lock();
+            let Some(head) = list.peek() else {
+                return n;
+            };
+            // `time_before(jiffies, expires)`.
+            // SAFETY: `head` is on `list`, whose lock is held.
+            if (jiffies().wrapping_sub(unsafe { expires(head) }) as c_long) < 0 {
+                return n;
+            }
+            let Some(skb) = list.dequeue() else {
+                return n;
+            };
+            self.sub_bytes(skb.len());
+            drop(list);
+            // Freed outside the lock (`dev_kfree_skb_any`).
+            drop(skb);
+            n += 1;
+        }
     }
 
     /// Bytes queued.
     pub fn bytes(&self) -> u64 {
-        // SAFETY: Valid queue.
-        unsafe { bindings::xnt_skbq_bytes(self.raw.as_ptr()) }
+        self.inner.bytes.load(Ordering::Relaxed)
     }
 
     /// Frees every queued packet.
     pub fn purge(&self) {
-        // SAFETY: Valid queue.
-        unsafe { bindings::xnt_skbq_purge(self.raw.as_ptr()) }
+        while let Some(skb) = self.pop() {
+            drop(skb);
+        }
+    }
+
+    /// Takes `len` off the byte count; the caller holds the list's lock.
+    fn sub_bytes(&self, len: u32) {
+        let bytes = self
+            .inner
+            .bytes
+            .load(Ordering::Relaxed)
+            .wrapping_sub(u64::from(len));
+        self.inner.bytes.store(bytes, Ordering::Relaxed);
     }
 }
 
 impl Drop for SkbQueue {
     fn drop(&mut self) {
-        // SAFETY: By the type invariant `raw` came from `xnt_skbq_new`.
-        unsafe { bindings::xnt_skbq_free(self.raw.as_ptr()) };
+        self.purge();
     }
 }
 

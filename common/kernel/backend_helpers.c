@@ -57,106 +57,24 @@ void xnt_watch_free(struct xnt_watch *w)
 	kfree(w);
 }
 
-struct xnt_skbq {
-	struct sk_buff_head q;
-	u64 bytes;
-};
-
-struct xnt_skb_cb {
-	unsigned long expires;
-};
-
-#define XNT_SKB_CB(skb) ((struct xnt_skb_cb *)(skb)->cb)
-
-struct xnt_skbq *xnt_skbq_new(void)
+void xnt_skb_queue_head_init(struct sk_buff_head *list)
 {
-	struct xnt_skbq *q = kzalloc(sizeof(*q), GFP_KERNEL);
-
-	if (q)
-		skb_queue_head_init(&q->q);
-	return q;
+	skb_queue_head_init(list);
 }
 
-void xnt_skbq_purge(struct xnt_skbq *q)
+void xnt_skb_queue_tail(struct sk_buff_head *list, struct sk_buff *skb)
 {
-	struct sk_buff *skb;
-
-	while ((skb = xnt_skbq_pop(q)))
-		dev_kfree_skb_any(skb);
+	__skb_queue_tail(list, skb);
 }
 
-void xnt_skbq_free(struct xnt_skbq *q)
+struct sk_buff *xnt_skb_dequeue(struct sk_buff_head *list)
 {
-	xnt_skbq_purge(q);
-	kfree(q);
+	return __skb_dequeue(list);
 }
 
-u64 xnt_skbq_push(struct xnt_skbq *q, struct sk_buff *skb, u32 drain_ms)
+struct sk_buff *xnt_skb_peek(struct sk_buff_head *list)
 {
-	unsigned long flags;
-	u64 bytes;
-
-	XNT_SKB_CB(skb)->expires = jiffies + msecs_to_jiffies(drain_ms);
-	spin_lock_irqsave(&q->q.lock, flags);
-	__skb_queue_tail(&q->q, skb);
-	q->bytes += skb->len;
-	bytes = q->bytes;
-	spin_unlock_irqrestore(&q->q.lock, flags);
-	return bytes;
-}
-
-struct sk_buff *xnt_skbq_pop(struct xnt_skbq *q)
-{
-	unsigned long flags;
-	struct sk_buff *skb;
-
-	spin_lock_irqsave(&q->q.lock, flags);
-	skb = __skb_dequeue(&q->q);
-	if (skb)
-		q->bytes -= skb->len;
-	spin_unlock_irqrestore(&q->q.lock, flags);
-	return skb;
-}
-
-bool xnt_skbq_peek(struct xnt_skbq *q, u32 *len, bool *gso)
-{
-	unsigned long flags;
-	struct sk_buff *skb;
-
-	spin_lock_irqsave(&q->q.lock, flags);
-	skb = skb_peek(&q->q);
-	if (skb) {
-		*len = skb->len;
-		*gso = skb_is_gso(skb);
-	}
-	spin_unlock_irqrestore(&q->q.lock, flags);
-	return skb;
-}
-
-u32 xnt_skbq_drop_expired(struct xnt_skbq *q)
-{
-	unsigned long flags;
-	struct sk_buff *skb;
-	u32 n = 0;
-
-	for (;;) {
-		spin_lock_irqsave(&q->q.lock, flags);
-		skb = skb_peek(&q->q);
-		if (!skb || time_before(jiffies, XNT_SKB_CB(skb)->expires)) {
-			spin_unlock_irqrestore(&q->q.lock, flags);
-			return n;
-		}
-		__skb_unlink(skb, &q->q);
-		q->bytes -= skb->len;
-		spin_unlock_irqrestore(&q->q.lock, flags);
-		dev_kfree_skb_any(skb);
-		n++;
-	}
-}
-
-u64 xnt_skbq_bytes(struct xnt_skbq *q)
-{
-	return READ_ONCE(q->bytes);
+	return skb_peek(list);
 }
 
 struct net_device *xnt_netdev_alloc_backend(struct device *parent, unsigned int max_queues,

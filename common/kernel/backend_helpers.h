@@ -26,19 +26,15 @@ struct xnt_watch *xnt_watch_new(struct xenbus_device *dev, const char *dir, cons
 				const void *ctx, int *err);
 void xnt_watch_free(struct xnt_watch *w);
 
-/* The guest-RX backlog of one queue: skbs with an expiry time and a byte count. */
-struct xnt_skbq;
-struct xnt_skbq *xnt_skbq_new(void);
-void xnt_skbq_free(struct xnt_skbq *q);
-/* Appends `skb` expiring in `drain_ms`; returns the backlog bytes after it. */
-u64 xnt_skbq_push(struct xnt_skbq *q, struct sk_buff *skb, u32 drain_ms);
-struct sk_buff *xnt_skbq_pop(struct xnt_skbq *q);
-/* Length and GSO-ness of the head packet; false when empty. */
-bool xnt_skbq_peek(struct xnt_skbq *q, u32 *len, bool *gso);
-/* Frees head packets whose expiry passed; returns how many. */
-u32 xnt_skbq_drop_expired(struct xnt_skbq *q);
-u64 xnt_skbq_bytes(struct xnt_skbq *q);
-void xnt_skbq_purge(struct xnt_skbq *q);
+/*
+ * The guest-RX backlog (backend.rs): an sk_buff_head serialised by a Rust lock, so the
+ * unlocked list operations; skb_queue_head_init also sets up the (unused) list lock.
+ */
+struct sk_buff_head;
+void xnt_skb_queue_head_init(struct sk_buff_head *list);
+void xnt_skb_queue_tail(struct sk_buff_head *list, struct sk_buff *skb);
+struct sk_buff *xnt_skb_dequeue(struct sk_buff_head *list);
+struct sk_buff *xnt_skb_peek(struct sk_buff_head *list);
 
 struct net_device *xnt_netdev_alloc_backend(struct device *parent, unsigned int max_queues,
 					    const struct xnt_netdev_callbacks *cb,
