@@ -383,9 +383,10 @@ impl<T: WorkerFn> WorkerThread<T> {
     pub fn start(ctx: Arc<T>, name: &CStr) -> Result<Self> {
         // The only call of `T::waker` for this thread.
         let wait = NonNull::from(&*ctx.waker().inner);
-        // INVARIANT: The `Waker` is borrowed from `*ctx`, which the box keeps alive: `T`
-        // can give it up only through `&mut T`, which nobody gets while the `Arc` is shared
-        // (here: held by the box).
+        // INVARIANT: `waker()` returns a reference valid as long as the `&T` it was called
+        // on. The box keeps `*ctx` alive and shared (no `&mut T` can exist while the box's
+        // `Arc` does), so that borrow could be held for the box's whole life, and the
+        // `Waker` stays where it is that long.
         let thread = KBox::new(Thread { ctx, wait }, GFP_KERNEL)?;
         let wp = thread.wait_point();
         if wp.busy.cmpxchg(0, 1, Relaxed).is_err() {
