@@ -8,13 +8,18 @@
 //! [`include/xen/grant_table.h`](srctree/include/xen/grant_table.h); glue in
 //! `backend_helpers.c`.
 
-use core::ffi::c_void;
+use core::mem::ManuallyDrop;
 use core::ptr::NonNull;
-use core::sync::atomic::{fence, Ordering};
+use core::sync::atomic::{fence, AtomicU64, Ordering};
 
-use kernel::error::to_result;
+use kernel::error::{from_err_ptr, to_result};
+use kernel::ffi::{c_int, c_long, c_ulong, c_void};
 use kernel::prelude::*;
-use kernel::sync::Arc;
+use kernel::sync::atomic::{Atomic, Full, Relaxed, Release};
+use kernel::sync::{new_spinlock_irq, Arc, SpinLockIrq};
+use kernel::task::MAX_SCHEDULE_TIMEOUT;
+use kernel::time::msecs_to_jiffies;
+use kernel::types::Opaque;
 
 use super::bindings;
 use super::evtchn::{EventHandler, IrqBinding};
@@ -217,40 +222,111 @@ impl GrantCopier {
     }
 }
 
-/// A wait point a [`WorkerThread`] sleeps on; kicking it is valid from any context.
-///
-/// # Invariants
-///
-/// `raw` came from `xnt_worker_new` and is freed (after halting any thread) in `drop`.
-pub struct Waker {
-    raw: NonNull<bindings::xnt_worker>,
+/// The state a [`Waker`] owns: a wait queue head and the kick flag (the C `struct
+/// xnt_worker` without the thread, which [`WorkerThread`] owns).
+#[pin_data]
+struct WaitPoint {
+    #[pin]
+    wq: Opaque<bindings::wait_queue_head>,
+    /// 1 when kicked since the thread last consumed a kick (`atomic_t`).
+    kicked: Atomic<i32>,
+    /// 1 while a [`WorkerThread`] runs on this wait point (at most one may).
+    busy: Atomic<i32>,
 }
 
-// SAFETY: Kicking is an atomic store plus `wake_up`, safe from any context.
-unsafe impl Send for Waker {}
-// SAFETY: As above.
-unsafe impl Sync for Waker {}
+// SAFETY: The wait queue head is used only through the wait-queue functions, which take
+// its own lock (IRQ-safe) and may be called from any CPU; the rest are atomics.
+unsafe impl Send for WaitPoint {}
+// SAFETY: As above: `&WaitPoint` permits only those functions and atomic accesses.
+unsafe impl Sync for WaitPoint {}
+
+impl WaitPoint {
+    /// The thread's wake-up condition (`wait_event`'s `condition`); worker thread only.
+    fn ready(&self) -> bool {
+        self.kicked.load(Relaxed) != 0 || should_stop()
+    }
+
+    /// `wait_event_interruptible_timeout(wq, ready(), timeout)`, step by step as
+    /// `___wait_event` does it (the result is not needed).
+    fn wait(&self, timeout: c_long) {
+        // `___wait_cond_timeout` with a non-zero timeout: the condition alone.
+        if self.ready() {
+            return;
+        }
+        let entry = Opaque::<bindings::wait_queue_entry>::uninit();
+        // SAFETY: `entry` is a local that is not moved until `finish_wait` below has
+        // unlinked it; `init_wait_entry` initialises it (autoremove wake function).
+        unsafe { bindings::init_wait_entry(entry.get(), 0) };
+        let mut remaining = timeout;
+        loop {
+            // SAFETY: `wq` was initialised in `Waker::new` and lives as long as `self`;
+            // `entry` is initialised and stays in place until `finish_wait`.
+            let intr = unsafe {
+                bindings::prepare_to_wait_event(
+                    self.wq.get(),
+                    entry.get(),
+                    bindings::TASK_INTERRUPTIBLE as c_int,
+                )
+            };
+            // The condition is read after `prepare_to_wait_event` queued us and set the
+            // task state (a full barrier), so a kick after this read wakes us.
+            if self.ready() || remaining == 0 {
+                break;
+            }
+            if intr != 0 {
+                break;
+            }
+            // SAFETY: Process context (a kthread), no lock held.
+            remaining = unsafe { bindings::schedule_timeout(remaining) };
+        }
+        // SAFETY: As above. After a pending signal `prepare_to_wait_event` unlinked the
+        // entry already; `finish_wait` then only sets the task running, as the C macro's
+        // `__out` path leaves it.
+        unsafe { bindings::finish_wait(self.wq.get(), entry.get()) };
+    }
+}
+
+/// A wait point a [`WorkerThread`] sleeps on; kicking it is valid from any context.
+pub struct Waker {
+    inner: Pin<KBox<WaitPoint>>,
+}
 
 impl Waker {
     /// Allocates the wait point.
     pub fn new() -> Result<Self> {
-        // SAFETY: Plain allocation.
-        let raw = NonNull::new(unsafe { bindings::xnt_worker_new() }).ok_or(ENOMEM)?;
-        Ok(Self { raw })
+        let inner = KBox::pin_init(
+            pin_init!(WaitPoint {
+                // SAFETY: `slot` is valid for writes; the name and lock class key are
+                // static.
+                wq <- Opaque::ffi_init(|slot| unsafe {
+                    bindings::__init_waitqueue_head(
+                        slot,
+                        c"&w->wq".as_char_ptr(),
+                        kernel::static_lock_class!().as_ptr(),
+                    )
+                }),
+                kicked: Atomic::new(0),
+                busy: Atomic::new(0),
+            }),
+            GFP_KERNEL,
+        )?;
+        Ok(Self { inner })
     }
 
     /// Wakes the thread running on this wait point, if any.
     pub fn kick(&self) {
-        // SAFETY: By the type invariant `raw` is valid.
-        unsafe { bindings::xnt_worker_kick(self.raw.as_ptr()) };
-    }
-}
-
-impl Drop for Waker {
-    fn drop(&mut self) {
-        // SAFETY: By the type invariant `raw` is valid; a thread still running on it holds
-        // an `Arc` to the `Waker`'s owner, so none can run when this drop happens.
-        unsafe { bindings::xnt_worker_free(self.raw.as_ptr()) };
+        // Release: the caller's work (queued skb, flags) is visible before the kick.
+        self.inner.kicked.store(1, Release);
+        // SAFETY: `wq` is initialised; `__wake_up` (`wake_up`) takes the queue's lock with
+        // IRQs saved, so any context may call it.
+        unsafe {
+            bindings::__wake_up(
+                self.inner.wq.get(),
+                bindings::TASK_NORMAL,
+                1,
+                core::ptr::null_mut(),
+            )
+        };
     }
 }
 
@@ -263,47 +339,145 @@ pub trait WorkerFn: Send + Sync + 'static {
     fn run(&self) -> u32;
 }
 
+/// What the kernel thread uses: the context and the wait point read from it once.
+///
+/// # Invariants
+///
+/// `wait` points into the [`Waker`] that `ctx.waker()` returned, which lives as long as
+/// `*ctx`, hence as long as this value.
+struct Thread<T: WorkerFn> {
+    ctx: Arc<T>,
+    wait: NonNull<WaitPoint>,
+}
+
+impl<T: WorkerFn> Thread<T> {
+    fn wait_point(&self) -> &WaitPoint {
+        // SAFETY: By the type invariant `wait` is valid while `self` is.
+        unsafe { self.wait.as_ref() }
+    }
+}
+
 /// A kernel thread calling `T::run` whenever its [`Waker`] is kicked. Dropping it stops the
 /// thread (waiting for a running `run` to return).
 ///
 /// # Invariants
 ///
-/// The thread runs on `ctx.waker()` with `Arc::as_ptr(&ctx)` as its context.
+/// `thread` came from `KBox::into_raw` and `task` is the kthread running
+/// `worker_thread::<T>` on it; the thread returns only after `kthread_stop(task)`, which
+/// only `drop` calls, before it frees `thread`.
 pub struct WorkerThread<T: WorkerFn> {
-    ctx: Arc<T>,
+    thread: NonNull<Thread<T>>,
+    task: NonNull<bindings::task_struct>,
 }
 
+// SAFETY: `thread` is an owned box of `Arc<T>` (`T: Send + Sync`) and a pointer to a
+// `WaitPoint` (atomics and a wait queue, all thread-safe); `task` is used only by `drop`,
+// and `kthread_stop` may be called from any process context.
+unsafe impl<T: WorkerFn> Send for WorkerThread<T> {}
+// SAFETY: `&WorkerThread` gives access to nothing.
+unsafe impl<T: WorkerFn> Sync for WorkerThread<T> {}
+
 impl<T: WorkerFn> WorkerThread<T> {
-    /// Starts the thread named `name` (at most 15 characters are kept).
+    /// Starts the thread named `name` (at most 15 characters are kept). `EBUSY` if a
+    /// thread runs on `ctx.waker()` already.
     pub fn start(ctx: Arc<T>, name: &CStr) -> Result<Self> {
-        // SAFETY: The waker is valid while `ctx` lives, and the thread is stopped in `drop`
-        // before this value releases `ctx`; `name` is copied by `kthread_run`.
-        to_result(unsafe {
-            bindings::xnt_worker_run(
-                ctx.waker().raw.as_ptr(),
-                Some(worker_trampoline::<T>),
-                Arc::as_ptr(&ctx).cast(),
+        // The only call of `T::waker` for this thread.
+        let wait = NonNull::from(&*ctx.waker().inner);
+        // INVARIANT: `waker()` returns a reference valid as long as the `&T` it was called
+        // on. The box keeps `*ctx` alive and shared (no `&mut T` can exist while the box's
+        // `Arc` does), so that borrow could be held for the box's whole life, and the
+        // `Waker` stays where it is that long.
+        let thread = KBox::new(Thread { ctx, wait }, GFP_KERNEL)?;
+        let wp = thread.wait_point();
+        if wp.busy.cmpxchg(0, 1, Relaxed).is_err() {
+            return Err(EBUSY);
+        }
+        wp.kicked.store(0, Relaxed);
+        let thread = NonNull::from(KBox::leak(thread));
+        // SAFETY: `worker_thread::<T>` matches `thread`'s type; `thread` stays valid until
+        // `drop` has stopped the thread (or below, if creation failed: then the thread
+        // function never runs). The format is a NUL-terminated `"%s"` taking the
+        // NUL-terminated `name`, which `kthread_create_on_node` copies.
+        let task = from_err_ptr(unsafe {
+            bindings::kthread_create_on_node(
+                Some(worker_thread::<T>),
+                thread.as_ptr().cast(),
+                bindings::NUMA_NO_NODE,
+                c"%s".as_char_ptr(),
                 name.as_char_ptr(),
             )
-        })?;
-        Ok(Self { ctx })
+        });
+        let task = match task.ok().and_then(NonNull::new) {
+            Some(task) => task,
+            None => {
+                // SAFETY: `thread` came from `KBox::leak` above and no thread uses it.
+                let thread = unsafe { KBox::from_raw(thread.as_ptr()) };
+                thread.wait_point().busy.store(0, Release);
+                return Err(task.err().unwrap_or(ENOMEM));
+            }
+        };
+        // SAFETY: `task` is the new, not yet started kthread (`kthread_run`).
+        unsafe { bindings::wake_up_process(task.as_ptr()) };
+        // INVARIANT: `task` runs `worker_thread::<T>` on `thread`, leaked from a `KBox`.
+        Ok(Self { thread, task })
     }
 }
 
 impl<T: WorkerFn> Drop for WorkerThread<T> {
     fn drop(&mut self) {
-        // SAFETY: By the type invariant the thread runs on this waker; halting waits for it
-        // to exit, after which `ctx` may be released.
-        unsafe { bindings::xnt_worker_halt(self.ctx.waker().raw.as_ptr()) };
+        // SAFETY: By the type invariant the thread has not returned (it returns only after
+        // `kthread_stop`), so `task` is live; `kthread_stop` takes its own reference, wakes
+        // the thread and waits until it has returned.
+        unsafe { bindings::kthread_stop(self.task.as_ptr()) };
+        // SAFETY: By the type invariant `thread` came from `KBox::into_raw`/`leak`, and the
+        // thread using it has exited.
+        let thread = unsafe { KBox::from_raw(self.thread.as_ptr()) };
+        thread.wait_point().busy.store(0, Release);
+        // Drops the thread's `Arc<T>`.
+        drop(thread);
     }
 }
 
+/// `kthread_should_stop()`; called only by the worker thread (`worker_thread`,
+/// `WaitPoint::ready`), which is a kthread.
+fn should_stop() -> bool {
+    // SAFETY: Reads the current kthread's stop flag; every caller runs in the worker
+    // kthread (`to_kthread(current)` is valid there).
+    unsafe { bindings::kthread_should_stop() }
+}
+
+/// The worker thread: sleeps until kicked or until the timeout `T::run` returned last
+/// expires, then consumes the kick and calls `T::run`; returns once `kthread_stop` is
+/// called (and only then).
+///
 /// # Safety
 ///
-/// `ctx` is the pointer [`WorkerThread::start`] passed, kept alive by the `WorkerThread`.
-unsafe extern "C" fn worker_trampoline<T: WorkerFn>(ctx: *const c_void) -> u32 {
-    // SAFETY: Per the function's safety requirement `ctx` points to a live `T`.
-    unsafe { &*ctx.cast::<T>() }.run()
+/// `data` is the `Thread<T>` of a [`WorkerThread`], valid until `kthread_stop` returns.
+unsafe extern "C" fn worker_thread<T: WorkerFn>(data: *mut c_void) -> c_int {
+    // SAFETY: Per the function's safety requirement; this function returns before
+    // `kthread_stop` does, so the reference does not outlive the box.
+    let thread = unsafe { &*data.cast::<Thread<T>>() };
+    let wp = thread.wait_point();
+    let mut timeout = MAX_SCHEDULE_TIMEOUT;
+    while !should_stop() {
+        wp.wait(timeout);
+        if should_stop() {
+            break;
+        }
+        // Full barrier (`atomic_xchg`): the clear is ordered before everything `run` reads,
+        // so a kick whose data `run` may miss sets `kicked` again after it.
+        wp.kicked.xchg(0, Full);
+        let ms = thread.ctx.run();
+        timeout = if ms != 0 {
+            // At most `MAX_JIFFY_OFFSET`, which fits.
+            msecs_to_jiffies(ms) as c_long
+        } else {
+            MAX_SCHEDULE_TIMEOUT
+        };
+        // SAFETY: Process context, no lock held.
+        unsafe { bindings::xnt_cond_resched() };
+    }
+    0
 }
 
 /// Receives the events of a [`Watch`], in the xenwatch thread.
@@ -374,75 +548,214 @@ unsafe extern "C" fn watch_trampoline<T: WatchHandler>(
     handler.changed(dev)
 }
 
-/// A guest-RX backlog: skbs waiting for frontend buffers, each with an expiry time, and
-/// their total length. All operations take the queue's IRQ-safe lock.
+/// The list of a [`SkbQueue`]: an `sk_buff_head` whose own `lock` is unused (the
+/// [`SpinLockIrq`] around this value serialises it).
 ///
 /// # Invariants
 ///
-/// `raw` came from `xnt_skbq_new` and is freed (with the skbs it holds) in `drop`.
-pub struct SkbQueue {
-    raw: NonNull<bindings::xnt_skbq>,
+/// `head` is an initialised list of skbs whose references it owns, each with its expiry
+/// time (jiffies) in `cb` (see [`set_expires`]).
+#[pin_data]
+struct SkbList {
+    #[pin]
+    head: Opaque<bindings::sk_buff_head>,
 }
 
-// SAFETY: The queue has its own lock.
-unsafe impl Send for SkbQueue {}
-// SAFETY: As above.
-unsafe impl Sync for SkbQueue {}
+// SAFETY: The list owns references of skbs, which may be freed on any CPU
+// (`dev_kfree_skb_any`); it is only reached through the lock around it.
+unsafe impl Send for SkbList {}
+
+impl SkbList {
+    fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            // SAFETY: `slot` is valid for writes; `skb_queue_head_init` initialises the
+            // whole `sk_buff_head` (an empty list and its unused lock).
+            head <- Opaque::ffi_init(|slot| unsafe { bindings::xnt_skb_queue_head_init(slot) }),
+        })
+    }
+
+    /// The head skb, still queued (`skb_peek`).
+    fn peek(&self) -> Option<NonNull<bindings::sk_buff>> {
+        // SAFETY: By the type invariant `head` is an initialised list; the caller holds the
+        // lock (`&self` comes from the guard).
+        NonNull::new(unsafe { bindings::xnt_skb_peek(self.head.get()) })
+    }
+
+    /// Unlinks the head skb (`__skb_dequeue`); its reference is the caller's.
+    fn dequeue(&self) -> Option<SkBuff> {
+        // SAFETY: As in `peek`.
+        let p = NonNull::new(unsafe { bindings::xnt_skb_dequeue(self.head.get()) })?;
+        // SAFETY: By the type invariant the list owned this reference; unlinked, it is ours.
+        Some(unsafe { SkBuff::from_raw(p) })
+    }
+}
+
+/// The jiffies counter (`jiffies`).
+fn jiffies() -> c_ulong {
+    // SAFETY: `jiffies` is a kernel variable that lives forever; the timer code updates it
+    // with single word stores, read here once as C's `volatile` declaration does.
+    unsafe { core::ptr::read_volatile(&raw const bindings::jiffies) }
+}
+
+/// Stores `expires` in the `cb` of `skb` (the C backlog's `XNT_SKB_CB(skb)->expires`).
+///
+/// # Safety
+///
+/// `skb` is valid, its reference is the caller's and its `cb` is the driver's to use (it
+/// came to `ndo_start_xmit`).
+unsafe fn set_expires(skb: NonNull<bindings::sk_buff>, expires: c_ulong) {
+    // SAFETY: Per the function's safety requirement `skb` is valid and nobody else uses its
+    // `cb`; `cb` is 48 bytes, the first `size_of::<c_ulong>()` of which are written
+    // (unaligned, so `cb`'s alignment does not matter).
+    unsafe { core::ptr::write_unaligned((&raw mut (*skb.as_ptr()).cb).cast::<c_ulong>(), expires) }
+}
+
+/// The expiry time a queued `skb` got in [`SkbQueue::push`].
+///
+/// # Safety
+///
+/// `skb` is on a [`SkbList`] whose lock the caller holds.
+unsafe fn expires(skb: NonNull<bindings::sk_buff>) -> c_ulong {
+    // SAFETY: Per the function's safety requirement `skb` is valid (the list holds a
+    // reference and cannot drop it meanwhile); by the `SkbList` invariant its `cb` starts
+    // with the value `set_expires` wrote.
+    unsafe { core::ptr::read_unaligned((&raw const (*skb.as_ptr()).cb).cast::<c_ulong>()) }
+}
+
+/// The length and GSO-ness of the queued `skb`.
+///
+/// # Safety
+///
+/// `skb` is on a [`SkbList`] whose lock the caller holds.
+unsafe fn len_gso(skb: NonNull<bindings::sk_buff>) -> (u32, bool) {
+    // SAFETY: Per the function's safety requirement `skb` is valid (the list's reference
+    // cannot go while the caller holds the lock and the list does not free skbs). The
+    // `SkBuff` is never dropped (`ManuallyDrop`), so the list keeps its reference, and only
+    // its read-only methods are used.
+    let skb = ManuallyDrop::new(unsafe { SkBuff::from_raw(skb) });
+    (skb.len(), skb.gso().is_some())
+}
+
+#[pin_data]
+struct SkbQueueInner {
+    /// Taken with IRQs off (`spin_lock_irq_disable`, which saves and restores the IRQ
+    /// state like `spin_lock_irqsave`).
+    #[pin]
+    list: SpinLockIrq<SkbList>,
+    /// Sum of the queued skbs' `len`; changed only under `list`'s lock, read without it.
+    bytes: AtomicU64,
+}
+
+/// A guest-RX backlog: skbs waiting for frontend buffers, each with an expiry time, and
+/// their total length. All operations take the queue's IRQ-safe lock.
+pub struct SkbQueue {
+    inner: Pin<KBox<SkbQueueInner>>,
+}
 
 impl SkbQueue {
     /// An empty backlog.
     pub fn new() -> Result<Self> {
-        // SAFETY: Plain allocation.
-        let raw = NonNull::new(unsafe { bindings::xnt_skbq_new() }).ok_or(ENOMEM)?;
-        Ok(Self { raw })
+        let inner = KBox::pin_init(
+            pin_init!(SkbQueueInner {
+                list <- new_spinlock_irq!(SkbList::new(), "SkbQueue::list"),
+                bytes: AtomicU64::new(0),
+            }),
+            GFP_KERNEL,
+        )?;
+        Ok(Self { inner })
     }
 
     /// Appends `skb`, to be dropped if still queued after `drain_ms`; returns the
     /// backlog's bytes after it.
     pub fn push(&self, skb: SkBuff, drain_ms: u32) -> u64 {
-        // SAFETY: Valid queue; the queue takes over the skb reference.
-        unsafe { bindings::xnt_skbq_push(self.raw.as_ptr(), skb.into_raw(), drain_ms) }
+        let len = skb.len();
+        let raw = skb.into_raw();
+        // SAFETY: `into_raw` returns the skb's (non-null) pointer.
+        let raw = unsafe { NonNull::new_unchecked(raw) };
+        // SAFETY: `raw` was an owned `SkBuff`: its reference is ours, and layers that hand
+        // an skb on are done with its `cb` (`ndo_start_xmit` owns it, as the C backlog did).
+        unsafe { set_expires(raw, jiffies().wrapping_add(msecs_to_jiffies(drain_ms))) };
+        let list = self.inner.list.lock();
+        // SAFETY: The list is initialised and locked; it takes over the reference of `raw`,
+        // which is on no list (it was an owned `SkBuff`) and carries its expiry (the
+        // invariant of `SkbList`).
+        unsafe { bindings::xnt_skb_queue_tail(list.head.get(), raw.as_ptr()) };
+        let bytes = self
+            .inner
+            .bytes
+            .load(Ordering::Relaxed)
+            .wrapping_add(u64::from(len));
+        self.inner.bytes.store(bytes, Ordering::Relaxed);
+        drop(list);
+        bytes
     }
 
     /// Takes the head packet.
     pub fn pop(&self) -> Option<SkBuff> {
-        // SAFETY: Valid queue; a returned skb's reference is ours.
-        let p = unsafe { bindings::xnt_skbq_pop(self.raw.as_ptr()) };
-        // SAFETY: A non-null skb popped from the queue is valid and its reference ours.
-        NonNull::new(p).map(|p| unsafe { SkBuff::from_raw(p) })
+        let list = self.inner.list.lock();
+        let skb = list.dequeue()?;
+        self.sub_bytes(skb.len());
+        drop(list);
+        Some(skb)
     }
 
     /// Length and GSO-ness of the head packet.
     pub fn peek(&self) -> Option<(u32, bool)> {
-        let (mut len, mut gso) = (0u32, false);
-        // SAFETY: Valid queue; valid out parameters.
-        unsafe { bindings::xnt_skbq_peek(self.raw.as_ptr(), &mut len, &mut gso) }
-            .then_some((len, gso))
+        let list = self.inner.list.lock();
+        // SAFETY: `p` is on `list`, whose lock the guard holds until after the call.
+        list.peek().map(|p| unsafe { len_gso(p) })
     }
 
     /// Frees head packets whose time ran out; returns how many.
     pub fn drop_expired(&self) -> u32 {
-        // SAFETY: Valid queue.
-        unsafe { bindings::xnt_skbq_drop_expired(self.raw.as_ptr()) }
+        let mut n = 0;
+        loop {
+            let list = self.inner.list.lock();
+            let Some(head) = list.peek() else {
+                return n;
+            };
+            // `time_before(jiffies, expires)`.
+            // SAFETY: `head` is on `list`, whose lock is held.
+            if (jiffies().wrapping_sub(unsafe { expires(head) }) as c_long) < 0 {
+                return n;
+            }
+            let Some(skb) = list.dequeue() else {
+                return n;
+            };
+            self.sub_bytes(skb.len());
+            drop(list);
+            // Freed outside the lock (`dev_kfree_skb_any`).
+            drop(skb);
+            n += 1;
+        }
     }
 
     /// Bytes queued.
     pub fn bytes(&self) -> u64 {
-        // SAFETY: Valid queue.
-        unsafe { bindings::xnt_skbq_bytes(self.raw.as_ptr()) }
+        self.inner.bytes.load(Ordering::Relaxed)
     }
 
     /// Frees every queued packet.
     pub fn purge(&self) {
-        // SAFETY: Valid queue.
-        unsafe { bindings::xnt_skbq_purge(self.raw.as_ptr()) }
+        while let Some(skb) = self.pop() {
+            drop(skb);
+        }
+    }
+
+    /// Takes `len` off the byte count; the caller holds the list's lock.
+    fn sub_bytes(&self, len: u32) {
+        let bytes = self
+            .inner
+            .bytes
+            .load(Ordering::Relaxed)
+            .wrapping_sub(u64::from(len));
+        self.inner.bytes.store(bytes, Ordering::Relaxed);
     }
 }
 
 impl Drop for SkbQueue {
     fn drop(&mut self) {
-        // SAFETY: By the type invariant `raw` came from `xnt_skbq_new`.
-        unsafe { bindings::xnt_skbq_free(self.raw.as_ptr()) };
+        self.purge();
     }
 }
 

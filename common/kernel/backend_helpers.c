@@ -3,89 +3,14 @@
  * C side of the backend abstractions; see backend_helpers.h. Included after
  * net_helpers.c (it shares struct xnt_evtchn, struct xnt_netdev_priv and the ops tables).
  */
-#include <linux/kthread.h>
-#include <linux/wait.h>
+#include <linux/sched.h>
 #include <linux/jiffies.h>
 #include <linux/if_vlan.h>
 #include "backend_helpers.h"
 
-struct xnt_worker {
-	struct task_struct *task;
-	wait_queue_head_t wq;
-	atomic_t kicked;
-	u32 (*fn)(const void *ctx);
-	const void *ctx;
-};
-
-static int xnt_worker_thread(void *data)
+void xnt_cond_resched(void)
 {
-	struct xnt_worker *w = data;
-	long timeout = MAX_SCHEDULE_TIMEOUT;
-
-	while (!kthread_should_stop()) {
-		u32 ms;
-
-		wait_event_interruptible_timeout(w->wq,
-						 atomic_read(&w->kicked) || kthread_should_stop(),
-						 timeout);
-		if (kthread_should_stop())
-			break;
-		/*
-		 * Full barrier (value-returning RMW): the clear is ordered before everything
-		 * fn() reads, so a kick whose data fn() may miss sets kicked again after it.
-		 */
-		atomic_xchg(&w->kicked, 0);
-		ms = w->fn(w->ctx);
-		timeout = ms ? msecs_to_jiffies(ms) : MAX_SCHEDULE_TIMEOUT;
-		cond_resched();
-	}
-	return 0;
-}
-
-struct xnt_worker *xnt_worker_new(void)
-{
-	struct xnt_worker *w = kzalloc(sizeof(*w), GFP_KERNEL);
-
-	if (w)
-		init_waitqueue_head(&w->wq);
-	return w;
-}
-
-int xnt_worker_run(struct xnt_worker *w, u32 (*fn)(const void *ctx), const void *ctx,
-		   const char *name)
-{
-	struct task_struct *task;
-
-	if (w->task)
-		return -EBUSY;
-	w->fn = fn;
-	w->ctx = ctx;
-	atomic_set(&w->kicked, 0);
-	task = kthread_run(xnt_worker_thread, w, "%s", name);
-	if (IS_ERR(task))
-		return PTR_ERR(task);
-	w->task = task;
-	return 0;
-}
-
-void xnt_worker_kick(struct xnt_worker *w)
-{
-	/* Release: the caller's work (queued skb, flags) is visible before the kick. */
-	atomic_set_release(&w->kicked, 1);
-	wake_up(&w->wq);
-}
-
-void xnt_worker_halt(struct xnt_worker *w)
-{
-	if (w->task)
-		kthread_stop(w->task);
-	w->task = NULL;
-}
-
-void xnt_worker_free(struct xnt_worker *w)
-{
-	xnt_worker_halt(w);
-	kfree(w);
+	cond_resched();
 }
 
 struct xnt_watch {
@@ -132,106 +57,24 @@ void xnt_watch_free(struct xnt_watch *w)
 	kfree(w);
 }
 
-struct xnt_skbq {
-	struct sk_buff_head q;
-	u64 bytes;
-};
-
-struct xnt_skb_cb {
-	unsigned long expires;
-};
-
-#define XNT_SKB_CB(skb) ((struct xnt_skb_cb *)(skb)->cb)
-
-struct xnt_skbq *xnt_skbq_new(void)
+void xnt_skb_queue_head_init(struct sk_buff_head *list)
 {
-	struct xnt_skbq *q = kzalloc(sizeof(*q), GFP_KERNEL);
-
-	if (q)
-		skb_queue_head_init(&q->q);
-	return q;
+	skb_queue_head_init(list);
 }
 
-void xnt_skbq_purge(struct xnt_skbq *q)
+void xnt_skb_queue_tail(struct sk_buff_head *list, struct sk_buff *skb)
 {
-	struct sk_buff *skb;
-
-	while ((skb = xnt_skbq_pop(q)))
-		dev_kfree_skb_any(skb);
+	__skb_queue_tail(list, skb);
 }
 
-void xnt_skbq_free(struct xnt_skbq *q)
+struct sk_buff *xnt_skb_dequeue(struct sk_buff_head *list)
 {
-	xnt_skbq_purge(q);
-	kfree(q);
+	return __skb_dequeue(list);
 }
 
-u64 xnt_skbq_push(struct xnt_skbq *q, struct sk_buff *skb, u32 drain_ms)
+struct sk_buff *xnt_skb_peek(struct sk_buff_head *list)
 {
-	unsigned long flags;
-	u64 bytes;
-
-	XNT_SKB_CB(skb)->expires = jiffies + msecs_to_jiffies(drain_ms);
-	spin_lock_irqsave(&q->q.lock, flags);
-	__skb_queue_tail(&q->q, skb);
-	q->bytes += skb->len;
-	bytes = q->bytes;
-	spin_unlock_irqrestore(&q->q.lock, flags);
-	return bytes;
-}
-
-struct sk_buff *xnt_skbq_pop(struct xnt_skbq *q)
-{
-	unsigned long flags;
-	struct sk_buff *skb;
-
-	spin_lock_irqsave(&q->q.lock, flags);
-	skb = __skb_dequeue(&q->q);
-	if (skb)
-		q->bytes -= skb->len;
-	spin_unlock_irqrestore(&q->q.lock, flags);
-	return skb;
-}
-
-bool xnt_skbq_peek(struct xnt_skbq *q, u32 *len, bool *gso)
-{
-	unsigned long flags;
-	struct sk_buff *skb;
-
-	spin_lock_irqsave(&q->q.lock, flags);
-	skb = skb_peek(&q->q);
-	if (skb) {
-		*len = skb->len;
-		*gso = skb_is_gso(skb);
-	}
-	spin_unlock_irqrestore(&q->q.lock, flags);
-	return skb;
-}
-
-u32 xnt_skbq_drop_expired(struct xnt_skbq *q)
-{
-	unsigned long flags;
-	struct sk_buff *skb;
-	u32 n = 0;
-
-	for (;;) {
-		spin_lock_irqsave(&q->q.lock, flags);
-		skb = skb_peek(&q->q);
-		if (!skb || time_before(jiffies, XNT_SKB_CB(skb)->expires)) {
-			spin_unlock_irqrestore(&q->q.lock, flags);
-			return n;
-		}
-		__skb_unlink(skb, &q->q);
-		q->bytes -= skb->len;
-		spin_unlock_irqrestore(&q->q.lock, flags);
-		dev_kfree_skb_any(skb);
-		n++;
-	}
-}
-
-u64 xnt_skbq_bytes(struct xnt_skbq *q)
-{
-	return READ_ONCE(q->bytes);
+	return skb_peek(list);
 }
 
 struct net_device *xnt_netdev_alloc_backend(struct device *parent, unsigned int max_queues,

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * C side of the backend abstractions (common/kernel/backend.rs): the guest-RX worker
- * thread, XenStore watches, the per-queue skb backlog and the backend's vif net_device.
+ * C side of the backend abstractions (common/kernel/backend.rs): XenStore watches, the
+ * per-queue skb backlog and the backend's vif net_device.
  * Like net_helpers.h, it keeps kernel structs opaque to Rust and adapts each operation to
  * plain types. (Grant copies are built in Rust and call gnttab_batch_copy directly.)
  */
@@ -16,19 +16,8 @@ struct sk_buff;
 struct xenbus_device;
 struct xnt_netdev_callbacks;
 
-/*
- * A wait point plus, while running, a kernel thread that calls `fn(ctx)` whenever it is
- * kicked, or when the timeout `fn` returned last (in ms, 0 = none) expires. Kicking is
- * valid from any context for the whole life of the object, running or not.
- */
-struct xnt_worker;
-struct xnt_worker *xnt_worker_new(void);
-int xnt_worker_run(struct xnt_worker *w, u32 (*fn)(const void *ctx), const void *ctx,
-		   const char *name);
-void xnt_worker_kick(struct xnt_worker *w);
-/* Stops the thread (waits for `fn` to return); the object stays valid. */
-void xnt_worker_halt(struct xnt_worker *w);
-void xnt_worker_free(struct xnt_worker *w);
+/* The guest-RX worker thread (backend.rs) yields the CPU between passes. */
+void xnt_cond_resched(void);
 
 /* A XenStore watch on `<dir>/<node>` calling `cb(ctx, dev)` from the xenwatch thread. */
 struct xnt_watch;
@@ -37,19 +26,15 @@ struct xnt_watch *xnt_watch_new(struct xenbus_device *dev, const char *dir, cons
 				const void *ctx, int *err);
 void xnt_watch_free(struct xnt_watch *w);
 
-/* The guest-RX backlog of one queue: skbs with an expiry time and a byte count. */
-struct xnt_skbq;
-struct xnt_skbq *xnt_skbq_new(void);
-void xnt_skbq_free(struct xnt_skbq *q);
-/* Appends `skb` expiring in `drain_ms`; returns the backlog bytes after it. */
-u64 xnt_skbq_push(struct xnt_skbq *q, struct sk_buff *skb, u32 drain_ms);
-struct sk_buff *xnt_skbq_pop(struct xnt_skbq *q);
-/* Length and GSO-ness of the head packet; false when empty. */
-bool xnt_skbq_peek(struct xnt_skbq *q, u32 *len, bool *gso);
-/* Frees head packets whose expiry passed; returns how many. */
-u32 xnt_skbq_drop_expired(struct xnt_skbq *q);
-u64 xnt_skbq_bytes(struct xnt_skbq *q);
-void xnt_skbq_purge(struct xnt_skbq *q);
+/*
+ * The guest-RX backlog (backend.rs): an sk_buff_head serialised by a Rust lock, so the
+ * unlocked list operations; skb_queue_head_init also sets up the (unused) list lock.
+ */
+struct sk_buff_head;
+void xnt_skb_queue_head_init(struct sk_buff_head *list);
+void xnt_skb_queue_tail(struct sk_buff_head *list, struct sk_buff *skb);
+struct sk_buff *xnt_skb_dequeue(struct sk_buff_head *list);
+struct sk_buff *xnt_skb_peek(struct sk_buff_head *list);
 
 struct net_device *xnt_netdev_alloc_backend(struct device *parent, unsigned int max_queues,
 					    const struct xnt_netdev_callbacks *cb,
