@@ -195,9 +195,11 @@ impl EventHandler for QueueEvent {
     }
 }
 
-/// The bindings and thread of one connected queue; dropping it stops them.
+/// The bindings and thread of one connected queue; dropping it stops them (the worker
+/// first, then the channels). `disconnect` stops the workers of all queues explicitly, after
+/// NAPI is disabled and before any channel is unbound (see there).
 pub(crate) struct QueueRuntime {
-    pub(crate) _worker: WorkerThread<Queue>,
+    pub(crate) worker: Option<WorkerThread<Queue>>,
     pub(crate) _irqs: KVec<IrqBinding<QueueEvent>>,
 }
 

@@ -253,6 +253,9 @@ impl Netback {
         st.rate_watch = Some(Watch::new(dev, dev.nodename(), c"rate", self.vif.clone())?);
 
         let layout = QueueLayout::for_queues(num);
+        // Room for every queue's runtime now, so that a queue whose NAPI `connect_queue`
+        // enabled is always in `runtime` (`disconnect` disables NAPI for those only).
+        st.runtime.reserve(num as usize, GFP_KERNEL)?;
         for qi in 0..num {
             let refs = self.read_queue_refs(dev, &layout, qi)?;
             let q = &self.vif.queues[qi as usize];
@@ -397,29 +400,62 @@ impl Netback {
         q.napi.schedule();
         q.waker.kick();
         Ok(QueueRuntime {
-            _worker: worker,
+            worker: Some(worker),
             _irqs: irqs,
         })
     }
 
-    /// Tears the connection down: carrier off, threads and IRQs stopped, NAPI disabled,
-    /// rings unmapped (reference 3.2, `backend_disconnect()`).
+    /// Tears the connection down (reference 3.2, `backend_disconnect()`; the order of C's
+    /// `xenvif_disconnect_data()`: `xenvif_carrier_off()` / `xenvif_down()`, then
+    /// `xenvif_disconnect_queue()` for each queue). Each step says what it stops before
+    /// what, and why.
     fn disconnect(&self, st: &mut BeState) {
+        // 1. The watches: the `rate` watch schedules the active queues' NAPI; after this no
+        //    watch callback of ours runs (it is unregistered synchronously).
         st.hotplug_watch = None;
         st.rate_watch = None;
         self.gate.armed.store(false, Ordering::Release);
+        // 2. The stack stops handing us packets (`ndo_start_xmit`), and the carrier goes
+        //    off at once so that it stops queueing them (C: `netif_carrier_off` first in
+        //    `xenvif_carrier_off`). Not the final carrier-off: a worker still running may
+        //    turn it back on (stall recovery), see step 5.
         let netdev = self.vif.shared.netdev;
         netdev.set_carrier(false);
         if st.netdev.is_registered() {
             netdev.tx_disable();
         }
+        // Only queues in `runtime` had their NAPI enabled (`connect_queue` enables it last,
+        // after its last fallible step, and `connect` reserved room for every runtime).
         let connected = st.runtime.len();
-        // Threads and IRQs first, so nothing touches the rings any more.
-        st.runtime.clear();
+        // 3. NAPI before the channels (C: `xenvif_down()`: `disable_irq()` then
+        //    `napi_disable()`, and the unbind only later in `xenvif_disconnect_queue()`).
+        //    `napi_disable` waits for a running poll, which notifies and EOIs the TX
+        //    channel's IRQ: once the IRQ is unbound its number is free and may be reused by
+        //    another device. An event arriving from here on only sets flags and calls
+        //    `napi_schedule` (a no-op on a disabled NAPI) or kicks a waker (harmless without
+        //    a thread), so it needs no `disable_irq`.
         for q in self.vif.queues.iter().take(connected) {
             q.napi.disable();
         }
+        // 4. The workers before the channels too (C: `kthread_stop()` first in
+        //    `xenvif_disconnect_queue()`): a worker notifies and EOIs the RX channel, and
+        //    reschedules NAPI for credit (a no-op now, NAPI is disabled). Stopping waits
+        //    for a running pass.
+        for rt in st.runtime.iter_mut() {
+            rt.worker = None;
+        }
+        // 5. The final carrier-off, after the workers stopped: before this a worker's
+        //    stall check ("Guest Rx ready") could turn the carrier back on.
+        netdev.set_carrier(false);
+        // 6. Now nothing polls or runs a worker that uses the channels: unbind them (C:
+        //    `unbind_from_irqhandler()` in `xenvif_disconnect_queue()`). Unbinding waits
+        //    for a running handler.
+        st.runtime.clear();
+        // 7. `ndo_start_xmit` stops picking queues; what it queued meanwhile is dropped
+        //    (`rx_ready` false in `drop_connection`, which also purges the backlog).
         self.vif.num_queues.store(0, Ordering::Release);
+        // 8. Last the rings: nothing above touches them any more (C:
+        //    `xenvif_unmap_frontend_data_rings()` last in `xenvif_disconnect_queue()`).
         for q in self.vif.queues.iter() {
             q.drop_connection();
         }
