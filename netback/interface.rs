@@ -59,6 +59,10 @@ pub(crate) struct Shared {
     pub(crate) disabled: AtomicBool,
     /// The disable was reported (log line, carrier off) from process context.
     pub(crate) disable_reported: AtomicBool,
+    /// Queues whose guest RX is stalled (C: `stalled_queues`); the carrier is off while it
+    /// is not 0. Changed only by the queues' workers (process context), reset at connect
+    /// before they start.
+    pub(crate) stalled_queues: AtomicU32,
     pub(crate) fatal_slots: u32,
     pub(crate) rx_gso_checksum_fixup: AtomicU64,
     /// Packets from the guest that carried a GSO extra (TSO at work in the guest).
@@ -109,6 +113,8 @@ pub(crate) struct Queue {
     pub(crate) shared_channel: AtomicBool,
     /// The queue's guest-RX side exists (packets may be queued for it).
     pub(crate) rx_ready: AtomicBool,
+    /// Guest RX is stalled (counted in `Shared::stalled_queues`); written by the queue's
+    /// worker only, and by `drop_connection` once the worker stopped.
     pub(crate) stalled: AtomicBool,
     pub(crate) problems: AtomicU32,
     pub(crate) stats: QueueCounters,
@@ -239,6 +245,7 @@ impl Vif {
                 fe_features: AtomicU32::new(0),
                 disabled: AtomicBool::new(false),
                 disable_reported: AtomicBool::new(false),
+                stalled_queues: AtomicU32::new(0),
                 fatal_slots: clamp_fatal_skb_slots(FATAL_SKB_SLOTS.get()),
                 rx_gso_checksum_fixup: AtomicU64::new(0),
                 rx_gso_packets: AtomicU64::new(0),

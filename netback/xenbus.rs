@@ -248,6 +248,8 @@ impl Netback {
         shared.fe_features.store(f, Ordering::Release);
         shared.disabled.store(false, Ordering::Release);
         shared.disable_reported.store(false, Ordering::Release);
+        // No worker runs yet (`disconnect` stopped the previous ones).
+        shared.stalled_queues.store(0, Ordering::Release);
 
         // The rate, read now and watched for live changes (the watch fires once now).
         st.rate_watch = Some(Watch::new(dev, dev.nodename(), c"rate", self.vif.clone())?);
@@ -390,6 +392,7 @@ impl Netback {
             eoi: rx_eoi,
             eoi_seen_prod: rx_start,
             short_since: None,
+            slots_needed: 1,
         });
         q.rx_ready.store(true, Ordering::Release);
         let name = CString::try_from_fmt(fmt!("{}-q{}-guest-rx", self.name(), q.index))?;
