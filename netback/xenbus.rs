@@ -110,6 +110,27 @@ struct QueueRefs {
     shared_port: u32,
 }
 
+/// `IFNAMSIZ`: a net device name's size, its NUL included.
+const IFNAMSIZ: usize = 16;
+
+/// The vif's name, `vif<domid>.<handle>`, cut to `IFNAMSIZ - 1` bytes as C's
+/// `snprintf(name, IFNAMSIZ, "vif%u.%u", domid, handle)` in `xenvif_alloc()` does: a
+/// longer name would hit the `BUG_ON` in `alloc_netdev_mqs()`. Truncated like C rather than
+/// refused, so that the device gets the same name under either driver (the hotplug script
+/// and toolstack look it up by name); two handles that truncate to one name fail the
+/// second `register_netdev()` (`-EEXIST`), as in C. Also the uevent's `vif=`, which C takes
+/// from the registered device's name. Returns the name and whether it was cut.
+fn vif_name(domid: i32, handle: u32) -> Result<(CString, bool)> {
+    let full = CString::try_from_fmt(fmt!("vif{domid}.{handle}"))?;
+    let bytes = full.to_bytes();
+    if bytes.len() < IFNAMSIZ {
+        return Ok((full, false));
+    }
+    // Only ASCII digits, `vif` and `.`: any cut is valid UTF-8.
+    let cut = core::str::from_utf8(&bytes[..IFNAMSIZ - 1]).map_err(|_| EINVAL)?;
+    Ok((CString::try_from_fmt(fmt!("{cut}"))?, true))
+}
+
 fn read_u32(dev: &xenbus::Device, key: &str) -> Option<u32> {
     let path = CString::try_from_fmt(fmt!("{key}")).ok()?;
     let v = dev.read_otherend(&path).ok()?;
@@ -542,7 +563,15 @@ impl xenbus::Driver for VifBackend {
             }
         };
         let domid = dev.otherend_id() as u16;
-        let name = CString::try_from_fmt(fmt!("vif{domid}.{handle}"))?;
+        let (name, cut) = vif_name(i32::from(domid), handle)?;
+        if cut {
+            pr_warn!(
+                "vif{}.{}: name cut to {} (IFNAMSIZ)\n",
+                domid,
+                handle,
+                name.to_str().unwrap_or("vif")
+            );
+        }
         let (netdev, napis, vif) = Vif::alloc(dev, max_queues, domid, name)?;
         let gate = Arc::new(
             HotplugGate {
@@ -642,10 +671,10 @@ impl xenbus::Driver for VifBackend {
             .as_deref()
             .and_then(parse_unsigned)
         {
+            let (name, _) = vif_name(i32::from(dev.otherend_id() as u16), handle)?;
             env.add(&CString::try_from_fmt(fmt!(
-                "vif=vif{}.{}",
-                dev.otherend_id(),
-                handle
+                "vif={}",
+                name.to_str().map_err(|_| EINVAL)?
             ))?)?;
         }
         Ok(())
