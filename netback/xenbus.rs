@@ -11,6 +11,7 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
+use kernel::alloc::kvec::PushError;
 use kernel::prelude::*;
 use kernel::str::CString;
 use kernel::sync::{new_mutex, Arc, Mutex};
@@ -212,7 +213,9 @@ impl Netback {
         })
     }
 
-    /// Connects to the frontend (reference 3.3, `connect()`).
+    /// Connects to the frontend (reference 3.3, `connect()`). Every error return has
+    /// reported `xenbus_dev_fatal` (error node, Closing) first, as C's `connect()` does;
+    /// the caller tears down what was set up (`disconnect`).
     fn connect(&self, dev: &xenbus::Device, st: &mut BeState) -> Result {
         let shared = &self.vif.shared;
         let requested = read_u32(dev, "multi-queue-num-queues");
@@ -273,17 +276,38 @@ impl Netback {
         shared.stalled_queues.store(0, Ordering::Release);
 
         // The rate, read now and watched for live changes (the watch fires once now).
-        st.rate_watch = Some(Watch::new(dev, dev.nodename(), c"rate", self.vif.clone())?);
+        // Without the watch the limit would not be applied at all: refuse the connection
+        // (C goes on unwatched, having read the rate once).
+        match Watch::new(dev, dev.nodename(), c"rate", self.vif.clone()) {
+            Ok(w) => st.rate_watch = Some(w),
+            Err(e) => {
+                dev.fatal(e, format_args!("watching rate"));
+                return Err(e);
+            }
+        }
 
         let layout = QueueLayout::for_queues(num);
         // Room for every queue's runtime now, so that a queue whose NAPI `connect_queue`
         // enabled is always in `runtime` (`disconnect` disables NAPI for those only).
-        st.runtime.reserve(num as usize, GFP_KERNEL)?;
+        if st.runtime.reserve(num as usize, GFP_KERNEL).is_err() {
+            dev.fatal(ENOMEM, format_args!("allocating queues"));
+            return Err(ENOMEM);
+        }
         for qi in 0..num {
             let refs = self.read_queue_refs(dev, &layout, qi)?;
             let q = &self.vif.queues[qi as usize];
             match self.connect_queue(dev, q, &refs) {
-                Ok(rt) => st.runtime.push(rt, GFP_KERNEL)?,
+                Ok(rt) => {
+                    if let Err(PushError(rt)) = st.runtime.push_within_capacity(rt) {
+                        // Cannot happen (room reserved above); if it did, this queue's
+                        // NAPI is enabled but not in `runtime`: take it down here, NAPI
+                        // before the worker and the channels, as `disconnect` does.
+                        q.napi.disable();
+                        drop(rt);
+                        dev.fatal(ENOMEM, format_args!("connecting queue {qi}"));
+                        return Err(ENOMEM);
+                    }
+                }
                 Err(e) => {
                     dev.fatal(e, format_args!("connecting queue {qi}"));
                     return Err(e);
@@ -292,7 +316,10 @@ impl Netback {
         }
         self.vif.num_queues.store(num, Ordering::Release);
         let netdev = shared.netdev;
-        netdev.set_real_queues(num)?;
+        if let Err(e) = netdev.set_real_queues(num) {
+            dev.fatal(e, format_args!("setting {num} real queues"));
+            return Err(e);
+        }
         netdev.update_features();
         netdev.set_carrier(true);
         netdev.tx_start_all();
@@ -508,20 +535,35 @@ impl xenbus::Driver for VifBackend {
         let max_queues = effective_max_queues();
         let split = SEPARATE_TX_RX_IRQ.get();
 
-        // Feature keys in one transaction (2.2), then the optional ones.
+        // Feature keys in one transaction (2.2), then the optional ones. As C's
+        // `netback_probe()`: a failure with the mandatory keys is fatal (error node,
+        // Closing); the optional ones are only logged.
         loop {
-            let t = xenbus::Transaction::start()?;
+            let t = match xenbus::Transaction::start() {
+                Ok(t) => t,
+                Err(e) => {
+                    dev.fatal(e, format_args!("starting transaction"));
+                    return Err(e);
+                }
+            };
             let dir = dev.nodename();
-            for key in [
-                c"feature-sg",
-                c"feature-gso-tcpv4",
-                c"feature-gso-tcpv6",
-                c"feature-ipv6-csum-offload",
-                c"feature-rx-copy",
+            for (key, value) in [
+                (c"feature-sg", c"1"),
+                (c"feature-gso-tcpv4", c"1"),
+                (c"feature-gso-tcpv6", c"1"),
+                (c"feature-ipv6-csum-offload", c"1"),
+                (c"feature-rx-copy", c"1"),
+                (c"feature-rx-flip", c"0"),
             ] {
-                t.write(dir, key, c"1")?;
+                if let Err(e) = t.write(dir, key, value) {
+                    t.abort();
+                    dev.fatal(
+                        e,
+                        format_args!("writing {}", key.to_str().unwrap_or("feature keys")),
+                    );
+                    return Err(e);
+                }
             }
-            t.write(dir, c"feature-rx-flip", c"0")?;
             match t.commit() {
                 Ok(()) => break,
                 Err(e) if e == EAGAIN => continue,
@@ -531,18 +573,26 @@ impl xenbus::Driver for VifBackend {
                 }
             }
         }
-        let t = xenbus::Transaction::start()?;
-        t.write(
-            dev.nodename(),
-            c"feature-split-event-channels",
-            if split { c"1" } else { c"0" },
-        )?;
-        t.write_fmt(
-            dev.nodename(),
-            c"multi-queue-max-queues",
-            format_args!("{max_queues}"),
-        )?;
-        if t.commit().is_err() {
+        let optional = || -> Result {
+            loop {
+                let t = xenbus::Transaction::start()?;
+                t.write(
+                    dev.nodename(),
+                    c"feature-split-event-channels",
+                    if split { c"1" } else { c"0" },
+                )?;
+                t.write_fmt(
+                    dev.nodename(),
+                    c"multi-queue-max-queues",
+                    format_args!("{max_queues}"),
+                )?;
+                match t.commit() {
+                    Err(e) if e == EAGAIN => continue,
+                    r => return r,
+                }
+            }
+        };
+        if optional().is_err() {
             pr_warn!("could not write the optional feature keys\n");
         }
 
@@ -572,7 +622,14 @@ impl xenbus::Driver for VifBackend {
                 name.to_str().unwrap_or("vif")
             );
         }
-        let (netdev, napis, vif) = Vif::alloc(dev, max_queues, domid, name)?;
+        let (netdev, napis, vif) = match Vif::alloc(dev, max_queues, domid, name) {
+            Ok(v) => v,
+            Err(e) => {
+                // C's `netback_probe()`: "creating interface".
+                dev.fatal(e, format_args!("creating interface"));
+                return Err(e);
+            }
+        };
         let gate = Arc::new(
             HotplugGate {
                 armed: AtomicBool::new(false),
