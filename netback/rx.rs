@@ -384,7 +384,14 @@ impl WorkerFn for Queue {
         if at != 0 {
             let now = now_ms();
             if now >= at {
-                self.credit_wake_at.store(0, Ordering::Release);
+                // Only the wake time read: NAPI may have cleared it (credit again) and
+                // set a new one meanwhile, which must stay.
+                let _ = self.credit_wake_at.compare_exchange(
+                    at,
+                    0,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                );
                 self.napi.schedule();
             } else {
                 let wait = (at - now).min(u64::from(u32::MAX)) as u32;

@@ -110,6 +110,14 @@ impl Queue {
                         self.waker.kick();
                         break;
                     }
+                    // Credit again (a new window, or a new `rate` whose watch scheduled
+                    // us): the wait is over. A stale wake time would keep `tx_complete`
+                    // from rescheduling for requests that arrive before it passes (C
+                    // tests its credit timer only when the credit is short,
+                    // `tx_credit_exceeded()`).
+                    if self.credit_wake_at.load(Ordering::Relaxed) != 0 {
+                        self.credit_wake_at.store(0, Ordering::Release);
+                    }
                     c.req_cons = cons.wrapping_add(pkt.consumed);
                     if pkt.mcast.is_some() {
                         // No multicast filter: the request is acknowledged, nothing else.
