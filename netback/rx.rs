@@ -34,6 +34,8 @@ const MAX_RX_CHUNKS: usize = 48;
 /// How often a queue waiting for buffers of a frontend without `feature-rx-notify` looks
 /// for new ones (ms).
 const RX_POLL_NO_NOTIFY_MS: u32 = 30;
+/// Drain timeout of a queue whose frontend lacks `feature-rx-notify` (ms), as C.
+const RX_DRAIN_NO_NOTIFY_MS: u32 = 30;
 /// How often a worker with packets still queued wakes to re-check the drain timeout while
 /// the frontend stays silent (ms).
 const RX_DRAIN_CHECK_MS: u32 = 1000;
@@ -72,7 +74,15 @@ impl Queue {
             bump(&self.stats.tx_dropped, 1);
             return;
         }
-        let bytes = self.backlog.push(skb, RX_DRAIN_TIMEOUT_MSECS.get());
+        // Without `feature-rx-notify` the frontend never says it posted buffers: packets
+        // wait at most as long as the buffer poll (C's `read_xenbus_vif_flags()` sets
+        // `drain_timeout` to 30 ms then).
+        let drain_ms = if self.shared.fe_has(fe::RX_NOTIFY) {
+            RX_DRAIN_TIMEOUT_MSECS.get()
+        } else {
+            RX_DRAIN_NO_NOTIFY_MS
+        };
+        let bytes = self.backlog.push(skb, drain_ms);
         if bytes >= RX_QUEUE_BYTES {
             // XSA-392: a guest that posts no buffers must not make dom0 hoard memory.
             self.shared.netdev.tx_stop(self.index);
