@@ -21,8 +21,8 @@ use crate::tx::TxConn;
 use crate::xen::backend::{SkbQueue, Waker, WatchHandler, WorkerThread};
 use crate::xen::evtchn::{Eoi, EventHandler, IrqBinding};
 use crate::xen::net::{
-    features, fill_stat_names, fill_stat_values, LinkStats, Napi, NapiRef, NetDevRef, NetDevice,
-    NetDriver, QueueCounters, SkBuff, STAT_NAME_LEN,
+    bump, features, fill_stat_names, fill_stat_values, LinkStats, Napi, NapiRef, NetDevRef,
+    NetDevice, NetDriver, QueueCounters, SkBuff, STAT_NAME_LEN,
 };
 use crate::xen::protocol::backend::clamp_fatal_skb_slots;
 use crate::xen::protocol::netif::{ETH_HLEN, MAX_TX_SIZE};
@@ -316,6 +316,12 @@ impl NetDriver for Vif {
     fn start_xmit(&self, skb: SkBuff, _bh: &BhDisabled) {
         let active = self.active();
         if active.is_empty() {
+            // Not connected: the packet is dropped (freed with `skb`) and counted, as C's
+            // `xenvif_start_xmit()` does (`goto drop`: `tx_dropped`). There is no device-wide
+            // counter here; queue 0's always exists and is summed by `stats64`.
+            if let Some(q) = self.queues.first() {
+                bump(&q.stats.tx_dropped, 1);
+            }
             return;
         }
         let q = &active[usize::from(skb.queue_mapping()) % active.len()];
