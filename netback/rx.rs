@@ -192,7 +192,11 @@ impl Queue {
     /// Worker thread only (process context); `stalled` is this queue's, written only here
     /// and in `drop_connection` (worker stopped).
     fn rx_stall_check(&self, c: &mut RxConn, short: bool, sent: u32) {
-        if !self.shared.fe_has(fe::RX_NOTIFY) {
+        // `rx_stall_timeout_msecs` = 0 turns stall detection off, as C's `stall_timeout`
+        // = 0 does (`if (vif->stall_timeout)` in `xenvif_kthread_guest_rx()`); it cannot
+        // change while loaded (0444), so no queue is stalled then.
+        let timeout = RX_STALL_TIMEOUT_MSECS.get();
+        if !self.shared.fe_has(fe::RX_NOTIFY) || timeout == 0 {
             return;
         }
         let now = now_ms();
@@ -209,7 +213,7 @@ impl Queue {
             let Some(since) = c.short_since else {
                 return;
             };
-            if now.saturating_sub(since) < u64::from(RX_STALL_TIMEOUT_MSECS.get()) {
+            if now.saturating_sub(since) < u64::from(timeout) {
                 return;
             }
             self.stalled.store(true, Ordering::Relaxed);
