@@ -56,9 +56,9 @@ pub(crate) struct RxConn {
     /// The RX channel's EOI in split mode.
     pub(crate) eoi: Option<EoiHandle>,
     pub(crate) eoi_seen_prod: u32,
-    /// Since when (ms) the queue has lacked the buffers its head packet needs without
-    /// delivering any packet, if it does (C: `last_rx_time`, reset by progress).
-    pub(crate) short_since: Option<u64>,
+    /// When (ms) the queue last made progress: delivered a packet, connected, or became
+    /// ready after a stall (C: `last_rx_time`).
+    pub(crate) last_progress: u64,
     /// Slots the last head packet needed (C: `rx_slots_needed`); kept when the backlog
     /// empties, so that a stalled queue becomes ready only when the frontend posts that
     /// many buffers (or delivers a packet).
@@ -178,9 +178,10 @@ impl Queue {
     /// as C's `xenvif_rx_queue_stalled()` / `xenvif_rx_queue_ready()` and
     /// `xenvif_queue_carrier_off()` / `xenvif_queue_carrier_on()`:
     ///
-    /// - a queue stalls when it has lacked the buffers its head packet needs, without
-    ///   delivering any packet, for the stall timeout (a slow guest that keeps taking
-    ///   packets is not stalled);
+    /// - a queue stalls when it lacks the buffers its head packet needs and has delivered
+    ///   no packet for the stall timeout (a slow guest that keeps taking packets is not
+    ///   stalled; a backlog that empties in between, by the drain timeout, does not restart
+    ///   the clock either, as C's `last_rx_time` is reset only by a delivery);
     /// - a stalled queue becomes ready when the frontend posts the buffers the last head
     ///   packet needed, or a packet was delivered (a backlog emptied by the drain timeout is
     ///   no recovery: it would only turn the carrier back on for the next packets to pile
@@ -200,20 +201,13 @@ impl Queue {
             return;
         }
         let now = now_ms();
-        if !short {
-            c.short_since = None;
-        } else if sent > 0 {
-            // Progress: the shortage starts again from now.
-            c.short_since = Some(now);
-        } else if c.short_since.is_none() {
-            c.short_since = Some(now);
+        if sent > 0 {
+            // C: `xenvif_rx_skb()` sets `last_rx_time`.
+            c.last_progress = now;
         }
         let sh = &self.shared;
         if !self.stalled.load(Ordering::Relaxed) {
-            let Some(since) = c.short_since else {
-                return;
-            };
-            if now.saturating_sub(since) < u64::from(timeout) {
+            if !short || now.saturating_sub(c.last_progress) < u64::from(timeout) {
                 return;
             }
             self.stalled.store(true, Ordering::Relaxed);
@@ -232,7 +226,8 @@ impl Queue {
             return;
         }
         self.stalled.store(false, Ordering::Relaxed);
-        c.short_since = None;
+        // C: `xenvif_queue_carrier_on()` resets `last_rx_time`.
+        c.last_progress = now;
         if sh.stalled_queues.fetch_sub(1, Ordering::AcqRel) == 1 && !sh.is_disabled() {
             pr_info!("{}: Guest Rx ready\n", self.name());
             sh.netdev.set_carrier(true);

@@ -20,7 +20,7 @@ use crate::fe;
 use crate::interface::{ChannelKind, Queue, QueueEvent, QueueRuntime, Vif};
 use crate::rx::RxConn;
 use crate::tx::TxConn;
-use crate::xen::backend::{GrantCopier, Watch, WatchHandler, WorkerThread};
+use crate::xen::backend::{now_ms, GrantCopier, Watch, WatchHandler, WorkerThread};
 use crate::xen::evtchn::IrqBinding;
 use crate::xen::net::{Napi, NetDevice};
 use crate::xen::protocol::backend::Credit;
@@ -439,7 +439,7 @@ impl Netback {
             notifier: rx_notifier,
             eoi: rx_eoi,
             eoi_seen_prod: rx_start,
-            short_since: None,
+            last_progress: now_ms(),
             slots_needed: 1,
         });
         q.rx_ready.store(true, Ordering::Release);
