@@ -21,8 +21,8 @@ use crate::tx::TxConn;
 use crate::xen::backend::{SkbQueue, Waker, WatchHandler, WorkerThread};
 use crate::xen::evtchn::{Eoi, EventHandler, IrqBinding};
 use crate::xen::net::{
-    features, fill_stat_names, fill_stat_values, LinkStats, Napi, NapiRef, NetDevRef, NetDevice,
-    NetDriver, QueueCounters, SkBuff, STAT_NAME_LEN,
+    bump, features, fill_stat_names, fill_stat_values, LinkStats, Napi, NapiRef, NetDevRef,
+    NetDevice, NetDriver, QueueCounters, SkBuff, STAT_NAME_LEN,
 };
 use crate::xen::protocol::backend::clamp_fatal_skb_slots;
 use crate::xen::protocol::netif::{ETH_HLEN, MAX_TX_SIZE};
@@ -59,6 +59,10 @@ pub(crate) struct Shared {
     pub(crate) disabled: AtomicBool,
     /// The disable was reported (log line, carrier off) from process context.
     pub(crate) disable_reported: AtomicBool,
+    /// Queues whose guest RX is stalled (C: `stalled_queues`); the carrier is off while it
+    /// is not 0. Changed only by the queues' workers (process context), reset at connect
+    /// before they start.
+    pub(crate) stalled_queues: AtomicU32,
     pub(crate) fatal_slots: u32,
     pub(crate) rx_gso_checksum_fixup: AtomicU64,
     /// Packets from the guest that carried a GSO extra (TSO at work in the guest).
@@ -109,6 +113,8 @@ pub(crate) struct Queue {
     pub(crate) shared_channel: AtomicBool,
     /// The queue's guest-RX side exists (packets may be queued for it).
     pub(crate) rx_ready: AtomicBool,
+    /// Guest RX is stalled (counted in `Shared::stalled_queues`); written by the queue's
+    /// worker only, and by `drop_connection` once the worker stopped.
     pub(crate) stalled: AtomicBool,
     pub(crate) problems: AtomicU32,
     pub(crate) stats: QueueCounters,
@@ -195,9 +201,11 @@ impl EventHandler for QueueEvent {
     }
 }
 
-/// The bindings and thread of one connected queue; dropping it stops them.
+/// The bindings and thread of one connected queue; dropping it stops them (the worker
+/// first, then the channels). `disconnect` stops the workers of all queues explicitly, after
+/// NAPI is disabled and before any channel is unbound (see there).
 pub(crate) struct QueueRuntime {
-    pub(crate) _worker: WorkerThread<Queue>,
+    pub(crate) worker: Option<WorkerThread<Queue>>,
     pub(crate) _irqs: KVec<IrqBinding<QueueEvent>>,
 }
 
@@ -237,6 +245,7 @@ impl Vif {
                 fe_features: AtomicU32::new(0),
                 disabled: AtomicBool::new(false),
                 disable_reported: AtomicBool::new(false),
+                stalled_queues: AtomicU32::new(0),
                 fatal_slots: clamp_fatal_skb_slots(FATAL_SKB_SLOTS.get()),
                 rx_gso_checksum_fixup: AtomicU64::new(0),
                 rx_gso_packets: AtomicU64::new(0),
@@ -307,6 +316,12 @@ impl NetDriver for Vif {
     fn start_xmit(&self, skb: SkBuff, _bh: &BhDisabled) {
         let active = self.active();
         if active.is_empty() {
+            // Not connected: the packet is dropped (freed with `skb`) and counted, as C's
+            // `xenvif_start_xmit()` does (`goto drop`: `tx_dropped`). There is no device-wide
+            // counter here; queue 0's always exists and is summed by `stats64`.
+            if let Some(q) = self.queues.first() {
+                bump(&q.stats.tx_dropped, 1);
+            }
             return;
         }
         let q = &active[usize::from(skb.queue_mapping()) % active.len()];

@@ -8,7 +8,7 @@
 //! longer than the drain timeout, and turns the carrier off when the guest stalls. The
 //! worker also acts as guest TX's credit timer.
 
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{fence, Ordering};
 
 use kernel::prelude::*;
 
@@ -34,6 +34,8 @@ const MAX_RX_CHUNKS: usize = 48;
 /// How often a queue waiting for buffers of a frontend without `feature-rx-notify` looks
 /// for new ones (ms).
 const RX_POLL_NO_NOTIFY_MS: u32 = 30;
+/// Drain timeout of a queue whose frontend lacks `feature-rx-notify` (ms), as C.
+const RX_DRAIN_NO_NOTIFY_MS: u32 = 30;
 /// How often a worker with packets still queued wakes to re-check the drain timeout while
 /// the frontend stays silent (ms).
 const RX_DRAIN_CHECK_MS: u32 = 1000;
@@ -54,8 +56,13 @@ pub(crate) struct RxConn {
     /// The RX channel's EOI in split mode.
     pub(crate) eoi: Option<EoiHandle>,
     pub(crate) eoi_seen_prod: u32,
-    /// When the queue first lacked the buffers its head packet needs (ms), if it does.
-    pub(crate) short_since: Option<u64>,
+    /// When (ms) the queue last made progress: delivered a packet, connected, or became
+    /// ready after a stall (C: `last_rx_time`).
+    pub(crate) last_progress: u64,
+    /// Slots the last head packet needed (C: `rx_slots_needed`); kept when the backlog
+    /// empties, so that a stalled queue becomes ready only when the frontend posts that
+    /// many buffers (or delivers a packet).
+    pub(crate) slots_needed: u32,
 }
 
 impl Queue {
@@ -67,7 +74,15 @@ impl Queue {
             bump(&self.stats.tx_dropped, 1);
             return;
         }
-        let bytes = self.backlog.push(skb, RX_DRAIN_TIMEOUT_MSECS.get());
+        // Without `feature-rx-notify` the frontend never says it posted buffers: packets
+        // wait at most as long as the buffer poll (C's `read_xenbus_vif_flags()` sets
+        // `drain_timeout` to 30 ms then).
+        let drain_ms = if self.shared.fe_has(fe::RX_NOTIFY) {
+            RX_DRAIN_TIMEOUT_MSECS.get()
+        } else {
+            RX_DRAIN_NO_NOTIFY_MS
+        };
+        let bytes = self.backlog.push(skb, drain_ms);
         if bytes >= RX_QUEUE_BYTES {
             // XSA-392: a guest that posts no buffers must not make dom0 hoard memory.
             self.shared.netdev.tx_stop(self.index);
@@ -102,6 +117,7 @@ impl Queue {
             };
             let gso_ok = gso && (self.shared.fe_has(fe::GSO_V4) || self.shared.fe_has(fe::GSO_V6));
             let needed = rx_slots_needed(len, gso_ok);
+            c.slots_needed = needed;
             let prod = c.ring.req_prod();
             let avail = match published(prod, c.req_cons, ring::RX_RING_SIZE) {
                 Ok(n) => n,
@@ -134,7 +150,7 @@ impl Queue {
         if self.backlog.bytes() < RX_QUEUE_BYTES && self.shared.netdev.tx_stopped(self.index) {
             self.shared.netdev.tx_wake(self.index);
         }
-        self.rx_stall_check(c, short);
+        self.rx_stall_check(c, short, sent);
         if let Some(eoi) = c.eoi {
             if self.rx_eoi_pending.swap(false, Ordering::AcqRel) {
                 let prod = c.ring.req_prod();
@@ -158,29 +174,71 @@ impl Queue {
         }
     }
 
-    /// Stall detection (with `feature-rx-notify`): a queue short of buffers for longer than
-    /// the stall timeout turns the carrier off; as in C, the carrier returns only once the
-    /// frontend posts buffers again (a backlog emptied by the drain timeout is no
-    /// recovery: it would only turn the carrier back on for the next packets to pile up).
-    fn rx_stall_check(&self, c: &mut RxConn, short: bool) {
-        if !self.shared.fe_has(fe::RX_NOTIFY) {
+    /// Stall detection (with `feature-rx-notify`; without it C sets `stall_timeout` to 0),
+    /// as C's `xenvif_rx_queue_stalled()` / `xenvif_rx_queue_ready()` and
+    /// `xenvif_queue_carrier_off()` / `xenvif_queue_carrier_on()`:
+    ///
+    /// - a queue stalls when it lacks the buffers its head packet needs and has delivered
+    ///   no packet for the stall timeout (a slow guest that keeps taking packets is not
+    ///   stalled; a backlog that empties in between, by the drain timeout, does not restart
+    ///   the clock either, as C's `last_rx_time` is reset only by a delivery);
+    /// - a stalled queue becomes ready when the frontend posts the buffers the last head
+    ///   packet needed, or a packet was delivered (a backlog emptied by the drain timeout is
+    ///   no recovery: it would only turn the carrier back on for the next packets to pile
+    ///   up);
+    /// - the carrier goes off when the first queue of the vif stalls and comes back only
+    ///   when no queue is stalled (`Shared::stalled_queues`, C's `stalled_queues`), and
+    ///   never while the vif is disabled.
+    ///
+    /// Worker thread only (process context); `stalled` is this queue's, written only here
+    /// and in `drop_connection` (worker stopped).
+    fn rx_stall_check(&self, c: &mut RxConn, short: bool, sent: u32) {
+        // `rx_stall_timeout_msecs` = 0 turns stall detection off, as C's `stall_timeout`
+        // = 0 does (`if (vif->stall_timeout)` in `xenvif_kthread_guest_rx()`); it cannot
+        // change while loaded (0444), so no queue is stalled then.
+        let timeout = RX_STALL_TIMEOUT_MSECS.get();
+        if !self.shared.fe_has(fe::RX_NOTIFY) || timeout == 0 {
             return;
         }
         let now = now_ms();
-        if short {
-            let since = *c.short_since.get_or_insert(now);
-            if now.saturating_sub(since) >= u64::from(RX_STALL_TIMEOUT_MSECS.get())
-                && !self.stalled.swap(true, Ordering::AcqRel)
-            {
-                pr_warn!("{}: Guest Rx stalled\n", self.name());
-                self.shared.netdev.set_carrier(false);
+        if sent > 0 {
+            // C: `xenvif_rx_skb()` sets `last_rx_time`.
+            c.last_progress = now;
+        }
+        let sh = &self.shared;
+        if !self.stalled.load(Ordering::Relaxed) {
+            if !short || now.saturating_sub(c.last_progress) < u64::from(timeout) {
+                return;
             }
-        } else if published(c.ring.req_prod(), c.req_cons, ring::RX_RING_SIZE).is_ok_and(|n| n > 0)
-        {
-            c.short_since = None;
-            if self.stalled.swap(false, Ordering::AcqRel) {
-                pr_info!("{}: Guest Rx ready\n", self.name());
-                self.shared.netdev.set_carrier(true);
+            self.stalled.store(true, Ordering::Relaxed);
+            if sh.stalled_queues.fetch_add(1, Ordering::AcqRel) == 0 {
+                pr_warn!("{}: Guest Rx stalled\n", self.name());
+                sh.netdev.set_carrier(false);
+            }
+            return;
+        }
+        // Stalled: ask for an event once the buffers exist (the backlog may be empty, so
+        // `rx_run` may not have asked), then look at what the frontend posted.
+        let needed = c.slots_needed.max(1);
+        let prod = c.ring.request_event_at(c.req_cons.wrapping_add(needed));
+        let posted = published(prod, c.req_cons, ring::RX_RING_SIZE).unwrap_or(0);
+        if sent == 0 && posted < needed {
+            return;
+        }
+        self.stalled.store(false, Ordering::Relaxed);
+        // C: `xenvif_queue_carrier_on()` resets `last_rx_time`.
+        c.last_progress = now;
+        if sh.stalled_queues.fetch_sub(1, Ordering::AcqRel) == 1 && !sh.is_disabled() {
+            pr_info!("{}: Guest Rx ready\n", self.name());
+            sh.netdev.set_carrier(true);
+            // A fatal error may have been flagged, and its carrier-off done by another
+            // queue's worker, between the check above and our carrier-on: a disabled vif
+            // keeps its carrier off. (`Queue::fatal` sets `disabled` before kicking the
+            // worker that turns the carrier off; the fence orders our carrier-on before
+            // this second look.)
+            fence(Ordering::SeqCst);
+            if sh.is_disabled() {
+                sh.netdev.set_carrier(false);
             }
         }
     }
@@ -335,7 +393,14 @@ impl WorkerFn for Queue {
         if at != 0 {
             let now = now_ms();
             if now >= at {
-                self.credit_wake_at.store(0, Ordering::Release);
+                // Only the wake time read: NAPI may have cleared it (credit again) and
+                // set a new one meanwhile, which must stay.
+                let _ = self.credit_wake_at.compare_exchange(
+                    at,
+                    0,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                );
                 self.napi.schedule();
             } else {
                 let wait = (at - now).min(u64::from(u32::MAX)) as u32;

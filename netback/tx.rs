@@ -100,24 +100,36 @@ impl Queue {
                     bump(&self.stats.rx_errors, 1);
                 }
                 TxParse::Packet(pkt) => {
-                    if pkt.mcast.is_none() {
-                        self.apply_rate(c);
-                        if let Err(at) = c.credit.charge(pkt.len(), now_ms()) {
-                            // Row 24: the packet stays on the ring until the next window.
-                            self.credit_wake_at.store(at.max(1), Ordering::Release);
-                            self.waker.kick();
-                            break;
-                        }
+                    // Multicast control requests are charged too (their announced size), as
+                    // C's `xenvif_tx_build_gops()` checks the credit before it looks at
+                    // the extras.
+                    self.apply_rate(c);
+                    if let Err(at) = c.credit.charge(pkt.len(), now_ms()) {
+                        // Row 24: the packet stays on the ring until the next window.
+                        self.credit_wake_at.store(at.max(1), Ordering::Release);
+                        self.waker.kick();
+                        break;
+                    }
+                    // Credit again (a new window, or a new `rate` whose watch scheduled
+                    // us): the wait is over. A stale wake time would keep `tx_complete`
+                    // from rescheduling for requests that arrive before it passes (C
+                    // tests its credit timer only when the credit is short,
+                    // `tx_credit_exceeded()`).
+                    if self.credit_wake_at.load(Ordering::Relaxed) != 0 {
+                        self.credit_wake_at.store(0, Ordering::Release);
                     }
                     c.req_cons = cons.wrapping_add(pkt.consumed);
                     if pkt.mcast.is_some() {
                         // No multicast filter: the request is acknowledged, nothing else.
                         Self::tx_respond(c, &pkt, Status::Okay, &[]);
-                        continue;
+                    } else {
+                        self.tx_packet(napi, c, &pkt);
                     }
-                    self.tx_packet(napi, c, &pkt);
                 }
             }
+            // Every request (or chain) consumed counts against the budget, packet or not
+            // (dropped, multicast control): a frontend that keeps the ring full of requests
+            // that make no packet must not keep this softirq polling without end.
             done += 1;
         }
         if c.rsp_prod_pvt != c.ring.shared_rsp_prod() && c.ring.push_responses(c.rsp_prod_pvt) {

@@ -11,6 +11,7 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
+use kernel::alloc::kvec::PushError;
 use kernel::prelude::*;
 use kernel::str::CString;
 use kernel::sync::{new_mutex, Arc, Mutex};
@@ -19,7 +20,7 @@ use crate::fe;
 use crate::interface::{ChannelKind, Queue, QueueEvent, QueueRuntime, Vif};
 use crate::rx::RxConn;
 use crate::tx::TxConn;
-use crate::xen::backend::{GrantCopier, Watch, WatchHandler, WorkerThread};
+use crate::xen::backend::{now_ms, GrantCopier, Watch, WatchHandler, WorkerThread};
 use crate::xen::evtchn::IrqBinding;
 use crate::xen::net::{Napi, NetDevice};
 use crate::xen::protocol::backend::Credit;
@@ -110,6 +111,27 @@ struct QueueRefs {
     shared_port: u32,
 }
 
+/// `IFNAMSIZ`: a net device name's size, its NUL included.
+const IFNAMSIZ: usize = 16;
+
+/// The vif's name, `vif<domid>.<handle>`, cut to `IFNAMSIZ - 1` bytes as C's
+/// `snprintf(name, IFNAMSIZ, "vif%u.%u", domid, handle)` in `xenvif_alloc()` does: a
+/// longer name would hit the `BUG_ON` in `alloc_netdev_mqs()`. Truncated like C rather than
+/// refused, so that the device gets the same name under either driver (the hotplug script
+/// and toolstack look it up by name); two handles that truncate to one name fail the
+/// second `register_netdev()` (`-EEXIST`), as in C. Also the uevent's `vif=`, which C takes
+/// from the registered device's name. Returns the name and whether it was cut.
+fn vif_name(domid: i32, handle: u32) -> Result<(CString, bool)> {
+    let full = CString::try_from_fmt(fmt!("vif{domid}.{handle}"))?;
+    let bytes = full.to_bytes();
+    if bytes.len() < IFNAMSIZ {
+        return Ok((full, false));
+    }
+    // Only ASCII digits, `vif` and `.`: any cut is valid UTF-8.
+    let cut = core::str::from_utf8(&bytes[..IFNAMSIZ - 1]).map_err(|_| EINVAL)?;
+    Ok((CString::try_from_fmt(fmt!("{cut}"))?, true))
+}
+
 fn read_u32(dev: &xenbus::Device, key: &str) -> Option<u32> {
     let path = CString::try_from_fmt(fmt!("{key}")).ok()?;
     let v = dev.read_otherend(&path).ok()?;
@@ -191,7 +213,9 @@ impl Netback {
         })
     }
 
-    /// Connects to the frontend (reference 3.3, `connect()`).
+    /// Connects to the frontend (reference 3.3, `connect()`). Every error return has
+    /// reported `xenbus_dev_fatal` (error node, Closing) first, as C's `connect()` does;
+    /// the caller tears down what was set up (`disconnect`).
     fn connect(&self, dev: &xenbus::Device, st: &mut BeState) -> Result {
         let shared = &self.vif.shared;
         let requested = read_u32(dev, "multi-queue-num-queues");
@@ -248,16 +272,42 @@ impl Netback {
         shared.fe_features.store(f, Ordering::Release);
         shared.disabled.store(false, Ordering::Release);
         shared.disable_reported.store(false, Ordering::Release);
+        // No worker runs yet (`disconnect` stopped the previous ones).
+        shared.stalled_queues.store(0, Ordering::Release);
 
         // The rate, read now and watched for live changes (the watch fires once now).
-        st.rate_watch = Some(Watch::new(dev, dev.nodename(), c"rate", self.vif.clone())?);
+        // Without the watch the limit would not be applied at all: refuse the connection
+        // (C goes on unwatched, having read the rate once).
+        match Watch::new(dev, dev.nodename(), c"rate", self.vif.clone()) {
+            Ok(w) => st.rate_watch = Some(w),
+            Err(e) => {
+                dev.fatal(e, format_args!("watching rate"));
+                return Err(e);
+            }
+        }
 
         let layout = QueueLayout::for_queues(num);
+        // Room for every queue's runtime now, so that a queue whose NAPI `connect_queue`
+        // enabled is always in `runtime` (`disconnect` disables NAPI for those only).
+        if st.runtime.reserve(num as usize, GFP_KERNEL).is_err() {
+            dev.fatal(ENOMEM, format_args!("allocating queues"));
+            return Err(ENOMEM);
+        }
         for qi in 0..num {
             let refs = self.read_queue_refs(dev, &layout, qi)?;
             let q = &self.vif.queues[qi as usize];
             match self.connect_queue(dev, q, &refs) {
-                Ok(rt) => st.runtime.push(rt, GFP_KERNEL)?,
+                Ok(rt) => {
+                    if let Err(PushError(rt)) = st.runtime.push_within_capacity(rt) {
+                        // Cannot happen (room reserved above); if it did, this queue's
+                        // NAPI is enabled but not in `runtime`: take it down here, NAPI
+                        // before the worker and the channels, as `disconnect` does.
+                        q.napi.disable();
+                        drop(rt);
+                        dev.fatal(ENOMEM, format_args!("connecting queue {qi}"));
+                        return Err(ENOMEM);
+                    }
+                }
                 Err(e) => {
                     dev.fatal(e, format_args!("connecting queue {qi}"));
                     return Err(e);
@@ -266,7 +316,10 @@ impl Netback {
         }
         self.vif.num_queues.store(num, Ordering::Release);
         let netdev = shared.netdev;
-        netdev.set_real_queues(num)?;
+        if let Err(e) = netdev.set_real_queues(num) {
+            dev.fatal(e, format_args!("setting {num} real queues"));
+            return Err(e);
+        }
         netdev.update_features();
         netdev.set_carrier(true);
         netdev.tx_start_all();
@@ -386,7 +439,8 @@ impl Netback {
             notifier: rx_notifier,
             eoi: rx_eoi,
             eoi_seen_prod: rx_start,
-            short_since: None,
+            last_progress: now_ms(),
+            slots_needed: 1,
         });
         q.rx_ready.store(true, Ordering::Release);
         let name = CString::try_from_fmt(fmt!("{}-q{}-guest-rx", self.name(), q.index))?;
@@ -397,29 +451,62 @@ impl Netback {
         q.napi.schedule();
         q.waker.kick();
         Ok(QueueRuntime {
-            _worker: worker,
+            worker: Some(worker),
             _irqs: irqs,
         })
     }
 
-    /// Tears the connection down: carrier off, threads and IRQs stopped, NAPI disabled,
-    /// rings unmapped (reference 3.2, `backend_disconnect()`).
+    /// Tears the connection down (reference 3.2, `backend_disconnect()`; the order of C's
+    /// `xenvif_disconnect_data()`: `xenvif_carrier_off()` / `xenvif_down()`, then
+    /// `xenvif_disconnect_queue()` for each queue). Each step says what it stops before
+    /// what, and why.
     fn disconnect(&self, st: &mut BeState) {
+        // 1. The watches: the `rate` watch schedules the active queues' NAPI; after this no
+        //    watch callback of ours runs (it is unregistered synchronously).
         st.hotplug_watch = None;
         st.rate_watch = None;
         self.gate.armed.store(false, Ordering::Release);
+        // 2. The stack stops handing us packets (`ndo_start_xmit`), and the carrier goes
+        //    off at once so that it stops queueing them (C: `netif_carrier_off` first in
+        //    `xenvif_carrier_off`). Not the final carrier-off: a worker still running may
+        //    turn it back on (stall recovery), see step 5.
         let netdev = self.vif.shared.netdev;
         netdev.set_carrier(false);
         if st.netdev.is_registered() {
             netdev.tx_disable();
         }
+        // Only queues in `runtime` had their NAPI enabled (`connect_queue` enables it last,
+        // after its last fallible step, and `connect` reserved room for every runtime).
         let connected = st.runtime.len();
-        // Threads and IRQs first, so nothing touches the rings any more.
-        st.runtime.clear();
+        // 3. NAPI before the channels (C: `xenvif_down()`: `disable_irq()` then
+        //    `napi_disable()`, and the unbind only later in `xenvif_disconnect_queue()`).
+        //    `napi_disable` waits for a running poll, which notifies and EOIs the TX
+        //    channel's IRQ: once the IRQ is unbound its number is free and may be reused by
+        //    another device. An event arriving from here on only sets flags and calls
+        //    `napi_schedule` (a no-op on a disabled NAPI) or kicks a waker (harmless without
+        //    a thread), so it needs no `disable_irq`.
         for q in self.vif.queues.iter().take(connected) {
             q.napi.disable();
         }
+        // 4. The workers before the channels too (C: `kthread_stop()` first in
+        //    `xenvif_disconnect_queue()`): a worker notifies and EOIs the RX channel, and
+        //    reschedules NAPI for credit (a no-op now, NAPI is disabled). Stopping waits
+        //    for a running pass.
+        for rt in st.runtime.iter_mut() {
+            rt.worker = None;
+        }
+        // 5. The final carrier-off, after the workers stopped: before this a worker's
+        //    stall check ("Guest Rx ready") could turn the carrier back on.
+        netdev.set_carrier(false);
+        // 6. Now nothing polls or runs a worker that uses the channels: unbind them (C:
+        //    `unbind_from_irqhandler()` in `xenvif_disconnect_queue()`). Unbinding waits
+        //    for a running handler.
+        st.runtime.clear();
+        // 7. `ndo_start_xmit` stops picking queues; what it queued meanwhile is dropped
+        //    (`rx_ready` false in `drop_connection`, which also purges the backlog).
         self.vif.num_queues.store(0, Ordering::Release);
+        // 8. Last the rings: nothing above touches them any more (C:
+        //    `xenvif_unmap_frontend_data_rings()` last in `xenvif_disconnect_queue()`).
         for q in self.vif.queues.iter() {
             q.drop_connection();
         }
@@ -448,20 +535,35 @@ impl xenbus::Driver for VifBackend {
         let max_queues = effective_max_queues();
         let split = SEPARATE_TX_RX_IRQ.get();
 
-        // Feature keys in one transaction (2.2), then the optional ones.
+        // Feature keys in one transaction (2.2), then the optional ones. As C's
+        // `netback_probe()`: a failure with the mandatory keys is fatal (error node,
+        // Closing); the optional ones are only logged.
         loop {
-            let t = xenbus::Transaction::start()?;
+            let t = match xenbus::Transaction::start() {
+                Ok(t) => t,
+                Err(e) => {
+                    dev.fatal(e, format_args!("starting transaction"));
+                    return Err(e);
+                }
+            };
             let dir = dev.nodename();
-            for key in [
-                c"feature-sg",
-                c"feature-gso-tcpv4",
-                c"feature-gso-tcpv6",
-                c"feature-ipv6-csum-offload",
-                c"feature-rx-copy",
+            for (key, value) in [
+                (c"feature-sg", c"1"),
+                (c"feature-gso-tcpv4", c"1"),
+                (c"feature-gso-tcpv6", c"1"),
+                (c"feature-ipv6-csum-offload", c"1"),
+                (c"feature-rx-copy", c"1"),
+                (c"feature-rx-flip", c"0"),
             ] {
-                t.write(dir, key, c"1")?;
+                if let Err(e) = t.write(dir, key, value) {
+                    t.abort();
+                    dev.fatal(
+                        e,
+                        format_args!("writing {}", key.to_str().unwrap_or("feature keys")),
+                    );
+                    return Err(e);
+                }
             }
-            t.write(dir, c"feature-rx-flip", c"0")?;
             match t.commit() {
                 Ok(()) => break,
                 Err(e) if e == EAGAIN => continue,
@@ -471,18 +573,26 @@ impl xenbus::Driver for VifBackend {
                 }
             }
         }
-        let t = xenbus::Transaction::start()?;
-        t.write(
-            dev.nodename(),
-            c"feature-split-event-channels",
-            if split { c"1" } else { c"0" },
-        )?;
-        t.write_fmt(
-            dev.nodename(),
-            c"multi-queue-max-queues",
-            format_args!("{max_queues}"),
-        )?;
-        if t.commit().is_err() {
+        let optional = || -> Result {
+            loop {
+                let t = xenbus::Transaction::start()?;
+                t.write(
+                    dev.nodename(),
+                    c"feature-split-event-channels",
+                    if split { c"1" } else { c"0" },
+                )?;
+                t.write_fmt(
+                    dev.nodename(),
+                    c"multi-queue-max-queues",
+                    format_args!("{max_queues}"),
+                )?;
+                match t.commit() {
+                    Err(e) if e == EAGAIN => continue,
+                    r => return r,
+                }
+            }
+        };
+        if optional().is_err() {
             pr_warn!("could not write the optional feature keys\n");
         }
 
@@ -503,8 +613,23 @@ impl xenbus::Driver for VifBackend {
             }
         };
         let domid = dev.otherend_id() as u16;
-        let name = CString::try_from_fmt(fmt!("vif{domid}.{handle}"))?;
-        let (netdev, napis, vif) = Vif::alloc(dev, max_queues, domid, name)?;
+        let (name, cut) = vif_name(i32::from(domid), handle)?;
+        if cut {
+            pr_warn!(
+                "vif{}.{}: name cut to {} (IFNAMSIZ)\n",
+                domid,
+                handle,
+                name.to_str().unwrap_or("vif")
+            );
+        }
+        let (netdev, napis, vif) = match Vif::alloc(dev, max_queues, domid, name) {
+            Ok(v) => v,
+            Err(e) => {
+                // C's `netback_probe()`: "creating interface".
+                dev.fatal(e, format_args!("creating interface"));
+                return Err(e);
+            }
+        };
         let gate = Arc::new(
             HotplugGate {
                 armed: AtomicBool::new(false),
@@ -603,10 +728,10 @@ impl xenbus::Driver for VifBackend {
             .as_deref()
             .and_then(parse_unsigned)
         {
+            let (name, _) = vif_name(i32::from(dev.otherend_id() as u16), handle)?;
             env.add(&CString::try_from_fmt(fmt!(
-                "vif=vif{}.{}",
-                dev.otherend_id(),
-                handle
+                "vif={}",
+                name.to_str().map_err(|_| EINVAL)?
             ))?)?;
         }
         Ok(())
