@@ -63,6 +63,8 @@ pub(crate) struct Queue {
     pub(crate) napi: NapiRef,
     /// Taken in NAPI poll (softirq) and `ndo_start_xmit` (bottom halves off) with
     /// `lock_with`, and in process context (connect, setup, teardown) with `lock` (BH off).
+    /// The netdev TX queue of this queue is stopped and woken only under it (`xmit`,
+    /// `tx_reap`), so a stop and the reap that frees the ring cannot interleave.
     #[pin]
     pub(crate) tx: SpinLockBh<Option<TxRingState>>,
     /// Taken in NAPI poll (softirq) with `lock_with`, and in process context (connect,

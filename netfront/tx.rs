@@ -111,10 +111,20 @@ impl Queue {
                 break;
             }
         }
-        let free = free_requests(c.req_prod_pvt, c.rsp_cons, TX_RING_SIZE);
-        drop(guard);
+        // Still under the lock (C `xennet_maybe_wake_tx`, called by `xennet_tx_buf_gc` with
+        // `tx_lock` held): `xmit` stops the queue under the same lock, so it cannot stop it
+        // between this test and the wake.
+        self.maybe_wake(c);
+    }
+
+    /// Wakes the stopped TX queue if a packet of the most slots now fits. Called with the
+    /// TX lock held (by `tx_reap` in NAPI, by `xmit` after it stopped the queue).
+    fn maybe_wake(&self, c: &TxRingState) {
         let dev = self.shared.netdev;
-        if free >= TX_WAKE_THRESHOLD && dev.tx_stopped(self.index) && dev.carrier_ok() {
+        if free_requests(c.req_prod_pvt, c.rsp_cons, TX_RING_SIZE) >= TX_WAKE_THRESHOLD
+            && dev.tx_stopped(self.index)
+            && dev.carrier_ok()
+        {
             dev.tx_wake(self.index);
         }
     }
@@ -194,8 +204,10 @@ impl Queue {
         };
         let need = n as u32 + u32::from(gso.is_some());
         if free_requests(c.req_prod_pvt, c.rsp_cons, TX_RING_SIZE) < need || c.free_ids.len() < n {
-            drop(guard);
+            // Stop under the lock, so `tx_reap` (which wakes under it) sees the stop.
             self.shared.netdev.tx_stop(self.index);
+            self.maybe_wake(c);
+            drop(guard);
             bump(&self.stats.tx_dropped, 1);
             return;
         }
@@ -233,15 +245,18 @@ impl Queue {
         if c.ring.push_requests(c.req_prod_pvt) {
             c.notify.notify();
         }
-        let free = free_requests(c.req_prod_pvt, c.rsp_cons, TX_RING_SIZE);
+        // Stop under the lock (C `xennet_start_xmit`: `netif_tx_stop_queue` before dropping
+        // `tx_lock`): `tx_reap` reaps and tests "stopped" under the same lock, so a stop
+        // cannot land after the reap that freed the ring, leaving the queue stopped with
+        // nothing outstanding.
+        if free_requests(c.req_prod_pvt, c.rsp_cons, TX_RING_SIZE) < TX_WAKE_THRESHOLD {
+            self.shared.netdev.tx_stop(self.index);
+        }
         drop(guard);
         bump(&self.stats.tx_packets, 1);
         bump(&self.stats.tx_bytes, u64::from(len));
         if gso.is_some() {
             bump(&self.shared.tx_gso_packets, 1);
-        }
-        if free < TX_WAKE_THRESHOLD {
-            self.shared.netdev.tx_stop(self.index);
         }
         skb.consume();
     }
