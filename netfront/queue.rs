@@ -12,7 +12,7 @@ use kernel::prelude::*;
 use kernel::sync::Arc;
 
 use crate::rx::RxRingState;
-use crate::tx::TxRingState;
+use crate::tx::{release_in_use, TxRingState};
 use crate::xen::evtchn::{Eoi, EoiHandle, EventHandler};
 use crate::xen::net::{NapiPoller, NapiRef, NetDevRef, QueueCounters};
 use crate::xen::sync::{BhDisabled, SpinLockBh};
@@ -148,9 +148,9 @@ impl Queue {
                     if c.grants.take_back(gref) {
                         drop(skb);
                     } else {
-                        // The backend may still read the data: keep the buffer allocated.
-                        c.grants.end_access_deferred(gref, None);
-                        core::mem::forget(skb);
+                        // The backend may still read the data: the page stays allocated
+                        // until it lets go, the skb goes now.
+                        release_in_use(&c.grants, gref, skb, slot.chunk);
                     }
                 }
             }

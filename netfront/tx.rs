@@ -31,6 +31,20 @@ const TX_WAKE_THRESHOLD: u32 = NR_SLOTS_MIN as u32 + 1;
 pub(crate) struct TxSlot {
     pub(crate) skb: Option<SkBuff>,
     pub(crate) gref: Option<GrantRef>,
+    /// Which of the skb's chunks ([`SkBuff::chunks`]) the grant covers.
+    pub(crate) chunk: u8,
+}
+
+/// Gives up a TX request whose grant the backend still uses: the grant-table code ends the
+/// access later and keeps the granted page until then, and the skb (with its socket
+/// charge) is freed now (C `xennet_release_tx_bufs`). Only a slab-allocated head cannot be
+/// kept apart from its skb; that skb stays allocated (and is leaked) instead.
+pub(crate) fn release_in_use(grants: &GrantPool, gref: GrantRef, skb: SkBuff, chunk: u8) {
+    if grants.end_access_deferred_skb(gref, &skb, usize::from(chunk)) {
+        drop(skb);
+    } else {
+        core::mem::forget(skb);
+    }
 }
 
 /// A queue's TX side while connected.
@@ -81,6 +95,7 @@ impl Queue {
                     TxCompletion::Done { id, status } => (id, status),
                 };
                 let entry = &mut c.slots[usize::from(id)];
+                let chunk = entry.chunk;
                 let (Some(skb), Some(gref)) = (entry.skb.take(), entry.gref.take()) else {
                     self.shared.mark_broken(
                         self.index,
@@ -93,9 +108,7 @@ impl Queue {
                         self.index,
                         format_args!("Grant still in use by backend domain (TX id {id})"),
                     );
-                    c.grants.end_access_deferred(gref, None);
-                    // The backend may still read the data: keep the buffer allocated.
-                    core::mem::forget(skb);
+                    release_in_use(&c.grants, gref, skb, chunk);
                     return;
                 }
                 // Capacity for every id was reserved at connect.
@@ -233,6 +246,7 @@ impl Queue {
             c.slots[usize::from(id)] = TxSlot {
                 skb: Some(skb.new_ref()),
                 gref: Some(gref),
+                chunk: i as u8,
             };
             if i == 0 {
                 if let Some(extra) = &gso {

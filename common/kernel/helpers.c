@@ -5,6 +5,7 @@
  */
 #include <linux/cpumask.h>
 #include <linux/device.h>
+#include <linux/mm.h>
 #include <linux/spinlock.h>
 #include <xen/xen.h>
 #include <xen/xenbus.h>
@@ -75,4 +76,19 @@ void xnt_spin_unlock_bh(spinlock_t *lock)
 int xnt_spin_trylock_bh(spinlock_t *lock)
 {
 	return spin_trylock_bh(lock);
+}
+
+struct page *xnt_pfn_to_page(unsigned long pfn)
+{
+	return pfn_to_page(pfn);
+}
+
+bool xnt_page_refcounted(struct page *page)
+{
+	return !folio_test_slab(page_folio(page)) && !folio_test_large_kmalloc(page_folio(page));
+}
+
+void xnt_get_page(struct page *page)
+{
+	get_page(page);
 }

@@ -26,5 +26,9 @@ void xnt_xenbus_device_unregister(struct xenbus_device *dev);
 void xnt_spin_lock_bh(spinlock_t *lock);
 void xnt_spin_unlock_bh(spinlock_t *lock);
 int xnt_spin_trylock_bh(spinlock_t *lock);
+struct page;
+struct page *xnt_pfn_to_page(unsigned long pfn);
+bool xnt_page_refcounted(struct page *page);
+void xnt_get_page(struct page *page);
 
 #endif
