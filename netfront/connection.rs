@@ -48,6 +48,13 @@ pub(crate) struct Connection {
     /// The backend reached Connected with our current connection: an InitWait seen
     /// afterwards is a backend that restarted, not a late duplicate event.
     pub(crate) backend_was_connected: bool,
+    /// The last connect failed (and, in most cases, reported a fatal error, which took us
+    /// to Closing and then Closed): do not go back to Initialising on our own when the
+    /// backend closes, or a persistent failure (no `feature-rx-copy`, a bad MAC, setup
+    /// or registration failing) would cycle fatal, Closing, Closed, Initialising, InitWait
+    /// forever. Only a backend that comes (back) through InitWait makes us try again (C
+    /// `netback_changed`: reconnects only on InitWait while Initialising; stays Closed).
+    pub(crate) connect_failed: bool,
 }
 
 impl Netfront {
