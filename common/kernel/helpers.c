@@ -7,6 +7,7 @@
 #include <linux/device.h>
 #include <linux/mm.h>
 #include <linux/spinlock.h>
+#include <xen/platform_pci.h>
 #include <xen/xen.h>
 #include <xen/xenbus.h>
 #include "helpers.h"
@@ -91,4 +92,9 @@ bool xnt_page_refcounted(struct page *page)
 void xnt_get_page(struct page *page)
 {
 	get_page(page);
+}
+
+bool xnt_xen_has_pv_nic_devices(void)
+{
+	return xen_has_pv_nic_devices();
 }
