@@ -23,6 +23,7 @@ use crate::xen::protocol::ring::{RX_RING_SIZE, TX_RING_SIZE};
 use crate::xen::protocol::xenstore::{
     backend_keys, frontend_keys, parse_mac, parse_unsigned, queue_keys, QueueLayout,
 };
+use crate::xen::timer::NapiTimer;
 use crate::xen::xenbus;
 use crate::xenbus::Netfront;
 
@@ -98,6 +99,7 @@ impl Netfront {
             slots_tx.push(TxSlot::default(), GFP_KERNEL)?;
             free_ids.push(id, GFP_KERNEL)?;
         }
+        let refill_timer = NapiTimer::new(q.napi)?;
         let mut slots_rx = KVec::with_capacity(RX_RING_SIZE as usize, GFP_KERNEL)?;
         for _ in 0..RX_RING_SIZE {
             slots_rx.push(RxSlot::default(), GFP_KERNEL)?;
@@ -168,6 +170,7 @@ impl Netfront {
             req_prod_pvt: 0,
             rsp_cons: 0,
             slots: slots_rx,
+            refill_timer,
         });
         conn.irqs.push(
             QueueIrqs {

@@ -139,6 +139,11 @@ impl Queue {
 
     /// Takes the queue's rings out of the data path and gives every buffer back. Buffers
     /// the backend still maps are handed to the grant-table code to free later.
+    ///
+    /// Process context, after the queue's IRQs were unbound (no new events). NAPI may still
+    /// run, before or after: it takes the same locks and finds the rings gone. The RX
+    /// refill timer is stopped synchronously with the RX state and cannot be re-armed
+    /// without it; the `Napi` it schedules is deleted only later (on remove).
     pub(crate) fn teardown(&self) {
         *self.eoi.lock() = [None, None];
         let tx = self.tx.lock().take();
@@ -157,6 +162,9 @@ impl Queue {
         }
         let rx = self.rx.lock().take();
         if let Some(mut c) = rx {
+            // Outside the lock, in process context: stop the refill timer and wait for its
+            // callback (it only schedules NAPI, which finds no rings any more).
+            c.refill_timer.cancel();
             for slot in c.slots.iter_mut() {
                 if let (Some(page), Some(gref)) = (slot.page.take(), slot.gref.take()) {
                     if !c.grants.take_back(gref) {
@@ -175,9 +183,10 @@ impl NapiPoller for Queue {
             return 0;
         }
         self.tx_reap(bh);
-        let (work, starving) = self.rx_poll(napi, budget, bh);
+        // Short of RX buffers, `rx_poll` armed the refill timer, which polls again later.
+        let work = self.rx_poll(napi, budget, bh);
         self.send_pending_eois(bh);
-        if work < budget && !starving && napi.complete_done(work) {
+        if work < budget && napi.complete_done(work) {
             let more = match self.rx.lock_with(bh).as_ref() {
                 Some(c) => c.ring.final_check_responses(c.rsp_cons),
                 None => false,
@@ -186,10 +195,6 @@ impl NapiPoller for Queue {
                 napi.schedule();
             }
         }
-        if starving {
-            budget
-        } else {
-            work
-        }
+        work
     }
 }
