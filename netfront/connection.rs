@@ -375,12 +375,21 @@ impl Netfront {
         Ok(())
     }
 
-    /// Connect step 4, once Connected: carrier on, TX queues started, RX buffers posted
+    /// Connect step 4, once Connected: carrier on, TX queues woken, RX buffers posted
     /// and every active queue kicked.
     fn start_data_path(&self) {
         let netdev = self.info.shared.netdev;
         netdev.set_carrier(true);
-        netdev.tx_start_all();
+        // Wake, not start (C `xennet_connect`: `netif_device_attach`, which wakes all
+        // queues): a start only clears the stopped bit, and packets the qdisc queued while
+        // we were disconnected would wait for the next transmit to be sent.
+        // Only while the device is up, as `netif_device_attach`: `ndo_open` starts the
+        // queues itself.
+        if self.info.running.load(Ordering::Acquire) {
+            for q in 0..self.info.max_queues {
+                netdev.tx_wake(q);
+            }
+        }
         for q in self.info.active_queues() {
             if let Some(c) = &mut *q.rx.lock() {
                 Queue::rx_refill(c);
