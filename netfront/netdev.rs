@@ -79,7 +79,13 @@ impl NetDriver for Info {
     }
 
     fn select_queue(&self, skb: &SkBuff) -> u16 {
-        let n = self.num_queues.load(Ordering::Acquire);
+        // During a reconnect `num_queues` is set before `netif_set_real_num_tx_queues`, and
+        // the core refuses (with a warning) a queue at or above the real count: stay below
+        // both (C `xennet_select_queue` uses `real_num_tx_queues`).
+        let n = self
+            .num_queues
+            .load(Ordering::Acquire)
+            .min(self.shared.netdev.real_tx_queues());
         if n <= 1 {
             0
         } else {
