@@ -67,7 +67,9 @@ impl NetDriver for Info {
     fn start_xmit(&self, skb: SkBuff, bh: &BhDisabled) {
         let queues = self.active_queues();
         let q = usize::from(skb.queue_mapping());
-        let Some(queue) = queues.get(q).or(queues.first()) else {
+        // Not connected (no active queue): queue 0 counts the drop (its `xmit` finds no
+        // rings and drops the packet).
+        let Some(queue) = queues.get(q).or(queues.first()).or(self.queues.first()) else {
             return;
         };
         if !self.shared.netdev.carrier_ok() {

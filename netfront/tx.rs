@@ -116,7 +116,11 @@ impl Queue {
                 if status == 0 {
                     skb.consume();
                 } else {
-                    bump(&self.stats.tx_errors, 1);
+                    // One error per packet, not per slot: a backend that rejects a packet
+                    // answers each of its slots with an error; count the first slot's.
+                    if chunk == 0 {
+                        bump(&self.stats.tx_errors, 1);
+                    }
                     drop(skb);
                 }
             }
@@ -172,7 +176,8 @@ impl Queue {
                 bump(&self.stats.tx_dropped, 1);
                 return;
             };
-            skb = copy;
+            // The original was used, not dropped (C `bounce_skb` + `dev_consume_skb_any`).
+            core::mem::replace(&mut skb, copy).consume();
             n = match skb.chunks(&mut chunks) {
                 Ok(n) if usize::from(chunks[0].len) >= ETH_HLEN => n,
                 _ => {
