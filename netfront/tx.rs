@@ -38,11 +38,13 @@ pub(crate) struct TxSlot {
 /// Gives up a TX request whose grant the backend still uses: the grant-table code ends the
 /// access later and keeps the granted page until then, and the skb (with its socket
 /// charge) is freed now (C `xennet_release_tx_bufs`). Only a slab-allocated head cannot be
-/// kept apart from its skb; that skb stays allocated (and is leaked) instead.
-pub(crate) fn release_in_use(grants: &GrantPool, gref: GrantRef, skb: SkBuff, chunk: u8) {
+/// kept apart from its skb: that skb gives its socket charge back but stays allocated (and
+/// is leaked), so the backend never sees the memory reused.
+pub(crate) fn release_in_use(grants: &GrantPool, gref: GrantRef, mut skb: SkBuff, chunk: u8) {
     if grants.end_access_deferred_skb(gref, &skb, usize::from(chunk)) {
         drop(skb);
     } else {
+        skb.orphan();
         core::mem::forget(skb);
     }
 }

@@ -6,6 +6,7 @@
 #include <linux/cpumask.h>
 #include <linux/device.h>
 #include <linux/mm.h>
+#include <linux/skbuff.h>
 #include <linux/spinlock.h>
 #include <xen/platform_pci.h>
 #include <xen/xen.h>
@@ -97,4 +98,9 @@ void xnt_get_page(struct page *page)
 bool xnt_xen_has_pv_nic_devices(void)
 {
 	return xen_has_pv_nic_devices();
+}
+
+void xnt_skb_orphan(struct sk_buff *skb)
+{
+	skb_orphan(skb);
 }

@@ -14,6 +14,8 @@ unsigned int xnt_num_online_cpus(void);
 bool xnt_xen_domain(void);
 bool xnt_xen_initial_domain(void);
 bool xnt_xen_has_pv_nic_devices(void);
+struct sk_buff;
+void xnt_skb_orphan(struct sk_buff *skb);
 int xnt_xenbus_register_frontend(struct xenbus_driver *drv, struct module *owner,
 				 const char *mod_name);
 int xnt_xenbus_register_backend(struct xenbus_driver *drv, struct module *owner,

@@ -291,6 +291,16 @@ impl SkBuff {
         SkBuff(unsafe { NonNull::new_unchecked(bindings::xnt_skb_get(self.raw())) })
     }
 
+    /// Releases the skb's socket charge now (`skb_orphan`: runs its destructor, such as
+    /// `tcp_wfree`, and detaches it from its socket), for an skb that must stay allocated
+    /// long after it left the stack.
+    pub fn orphan(&mut self) {
+        // SAFETY: Valid skb. The destructor runs once (`skb_orphan` clears it); none of the
+        // Rust methods read the fields it changes, and the stack reads `skb->sk` of a
+        // transmitted skb only with `READ_ONCE` (`skb_fclone_busy`).
+        unsafe { bindings::xnt_skb_orphan(self.raw()) };
+    }
+
     /// Frees this reference as successfully transmitted or consumed.
     pub fn consume(self) {
         let this = core::mem::ManuallyDrop::new(self);
