@@ -23,6 +23,7 @@ use crate::xen::protocol::ring::{RX_RING_SIZE, TX_RING_SIZE};
 use crate::xen::protocol::xenstore::{
     backend_keys, frontend_keys, parse_mac, parse_unsigned, queue_keys, QueueLayout,
 };
+use crate::xen::timer::NapiTimer;
 use crate::xen::xenbus;
 use crate::xenbus::Netfront;
 
@@ -48,6 +49,13 @@ pub(crate) struct Connection {
     /// The backend reached Connected with our current connection: an InitWait seen
     /// afterwards is a backend that restarted, not a late duplicate event.
     pub(crate) backend_was_connected: bool,
+    /// The last connect failed (and, in most cases, reported a fatal error, which took us
+    /// to Closing and then Closed): do not go back to Initialising on our own when the
+    /// backend closes, or a persistent failure (no `feature-rx-copy`, a bad MAC, setup
+    /// or registration failing) would cycle fatal, Closing, Closed, Initialising, InitWait
+    /// forever. Only a backend that comes (back) through InitWait makes us try again (C
+    /// `netback_changed`: reconnects only on InitWait while Initialising; stays Closed).
+    pub(crate) connect_failed: bool,
 }
 
 impl Netfront {
@@ -91,6 +99,7 @@ impl Netfront {
             slots_tx.push(TxSlot::default(), GFP_KERNEL)?;
             free_ids.push(id, GFP_KERNEL)?;
         }
+        let refill_timer = NapiTimer::new(q.napi)?;
         let mut slots_rx = KVec::with_capacity(RX_RING_SIZE as usize, GFP_KERNEL)?;
         for _ in 0..RX_RING_SIZE {
             slots_rx.push(RxSlot::default(), GFP_KERNEL)?;
@@ -161,6 +170,7 @@ impl Netfront {
             req_prod_pvt: 0,
             rsp_cons: 0,
             slots: slots_rx,
+            refill_timer,
         });
         conn.irqs.push(
             QueueIrqs {
@@ -365,12 +375,21 @@ impl Netfront {
         Ok(())
     }
 
-    /// Connect step 4, once Connected: carrier on, TX queues started, RX buffers posted
+    /// Connect step 4, once Connected: carrier on, TX queues woken, RX buffers posted
     /// and every active queue kicked.
     fn start_data_path(&self) {
         let netdev = self.info.shared.netdev;
         netdev.set_carrier(true);
-        netdev.tx_start_all();
+        // Wake, not start (C `xennet_connect`: `netif_device_attach`, which wakes all
+        // queues): a start only clears the stopped bit, and packets the qdisc queued while
+        // we were disconnected would wait for the next transmit to be sent.
+        // Only while the device is up, as `netif_device_attach`: `ndo_open` starts the
+        // queues itself.
+        if self.info.running.load(Ordering::Acquire) {
+            for q in 0..self.info.max_queues {
+                netdev.tx_wake(q);
+            }
+        }
         for q in self.info.active_queues() {
             if let Some(c) = &mut *q.rx.lock() {
                 Queue::rx_refill(c);

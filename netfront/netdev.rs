@@ -4,7 +4,7 @@
 //! (`xennet_open`, `xennet_close`, `xennet_start_xmit`, `xennet_select_queue`,
 //! `xennet_get_stats64`, `xennet_fix_features`, `xennet_change_mtu`) and `xennet_ethtool_ops`).
 
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use kernel::prelude::*;
 use kernel::sync::Arc;
@@ -30,6 +30,9 @@ pub(crate) struct Info {
     pub(crate) max_queues: u32,
     pub(crate) num_queues: AtomicU32,
     pub(crate) allowed_features: AtomicU32,
+    /// Between `ndo_open` and `ndo_stop` (`netif_running`), for waking the TX queues on
+    /// reconnect only while the device is up.
+    pub(crate) running: AtomicBool,
 }
 
 impl Info {
@@ -45,6 +48,7 @@ impl NetDriver for Info {
             q.napi.enable();
         }
         self.shared.netdev.tx_start_all();
+        self.running.store(true, Ordering::Release);
         for q in self.active_queues() {
             q.napi.schedule();
         }
@@ -52,6 +56,7 @@ impl NetDriver for Info {
     }
 
     fn stop(&self) -> Result {
+        self.running.store(false, Ordering::Release);
         self.shared.netdev.tx_disable();
         for q in self.queues.iter() {
             q.napi.disable();
@@ -62,7 +67,9 @@ impl NetDriver for Info {
     fn start_xmit(&self, skb: SkBuff, bh: &BhDisabled) {
         let queues = self.active_queues();
         let q = usize::from(skb.queue_mapping());
-        let Some(queue) = queues.get(q).or(queues.first()) else {
+        // Not connected (no active queue): queue 0 counts the drop (its `xmit` finds no
+        // rings and drops the packet).
+        let Some(queue) = queues.get(q).or(queues.first()).or(self.queues.first()) else {
             return;
         };
         if !self.shared.netdev.carrier_ok() {
@@ -74,7 +81,13 @@ impl NetDriver for Info {
     }
 
     fn select_queue(&self, skb: &SkBuff) -> u16 {
-        let n = self.num_queues.load(Ordering::Acquire);
+        // During a reconnect `num_queues` is set before `netif_set_real_num_tx_queues`, and
+        // the core refuses (with a warning) a queue at or above the real count: stay below
+        // both (C `xennet_select_queue` uses `real_num_tx_queues`).
+        let n = self
+            .num_queues
+            .load(Ordering::Acquire)
+            .min(self.shared.netdev.real_tx_queues());
         if n <= 1 {
             0
         } else {

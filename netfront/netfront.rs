@@ -62,6 +62,10 @@ impl kernel::Module for XenNetfront {
         if !xen::system::xen_domain() {
             return Err(ENODEV);
         }
+        // An HVM guest whose emulated NICs were not unplugged (C `netif_init`).
+        if !xen::system::xen_has_pv_nic_devices() {
+            return Err(ENODEV);
+        }
         let driver = xen::xenbus::Registration::new(module, DRIVER_NAME)?;
         pr_info!(
             "loaded: max_queues={} (effective {})\n",

@@ -12,7 +12,7 @@ use kernel::prelude::*;
 use kernel::sync::Arc;
 
 use crate::rx::RxRingState;
-use crate::tx::TxRingState;
+use crate::tx::{release_in_use, TxRingState};
 use crate::xen::evtchn::{Eoi, EoiHandle, EventHandler};
 use crate::xen::net::{NapiPoller, NapiRef, NetDevRef, QueueCounters};
 use crate::xen::sync::{BhDisabled, SpinLockBh};
@@ -63,6 +63,8 @@ pub(crate) struct Queue {
     pub(crate) napi: NapiRef,
     /// Taken in NAPI poll (softirq) and `ndo_start_xmit` (bottom halves off) with
     /// `lock_with`, and in process context (connect, setup, teardown) with `lock` (BH off).
+    /// The netdev TX queue of this queue is stopped and woken only under it (`xmit`,
+    /// `tx_reap`), so a stop and the reap that frees the ring cannot interleave.
     #[pin]
     pub(crate) tx: SpinLockBh<Option<TxRingState>>,
     /// Taken in NAPI poll (softirq) with `lock_with`, and in process context (connect,
@@ -137,6 +139,11 @@ impl Queue {
 
     /// Takes the queue's rings out of the data path and gives every buffer back. Buffers
     /// the backend still maps are handed to the grant-table code to free later.
+    ///
+    /// Process context, after the queue's IRQs were unbound (no new events). NAPI may still
+    /// run, before or after: it takes the same locks and finds the rings gone. The RX
+    /// refill timer is stopped synchronously with the RX state and cannot be re-armed
+    /// without it; the `Napi` it schedules is deleted only later (on remove).
     pub(crate) fn teardown(&self) {
         *self.eoi.lock() = [None, None];
         let tx = self.tx.lock().take();
@@ -146,15 +153,18 @@ impl Queue {
                     if c.grants.take_back(gref) {
                         drop(skb);
                     } else {
-                        // The backend may still read the data: keep the buffer allocated.
-                        c.grants.end_access_deferred(gref, None);
-                        core::mem::forget(skb);
+                        // The backend may still read the data: the page stays allocated
+                        // until it lets go, the skb goes now.
+                        release_in_use(&c.grants, gref, skb, slot.chunk);
                     }
                 }
             }
         }
         let rx = self.rx.lock().take();
         if let Some(mut c) = rx {
+            // Outside the lock, in process context: stop the refill timer and wait for its
+            // callback (it only schedules NAPI, which finds no rings any more).
+            c.refill_timer.cancel();
             for slot in c.slots.iter_mut() {
                 if let (Some(page), Some(gref)) = (slot.page.take(), slot.gref.take()) {
                     if !c.grants.take_back(gref) {
@@ -173,9 +183,10 @@ impl NapiPoller for Queue {
             return 0;
         }
         self.tx_reap(bh);
-        let (work, starving) = self.rx_poll(napi, budget, bh);
+        // Short of RX buffers, `rx_poll` armed the refill timer, which polls again later.
+        let work = self.rx_poll(napi, budget, bh);
         self.send_pending_eois(bh);
-        if work < budget && !starving && napi.complete_done(work) {
+        if work < budget && napi.complete_done(work) {
             let more = match self.rx.lock_with(bh).as_ref() {
                 Some(c) => c.ring.final_check_responses(c.rsp_cons),
                 None => false,
@@ -184,10 +195,6 @@ impl NapiPoller for Queue {
                 napi.schedule();
             }
         }
-        if starving {
-            budget
-        } else {
-            work
-        }
+        work
     }
 }

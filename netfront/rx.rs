@@ -18,13 +18,17 @@ use crate::xen::protocol::netif::{GsoType, RxRequest, NR_SLOTS_MIN};
 use crate::xen::protocol::ring::{self, published, RX_RING_SIZE};
 use crate::xen::sring::FrontRing;
 use crate::xen::sync::BhDisabled;
+use crate::xen::timer::NapiTimer;
 
 /// The RX ring as the frontend sees it.
 pub(crate) type RxRing = FrontRing<{ ring::RX_SLOT_SIZE }, { RX_RING_SIZE }>;
 
-/// Keep polling while fewer RX buffers than this are posted (`NET_RX_SLOTS_MIN` in C:
-/// `XEN_NETIF_NR_SLOTS_MIN + 1`), so that a full packet always finds buffers.
+/// Retry the refill from a timer while fewer RX buffers than this are posted
+/// (`NET_RX_SLOTS_MIN` in C: `XEN_NETIF_NR_SLOTS_MIN + 1`), so that a full packet always
+/// finds buffers.
 const NET_RX_SLOTS_MIN: u32 = NR_SLOTS_MIN as u32 + 1;
+/// When to retry a refill that fell short (C `rx_refill_timer`: `jiffies + HZ/10`).
+const RX_REFILL_RETRY_MS: i64 = 100;
 /// RX problems logged per queue before only counting them.
 const RX_PROBLEMS_LOGGED: u32 = 5;
 
@@ -43,6 +47,10 @@ pub(crate) struct RxRingState {
     pub(crate) req_prod_pvt: u32,
     pub(crate) rsp_cons: u32,
     pub(crate) slots: KVec<RxSlot>,
+    /// Schedules NAPI again when a refill fell short (C `rx_refill_timer`). It lives and
+    /// dies with the rings: dropping the state (teardown, process context) stops it and
+    /// waits for its callback, and nothing can re-arm it once the state is gone.
+    pub(crate) refill_timer: NapiTimer,
 }
 
 impl Queue {
@@ -53,9 +61,13 @@ impl Queue {
     }
 
     /// Posts RX buffers until the ring is full or memory runs short; notifies the backend
-    /// when it asked for it. Returns how many buffers are outstanding.
-    pub(crate) fn rx_refill(c: &mut RxRingState) -> u32 {
+    /// when it asked for it. When memory ran short or fewer than [`NET_RX_SLOTS_MIN`]
+    /// buffers are outstanding, arms the refill timer, which schedules NAPI to try again
+    /// (C `xennet_alloc_rx_buffers`: `mod_timer(&queue->rx_refill_timer, jiffies + HZ/10)`),
+    /// instead of NAPI polling on in softirq until memory comes back.
+    pub(crate) fn rx_refill(c: &mut RxRingState) {
         let mut pushed = false;
+        let mut short = false;
         while c.req_prod_pvt.wrapping_sub(c.rsp_cons) < RX_RING_SIZE {
             let idx = (c.req_prod_pvt & (RX_RING_SIZE - 1)) as usize;
             if c.slots[idx].page.is_some() {
@@ -63,9 +75,11 @@ impl Queue {
             }
             // Zeroed: the backend may read the whole granted page (XSA-403).
             let Some(page) = Page::alloc_zeroed_atomic() else {
+                short = true;
                 break;
             };
             let Some(gref) = c.grants.claim() else {
+                short = true;
                 break;
             };
             c.grants.grant(gref, page.gfn(), false);
@@ -85,15 +99,16 @@ impl Queue {
         if pushed && c.ring.push_requests(c.req_prod_pvt) {
             c.notify.notify();
         }
-        c.req_prod_pvt.wrapping_sub(c.rsp_cons)
+        if short || c.req_prod_pvt.wrapping_sub(c.rsp_cons) < NET_RX_SLOTS_MIN {
+            c.refill_timer.arm(RX_REFILL_RETRY_MS);
+        }
     }
 
-    /// Receives up to `budget` packets. Returns the packets handled and whether the RX
-    /// ring is short of buffers.
-    pub(crate) fn rx_poll(&self, napi: NapiRef, budget: i32, bh: &BhDisabled) -> (i32, bool) {
+    /// Receives up to `budget` packets. Returns the packets handled.
+    pub(crate) fn rx_poll(&self, napi: NapiRef, budget: i32, bh: &BhDisabled) -> i32 {
         let mut guard = self.rx.lock_with(bh);
         let Some(c) = &mut *guard else {
-            return (0, false);
+            return 0;
         };
         let rp = c.ring.rsp_prod();
         let outstanding = c.req_prod_pvt.wrapping_sub(c.rsp_cons);
@@ -107,7 +122,7 @@ impl Queue {
                         rp, c.rsp_cons, outstanding
                     ),
                 );
-                return (0, false);
+                return 0;
             }
         }
         let mut work = 0;
@@ -139,7 +154,7 @@ impl Queue {
                         format_args!("Grant still in use by backend domain (RX slot {idx})"),
                     );
                     c.grants.end_access_deferred(gref, Some(page));
-                    return (work, false);
+                    return work;
                 }
                 if next_data < data.len() && data[next_data].position == k {
                     pages[next_data] = Some(page);
@@ -178,8 +193,8 @@ impl Queue {
                 None => bump(&self.stats.rx_dropped, 1),
             }
         }
-        let posted = Self::rx_refill(c);
-        (work, posted < NET_RX_SLOTS_MIN)
+        Self::rx_refill(c);
+        work
     }
 
     fn build_skb(

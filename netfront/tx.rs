@@ -31,6 +31,22 @@ const TX_WAKE_THRESHOLD: u32 = NR_SLOTS_MIN as u32 + 1;
 pub(crate) struct TxSlot {
     pub(crate) skb: Option<SkBuff>,
     pub(crate) gref: Option<GrantRef>,
+    /// Which of the skb's chunks ([`SkBuff::chunks`]) the grant covers.
+    pub(crate) chunk: u8,
+}
+
+/// Gives up a TX request whose grant the backend still uses: the grant-table code ends the
+/// access later and keeps the granted page until then, and the skb (with its socket
+/// charge) is freed now (C `xennet_release_tx_bufs`). Only a slab-allocated head cannot be
+/// kept apart from its skb: that skb gives its socket charge back but stays allocated (and
+/// is leaked), so the backend never sees the memory reused.
+pub(crate) fn release_in_use(grants: &GrantPool, gref: GrantRef, mut skb: SkBuff, chunk: u8) {
+    if grants.end_access_deferred_skb(gref, &skb, usize::from(chunk)) {
+        drop(skb);
+    } else {
+        skb.orphan();
+        core::mem::forget(skb);
+    }
 }
 
 /// A queue's TX side while connected.
@@ -81,6 +97,7 @@ impl Queue {
                     TxCompletion::Done { id, status } => (id, status),
                 };
                 let entry = &mut c.slots[usize::from(id)];
+                let chunk = entry.chunk;
                 let (Some(skb), Some(gref)) = (entry.skb.take(), entry.gref.take()) else {
                     self.shared.mark_broken(
                         self.index,
@@ -93,9 +110,7 @@ impl Queue {
                         self.index,
                         format_args!("Grant still in use by backend domain (TX id {id})"),
                     );
-                    c.grants.end_access_deferred(gref, None);
-                    // The backend may still read the data: keep the buffer allocated.
-                    core::mem::forget(skb);
+                    release_in_use(&c.grants, gref, skb, chunk);
                     return;
                 }
                 // Capacity for every id was reserved at connect.
@@ -103,7 +118,11 @@ impl Queue {
                 if status == 0 {
                     skb.consume();
                 } else {
-                    bump(&self.stats.tx_errors, 1);
+                    // One error per packet, not per slot: a backend that rejects a packet
+                    // answers each of its slots with an error; count the first slot's.
+                    if chunk == 0 {
+                        bump(&self.stats.tx_errors, 1);
+                    }
                     drop(skb);
                 }
             }
@@ -111,10 +130,20 @@ impl Queue {
                 break;
             }
         }
-        let free = free_requests(c.req_prod_pvt, c.rsp_cons, TX_RING_SIZE);
-        drop(guard);
+        // Still under the lock (C `xennet_maybe_wake_tx`, called by `xennet_tx_buf_gc` with
+        // `tx_lock` held): `xmit` stops the queue under the same lock, so it cannot stop it
+        // between this test and the wake.
+        self.maybe_wake(c);
+    }
+
+    /// Wakes the stopped TX queue if a packet of the most slots now fits. Called with the
+    /// TX lock held (by `tx_reap` in NAPI, by `xmit` after it stopped the queue).
+    fn maybe_wake(&self, c: &TxRingState) {
         let dev = self.shared.netdev;
-        if free >= TX_WAKE_THRESHOLD && dev.tx_stopped(self.index) && dev.carrier_ok() {
+        if free_requests(c.req_prod_pvt, c.rsp_cons, TX_RING_SIZE) >= TX_WAKE_THRESHOLD
+            && dev.tx_stopped(self.index)
+            && dev.carrier_ok()
+        {
             dev.tx_wake(self.index);
         }
     }
@@ -149,7 +178,8 @@ impl Queue {
                 bump(&self.stats.tx_dropped, 1);
                 return;
             };
-            skb = copy;
+            // The original was used, not dropped (C `bounce_skb` + `dev_consume_skb_any`).
+            core::mem::replace(&mut skb, copy).consume();
             n = match skb.chunks(&mut chunks) {
                 Ok(n) if usize::from(chunks[0].len) >= ETH_HLEN => n,
                 _ => {
@@ -194,8 +224,10 @@ impl Queue {
         };
         let need = n as u32 + u32::from(gso.is_some());
         if free_requests(c.req_prod_pvt, c.rsp_cons, TX_RING_SIZE) < need || c.free_ids.len() < n {
-            drop(guard);
+            // Stop under the lock, so `tx_reap` (which wakes under it) sees the stop.
             self.shared.netdev.tx_stop(self.index);
+            self.maybe_wake(c);
+            drop(guard);
             bump(&self.stats.tx_dropped, 1);
             return;
         }
@@ -221,6 +253,7 @@ impl Queue {
             c.slots[usize::from(id)] = TxSlot {
                 skb: Some(skb.new_ref()),
                 gref: Some(gref),
+                chunk: i as u8,
             };
             if i == 0 {
                 if let Some(extra) = &gso {
@@ -233,15 +266,18 @@ impl Queue {
         if c.ring.push_requests(c.req_prod_pvt) {
             c.notify.notify();
         }
-        let free = free_requests(c.req_prod_pvt, c.rsp_cons, TX_RING_SIZE);
+        // Stop under the lock (C `xennet_start_xmit`: `netif_tx_stop_queue` before dropping
+        // `tx_lock`): `tx_reap` reaps and tests "stopped" under the same lock, so a stop
+        // cannot land after the reap that freed the ring, leaving the queue stopped with
+        // nothing outstanding.
+        if free_requests(c.req_prod_pvt, c.rsp_cons, TX_RING_SIZE) < TX_WAKE_THRESHOLD {
+            self.shared.netdev.tx_stop(self.index);
+        }
         drop(guard);
         bump(&self.stats.tx_packets, 1);
         bump(&self.stats.tx_bytes, u64::from(len));
         if gso.is_some() {
             bump(&self.shared.tx_gso_packets, 1);
-        }
-        if free < TX_WAKE_THRESHOLD {
-            self.shared.netdev.tx_stop(self.index);
         }
         skb.consume();
     }

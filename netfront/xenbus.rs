@@ -115,6 +115,7 @@ impl xenbus::Driver for VifFrontend {
                 max_queues,
                 num_queues: AtomicU32::new(0),
                 allowed_features: AtomicU32::new(0),
+                running: AtomicBool::new(false),
             },
             GFP_KERNEL,
         )?;
@@ -125,6 +126,7 @@ impl xenbus::Driver for VifFrontend {
                 irqs: KVec::new(),
                 connected: false,
                 backend_was_connected: false,
+                connect_failed: false,
             }),
             GFP_KERNEL,
         )?;
@@ -163,7 +165,9 @@ impl xenbus::Driver for VifFrontend {
                     if ours == Closed {
                         let _ = dev.switch_state(Initialising);
                     }
-                    if let Err(e) = nf.connect(dev) {
+                    let r = nf.connect(dev);
+                    nf.conn.lock().connect_failed = r.is_err();
+                    if let Err(e) = r {
                         dev_err!(dev.as_dev(), "connecting failed: {:?}\n", e);
                     }
                 }
@@ -184,9 +188,11 @@ impl xenbus::Driver for VifFrontend {
                     nf.backend_closed(dev);
                 } else {
                     // The backend went away (for example its driver was unloaded) but the
-                    // device stays: be ready to connect again when it returns.
+                    // device stays: be ready to connect again when it returns. Not after a
+                    // failed connect: that would retry at once, in a loop, as long as the
+                    // failure lasts; the backend's next InitWait retries instead.
                     let online = dev.read_otherend_unsigned(c"online", 0);
-                    if online != 0 {
+                    if online != 0 && !nf.conn.lock().connect_failed {
                         let _ = dev.switch_state(Initialising);
                     }
                 }

@@ -9,7 +9,7 @@ use kernel::error::to_result;
 use kernel::prelude::*;
 
 use super::bindings;
-use super::net::Page;
+use super::net::{Page, SkBuff};
 
 /// A grant reference number, as written into rings and XenStore.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,6 +100,25 @@ impl GrantPool {
         // SAFETY: `r` is a granted reference of this pool; ownership of the reference and of
         // the page (if any) passes to the grant-table code, which frees them later.
         unsafe { bindings::gnttab_end_foreign_access(r.0, raw) };
+    }
+
+    /// Hands a reference whose access could not be ended to the grant-table code together
+    /// with a reference to the page under chunk `chunk` of `skb` (the chunk `r` grants, see
+    /// [`SkBuff::chunks`]), so that the page stays allocated until the peer lets go while
+    /// `skb` itself can be freed now (C `xennet_release_tx_bufs`: `get_page`, then
+    /// `gnttab_end_foreign_access(ref, page)`).
+    ///
+    /// Returns `false`, and hands over `r` without a page, when that memory cannot be held
+    /// apart from the skb (a slab head): the caller then keeps `skb` if the frame must stay
+    /// allocated.
+    pub fn end_access_deferred_skb(&self, r: GrantRef, skb: &SkBuff, chunk: usize) -> bool {
+        let page = skb.chunk_page_ref(chunk);
+        let raw = page.map_or(core::ptr::null_mut(), |p| p.as_ptr());
+        // SAFETY: `r` is a granted reference of this pool; ownership of the reference, and of
+        // the page reference `chunk_page_ref` took (if any), passes to the grant-table code,
+        // which drops them (`put_page`) once the peer's access has ended.
+        unsafe { bindings::gnttab_end_foreign_access(r.0, raw) };
+        page.is_some()
     }
 }
 

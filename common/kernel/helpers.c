@@ -5,7 +5,10 @@
  */
 #include <linux/cpumask.h>
 #include <linux/device.h>
+#include <linux/mm.h>
+#include <linux/skbuff.h>
 #include <linux/spinlock.h>
+#include <xen/platform_pci.h>
 #include <xen/xen.h>
 #include <xen/xenbus.h>
 #include "helpers.h"
@@ -75,4 +78,29 @@ void xnt_spin_unlock_bh(spinlock_t *lock)
 int xnt_spin_trylock_bh(spinlock_t *lock)
 {
 	return spin_trylock_bh(lock);
+}
+
+struct page *xnt_pfn_to_page(unsigned long pfn)
+{
+	return pfn_to_page(pfn);
+}
+
+bool xnt_page_refcounted(struct page *page)
+{
+	return !folio_test_slab(page_folio(page)) && !folio_test_large_kmalloc(page_folio(page));
+}
+
+void xnt_get_page(struct page *page)
+{
+	get_page(page);
+}
+
+bool xnt_xen_has_pv_nic_devices(void)
+{
+	return xen_has_pv_nic_devices();
+}
+
+void xnt_skb_orphan(struct sk_buff *skb)
+{
+	skb_orphan(skb);
 }

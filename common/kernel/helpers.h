@@ -13,6 +13,9 @@ struct module;
 unsigned int xnt_num_online_cpus(void);
 bool xnt_xen_domain(void);
 bool xnt_xen_initial_domain(void);
+bool xnt_xen_has_pv_nic_devices(void);
+struct sk_buff;
+void xnt_skb_orphan(struct sk_buff *skb);
 int xnt_xenbus_register_frontend(struct xenbus_driver *drv, struct module *owner,
 				 const char *mod_name);
 int xnt_xenbus_register_backend(struct xenbus_driver *drv, struct module *owner,
@@ -26,5 +29,9 @@ void xnt_xenbus_device_unregister(struct xenbus_device *dev);
 void xnt_spin_lock_bh(spinlock_t *lock);
 void xnt_spin_unlock_bh(spinlock_t *lock);
 int xnt_spin_trylock_bh(spinlock_t *lock);
+struct page;
+struct page *xnt_pfn_to_page(unsigned long pfn);
+bool xnt_page_refcounted(struct page *page);
+void xnt_get_page(struct page *page);
 
 #endif

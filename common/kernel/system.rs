@@ -22,6 +22,14 @@ pub fn xen_initial_domain() -> bool {
     unsafe { bindings::xnt_xen_initial_domain() }
 }
 
+/// Whether this domain has PV network devices to drive (`xen_has_pv_nic_devices()`): false
+/// outside Xen, and in an HVM guest whose emulated NICs were not unplugged (the guest
+/// would see each NIC twice).
+pub fn xen_has_pv_nic_devices() -> bool {
+    // SAFETY: Reads variables set once at boot; no preconditions.
+    unsafe { bindings::xnt_xen_has_pv_nic_devices() }
+}
+
 /// Sleeps for at least `ms` milliseconds (process context only).
 pub fn msleep(ms: u32) {
     // SAFETY: `msleep` has no preconditions beyond being allowed to sleep, which callers

@@ -95,6 +95,25 @@ fn add_chunks(out: &mut [Chunk], n: &mut usize, pfn: usize, offset: u32, len: u3
     Ok(())
 }
 
+/// The frame of chunk `*index` of the `len` bytes `offset` bytes after frame `pfn`, split
+/// per page as [`add_chunks`] splits them; when the range has fewer chunks, `None` with
+/// its chunk count taken off `*index`.
+fn nth_chunk_pfn(pfn: usize, offset: u32, len: u32, index: &mut usize) -> Option<usize> {
+    let mut pfn = pfn.wrapping_add((offset >> PAGE_SHIFT) as usize);
+    let mut offset = offset & !(PAGE_MASK as u32);
+    let mut len = len;
+    while len != 0 {
+        if *index == 0 {
+            return Some(pfn);
+        }
+        *index -= 1;
+        len -= len.min(PAGE_SIZE as u32 - offset);
+        offset = 0;
+        pfn = pfn.wrapping_add(1);
+    }
+    None
+}
+
 impl SkBuff {
     pub(super) fn raw(&self) -> *mut bindings::sk_buff {
         self.0.as_ptr()
@@ -151,6 +170,49 @@ impl SkBuff {
         }
         out[..n].copy_from_slice(&raw[..n]);
         Ok(n)
+    }
+
+    /// Takes a reference (`get_page`) to the page holding chunk `index` of
+    /// [`Self::chunks`], so that the memory outlives the skb; `None` if there is no such
+    /// chunk or its memory is not reference-counted per page (a slab or large-kmalloc head,
+    /// which only the skb keeps allocated). The caller owns the reference and gives it up
+    /// with `put_page` (for example through `gnttab_end_foreign_access`).
+    pub(crate) fn chunk_page_ref(&self, index: usize) -> Option<NonNull<bindings::page>> {
+        let mut index = index;
+        let skb = self.raw();
+        // SAFETY: Valid skb.
+        let (data, headlen) =
+            unsafe { (bindings::xnt_skb_data(skb), bindings::xnt_skb_headlen(skb)) };
+        // SAFETY: As in `chunks`: the linear area is in the direct map.
+        let pfn = unsafe { bindings::xnt_virt_to_pfn(data) };
+        let mut found = nth_chunk_pfn(pfn, offset_in_page(data), headlen, &mut index);
+        // SAFETY: Valid skb.
+        let nr_frags = unsafe { bindings::xnt_skb_nr_frags(skb) };
+        for i in 0..nr_frags {
+            if found.is_some() {
+                break;
+            }
+            // SAFETY: Valid skb; `i` is below its `nr_frags`, so `frags[i]` is a fragment.
+            let (pfn, off, size) = unsafe {
+                (
+                    bindings::xnt_skb_frag_pfn(skb, i),
+                    bindings::xnt_skb_frag_off(skb, i),
+                    bindings::xnt_skb_frag_size(skb, i),
+                )
+            };
+            found = nth_chunk_pfn(pfn, off, size, &mut index);
+        }
+        // SAFETY: `found` is a frame of this skb's data (its linear area or a fragment),
+        // which stays allocated while `self` holds its reference, so it has a `struct page`.
+        let page = unsafe { bindings::xnt_pfn_to_page(found?) };
+        // SAFETY: `page` is live (above); testing its folio's type only reads it.
+        if !unsafe { bindings::xnt_page_refcounted(page) } {
+            return None;
+        }
+        // SAFETY: `page` is live and held by the skb (above), and reference-counted per
+        // page (tested above), so `get_page` takes a reference of our own.
+        unsafe { bindings::xnt_get_page(page) };
+        NonNull::new(page)
     }
 
     /// Extends the linear data by `len` bytes (`skb_put`) and describes the new, not yet
@@ -227,6 +289,16 @@ impl SkBuff {
     pub fn new_ref(&self) -> SkBuff {
         // SAFETY: Valid skb; `skb_get` takes a reference and returns the same pointer.
         SkBuff(unsafe { NonNull::new_unchecked(bindings::xnt_skb_get(self.raw())) })
+    }
+
+    /// Releases the skb's socket charge now (`skb_orphan`: runs its destructor, such as
+    /// `tcp_wfree`, and detaches it from its socket), for an skb that must stay allocated
+    /// long after it left the stack.
+    pub fn orphan(&mut self) {
+        // SAFETY: Valid skb. The destructor runs once (`skb_orphan` clears it); none of the
+        // Rust methods read the fields it changes, and the stack reads `skb->sk` of a
+        // transmitted skb only with `READ_ONCE` (`skb_fclone_busy`).
+        unsafe { bindings::xnt_skb_orphan(self.raw()) };
     }
 
     /// Frees this reference as successfully transmitted or consumed.
