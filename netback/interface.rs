@@ -47,6 +47,7 @@ const MAX_MTU_NO_SG: u32 = 1500;
 const DEVICE_STATS: [&str; 2] = ["rx_gso_checksum_fixup", "rx_gso_packets"];
 
 /// State shared by the vif and all its queues.
+#[pin_data]
 pub(crate) struct Shared {
     pub(crate) netdev: NetDevRef,
     /// The frontend's domain.
@@ -60,9 +61,12 @@ pub(crate) struct Shared {
     /// The disable was reported (log line, carrier off) from process context.
     pub(crate) disable_reported: AtomicBool,
     /// Queues whose guest RX is stalled (C: `stalled_queues`); the carrier is off while it
-    /// is not 0. Changed only by the queues' workers (process context), reset at connect
-    /// before they start.
-    pub(crate) stalled_queues: AtomicU32,
+    /// is not 0. The count and every carrier change that depends on it or on `disabled`
+    /// happen under this lock (C: `vif->lock`), so that one queue's "ready" cannot turn
+    /// the carrier back on over another queue's "stalled" or a fatal disable. Taken in
+    /// process context only: the queues' workers, connect and disconnect.
+    #[pin]
+    stalled_queues: Mutex<u32>,
     pub(crate) fatal_slots: u32,
     pub(crate) rx_gso_checksum_fixup: AtomicU64,
     /// Packets from the guest that carried a GSO extra (TSO at work in the guest).
@@ -81,6 +85,51 @@ impl Shared {
 
     pub(crate) fn is_disabled(&self) -> bool {
         self.disabled.load(Ordering::Acquire)
+    }
+
+    /// A queue's guest RX stalled (C `xenvif_queue_carrier_off()`): the carrier goes off
+    /// with the first stalled queue. Returns whether this was the first.
+    pub(crate) fn rx_stalled(&self) -> bool {
+        let mut n = self.stalled_queues.lock();
+        *n += 1;
+        if *n == 1 {
+            self.netdev.set_carrier(false);
+        }
+        *n == 1
+    }
+
+    /// A stalled queue is ready again (C `xenvif_queue_carrier_on()`): the carrier comes
+    /// back once no queue is stalled, unless the vif was disabled. Returns whether it did.
+    pub(crate) fn rx_ready(&self) -> bool {
+        let mut n = self.stalled_queues.lock();
+        *n = n.saturating_sub(1);
+        let on = *n == 0 && !self.is_disabled();
+        if on {
+            self.netdev.set_carrier(true);
+        }
+        on
+    }
+
+    /// The carrier of a disabled vif goes off, and stays off: a queue that becomes ready
+    /// later sees `disabled` under the same lock.
+    pub(crate) fn carrier_off_disabled(&self) {
+        let _stalled = self.stalled_queues.lock();
+        self.netdev.set_carrier(false);
+    }
+
+    /// At connect, before any worker runs: no queue is stalled, and the carrier comes on
+    /// unless a fatal error was flagged already (a NAPI poll scheduled by the connect may
+    /// have disabled the vif, and its worker turned the carrier off before this).
+    pub(crate) fn carrier_on_connected(&self) {
+        let _stalled = self.stalled_queues.lock();
+        if !self.is_disabled() {
+            self.netdev.set_carrier(true);
+        }
+    }
+
+    /// At connect, before the workers start (`disconnect` stopped the previous ones).
+    pub(crate) fn reset_stalled(&self) {
+        *self.stalled_queues.lock() = 0;
     }
 }
 
@@ -237,22 +286,23 @@ impl Vif {
         name: CString,
     ) -> Result<NewVif> {
         let mut netdev = NetDevice::new_backend(dev, max_queues, DRIVER_NAME, &name)?;
-        let shared = Arc::new(
-            Shared {
-                netdev: netdev.handle(),
+        let netdev_ref = netdev.handle();
+        let shared = Arc::pin_init(
+            try_pin_init!(Shared {
+                netdev: netdev_ref,
                 domid,
                 name,
                 fe_features: AtomicU32::new(0),
                 disabled: AtomicBool::new(false),
                 disable_reported: AtomicBool::new(false),
-                stalled_queues: AtomicU32::new(0),
+                stalled_queues <- new_mutex!(0),
                 fatal_slots: clamp_fatal_skb_slots(FATAL_SKB_SLOTS.get()),
                 rx_gso_checksum_fixup: AtomicU64::new(0),
                 rx_gso_packets: AtomicU64::new(0),
                 rate_bytes: AtomicU64::new(u64::MAX),
                 rate_usec: AtomicU64::new(0),
                 rate_gen: AtomicU32::new(0),
-            },
+            }? Error),
             GFP_KERNEL,
         )?;
         let mut napis = KVec::with_capacity(max_queues as usize, GFP_KERNEL)?;

@@ -8,7 +8,7 @@
 //! longer than the drain timeout, and turns the carrier off when the guest stalls. The
 //! worker also acts as guest TX's credit timer.
 
-use core::sync::atomic::{fence, Ordering};
+use core::sync::atomic::Ordering;
 
 use kernel::prelude::*;
 
@@ -94,7 +94,7 @@ impl Queue {
     fn rx_run(&self) -> u32 {
         if self.shared.is_disabled() {
             if !self.shared.disable_reported.swap(true, Ordering::AcqRel) {
-                self.shared.netdev.set_carrier(false);
+                self.shared.carrier_off_disabled();
                 pr_info!("{}: Disabled for further use\n", self.name());
             }
             self.backlog.purge();
@@ -113,6 +113,11 @@ impl Queue {
         let mut short = false;
         while sent < RX_BATCH {
             let Some((len, gso)) = self.backlog.peek() else {
+                // Nothing waits: a stalled queue becomes ready again as soon as the frontend
+                // posts one buffer (C sets `rx_slots_needed` to 0 when its queue empties).
+                // Keeping the last packet's count could keep the carrier off for good: with
+                // the carrier off no packet comes to lower it.
+                c.slots_needed = 1;
                 break;
             };
             let gso_ok = gso && (self.shared.fe_has(fe::GSO_V4) || self.shared.fe_has(fe::GSO_V6));
@@ -211,9 +216,8 @@ impl Queue {
                 return;
             }
             self.stalled.store(true, Ordering::Relaxed);
-            if sh.stalled_queues.fetch_add(1, Ordering::AcqRel) == 0 {
+            if sh.rx_stalled() {
                 pr_warn!("{}: Guest Rx stalled\n", self.name());
-                sh.netdev.set_carrier(false);
             }
             return;
         }
@@ -228,18 +232,8 @@ impl Queue {
         self.stalled.store(false, Ordering::Relaxed);
         // C: `xenvif_queue_carrier_on()` resets `last_rx_time`.
         c.last_progress = now;
-        if sh.stalled_queues.fetch_sub(1, Ordering::AcqRel) == 1 && !sh.is_disabled() {
+        if sh.rx_ready() {
             pr_info!("{}: Guest Rx ready\n", self.name());
-            sh.netdev.set_carrier(true);
-            // A fatal error may have been flagged, and its carrier-off done by another
-            // queue's worker, between the check above and our carrier-on: a disabled vif
-            // keeps its carrier off. (`Queue::fatal` sets `disabled` before kicking the
-            // worker that turns the carrier off; the fence orders our carrier-on before
-            // this second look.)
-            fence(Ordering::SeqCst);
-            if sh.is_disabled() {
-                sh.netdev.set_carrier(false);
-            }
         }
     }
 

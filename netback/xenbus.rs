@@ -273,7 +273,7 @@ impl Netback {
         shared.disabled.store(false, Ordering::Release);
         shared.disable_reported.store(false, Ordering::Release);
         // No worker runs yet (`disconnect` stopped the previous ones).
-        shared.stalled_queues.store(0, Ordering::Release);
+        shared.reset_stalled();
 
         // The rate, read now and watched for live changes (the watch fires once now).
         // Without the watch the limit would not be applied at all: refuse the connection
@@ -321,7 +321,7 @@ impl Netback {
             return Err(e);
         }
         netdev.update_features();
-        netdev.set_carrier(true);
+        shared.carrier_on_connected();
         netdev.tx_start_all();
 
         // Hold the Connected state back until the hotplug script reported (3.4). The
@@ -496,8 +496,14 @@ impl Netback {
             rt.worker = None;
         }
         // 5. The final carrier-off, after the workers stopped: before this a worker's
-        //    stall check ("Guest Rx ready") could turn the carrier back on.
+        //    stall check ("Guest Rx ready") could turn the carrier back on. A worker could
+        //    also have woken a TX queue (backlog below its limit) after step 2: disable
+        //    them again, which also waits for an `ndo_start_xmit` in flight (it takes each
+        //    queue's xmit lock), so nothing is queued behind the purge of step 8.
         netdev.set_carrier(false);
+        if st.netdev.is_registered() {
+            netdev.tx_disable();
+        }
         // 6. Now nothing polls or runs a worker that uses the channels: unbind them (C:
         //    `unbind_from_irqhandler()` in `xenvif_disconnect_queue()`). Unbinding waits
         //    for a running handler.

@@ -98,6 +98,11 @@ struct net_device *xnt_netdev_alloc_backend(struct device *parent, unsigned int 
 			   NETIF_F_TSO6;
 	dev->features = dev->hw_features | NETIF_F_RXCSUM;
 	dev->tx_queue_len = 32;
+	/*
+	 * ndo_start_xmit queues each skb on the guest-RX backlog (list links and skb->cb):
+	 * the same skb handed over twice (pktgen clone_skb/burst) would be queued twice.
+	 */
+	dev->priv_flags &= ~IFF_TX_SKB_SHARING;
 	dev->min_mtu = ETH_MIN_MTU;
 	dev->max_mtu = ETH_MAX_MTU - VLAN_ETH_HLEN;
 	eth_hw_addr_set(dev, dummy_addr);
