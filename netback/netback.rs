@@ -33,6 +33,7 @@ pub mod xen;
 #[cfg(not(xnt_backend))]
 compile_error!("xen_netback needs `--cfg xnt_backend` (netback/Kbuild)");
 
+mod connect;
 mod interface;
 mod rx;
 mod tx;

@@ -4,37 +4,28 @@
 //!
 //! [`VifBackend`] is the xenbus driver: probe writes the feature keys and creates the vif;
 //! [`Netback::set_state`] walks the backend state machine as the frontend's state changes,
-//! connecting (reading the frontend's keys, mapping rings, binding event channels,
-//! starting each queue's NAPI and worker) and disconnecting. [`HotplugGate`] holds the
+//! connecting and disconnecting the data path (`connect.rs`). [`HotplugGate`] holds the
 //! published state back until the hotplug script reported. The `rate` watch registered at
 //! connect is implemented on [`Vif`] in `interface.rs`.
 
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-use kernel::alloc::kvec::PushError;
 use kernel::prelude::*;
 use kernel::str::CString;
 use kernel::sync::{new_mutex, Arc, Mutex};
 
-use crate::fe;
-use crate::interface::{ChannelKind, Queue, QueueEvent, QueueRuntime, Vif};
-use crate::rx::RxConn;
-use crate::tx::TxConn;
-use crate::xen::backend::{now_ms, GrantCopier, Watch, WatchHandler, WorkerThread};
-use crate::xen::evtchn::IrqBinding;
+use crate::interface::{Queue, QueueRuntime, Vif};
+use crate::xen::backend::{Watch, WatchHandler};
 use crate::xen::net::{Napi, NetDevice};
-use crate::xen::protocol::backend::Credit;
-use crate::xen::protocol::negotiate::{backend_queue_count, QueueCountError};
-use crate::xen::protocol::ring::{self, check_attach};
-use crate::xen::protocol::xenstore::{parse_mac, parse_unsigned, QueueLayout};
+use crate::xen::protocol::xenstore::parse_unsigned;
 use crate::xen::xenbus;
-use crate::{effective_max_queues, RxRing, TxRing, COPY_BATCH, MAX_PACKET_OPS, SEPARATE_TX_RX_IRQ};
+use crate::{effective_max_queues, SEPARATE_TX_RX_IRQ};
 
 /// Publishes the backend state, held back while the hotplug script has not reported
 /// `connected` (reference 3.4).
-struct HotplugGate {
+pub(crate) struct HotplugGate {
     /// A watch on `hotplug-status` is armed and has not released the state yet.
-    armed: AtomicBool,
+    pub(crate) armed: AtomicBool,
     /// The state to publish once released.
     target: AtomicU32,
 }
@@ -67,14 +58,14 @@ impl WatchHandler for HotplugGate {
 }
 
 /// Slow-path state of a device, under its mutex.
-struct BeState {
-    netdev: NetDevice<Vif>,
+pub(crate) struct BeState {
+    pub(crate) netdev: NetDevice<Vif>,
     /// Our state as walked by `set_state` (the published one may lag behind, see
     /// [`HotplugGate`]).
     state: xenbus::State,
-    runtime: KVec<QueueRuntime>,
-    hotplug_watch: Option<Watch<HotplugGate>>,
-    rate_watch: Option<Watch<Vif>>,
+    pub(crate) runtime: KVec<QueueRuntime>,
+    pub(crate) hotplug_watch: Option<Watch<HotplugGate>>,
+    pub(crate) rate_watch: Option<Watch<Vif>>,
 }
 
 /// Watches taken out of [`BeState`], to be dropped (unregistered) once `st` is unlocked.
@@ -93,22 +84,13 @@ impl BeState {
 
 /// Per-device state of a bound `vif` backend device.
 pub(crate) struct Netback {
-    vif: Arc<Vif>,
+    pub(crate) vif: Arc<Vif>,
     _napis: KVec<Napi<Queue>>,
-    gate: Arc<HotplugGate>,
+    pub(crate) gate: Arc<HotplugGate>,
     /// Taken only in process context (probe, remove, xenbus state changes).
     st: Pin<KBox<Mutex<BeState>>>,
     /// The frontend is gone for good: unregister the device after this callback.
     unregister: AtomicBool,
-}
-
-/// Per-queue XenStore values of the frontend.
-struct QueueRefs {
-    tx_ring_ref: u32,
-    rx_ring_ref: u32,
-    /// (TX, RX) ports in split mode, or the shared port.
-    split: Option<(u32, u32)>,
-    shared_port: u32,
 }
 
 /// `IFNAMSIZ`: a net device name's size, its NUL included.
@@ -132,14 +114,8 @@ fn vif_name(domid: i32, handle: u32) -> Result<(CString, bool)> {
     Ok((CString::try_from_fmt(fmt!("{cut}"))?, true))
 }
 
-fn read_u32(dev: &xenbus::Device, key: &str) -> Option<u32> {
-    let path = CString::try_from_fmt(fmt!("{key}")).ok()?;
-    let v = dev.read_otherend(&path).ok()?;
-    parse_unsigned(&v)
-}
-
 impl Netback {
-    fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         self.vif.shared.name.to_str().unwrap_or("vif")
     }
 
@@ -175,346 +151,6 @@ impl Netback {
             };
             st.state = next;
             self.gate.switch(dev, next);
-        }
-    }
-
-    fn read_queue_refs(
-        &self,
-        dev: &xenbus::Device,
-        layout: &QueueLayout,
-        q: u32,
-    ) -> Result<QueueRefs> {
-        let key = |k: &str| -> Option<u32> {
-            let path = layout.key(q, k).ok()?;
-            read_u32(dev, path.as_str())
-        };
-        let (Some(tx_ring_ref), Some(rx_ring_ref)) = (key("tx-ring-ref"), key("rx-ring-ref"))
-        else {
-            dev.fatal(EINVAL, format_args!("reading ring references of queue {q}"));
-            return Err(EINVAL);
-        };
-        let split = match (key("event-channel-tx"), key("event-channel-rx")) {
-            (Some(t), Some(r)) => Some((t, r)),
-            _ => None,
-        };
-        let shared_port = match (split, key("event-channel")) {
-            (Some(_), _) => 0,
-            (None, Some(p)) => p,
-            (None, None) => {
-                dev.fatal(EINVAL, format_args!("reading event channels of queue {q}"));
-                return Err(EINVAL);
-            }
-        };
-        Ok(QueueRefs {
-            tx_ring_ref,
-            rx_ring_ref,
-            split,
-            shared_port,
-        })
-    }
-
-    /// Connects to the frontend (reference 3.3, `connect()`). Every error return has
-    /// reported `xenbus_dev_fatal` (error node, Closing) first, as C's `connect()` does;
-    /// the caller tears down what was set up (`disconnect`).
-    fn connect(&self, dev: &xenbus::Device, st: &mut BeState) -> Result {
-        let shared = &self.vif.shared;
-        let requested = read_u32(dev, "multi-queue-num-queues");
-        let num = match backend_queue_count(requested, self.vif.max_queues) {
-            Ok(n) => n,
-            Err(QueueCountError::Zero) => {
-                dev.fatal(EINVAL, format_args!("guest requested 0 queues"));
-                return Err(EINVAL);
-            }
-            Err(QueueCountError::TooMany { requested, max }) => {
-                dev.fatal(
-                    EINVAL,
-                    format_args!(
-                        "guest requested {requested} queues, exceeding the maximum of {max}."
-                    ),
-                );
-                return Err(EINVAL);
-            }
-        };
-        match dev.read_own(c"mac").ok().as_deref().and_then(parse_mac) {
-            Some(_) => {}
-            None => {
-                dev.fatal(
-                    EINVAL,
-                    format_args!("parsing {}/mac", dev.nodename().to_str().unwrap_or("")),
-                );
-                return Err(EINVAL);
-            }
-        }
-        if read_u32(dev, "request-rx-copy") != Some(1) {
-            dev.fatal(
-                EOPNOTSUPP,
-                format_args!("frontend does not request rx-copy"),
-            );
-            return Err(EOPNOTSUPP);
-        }
-        let flag = |k: &str| read_u32(dev, k).is_some_and(|v| v != 0);
-        let mut f = 0;
-        if flag("feature-sg") {
-            f |= fe::SG;
-        }
-        if flag("feature-gso-tcpv4") {
-            f |= fe::GSO_V4;
-        }
-        if flag("feature-gso-tcpv6") {
-            f |= fe::GSO_V6;
-        }
-        if flag("feature-ipv6-csum-offload") {
-            f |= fe::IPV6_CSUM;
-        }
-        if flag("feature-rx-notify") {
-            f |= fe::RX_NOTIFY;
-        }
-        shared.fe_features.store(f, Ordering::Release);
-        shared.disabled.store(false, Ordering::Release);
-        shared.disable_reported.store(false, Ordering::Release);
-        // No worker runs yet (`disconnect` stopped the previous ones).
-        shared.reset_stalled();
-
-        // The rate, read now and watched for live changes (the watch fires once now).
-        // Without the watch the limit would not be applied at all: refuse the connection
-        // (C goes on unwatched, having read the rate once).
-        match Watch::new(dev, dev.nodename(), c"rate", self.vif.clone()) {
-            Ok(w) => st.rate_watch = Some(w),
-            Err(e) => {
-                dev.fatal(e, format_args!("watching rate"));
-                return Err(e);
-            }
-        }
-
-        let layout = QueueLayout::for_queues(num);
-        // Room for every queue's runtime now, so that a queue whose NAPI `connect_queue`
-        // enabled is always in `runtime` (`disconnect` disables NAPI for those only).
-        if st.runtime.reserve(num as usize, GFP_KERNEL).is_err() {
-            dev.fatal(ENOMEM, format_args!("allocating queues"));
-            return Err(ENOMEM);
-        }
-        for qi in 0..num {
-            let refs = self.read_queue_refs(dev, &layout, qi)?;
-            let q = &self.vif.queues[qi as usize];
-            match self.connect_queue(dev, q, &refs) {
-                Ok(rt) => {
-                    if let Err(PushError(rt)) = st.runtime.push_within_capacity(rt) {
-                        // Cannot happen (room reserved above); if it did, this queue's
-                        // NAPI is enabled but not in `runtime`: take it down here, NAPI
-                        // before the worker and the channels, as `disconnect` does.
-                        q.napi.disable();
-                        drop(rt);
-                        dev.fatal(ENOMEM, format_args!("connecting queue {qi}"));
-                        return Err(ENOMEM);
-                    }
-                }
-                Err(e) => {
-                    dev.fatal(e, format_args!("connecting queue {qi}"));
-                    return Err(e);
-                }
-            }
-        }
-        self.vif.num_queues.store(num, Ordering::Release);
-        let netdev = shared.netdev;
-        if let Err(e) = netdev.set_real_queues(num) {
-            dev.fatal(e, format_args!("setting {num} real queues"));
-            return Err(e);
-        }
-        netdev.update_features();
-        shared.carrier_on_connected();
-        netdev.tx_start_all();
-
-        // Hold the Connected state back until the hotplug script reported (3.4). The
-        // watch fires once at registration, so a key already `connected` releases it.
-        self.gate.armed.store(true, Ordering::Release);
-        match Watch::new(dev, dev.nodename(), c"hotplug-status", self.gate.clone()) {
-            Ok(w) => st.hotplug_watch = Some(w),
-            Err(_) => self.gate.armed.store(false, Ordering::Release),
-        }
-        pr_info!(
-            "{}: connected, {} queue(s), {} event channels\n",
-            self.name(),
-            num,
-            if !st.runtime.is_empty() && self.vif.queues[0].shared_channel.load(Ordering::Relaxed) {
-                "shared"
-            } else {
-                "split"
-            }
-        );
-        Ok(())
-    }
-
-    fn connect_queue(
-        &self,
-        dev: &xenbus::Device,
-        q: &Arc<Queue>,
-        refs: &QueueRefs,
-    ) -> Result<QueueRuntime> {
-        let tx_ring = TxRing::map(dev, refs.tx_ring_ref)?;
-        let rx_ring = RxRing::map(dev, refs.rx_ring_ref)?;
-        // Row 3: requests outstanding must fit in the ring.
-        if check_attach(
-            tx_ring.req_prod(),
-            tx_ring.shared_rsp_prod(),
-            ring::TX_RING_SIZE,
-        )
-        .is_err()
-            || check_attach(
-                rx_ring.req_prod(),
-                rx_ring.shared_rsp_prod(),
-                ring::RX_RING_SIZE,
-            )
-            .is_err()
-        {
-            return Err(EIO);
-        }
-        let tx_start = tx_ring.shared_rsp_prod();
-        let rx_start = rx_ring.shared_rsp_prod();
-        let mut irqs = KVec::new();
-        let bind = |port: u32, suffix: &str, kind: ChannelKind| -> Result<IrqBinding<QueueEvent>> {
-            let name = CString::try_from_fmt(fmt!("{}-q{}{}", self.name(), q.index, suffix))?;
-            let ev = Arc::new(
-                QueueEvent {
-                    queue: q.clone(),
-                    kind,
-                },
-                GFP_KERNEL,
-            )?;
-            IrqBinding::new_interdomain(dev, port, &name, ev)
-        };
-        let (tx_eoi, tx_notifier, rx_eoi, rx_notifier, shared_ch);
-        match refs.split {
-            Some((tp, rp)) => {
-                let t = bind(tp, "-tx", ChannelKind::Tx)?;
-                let r = bind(rp, "-rx", ChannelKind::Rx)?;
-                tx_eoi = t.eoi_handle();
-                tx_notifier = t.notifier();
-                rx_eoi = Some(r.eoi_handle());
-                rx_notifier = r.notifier();
-                shared_ch = false;
-                irqs.push(t, GFP_KERNEL)?;
-                irqs.push(r, GFP_KERNEL)?;
-            }
-            None => {
-                let b = bind(refs.shared_port, "", ChannelKind::Both)?;
-                tx_eoi = b.eoi_handle();
-                tx_notifier = b.notifier();
-                rx_eoi = None;
-                rx_notifier = b.notifier();
-                shared_ch = true;
-                irqs.push(b, GFP_KERNEL)?;
-            }
-        }
-        q.shared_channel.store(shared_ch, Ordering::Relaxed);
-        let mut tx_ops = KVec::with_capacity(MAX_PACKET_OPS, GFP_KERNEL)?;
-        tx_ops.clear();
-        let mut rx_ops = KVec::with_capacity(MAX_PACKET_OPS, GFP_KERNEL)?;
-        rx_ops.clear();
-        // Allocate before taking the locks (nothing may sleep under the spinlock).
-        let tx_copier = GrantCopier::new(COPY_BATCH)?;
-        let rx_copier = GrantCopier::new(COPY_BATCH)?;
-        *q.tx.lock() = Some(TxConn {
-            ring: tx_ring,
-            req_cons: tx_start,
-            rsp_prod_pvt: tx_start,
-            copier: tx_copier,
-            ops: tx_ops,
-            notifier: tx_notifier,
-            eoi: tx_eoi,
-            eoi_seen_prod: tx_start,
-            credit: Credit::unlimited(),
-            credit_gen: self
-                .vif
-                .shared
-                .rate_gen
-                .load(Ordering::Acquire)
-                .wrapping_sub(1),
-        });
-        *q.rx.lock() = Some(RxConn {
-            ring: rx_ring,
-            req_cons: rx_start,
-            rsp_prod_pvt: rx_start,
-            copier: rx_copier,
-            ops: rx_ops,
-            notifier: rx_notifier,
-            eoi: rx_eoi,
-            eoi_seen_prod: rx_start,
-            last_progress: now_ms(),
-            slots_needed: 1,
-        });
-        q.rx_ready.store(true, Ordering::Release);
-        let name = CString::try_from_fmt(fmt!("{}-q{}-guest-rx", self.name(), q.index))?;
-        let worker = WorkerThread::start(q.clone(), &name)?;
-        q.napi.enable();
-        // Requests published before we bound the channel would otherwise wait for the
-        // next event.
-        q.napi.schedule();
-        q.waker.kick();
-        Ok(QueueRuntime {
-            worker: Some(worker),
-            _irqs: irqs,
-        })
-    }
-
-    /// Tears the connection down (reference 3.2, `backend_disconnect()`; the order of C's
-    /// `xenvif_disconnect_data()`: `xenvif_carrier_off()` / `xenvif_down()`, then
-    /// `xenvif_disconnect_queue()` for each queue). Each step says what it stops before
-    /// what, and why.
-    fn disconnect(&self, st: &mut BeState) {
-        // 1. The watches: the `rate` watch schedules the active queues' NAPI; after this no
-        //    watch callback of ours runs (it is unregistered synchronously).
-        st.hotplug_watch = None;
-        st.rate_watch = None;
-        self.gate.armed.store(false, Ordering::Release);
-        // 2. The stack stops handing us packets (`ndo_start_xmit`), and the carrier goes
-        //    off at once so that it stops queueing them (C: `netif_carrier_off` first in
-        //    `xenvif_carrier_off`). Not the final carrier-off: a worker still running may
-        //    turn it back on (stall recovery), see step 5.
-        let netdev = self.vif.shared.netdev;
-        netdev.set_carrier(false);
-        if st.netdev.is_registered() {
-            netdev.tx_disable();
-        }
-        // Only queues in `runtime` had their NAPI enabled (`connect_queue` enables it last,
-        // after its last fallible step, and `connect` reserved room for every runtime).
-        let connected = st.runtime.len();
-        // 3. NAPI before the channels (C: `xenvif_down()`: `disable_irq()` then
-        //    `napi_disable()`, and the unbind only later in `xenvif_disconnect_queue()`).
-        //    `napi_disable` waits for a running poll, which notifies and EOIs the TX
-        //    channel's IRQ: once the IRQ is unbound its number is free and may be reused by
-        //    another device. An event arriving from here on only sets flags and calls
-        //    `napi_schedule` (a no-op on a disabled NAPI) or kicks a waker (harmless without
-        //    a thread), so it needs no `disable_irq`.
-        for q in self.vif.queues.iter().take(connected) {
-            q.napi.disable();
-        }
-        // 4. The workers before the channels too (C: `kthread_stop()` first in
-        //    `xenvif_disconnect_queue()`): a worker notifies and EOIs the RX channel, and
-        //    reschedules NAPI for credit (a no-op now, NAPI is disabled). Stopping waits
-        //    for a running pass.
-        for rt in st.runtime.iter_mut() {
-            rt.worker = None;
-        }
-        // 5. The final carrier-off, after the workers stopped: before this a worker's
-        //    stall check ("Guest Rx ready") could turn the carrier back on. A worker could
-        //    also have woken a TX queue (backlog below its limit) after step 2: disable
-        //    them again, which also waits for an `ndo_start_xmit` in flight (it takes each
-        //    queue's xmit lock), so nothing is queued behind the purge of step 8.
-        netdev.set_carrier(false);
-        if st.netdev.is_registered() {
-            netdev.tx_disable();
-        }
-        // 6. Now nothing polls or runs a worker that uses the channels: unbind them (C:
-        //    `unbind_from_irqhandler()` in `xenvif_disconnect_queue()`). Unbinding waits
-        //    for a running handler.
-        st.runtime.clear();
-        // 7. `ndo_start_xmit` stops picking queues; what it queued meanwhile is dropped
-        //    (`rx_ready` false in `drop_connection`, which also purges the backlog).
-        self.vif.num_queues.store(0, Ordering::Release);
-        // 8. Last the rings: nothing above touches them any more (C:
-        //    `xenvif_unmap_frontend_data_rings()` last in `xenvif_disconnect_queue()`).
-        for q in self.vif.queues.iter() {
-            q.drop_connection();
         }
     }
 }
