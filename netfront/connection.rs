@@ -23,7 +23,6 @@ use crate::xen::protocol::ring::{RX_RING_SIZE, TX_RING_SIZE};
 use crate::xen::protocol::xenstore::{
     backend_keys, frontend_keys, parse_mac, parse_unsigned, queue_keys, QueueLayout,
 };
-use crate::xen::timer::NapiTimer;
 use crate::xen::xenbus;
 use crate::xenbus::Netfront;
 
@@ -99,7 +98,6 @@ impl Netfront {
             slots_tx.push(TxSlot::default(), GFP_KERNEL)?;
             free_ids.push(id, GFP_KERNEL)?;
         }
-        let refill_timer = NapiTimer::new(q.napi)?;
         let mut slots_rx = KVec::with_capacity(RX_RING_SIZE as usize, GFP_KERNEL)?;
         for _ in 0..RX_RING_SIZE {
             slots_rx.push(RxSlot::default(), GFP_KERNEL)?;
@@ -170,7 +168,7 @@ impl Netfront {
             req_prod_pvt: 0,
             rsp_cons: 0,
             slots: slots_rx,
-            refill_timer,
+            napi: q.napi,
         });
         conn.irqs.push(
             QueueIrqs {

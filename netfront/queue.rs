@@ -163,8 +163,8 @@ impl Queue {
         let rx = self.rx.lock().take();
         if let Some(mut c) = rx {
             // Outside the lock, in process context: stop the refill timer and wait for its
-            // callback (it only schedules NAPI, which finds no rings any more).
-            c.refill_timer.cancel();
+            // expiry (it only schedules NAPI, which finds no rings any more).
+            c.napi.cancel_timer();
             for slot in c.slots.iter_mut() {
                 if let (Some(page), Some(gref)) = (slot.page.take(), slot.gref.take()) {
                     if !c.grants.take_back(gref) {

@@ -18,7 +18,6 @@ use crate::xen::protocol::netif::{GsoType, RxRequest, NR_SLOTS_MIN};
 use crate::xen::protocol::ring::{self, published, RX_RING_SIZE};
 use crate::xen::sring::FrontRing;
 use crate::xen::sync::BhDisabled;
-use crate::xen::timer::NapiTimer;
 
 /// The RX ring as the frontend sees it.
 pub(crate) type RxRing = FrontRing<{ ring::RX_SLOT_SIZE }, { RX_RING_SIZE }>;
@@ -28,7 +27,7 @@ pub(crate) type RxRing = FrontRing<{ ring::RX_SLOT_SIZE }, { RX_RING_SIZE }>;
 /// finds buffers.
 const NET_RX_SLOTS_MIN: u32 = NR_SLOTS_MIN as u32 + 1;
 /// When to retry a refill that fell short (C `rx_refill_timer`: `jiffies + HZ/10`).
-const RX_REFILL_RETRY_MS: i64 = 100;
+const RX_REFILL_RETRY_MS: u32 = 100;
 /// RX problems logged per queue before only counting them.
 const RX_PROBLEMS_LOGGED: u32 = 5;
 
@@ -47,10 +46,10 @@ pub(crate) struct RxRingState {
     pub(crate) req_prod_pvt: u32,
     pub(crate) rsp_cons: u32,
     pub(crate) slots: KVec<RxSlot>,
-    /// Schedules NAPI again when a refill fell short (C `rx_refill_timer`). It lives and
-    /// dies with the rings: dropping the state (teardown, process context) stops it and
-    /// waits for its callback, and nothing can re-arm it once the state is gone.
-    pub(crate) refill_timer: NapiTimer,
+    /// The queue's NAPI context, whose timer ([`NapiRef::schedule_after`]) polls again
+    /// when a refill fell short (C `rx_refill_timer`). Only code holding this state arms
+    /// it, so nothing re-arms it once teardown took the state out (and stopped it).
+    pub(crate) napi: NapiRef,
 }
 
 impl Queue {
@@ -100,7 +99,7 @@ impl Queue {
             c.notify.notify();
         }
         if short || c.req_prod_pvt.wrapping_sub(c.rsp_cons) < NET_RX_SLOTS_MIN {
-            c.refill_timer.arm(RX_REFILL_RETRY_MS);
+            c.napi.schedule_after(RX_REFILL_RETRY_MS);
         }
     }
 

@@ -21,5 +21,4 @@ pub mod protocol;
 pub mod sring;
 pub mod sync;
 pub mod system;
-pub mod timer;
 pub mod xenbus;

@@ -488,7 +488,16 @@ struct xnt_napi {
 	struct napi_struct napi;
 	int (*poll)(const void *ctx, struct napi_struct *napi, int budget);
 	const void *ctx;
+	/* Schedules the NAPI context later (netfront's rx_refill_timer); dies with it. */
+	struct timer_list timer;
 };
+
+static void xnt_napi_timer_fn(struct timer_list *t)
+{
+	struct xnt_napi *n = timer_container_of(n, t, timer);
+
+	napi_schedule(&n->napi);
+}
 
 static int xnt_napi_poll(struct napi_struct *napi, int budget)
 {
@@ -511,8 +520,19 @@ struct napi_struct *xnt_napi_new(struct net_device *dev,
 	if (!n)
 		return NULL;
 	n->poll = poll;
+	timer_setup(&n->timer, xnt_napi_timer_fn, 0);
 	netif_napi_add(dev, &n->napi, xnt_napi_poll);
 	return &n->napi;
+}
+
+void xnt_napi_schedule_after(struct napi_struct *napi, unsigned int ms)
+{
+	mod_timer(&container_of(napi, struct xnt_napi, napi)->timer, jiffies + msecs_to_jiffies(ms));
+}
+
+void xnt_napi_cancel_timer(struct napi_struct *napi)
+{
+	timer_delete_sync(&container_of(napi, struct xnt_napi, napi)->timer);
 }
 
 void xnt_napi_set_ctx(struct napi_struct *napi, const void *ctx)
@@ -522,6 +542,8 @@ void xnt_napi_set_ctx(struct napi_struct *napi, const void *ctx)
 
 void xnt_napi_delete(struct napi_struct *napi)
 {
+	/* The timer first: it schedules this NAPI context. */
+	timer_delete_sync(&container_of(napi, struct xnt_napi, napi)->timer);
 	netif_napi_del(napi);
 	kfree(container_of(napi, struct xnt_napi, napi));
 }

@@ -104,6 +104,23 @@ impl NapiRef {
         unsafe { bindings::xnt_napi_schedule(self.ptr.as_ptr()) };
     }
 
+    /// Schedules the context `ms` milliseconds from now, from its own timer (`mod_timer`;
+    /// a later call moves the expiry). The timer is part of the context: deleting the
+    /// [`Napi`] stops it first (`timer_delete_sync`), so it never outlives the context.
+    /// Any context.
+    pub fn schedule_after(self, ms: u32) {
+        // SAFETY: Valid context (type documentation); the timer was set up with it.
+        unsafe { bindings::xnt_napi_schedule_after(self.ptr.as_ptr(), ms) };
+    }
+
+    /// Stops the timer of [`NapiRef::schedule_after`] and waits for a running expiry
+    /// (`timer_delete_sync`; the expiry takes no lock, it only calls `napi_schedule`).
+    /// Process context.
+    pub fn cancel_timer(self) {
+        // SAFETY: Valid context (type documentation); the timer was set up with it.
+        unsafe { bindings::xnt_napi_cancel_timer(self.ptr.as_ptr()) };
+    }
+
     /// `napi_complete_done`; `false` if the context must keep polling.
     pub fn complete_done(self, work: i32) -> bool {
         // SAFETY: Valid context, called from its poll function.
