@@ -135,6 +135,11 @@ impl Netback {
         if flag("feature-rx-notify") {
             f |= fe::RX_NOTIFY;
         }
+        // C `read_xenbus_vif_flags()`: such a frontend gets IPv4 checksums computed here
+        // (`NETIF_F_IP_CSUM` off in `xenvif_fix_features()`, so the stack completes them).
+        if flag(crate::xen::protocol::xenstore::frontend_keys::FEATURE_NO_CSUM_OFFLOAD) {
+            f |= fe::NO_CSUM_OFFLOAD;
+        }
         shared.fe_features.store(f, Ordering::Release);
         shared.disabled.store(false, Ordering::Release);
         shared.disable_reported.store(false, Ordering::Release);

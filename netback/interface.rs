@@ -397,6 +397,9 @@ impl NetDriver for Vif {
 
     fn allowed_features(&self) -> u32 {
         let mut f = 0;
+        if !self.shared.fe_has(fe::NO_CSUM_OFFLOAD) {
+            f |= features::IP_CSUM;
+        }
         if self.shared.fe_has(fe::SG) {
             f |= features::SG;
         }

@@ -93,6 +93,9 @@ mod fe {
     pub(crate) const GSO_V6: u32 = 1 << 2;
     pub(crate) const IPV6_CSUM: u32 = 1 << 3;
     pub(crate) const RX_NOTIFY: u32 = 1 << 4;
+    /// `feature-no-csum-offload`: the frontend cannot take IPv4 packets with a partial
+    /// checksum (`csum_blank`).
+    pub(crate) const NO_CSUM_OFFLOAD: u32 = 1 << 5;
 }
 
 fn effective_max_queues() -> u32 {

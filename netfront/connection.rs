@@ -436,7 +436,9 @@ fn read_backend(dev: &xenbus::Device, be: &CStr, max_queues: u32) -> Result<Back
     };
     let feature = |k: &str| -> Result<bool> { Ok(xenbus::read_unsigned(be, &be_key(k)?, 0) != 0) };
     let sg = feature(backend_keys::FEATURE_SG)?;
-    let mut allowed = 0;
+    // IPv4 checksum offload needs nothing from the backend: every backend takes
+    // `csum_blank` requests (C netfront keeps `NETIF_F_IP_CSUM` on).
+    let mut allowed = features::IP_CSUM;
     if sg {
         allowed |= features::SG;
         if feature(backend_keys::FEATURE_GSO_TCPV4)? {

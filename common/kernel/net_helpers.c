@@ -88,8 +88,10 @@ static netdev_features_t xnt_ndo_fix_features(struct net_device *dev,
 					      netdev_features_t features)
 {
 	struct xnt_netdev_priv *p = xnt_priv(dev);
-	u32 allowed = p->ctx ? p->cb->allowed_features(p->ctx) : 0;
+	u32 allowed = p->ctx ? p->cb->allowed_features(p->ctx) : XNT_FEAT_IP_CSUM;
 
+	if (!(allowed & XNT_FEAT_IP_CSUM))
+		features &= ~NETIF_F_IP_CSUM;
 	if (!(allowed & XNT_FEAT_SG))
 		features &= ~NETIF_F_SG;
 	if (!(allowed & XNT_FEAT_IPV6_CSUM))

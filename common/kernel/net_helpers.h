@@ -25,6 +25,7 @@ struct xenbus_device;
 #define XNT_FEAT_IPV6_CSUM	(1U << 1)
 #define XNT_FEAT_TSO		(1U << 2)
 #define XNT_FEAT_TSO6		(1U << 3)
+#define XNT_FEAT_IP_CSUM	(1U << 4)
 
 /* `skb->ip_summed` values, as the Rust side sees them. */
 #define XNT_CSUM_NONE		0

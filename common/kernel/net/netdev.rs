@@ -26,6 +26,8 @@ pub const STAT_NAME_LEN: usize = bindings::XNT_STAT_NAME_LEN as usize;
 pub mod features {
     /// Scatter-gather.
     pub const SG: u32 = super::bindings::XNT_FEAT_SG;
+    /// IPv4 checksum offload (packets may leave with a partial checksum).
+    pub const IP_CSUM: u32 = super::bindings::XNT_FEAT_IP_CSUM;
     /// IPv6 checksum offload.
     pub const IPV6_CSUM: u32 = super::bindings::XNT_FEAT_IPV6_CSUM;
     /// TCP segmentation offload over IPv4.
