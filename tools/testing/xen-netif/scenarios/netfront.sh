@@ -174,6 +174,28 @@ if [ -z "$reload_failed" ]; then ok "[$tag] 5 backend reloads (max_queues 2/$q a
 	not_ok "[$tag] 5 backend reloads (max_queues 2/$q alternating): renegotiated, reachable" "reload $reload_failed"
 fi
 iperf_check "[$tag] guest works after the reloads (iperf3 guest->dom0 moves data)" "$(guest_iperf g1 -t 2)"
+# feature-no-csum-offload=1 in the frontend's directory (our netfront never writes the key,
+# and leaves it alone): the backend reads it at the next connect (here after a reload) and
+# keeps IPv4 checksum offload off on the vif, so dom0 completes checksums (C netback:
+# read_xenbus_vif_flags / xenvif_fix_features); without the key it is on again.
+fedir=$(xs_read "/local/domain/0/backend/vif/$domid/$(xenstore-list "/local/domain/0/backend/vif/$domid" | head -n 1)/frontend")
+csum_v4() { ethtool -k "$(ls /sys/class/net | grep "^vif$domid\\." | head -n 1)" 2>/dev/null | awk '$1 == "tx-checksum-ipv4:" { print $2 }'; }
+csum_before=$(csum_v4)
+xenstore-write "$fedir/feature-no-csum-offload" 1
+if reload_backend "$q" >/tmp/reload.log 2>&1 && xnt-agent wait "$ip" --timeout 60 >/dev/null; then
+	csum_with=$(csum_v4)
+	check "[$tag] feature-no-csum-offload=1: the vif's tx-checksum-ipv4 goes from '$csum_before' to off" \
+		test "$csum_before" = on -a "$csum_with" = off
+	iperf_check "[$tag] ... and dom0->guest TCP moves data (checksums computed in dom0)" "$(guest_iperf g1 -t 2 -R)"
+else
+	not_ok "[$tag] feature-no-csum-offload=1: backend reload" "$(tail -n 2 /tmp/reload.log | tr '\n' ' ')"
+fi
+xenstore-rm "$fedir/feature-no-csum-offload"
+if reload_backend "$q" >/tmp/reload.log 2>&1 && xnt-agent wait "$ip" --timeout 60 >/dev/null; then
+	check "[$tag] ... key removed: tx-checksum-ipv4 on again after a reload" test "$(csum_v4)" = on
+else
+	not_ok "[$tag] ... key removed: backend reload" "$(tail -n 2 /tmp/reload.log | tr '\n' ' ')"
+fi
 iperf_check "[$tag] guest works after the reloads (iperf3 dom0->guest moves data)" "$(guest_iperf g1 -t 2 -R)"
 # One IRQ per event channel the frontend published for its queues now (2 per queue with
 # split event-channel-tx/-rx, 1 with a shared event-channel), none left from the earlier
