@@ -37,7 +37,15 @@ int xnt_xenbus_register_frontend(struct xenbus_driver *drv, struct module *owner
 int xnt_xenbus_register_backend(struct xenbus_driver *drv, struct module *owner,
 				const char *mod_name)
 {
+#ifdef XNT_BACKEND
 	return __xenbus_register_backend(drv, owner, mod_name);
+#else
+	/*
+	 * xen_netfront registers no backend driver, and must not reference the backend bus:
+	 * a guest kernel without CONFIG_XEN_BACKEND does not export it.
+	 */
+	return -ENODEV;
+#endif
 }
 
 void *xnt_xenbus_get_drvdata(struct xenbus_device *dev)
