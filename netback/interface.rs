@@ -117,12 +117,13 @@ impl Shared {
         self.netdev.set_carrier(false);
     }
 
-    /// At connect, before any worker runs: no queue is stalled, and the carrier comes on
-    /// unless a fatal error was flagged already (a NAPI poll scheduled by the connect may
-    /// have disabled the vif, and its worker turned the carrier off before this).
+    /// At connect, once every queue's NAPI and worker started: the carrier comes on unless
+    /// a fatal error was flagged already (a NAPI poll scheduled by the connect may have
+    /// disabled the vif, and its worker turned the carrier off before this) or a worker
+    /// already found its queue stalled.
     pub(crate) fn carrier_on_connected(&self) {
-        let _stalled = self.stalled_queues.lock();
-        if !self.is_disabled() {
+        let stalled = self.stalled_queues.lock();
+        if *stalled == 0 && !self.is_disabled() {
             self.netdev.set_carrier(true);
         }
     }

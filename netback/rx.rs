@@ -59,9 +59,9 @@ pub(crate) struct RxConn {
     /// When (ms) the queue last made progress: delivered a packet, connected, or became
     /// ready after a stall (C: `last_rx_time`).
     pub(crate) last_progress: u64,
-    /// Slots the last head packet needed (C: `rx_slots_needed`); kept when the backlog
-    /// empties, so that a stalled queue becomes ready only when the frontend posts that
-    /// many buffers (or delivers a packet).
+    /// Slots the head packet needs (C: `rx_slots_needed`); 1 when the backlog is empty
+    /// (C: 0, ready at once; here one posted buffer), so that a stalled queue becomes
+    /// ready when the frontend posts that many buffers (or a packet is delivered).
     pub(crate) slots_needed: u32,
 }
 
