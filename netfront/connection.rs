@@ -65,7 +65,11 @@ impl Netfront {
         if conn.netdev.is_registered() {
             dev.tx_disable();
         }
-        conn.irqs.clear();
+        // The queues' EOI handles and rings go before their channels are unbound: a NAPI
+        // poll notifies under the `tx`/`rx` lock and EOIs under the `eoi` lock, so once
+        // `teardown` has taken those out no poll uses an IRQ number that the unbind below
+        // frees (and another device may get). An event in between only schedules NAPI,
+        // which finds nothing to do.
         for q in self.info.queues.iter() {
             q.teardown();
             for p in &q.eoi_pending {
@@ -75,6 +79,7 @@ impl Netfront {
                 p.store(0, Ordering::Relaxed);
             }
         }
+        conn.irqs.clear();
         self.info.num_queues.store(0, Ordering::Release);
         conn.connected = false;
         conn.backend_was_connected = false;
@@ -88,6 +93,9 @@ impl Netfront {
         split: bool,
     ) -> Result<QueueKeys> {
         let backend = dev.otherend_id() as u16;
+        // Room for this queue's bindings first: once its rings hold notifiers and its EOI
+        // handles are set, the bindings must not be dropped (unbound) by a failed push.
+        conn.irqs.reserve(1, GFP_KERNEL)?;
         let tx_ring = TxRing::new(dev)?;
         let rx_ring = RxRing::new(dev)?;
         let tx_grants = GrantPool::new(TX_RING_SIZE as u16, backend)?;

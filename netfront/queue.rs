@@ -119,7 +119,9 @@ impl Queue {
             .lock_with(bh)
             .as_ref()
             .map_or(0, |c| c.ring.rsp_prod());
-        let handles = *self.eoi.lock_with(bh);
+        // The EOIs are sent with the lock held: once `teardown` cleared the handles, no
+        // poll still holds a copy of an IRQ number about to be unbound.
+        let handles = self.eoi.lock_with(bh);
         let split = handles[EOI_SLOT_RX].is_some();
         for (slot, handle) in handles.iter().enumerate() {
             if !self.eoi_pending[slot].swap(false, Ordering::AcqRel) {
@@ -140,8 +142,9 @@ impl Queue {
     /// Takes the queue's rings out of the data path and gives every buffer back. Buffers
     /// the backend still maps are handed to the grant-table code to free later.
     ///
-    /// Process context, after the queue's IRQs were unbound (no new events). NAPI may still
-    /// run, before or after: it takes the same locks and finds the rings gone. The RX
+    /// Process context, before the queue's channels are unbound (`disconnect`): after this
+    /// no poll notifies or EOIs them. NAPI may still run, before or after: it takes the
+    /// same locks and finds the rings and EOI handles gone. The RX
     /// refill timer is stopped synchronously with the RX state and cannot be re-armed
     /// without it; the `Napi` it schedules is deleted only later (on remove).
     pub(crate) fn teardown(&self) {
