@@ -171,6 +171,7 @@ pub(crate) struct VifBackend;
 impl xenbus::Driver for VifBackend {
     const DEVICE_TYPE: &'static CStr = c"vif";
     const SIDE: xenbus::Side = xenbus::Side::Backend;
+    const ALLOW_REBIND: bool = true;
     type Data = Netback;
 
     fn probe(dev: &xenbus::Device) -> Result<KBox<Netback>> {
@@ -383,17 +384,18 @@ impl xenbus::Driver for VifBackend {
         nb.unregister.swap(false, Ordering::AcqRel)
     }
 
+    /// As C's `netback_remove()`: the state is left as it is (`ALLOW_REBIND`; the xenbus
+    /// core closes it unless the frontend is closing), so that after an unbind or a module
+    /// reload a newly probed backend picks the frontend's connection up again; the
+    /// hotplug script's offline step runs (`KOBJ_OFFLINE`), and the data path goes down.
     fn remove(dev: &xenbus::Device, nb: KBox<Netback>) {
         // Our watches are unregistered outside `st` (`BeState::take_watches`); the xenbus
         // core freed the otherend watch before calling us.
-        let watches;
-        {
-            let mut st = nb.st.lock();
-            watches = st.take_watches();
-            nb.set_state(dev, &mut st, xenbus::State::Closed);
-        }
+        let watches = nb.st.lock().take_watches();
         drop(watches);
         dev.remove_own(c"hotplug-status");
+        dev.uevent_offline();
+        nb.disconnect(&mut nb.st.lock());
         dev_info!(dev.as_dev(), "remove {} ({})\n", dev.nodename(), nb.name());
         drop(nb);
     }

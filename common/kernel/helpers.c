@@ -63,9 +63,9 @@ int xnt_uevent_add(struct kobj_uevent_env *env, const char *var)
 	return add_uevent_var(env, "%s", var);
 }
 
-void xnt_xenbus_uevent_online(struct xenbus_device *dev)
+void xnt_xenbus_uevent(struct xenbus_device *dev, int action)
 {
-	kobject_uevent(&dev->dev.kobj, KOBJ_ONLINE);
+	kobject_uevent(&dev->dev.kobj, action);
 }
 
 void xnt_xenbus_device_unregister(struct xenbus_device *dev)

@@ -24,7 +24,7 @@ void *xnt_xenbus_get_drvdata(struct xenbus_device *dev);
 void xnt_xenbus_set_drvdata(struct xenbus_device *dev, void *data);
 struct kobj_uevent_env;
 int xnt_uevent_add(struct kobj_uevent_env *env, const char *var);
-void xnt_xenbus_uevent_online(struct xenbus_device *dev);
+void xnt_xenbus_uevent(struct xenbus_device *dev, int action);
 void xnt_xenbus_device_unregister(struct xenbus_device *dev);
 void xnt_spin_lock_bh(spinlock_t *lock);
 void xnt_spin_unlock_bh(spinlock_t *lock);

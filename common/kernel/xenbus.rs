@@ -169,6 +169,12 @@ pub trait Driver: Sized + 'static {
     /// The device is going away or the driver is being unloaded.
     fn remove(dev: &Device, data: KBox<Self::Data>);
 
+    /// Whether the xenbus core leaves the device's state alone when the driver is unbound
+    /// or unloaded (`allow_rebind`), so that a driver bound again (a reloaded module)
+    /// takes the connection over: the netback sets it, as C's does. Otherwise the core
+    /// switches the state to Closed after [`Driver::remove`].
+    const ALLOW_REBIND: bool = false;
+
     /// Adds environment variables to the device's uevents (and to its sysfs `uevent`
     /// file), as the C backends do for their hotplug scripts. Called with the device only:
     /// it may run while the device is being probed or removed.
@@ -235,6 +241,7 @@ impl<T: Driver> Registration<T> {
         // allocation, which nothing else references.
         unsafe {
             (*drv).ids = data.ids.as_ptr();
+            (*drv).allow_rebind = T::ALLOW_REBIND;
             (*drv).probe = Some(probe_callback::<T>);
             (*drv).remove = Some(remove_callback::<T>);
             (*drv).otherend_changed = Some(otherend_changed_callback::<T>);
@@ -508,8 +515,24 @@ impl Device {
 
     /// Sends the `online` uevent that starts udev-driven hotplug scripts.
     pub fn uevent_online(&self) {
-        // SAFETY: The device is alive.
-        unsafe { bindings::xnt_xenbus_uevent_online(self.as_raw()) };
+        // SAFETY: The device is alive; the action is one of `enum kobject_action`.
+        unsafe {
+            bindings::xnt_xenbus_uevent(
+                self.as_raw(),
+                kernel::bindings::kobject_action_KOBJ_ONLINE as i32,
+            )
+        };
+    }
+
+    /// Sends the `offline` uevent that runs the hotplug scripts' offline step.
+    pub fn uevent_offline(&self) {
+        // SAFETY: The device is alive; the action is one of `enum kobject_action`.
+        unsafe {
+            bindings::xnt_xenbus_uevent(
+                self.as_raw(),
+                kernel::bindings::kobject_action_KOBJ_OFFLINE as i32,
+            )
+        };
     }
 
     /// Removes `key` from this device's own directory, ignoring a missing key.

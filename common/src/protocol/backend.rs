@@ -373,7 +373,12 @@ impl Credit {
         }
         let next = self.window_start.saturating_add(self.window_ms);
         if now >= next {
-            self.window_start = now;
+            // Windows follow their schedule: a packet that waited for this window and is
+            // looked at late (the wake-up, a poll, ran after `next`) starts the window at
+            // `next`, as C's credit timer does (`credit_window_start = next_credit`), so
+            // the lateness does not stretch every window and shape below the rate. After
+            // a whole idle window the window starts now.
+            self.window_start = if now - next < self.window_ms { next } else { now };
             self.refill();
         }
         let size = u64::from(size);
@@ -672,6 +677,31 @@ mod tests {
         let mut l = Credit::new(100_000, 50_000, 0);
         l.set_rate(1000, 50_000);
         assert_eq!(l.charge(2000, 10), Err(50));
+    }
+
+    // A late wake-up (a busy worker thread, TCG) must not stretch the windows: over many
+    // windows each looked at `late` ms after its start, the bytes let through stay those
+    // of the rate.
+    #[test]
+    fn credit_windows_do_not_drift_with_late_wakeups() {
+        // 50,500 bytes per 50 ms (8.08 Mbit/s), 1,500-byte packets, wake-ups 30 ms late.
+        let mut c = Credit::new(50_500, 50_000, 0);
+        let late = 30;
+        let (mut t, mut sent) = (0u64, 0u64);
+        while t < 10_000 {
+            match c.charge(1500, t) {
+                Ok(()) => sent += 1500,
+                Err(at) => t = at + late,
+            }
+        }
+        // 200 windows in 10 s: the rate's 10.1 MB, less one window at most.
+        assert!(sent >= 200 * 50_500 - 50_500, "sent {sent}");
+        assert!(sent <= 201 * 50_500 + CREDIT_BURST_FLOOR, "sent {sent}");
+        // After an idle gap longer than a window the window restarts at the packet.
+        let mut i = Credit::new(10_000, 50_000, 0);
+        assert_eq!(i.charge(10_000, 0), Ok(()));
+        assert_eq!(i.charge(10_000, 500), Ok(()));
+        assert_eq!(i.charge(10_000, 520), Err(550));
     }
 
     #[test]

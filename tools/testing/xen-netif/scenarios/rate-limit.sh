@@ -11,10 +11,12 @@ nap 1
 # limits are set relative to what this guest does unlimited in this boot (under TCG with
 # lockdep a guest may send at 2 Mbit/s, without it at 100+): xl's rate=400Kb/s at boot,
 # then the key removed (unlimited), a live limit of a fifth of the unlimited figure,
-# the key removed again; 3 s runs after an unmeasured warm-up. A limit is a cap: upper
+# the key removed again; 3 s runs, each after an unmeasured 1 s warm-up, with no TCP
+# metrics carried from one run to the next. A limit is a cap: upper
 # bounds on the limited runs, and ratios showing each limit took effect.
 rate_run() { # rate_run LABEL: prints r1's guest->dom0 Mbit/s, 0 if it moved < 32 KiB
 	local out
+	guest_iperf r1 -t 1 >/dev/null
 	out=$(guest_iperf r1 -t 3)
 	printf '%s\n' "$out" >"/tmp/rate-$1.log"
 	if iperf_moved "$out" 32768 >/dev/null; then iperf_mbits "$out"; else echo 0; fi
@@ -31,7 +33,9 @@ if start_guest r1 --queues 1 --vif-extra "rate=400Kb/s" >/tmp/start.log 2>&1; th
 	rm -f /tmp/rate-*.log
 	key0=$(xs_read "$rbe/rate")
 	info "[$tag] rate key written by xl for rate=400Kb/s: $key0"
-	guest_iperf r1 -t 2 >/dev/null
+	# Each run starts from the same TCP state: no ssthresh or RTT cached from a limited
+	# run slows the start of the next one (tcp_metrics, per destination).
+	guest r1 sysctl -qw net.ipv4.tcp_no_metrics_save=1 || info "[$tag] guest: tcp_no_metrics_save not set"
 	r_boot=$(rate_run boot)
 	xenstore-rm "$rbe/rate"
 	nap 1
