@@ -3,8 +3,9 @@
 # (max_queues 2) and a Rust-netfront guest (max_queues 4), the second started while the
 # first carries traffic, in both orders; each negotiates its own queue count and both move
 # data at the same time. Then the netback module is reloaded under ping with both guests
-# connected: the old backend leaves the states alone and sends the offline uevent, the new
-# one picks both guests up again without a detach/attach (C's allow_rebind).
+# connected (its devices unbound, then rmmod): the old backend leaves the states alone and
+# sends the offline uevent, the new one picks both guests up again without a
+# detach/attach (C's allow_rebind).
 q=4
 tag="rust netback, c + rust netfronts"
 check "[$tag] Rust netback loads (max_queues=$q)" load_backend rust "$q" || exit 1
@@ -76,6 +77,10 @@ p3=$!
 ping -i 0.5 "$(guest_ip m4)" >/tmp/mix-ping-m4.log 2>&1 &
 p4=$!
 nap 2
+# A bound xenbus device holds a reference on its driver's module (with the C netback
+# too): unbinding the devices is what removes the backends; rmmod follows.
+check "[$tag] unbind both backend devices from the netback" \
+	sh -c "echo vif-$d3-0 >/sys/bus/xen-backend/drivers/vif/unbind && echo vif-$d4-0 >/sys/bus/xen-backend/drivers/vif/unbind"
 check "[$tag] rmmod xen_netback with both guests connected" unload_backend
 nap 2
 for g in m3 m4; do
