@@ -135,7 +135,8 @@ struct napi_struct *xnt_napi_new(struct net_device *dev,
 void xnt_napi_set_ctx(struct napi_struct *napi, const void *ctx);
 void xnt_napi_schedule_after(struct napi_struct *napi, unsigned int ms);
 void xnt_napi_cancel_timer(struct napi_struct *napi);
-void xnt_napi_delete(struct napi_struct *napi);
+void xnt_napi_del(struct napi_struct *napi);
+void xnt_napi_free(struct napi_struct *napi);
 void xnt_napi_enable(struct napi_struct *napi);
 void xnt_napi_disable(struct napi_struct *napi);
 void xnt_napi_schedule(struct napi_struct *napi);

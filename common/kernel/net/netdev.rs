@@ -17,6 +17,7 @@ use kernel::sync::Arc;
 
 use super::super::bindings;
 use super::super::sync::BhDisabled;
+use super::napi::NapiInner;
 use super::SkBuff;
 
 /// Length of one ethtool statistics name, including its NUL.
@@ -222,11 +223,14 @@ fn write_stat_name(buf: &mut [u8; STAT_NAME_LEN], args: core::fmt::Arguments<'_>
 /// # Invariants
 ///
 /// `ptr` came from `xnt_netdev_alloc` and is freed in `drop` (after unregistering it if
-/// `registered`). When `ctx` is set, the glue's context pointer is `Arc::as_ptr(ctx)`.
+/// `registered`, and after deleting every NAPI context in `napis`). When `ctx` is set, the
+/// glue's context pointer is `Arc::as_ptr(ctx)`. `napis` holds every NAPI context added to
+/// the device ([`NapiBuilder::new`](super::NapiBuilder::new) pushes it).
 pub struct NetDevice<T: NetDriver> {
     pub(super) ptr: NonNull<bindings::net_device>,
     ctx: Option<Arc<T>>,
     registered: bool,
+    pub(super) napis: KVec<Arc<NapiInner>>,
 }
 
 // SAFETY: The net_device is owned by this value; the networking core synchronises the
@@ -272,6 +276,7 @@ impl<T: NetDriver> NetDevice<T> {
             ptr,
             ctx: None,
             registered: false,
+            napis: KVec::new(),
         })
     }
 
@@ -300,6 +305,7 @@ impl<T: NetDriver> NetDevice<T> {
             ptr,
             ctx: None,
             registered: false,
+            napis: KVec::new(),
         })
     }
 
@@ -352,7 +358,15 @@ impl<T: NetDriver> Drop for NetDevice<T> {
             // `ndo_stop` and waits for all operations to finish.
             unsafe { bindings::xnt_netdev_unregister(self.ptr.as_ptr()) };
         }
-        // SAFETY: The device is no longer registered and nothing else frees it.
+        // The NAPI contexts whose `Napi` still lives (C `xenvif_free()`: `netif_napi_del()`
+        // after `unregister_netdev()`, before `free_netdev()`): disabled, timers shut down,
+        // deleted, so their handles do nothing from now on and the `Napi`s' drops do not
+        // reach the freed device. A no-op for those already deleted.
+        for napi in &self.napis {
+            napi.delete();
+        }
+        // SAFETY: The device is no longer registered, has no NAPI context left, and nothing
+        // else frees it.
         unsafe { bindings::xnt_netdev_free(self.ptr.as_ptr()) };
         // `self.ctx` is released after this: no operation can run any more.
     }
