@@ -313,6 +313,11 @@ unsigned int xnt_netdev_real_tx_queues(struct net_device *dev)
 	return dev->real_num_tx_queues;
 }
 
+unsigned int xnt_netdev_num_tx_queues(struct net_device *dev)
+{
+	return dev->num_tx_queues;
+}
+
 const char *xnt_netdev_name(struct net_device *dev)
 {
 	return dev->name;

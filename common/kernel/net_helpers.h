@@ -95,6 +95,7 @@ bool xnt_netdev_tx_stopped(struct net_device *dev, unsigned int queue);
 void xnt_netdev_tx_start_all(struct net_device *dev);
 void xnt_netdev_tx_disable(struct net_device *dev);
 unsigned int xnt_netdev_real_tx_queues(struct net_device *dev);
+unsigned int xnt_netdev_num_tx_queues(struct net_device *dev);
 const char *xnt_netdev_name(struct net_device *dev);
 void xnt_netdev_notify_peers(struct net_device *dev);
 bool xnt_netdev_feature_sg(struct net_device *dev);

@@ -319,7 +319,12 @@ impl<T: NetDriver> NetDevice<T> {
 
     /// A handle for the device's runtime operations.
     pub fn handle(&self) -> NetDevRef {
-        NetDevRef { ptr: self.ptr }
+        NetDevRef {
+            ptr: self.ptr,
+            // SAFETY: The device is owned and valid; `num_tx_queues` is set by
+            // `alloc_netdev_mqs` and never changes.
+            tx_queues: unsafe { bindings::xnt_netdev_num_tx_queues(self.ptr.as_ptr()) },
+        }
     }
 
     /// Whether [`Self::register`] succeeded.
@@ -376,9 +381,14 @@ impl<T: NetDriver> Drop for NetDevice<T> {
 ///
 /// It must not be used after the `NetDevice` it came from was dropped; drivers keep it in
 /// structures that the device's owner tears down first.
+///
+/// # Invariants
+///
+/// `tx_queues` is the device's allocated TX queue count (`num_tx_queues`).
 #[derive(Clone, Copy)]
 pub struct NetDevRef {
     ptr: NonNull<bindings::net_device>,
+    tx_queues: u32,
 }
 
 // SAFETY: The operations below are callable from any context the networking core allows.
@@ -421,23 +431,32 @@ impl NetDevRef {
         unsafe { bindings::xnt_netdev_carrier_ok(self.raw()) }
     }
 
-    /// Stops TX queue `q`.
+    /// Stops TX queue `q`; does nothing if the device has no queue `q`.
     pub fn tx_stop(self, q: u32) {
-        // SAFETY: Valid device; the glue uses `q` only below the allocated queue count,
-        // which callers guarantee.
-        unsafe { bindings::xnt_netdev_tx_stop(self.raw(), q) };
+        if q < self.tx_queues {
+            // SAFETY: Valid device; `q` is below the allocated queue count (type
+            // invariant), so `netdev_get_tx_queue` stays inside `dev->_tx`.
+            unsafe { bindings::xnt_netdev_tx_stop(self.raw(), q) };
+        }
     }
 
-    /// Wakes TX queue `q`.
+    /// Wakes TX queue `q`; does nothing if the device has no queue `q`.
     pub fn tx_wake(self, q: u32) {
-        // SAFETY: As in `tx_stop`.
-        unsafe { bindings::xnt_netdev_tx_wake(self.raw(), q) };
+        if q < self.tx_queues {
+            // SAFETY: As in `tx_stop`.
+            unsafe { bindings::xnt_netdev_tx_wake(self.raw(), q) };
+        }
     }
 
-    /// Whether TX queue `q` is stopped.
+    /// Whether TX queue `q` is stopped (`true` if the device has no queue `q`: nothing
+    /// can be sent on it).
     pub fn tx_stopped(self, q: u32) -> bool {
-        // SAFETY: As in `tx_stop`.
-        unsafe { bindings::xnt_netdev_tx_stopped(self.raw(), q) }
+        if q < self.tx_queues {
+            // SAFETY: As in `tx_stop`.
+            unsafe { bindings::xnt_netdev_tx_stopped(self.raw(), q) }
+        } else {
+            true
+        }
     }
 
     /// Starts all TX queues.
