@@ -10,13 +10,13 @@
 //! freed only when the last reference goes, so no handle can reach freed memory. Before
 //! that, the context is *deleted* once, by whichever comes first: dropping its [`Napi`] (or
 //! a [`NapiBuilder`] never attached), or dropping the [`NetDevice`] it was added to (which
-//! deletes its contexts after unregistering, before freeing the device). Deleting disables
-//! the context if it is enabled (waiting for a running poll), shuts its timer down
-//! (`timer_shutdown_sync`: a later `mod_timer` does nothing) and removes it from the device
-//! (`netif_napi_del`). After that, every [`NapiHandle`] operation is a no-op: scheduling a
-//! disabled context only sets its `MISSED` bit (`NAPI_STATE_SCHED` stays set once
-//! `napi_disable` set it), and enable / disable look at the state first, under the mutex
-//! deletion holds while the device is still allocated.
+//! deletes its remaining contexts first, before unregistering and freeing the device).
+//! Deleting disables the context if it is enabled (waiting for a running poll), shuts its
+//! timer down (`timer_shutdown_sync`: a later `mod_timer` does nothing) and removes it from
+//! the device (`netif_napi_del`). After that, every [`NapiHandle`] operation is a no-op:
+//! scheduling a disabled context only sets its `MISSED` bit (`NAPI_STATE_SCHED` stays set
+//! once `napi_disable` set it), and enable / disable look at the state first, under the
+//! mutex deletion holds while the device is still allocated.
 //!
 //! The operations that are valid only inside the context's own poll (`napi_complete_done`,
 //! `napi_alloc_skb`, `napi_gro_receive`) are on [`NapiPoll`], which only the poll

@@ -222,8 +222,8 @@ fn write_stat_name(buf: &mut [u8; STAT_NAME_LEN], args: core::fmt::Arguments<'_>
 ///
 /// # Invariants
 ///
-/// `ptr` came from `xnt_netdev_alloc` and is freed in `drop` (after unregistering it if
-/// `registered`, and after deleting every NAPI context in `napis`). When `ctx` is set, the
+/// `ptr` came from `xnt_netdev_alloc` and is freed in `drop` (after deleting every NAPI
+/// context in `napis`, and unregistering it if `registered`). When `ctx` is set, the
 /// glue's context pointer is `Arc::as_ptr(ctx)`. `napis` holds every NAPI context added to
 /// the device ([`NapiBuilder::new`](super::NapiBuilder::new) pushes it).
 pub struct NetDevice<T: NetDriver> {
@@ -358,17 +358,18 @@ impl<T: NetDriver> NetDevice<T> {
 
 impl<T: NetDriver> Drop for NetDevice<T> {
     fn drop(&mut self) {
+        // First the NAPI contexts whose `Napi` still lives: disabled (C disables NAPI before
+        // unregistering: `ndo_stop`, netback's `xenvif_disconnect_data()`), timers shut
+        // down, deleted, so no poll runs once unregistering starts, their handles do
+        // nothing from now on and the `Napi`s' drops do not reach the freed device. A no-op
+        // for those already deleted (both drivers delete theirs before this).
+        for napi in &self.napis {
+            napi.delete();
+        }
         if self.registered {
             // SAFETY: The device is registered; this is its only unregistration. It runs
             // `ndo_stop` and waits for all operations to finish.
             unsafe { bindings::xnt_netdev_unregister(self.ptr.as_ptr()) };
-        }
-        // The NAPI contexts whose `Napi` still lives (C `xenvif_free()`: `netif_napi_del()`
-        // after `unregister_netdev()`, before `free_netdev()`): disabled, timers shut down,
-        // deleted, so their handles do nothing from now on and the `Napi`s' drops do not
-        // reach the freed device. A no-op for those already deleted.
-        for napi in &self.napis {
-            napi.delete();
         }
         // SAFETY: The device is no longer registered, has no NAPI context left, and nothing
         // else frees it.
