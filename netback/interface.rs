@@ -21,8 +21,8 @@ use crate::tx::TxConn;
 use crate::xen::backend::{SkbQueue, Waker, WatchHandler, WorkerThread};
 use crate::xen::evtchn::{Eoi, EventHandler, IrqBinding};
 use crate::xen::net::{
-    bump, features, fill_stat_names, fill_stat_values, LinkStats, Napi, NapiRef, NetDevRef,
-    NetDevice, NetDriver, QueueCounters, SkBuff, STAT_NAME_LEN,
+    bump, features, fill_stat_names, fill_stat_values, LinkStats, Napi, NapiBuilder, NapiHandle,
+    NetDevRef, NetDevice, NetDriver, QueueCounters, SkBuff, STAT_NAME_LEN,
 };
 use crate::xen::protocol::backend::clamp_fatal_skb_slots;
 use crate::xen::protocol::netif::{ETH_HLEN, MAX_TX_SIZE};
@@ -139,7 +139,7 @@ impl Shared {
 pub(crate) struct Queue {
     pub(crate) index: u32,
     pub(crate) shared: Arc<Shared>,
-    pub(crate) napi: NapiRef,
+    pub(crate) napi: NapiHandle,
     /// Taken in NAPI poll (softirq) with `lock_with`, and in process context (connect,
     /// `drop_connection`) with `lock` (BH off).
     #[pin]
@@ -309,7 +309,7 @@ impl Vif {
         let mut napis = KVec::with_capacity(max_queues as usize, GFP_KERNEL)?;
         let mut queues = KVec::with_capacity(max_queues as usize, GFP_KERNEL)?;
         for index in 0..max_queues {
-            let mut napi = Napi::<Queue>::new(&netdev)?;
+            let napi = NapiBuilder::<Queue>::new(&mut netdev)?;
             let backlog = SkbQueue::new()?;
             let waker = Waker::new()?;
             let napi_ref = napi.handle();
@@ -334,8 +334,7 @@ impl Vif {
                 }),
                 GFP_KERNEL,
             )?;
-            napi.attach(q.clone());
-            napis.push(napi, GFP_KERNEL)?;
+            napis.push(napi.attach(q.clone()), GFP_KERNEL)?;
             queues.push(q, GFP_KERNEL)?;
         }
         let vif = Arc::new(

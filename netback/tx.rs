@@ -14,7 +14,7 @@ use kernel::prelude::*;
 use crate::interface::Queue;
 use crate::xen::backend::{now_ms, CopyOp, GrantCopier};
 use crate::xen::evtchn::{EoiHandle, Notifier};
-use crate::xen::net::{bump, ChecksumState, Chunk, Gso, NapiPoller, NapiRef, Page};
+use crate::xen::net::{bump, ChecksumState, Chunk, Gso, NapiPoll, NapiPoller, Page};
 use crate::xen::protocol::backend::{parse_tx_packet, Credit, TxPacket, TxParse, TX_COPY_LEN};
 use crate::xen::protocol::flags::Checksum;
 use crate::xen::protocol::netif::{GsoType, Status, TxResponse, NR_SLOTS_MIN, PAGE_SIZE};
@@ -48,7 +48,7 @@ impl Queue {
     // ---- guest TX (frontend -> backend), NAPI context ----
 
     /// Processes up to `budget` packets; returns (packets, more work may be pending).
-    pub(crate) fn tx_poll(&self, napi: NapiRef, budget: i32, bh: &BhDisabled) -> i32 {
+    pub(crate) fn tx_poll(&self, napi: &NapiPoll<'_>, budget: i32, bh: &BhDisabled) -> i32 {
         let mut guard = self.tx.lock_with(bh);
         let Some(c) = &mut *guard else {
             return 0;
@@ -182,7 +182,7 @@ impl Queue {
     }
 
     /// Copies one validated packet into a new skb and hands it to the stack.
-    fn tx_packet(&self, napi: NapiRef, c: &mut TxConn, pkt: &TxPacket) {
+    fn tx_packet(&self, napi: &NapiPoll<'_>, c: &mut TxConn, pkt: &TxPacket) {
         let total = pkt.len();
         let linear = if total <= TX_LINEAR_MAX {
             total
@@ -393,10 +393,10 @@ impl Queue {
 }
 
 impl NapiPoller for Queue {
-    fn poll(&self, napi: NapiRef, budget: i32, bh: &BhDisabled) -> i32 {
-        let done = self.tx_poll(napi, budget, bh);
+    fn poll(&self, napi: NapiPoll<'_>, budget: i32, bh: &BhDisabled) -> i32 {
+        let done = self.tx_poll(&napi, budget, bh);
         if done < budget && napi.complete_done(done) && self.tx_complete(bh) {
-            napi.schedule();
+            self.napi.schedule();
         }
         done
     }

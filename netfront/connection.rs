@@ -176,7 +176,7 @@ impl Netfront {
             req_prod_pvt: 0,
             rsp_cons: 0,
             slots: slots_rx,
-            napi: q.napi,
+            napi: q.napi.clone(),
         });
         conn.irqs.push(
             QueueIrqs {

@@ -14,7 +14,7 @@ use kernel::sync::Arc;
 use crate::rx::RxRingState;
 use crate::tx::{release_in_use, TxRingState};
 use crate::xen::evtchn::{Eoi, EoiHandle, EventHandler};
-use crate::xen::net::{NapiPoller, NapiRef, NetDevRef, QueueCounters};
+use crate::xen::net::{NapiHandle, NapiPoll, NapiPoller, NetDevRef, QueueCounters};
 use crate::xen::sync::{BhDisabled, SpinLockBh};
 
 /// EOI slot of the TX event channel, or of the only one when TX and RX share a channel.
@@ -60,7 +60,7 @@ impl Shared {
 pub(crate) struct Queue {
     pub(crate) index: u32,
     pub(crate) shared: Arc<Shared>,
-    pub(crate) napi: NapiRef,
+    pub(crate) napi: NapiHandle,
     /// Taken in NAPI poll (softirq) and `ndo_start_xmit` (bottom halves off) with
     /// `lock_with`, and in process context (connect, setup, teardown) with `lock` (BH off).
     /// The netdev TX queue of this queue is stopped and woken only under it (`xmit`,
@@ -180,14 +180,14 @@ impl Queue {
 }
 
 impl NapiPoller for Queue {
-    fn poll(&self, napi: NapiRef, budget: i32, bh: &BhDisabled) -> i32 {
+    fn poll(&self, napi: NapiPoll<'_>, budget: i32, bh: &BhDisabled) -> i32 {
         if self.shared.is_broken() {
             napi.complete_done(0);
             return 0;
         }
         self.tx_reap(bh);
         // Short of RX buffers, `rx_poll` armed the refill timer, which polls again later.
-        let work = self.rx_poll(napi, budget, bh);
+        let work = self.rx_poll(&napi, budget, bh);
         self.send_pending_eois(bh);
         if work < budget && napi.complete_done(work) {
             let more = match self.rx.lock_with(bh).as_ref() {
@@ -195,7 +195,7 @@ impl NapiPoller for Queue {
                 None => false,
             };
             if more {
-                napi.schedule();
+                self.napi.schedule();
             }
         }
         work

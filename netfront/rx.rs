@@ -11,7 +11,7 @@ use kernel::prelude::*;
 use crate::queue::Queue;
 use crate::xen::evtchn::Notifier;
 use crate::xen::grant::{GrantPool, GrantRef};
-use crate::xen::net::{bump, ChecksumState, Gso, NapiRef, Page, SkBuff};
+use crate::xen::net::{bump, ChecksumState, Gso, NapiHandle, NapiPoll, Page, SkBuff};
 use crate::xen::protocol::flags::Checksum;
 use crate::xen::protocol::frontend::{self, RX_COPY_THRESHOLD};
 use crate::xen::protocol::netif::{GsoType, RxRequest, NR_SLOTS_MIN};
@@ -46,10 +46,10 @@ pub(crate) struct RxRingState {
     pub(crate) req_prod_pvt: u32,
     pub(crate) rsp_cons: u32,
     pub(crate) slots: KVec<RxSlot>,
-    /// The queue's NAPI context, whose timer ([`NapiRef::schedule_after`]) polls again
+    /// The queue's NAPI context, whose timer ([`NapiHandle::schedule_after`]) polls again
     /// when a refill fell short (C `rx_refill_timer`). Only code holding this state arms
     /// it, so nothing re-arms it once teardown took the state out (and stopped it).
-    pub(crate) napi: NapiRef,
+    pub(crate) napi: NapiHandle,
 }
 
 impl Queue {
@@ -104,7 +104,7 @@ impl Queue {
     }
 
     /// Receives up to `budget` packets. Returns the packets handled.
-    pub(crate) fn rx_poll(&self, napi: NapiRef, budget: i32, bh: &BhDisabled) -> i32 {
+    pub(crate) fn rx_poll(&self, napi: &NapiPoll<'_>, budget: i32, bh: &BhDisabled) -> i32 {
         let mut guard = self.rx.lock_with(bh);
         let Some(c) = &mut *guard else {
             return 0;
@@ -198,7 +198,7 @@ impl Queue {
 
     fn build_skb(
         &self,
-        napi: NapiRef,
+        napi: &NapiPoll<'_>,
         pkt: &frontend::RxPacket,
         data: &[frontend::DataSlot],
         pages: &mut [Option<Page>],

@@ -12,7 +12,7 @@ use kernel::sync::{new_mutex, Arc, Mutex};
 use crate::connection::Connection;
 use crate::netdev::Info;
 use crate::queue::{Queue, Shared};
-use crate::xen::net::{Napi, NetDevice, QueueCounters};
+use crate::xen::net::{Napi, NapiBuilder, NetDevice, QueueCounters};
 use crate::xen::protocol::xenstore::parse_unsigned;
 use crate::xen::sync::new_spinlock_bh;
 use crate::xen::xenbus;
@@ -86,7 +86,7 @@ impl xenbus::Driver for VifFrontend {
         let mut napis = KVec::with_capacity(max_queues as usize, GFP_KERNEL)?;
         let mut queues = KVec::with_capacity(max_queues as usize, GFP_KERNEL)?;
         for index in 0..max_queues {
-            let mut napi = Napi::<Queue>::new(&netdev)?;
+            let napi = NapiBuilder::<Queue>::new(&mut netdev)?;
             let napi_ref = napi.handle();
             let queue_shared = shared.clone();
             let q = Arc::pin_init(
@@ -104,8 +104,7 @@ impl xenbus::Driver for VifFrontend {
                 }),
                 GFP_KERNEL,
             )?;
-            napi.attach(q.clone());
-            napis.push(napi, GFP_KERNEL)?;
+            napis.push(napi.attach(q.clone()), GFP_KERNEL)?;
             queues.push(q, GFP_KERNEL)?;
         }
         let info = Arc::new(

@@ -313,6 +313,11 @@ unsigned int xnt_netdev_real_tx_queues(struct net_device *dev)
 	return dev->real_num_tx_queues;
 }
 
+unsigned int xnt_netdev_num_tx_queues(struct net_device *dev)
+{
+	return dev->num_tx_queues;
+}
+
 const char *xnt_netdev_name(struct net_device *dev)
 {
 	return dev->name;
@@ -504,7 +509,7 @@ static void xnt_napi_timer_fn(struct timer_list *t)
 static int xnt_napi_poll(struct napi_struct *napi, int budget)
 {
 	struct xnt_napi *n = container_of(napi, struct xnt_napi, napi);
-	const void *ctx = READ_ONCE(n->ctx);
+	const void *ctx = smp_load_acquire(&n->ctx);
 
 	if (unlikely(!ctx)) {
 		napi_complete_done(napi, 0);
@@ -539,14 +544,19 @@ void xnt_napi_cancel_timer(struct napi_struct *napi)
 
 void xnt_napi_set_ctx(struct napi_struct *napi, const void *ctx)
 {
-	WRITE_ONCE(container_of(napi, struct xnt_napi, napi)->ctx, ctx);
+	/* Pairs with the acquire in xnt_napi_poll: the poller is initialised before. */
+	smp_store_release(&container_of(napi, struct xnt_napi, napi)->ctx, ctx);
 }
 
-void xnt_napi_delete(struct napi_struct *napi)
+void xnt_napi_del(struct napi_struct *napi)
 {
-	/* The timer first: it schedules this NAPI context. */
-	timer_delete_sync(&container_of(napi, struct xnt_napi, napi)->timer);
+	/* The timer first (it schedules this context), for good: mod_timer does nothing after. */
+	timer_shutdown_sync(&container_of(napi, struct xnt_napi, napi)->timer);
 	netif_napi_del(napi);
+}
+
+void xnt_napi_free(struct napi_struct *napi)
+{
 	kfree(container_of(napi, struct xnt_napi, napi));
 }
 

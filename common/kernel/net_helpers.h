@@ -95,6 +95,7 @@ bool xnt_netdev_tx_stopped(struct net_device *dev, unsigned int queue);
 void xnt_netdev_tx_start_all(struct net_device *dev);
 void xnt_netdev_tx_disable(struct net_device *dev);
 unsigned int xnt_netdev_real_tx_queues(struct net_device *dev);
+unsigned int xnt_netdev_num_tx_queues(struct net_device *dev);
 const char *xnt_netdev_name(struct net_device *dev);
 void xnt_netdev_notify_peers(struct net_device *dev);
 bool xnt_netdev_feature_sg(struct net_device *dev);
@@ -135,7 +136,8 @@ struct napi_struct *xnt_napi_new(struct net_device *dev,
 void xnt_napi_set_ctx(struct napi_struct *napi, const void *ctx);
 void xnt_napi_schedule_after(struct napi_struct *napi, unsigned int ms);
 void xnt_napi_cancel_timer(struct napi_struct *napi);
-void xnt_napi_delete(struct napi_struct *napi);
+void xnt_napi_del(struct napi_struct *napi);
+void xnt_napi_free(struct napi_struct *napi);
 void xnt_napi_enable(struct napi_struct *napi);
 void xnt_napi_disable(struct napi_struct *napi);
 void xnt_napi_schedule(struct napi_struct *napi);

@@ -11,7 +11,7 @@
 //!
 //! * [`netdev`] has [`NetDevice`], [`NetDriver`], [`NetDevRef`], [`features`], statistics;
 //! * [`skb`] has [`SkBuff`], [`Chunk`], [`Gso`], [`ChecksumState`];
-//! * [`napi`] has [`Napi`], [`NapiPoller`], [`NapiRef`];
+//! * [`napi`] has [`Napi`], [`NapiBuilder`], [`NapiPoller`], [`NapiPoll`], [`NapiHandle`];
 //! * [`page`] has [`Page`].
 //!
 //! C headers: [`include/linux/netdevice.h`](srctree/include/linux/netdevice.h),
@@ -22,7 +22,7 @@ pub mod netdev;
 pub mod page;
 pub mod skb;
 
-pub use napi::{Napi, NapiPoller, NapiRef};
+pub use napi::{Napi, NapiBuilder, NapiHandle, NapiPoll, NapiPoller};
 pub use netdev::{
     bump, features, fill_stat_names, fill_stat_values, LinkStats, NetDevRef, NetDevice, NetDriver,
     QueueCounters, STAT_NAME_LEN,

@@ -17,6 +17,7 @@ use kernel::sync::Arc;
 
 use super::super::bindings;
 use super::super::sync::BhDisabled;
+use super::napi::NapiInner;
 use super::SkBuff;
 
 /// Length of one ethtool statistics name, including its NUL.
@@ -221,12 +222,15 @@ fn write_stat_name(buf: &mut [u8; STAT_NAME_LEN], args: core::fmt::Arguments<'_>
 ///
 /// # Invariants
 ///
-/// `ptr` came from `xnt_netdev_alloc` and is freed in `drop` (after unregistering it if
-/// `registered`). When `ctx` is set, the glue's context pointer is `Arc::as_ptr(ctx)`.
+/// `ptr` came from `xnt_netdev_alloc` and is freed in `drop` (after deleting every NAPI
+/// context in `napis`, and unregistering it if `registered`). When `ctx` is set, the
+/// glue's context pointer is `Arc::as_ptr(ctx)`. `napis` holds every NAPI context added to
+/// the device ([`NapiBuilder::new`](super::NapiBuilder::new) pushes it).
 pub struct NetDevice<T: NetDriver> {
     pub(super) ptr: NonNull<bindings::net_device>,
     ctx: Option<Arc<T>>,
     registered: bool,
+    pub(super) napis: KVec<Arc<NapiInner>>,
 }
 
 // SAFETY: The net_device is owned by this value; the networking core synchronises the
@@ -272,6 +276,7 @@ impl<T: NetDriver> NetDevice<T> {
             ptr,
             ctx: None,
             registered: false,
+            napis: KVec::new(),
         })
     }
 
@@ -300,6 +305,7 @@ impl<T: NetDriver> NetDevice<T> {
             ptr,
             ctx: None,
             registered: false,
+            napis: KVec::new(),
         })
     }
 
@@ -313,7 +319,12 @@ impl<T: NetDriver> NetDevice<T> {
 
     /// A handle for the device's runtime operations.
     pub fn handle(&self) -> NetDevRef {
-        NetDevRef { ptr: self.ptr }
+        NetDevRef {
+            ptr: self.ptr,
+            // SAFETY: The device is owned and valid; `num_tx_queues` is set by
+            // `alloc_netdev_mqs` and never changes.
+            tx_queues: unsafe { bindings::xnt_netdev_num_tx_queues(self.ptr.as_ptr()) },
+        }
     }
 
     /// Whether [`Self::register`] succeeded.
@@ -347,12 +358,21 @@ impl<T: NetDriver> NetDevice<T> {
 
 impl<T: NetDriver> Drop for NetDevice<T> {
     fn drop(&mut self) {
+        // First the NAPI contexts whose `Napi` still lives: disabled (C disables NAPI before
+        // unregistering: `ndo_stop`, netback's `xenvif_disconnect_data()`), timers shut
+        // down, deleted, so no poll runs once unregistering starts, their handles do
+        // nothing from now on and the `Napi`s' drops do not reach the freed device. A no-op
+        // for those already deleted (both drivers delete theirs before this).
+        for napi in &self.napis {
+            napi.delete();
+        }
         if self.registered {
             // SAFETY: The device is registered; this is its only unregistration. It runs
             // `ndo_stop` and waits for all operations to finish.
             unsafe { bindings::xnt_netdev_unregister(self.ptr.as_ptr()) };
         }
-        // SAFETY: The device is no longer registered and nothing else frees it.
+        // SAFETY: The device is no longer registered, has no NAPI context left, and nothing
+        // else frees it.
         unsafe { bindings::xnt_netdev_free(self.ptr.as_ptr()) };
         // `self.ctx` is released after this: no operation can run any more.
     }
@@ -362,9 +382,14 @@ impl<T: NetDriver> Drop for NetDevice<T> {
 ///
 /// It must not be used after the `NetDevice` it came from was dropped; drivers keep it in
 /// structures that the device's owner tears down first.
+///
+/// # Invariants
+///
+/// `tx_queues` is the device's allocated TX queue count (`num_tx_queues`).
 #[derive(Clone, Copy)]
 pub struct NetDevRef {
     ptr: NonNull<bindings::net_device>,
+    tx_queues: u32,
 }
 
 // SAFETY: The operations below are callable from any context the networking core allows.
@@ -407,23 +432,32 @@ impl NetDevRef {
         unsafe { bindings::xnt_netdev_carrier_ok(self.raw()) }
     }
 
-    /// Stops TX queue `q`.
+    /// Stops TX queue `q`; does nothing if the device has no queue `q`.
     pub fn tx_stop(self, q: u32) {
-        // SAFETY: Valid device; the glue uses `q` only below the allocated queue count,
-        // which callers guarantee.
-        unsafe { bindings::xnt_netdev_tx_stop(self.raw(), q) };
+        if q < self.tx_queues {
+            // SAFETY: Valid device; `q` is below the allocated queue count (type
+            // invariant), so `netdev_get_tx_queue` stays inside `dev->_tx`.
+            unsafe { bindings::xnt_netdev_tx_stop(self.raw(), q) };
+        }
     }
 
-    /// Wakes TX queue `q`.
+    /// Wakes TX queue `q`; does nothing if the device has no queue `q`.
     pub fn tx_wake(self, q: u32) {
-        // SAFETY: As in `tx_stop`.
-        unsafe { bindings::xnt_netdev_tx_wake(self.raw(), q) };
+        if q < self.tx_queues {
+            // SAFETY: As in `tx_stop`.
+            unsafe { bindings::xnt_netdev_tx_wake(self.raw(), q) };
+        }
     }
 
-    /// Whether TX queue `q` is stopped.
+    /// Whether TX queue `q` is stopped (`true` if the device has no queue `q`: nothing
+    /// can be sent on it).
     pub fn tx_stopped(self, q: u32) -> bool {
-        // SAFETY: As in `tx_stop`.
-        unsafe { bindings::xnt_netdev_tx_stopped(self.raw(), q) }
+        if q < self.tx_queues {
+            // SAFETY: As in `tx_stop`.
+            unsafe { bindings::xnt_netdev_tx_stopped(self.raw(), q) }
+        } else {
+            true
+        }
     }
 
     /// Starts all TX queues.
