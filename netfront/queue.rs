@@ -12,7 +12,7 @@ use kernel::prelude::*;
 use kernel::sync::Arc;
 
 use crate::rx::RxRingState;
-use crate::tx::{release_in_use, TxRingState};
+use crate::tx::TxRingState;
 use crate::xen::evtchn::{Eoi, EoiHandle, EventHandler};
 use crate::xen::net::{NapiPoller, NapiRef, NetDevRef, QueueCounters};
 use crate::xen::sync::{BhDisabled, SpinLockBh};
@@ -152,13 +152,12 @@ impl Queue {
         let tx = self.tx.lock().take();
         if let Some(mut c) = tx {
             for slot in c.slots.iter_mut() {
-                if let (Some(skb), Some(gref)) = (slot.skb.take(), slot.gref.take()) {
-                    if c.grants.take_back(gref) {
-                        drop(skb);
-                    } else {
+                if let Some(grant) = slot.grant.take() {
+                    match c.grants.take_back(grant) {
+                        Ok(owner) => drop(owner.into_skb()),
                         // The backend may still read the data: the page stays allocated
                         // until it lets go, the skb goes now.
-                        release_in_use(&c.grants, gref, skb, slot.chunk);
+                        Err(grant) => grant.end_deferred(),
                     }
                 }
             }
@@ -169,9 +168,10 @@ impl Queue {
             // expiry (it only schedules NAPI, which finds no rings any more).
             c.napi.cancel_timer();
             for slot in c.slots.iter_mut() {
-                if let (Some(page), Some(gref)) = (slot.page.take(), slot.gref.take()) {
-                    if !c.grants.take_back(gref) {
-                        c.grants.end_access_deferred(gref, Some(page));
+                if let Some(grant) = slot.grant.take() {
+                    if let Err(grant) = c.grants.take_back(grant) {
+                        // The page stays allocated until the backend lets go.
+                        grant.end_deferred();
                     }
                 }
             }

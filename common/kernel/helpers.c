@@ -103,6 +103,11 @@ void xnt_get_page(struct page *page)
 	get_page(page);
 }
 
+void xnt_put_page(struct page *page)
+{
+	put_page(page);
+}
+
 bool xnt_xen_has_pv_nic_devices(void)
 {
 	return xen_has_pv_nic_devices();

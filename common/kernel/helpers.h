@@ -33,5 +33,6 @@ struct page;
 struct page *xnt_pfn_to_page(unsigned long pfn);
 bool xnt_page_refcounted(struct page *page);
 void xnt_get_page(struct page *page);
+void xnt_put_page(struct page *page);
 
 #endif
