@@ -140,7 +140,8 @@ impl Queue {
     }
 
     /// Takes the queue's rings out of the data path and gives every buffer back. Buffers
-    /// the backend still maps are handed to the grant-table code to free later.
+    /// the backend still maps go to the deferred-end list ([`crate::xen::grant`]), which
+    /// frees them once it lets go.
     ///
     /// Process context, before the queue's channels are unbound (`disconnect`): after this
     /// no poll notifies or EOIs them. NAPI may still run, before or after: it takes the
@@ -155,8 +156,9 @@ impl Queue {
                 if let Some(grant) = slot.grant.take() {
                     match c.grants.take_back(grant) {
                         Ok(owner) => drop(owner.into_skb()),
-                        // The backend may still read the data: the page stays allocated
-                        // until it lets go, the skb goes now.
+                        // The backend may still read the data (the C netback grant-maps TX
+                        // pages): the deferred-end list keeps the page (or a slab head's
+                        // skb) until it lets go; a page-backed chunk's skb goes now.
                         Err(grant) => grant.end_deferred(),
                     }
                 }

@@ -18,9 +18,11 @@
 //!   [`GrantPool::take_back`]), which give back the `ClaimedRef` and `F` once the peer has
 //!   let go and otherwise give the `Granted` back, and the deferred end,
 //!   [`Granted::end_deferred`], which dropping a `Granted` does too.
-//! * Deferred: the reference plus a [`FrameOwner`] (what keeps the frame allocated) handed
-//!   to the grant-table code (`gnttab_end_foreign_access`), which ends the access once the
-//!   peer lets go and then drops the page reference.
+//! * Deferred: the reference plus a [`FrameOwner`] (what keeps the frame allocated) on the
+//!   module's deferred-end list ([`DeferredEnds`]), retried every second from a delayed
+//!   work until the peer lets go; then the owner is freed and the reference goes back to
+//!   the grant table. Entries still in use when the module unloads are leaked with one log
+//!   line: freeing them would let the peer access reused memory.
 //!
 //! So safe code can neither release a reference twice nor release one still granted (a
 //! `Granted` is not a `ClaimedRef`), nor free a frame still granted (the `Granted` owns it
@@ -35,9 +37,11 @@
 //! C header: [`include/xen/grant_table.h`](srctree/include/xen/grant_table.h)
 
 use core::mem::ManuallyDrop;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use kernel::error::to_result;
 use kernel::prelude::*;
+use kernel::types::Opaque;
 
 use super::bindings;
 use super::net::{Page, PageRef, SkBuff, SkbChunk};
@@ -68,14 +72,14 @@ impl Drop for ClaimedRef {
     }
 }
 
-/// What keeps a granted frame allocated once its grant is ended later: a page, a page
-/// reference, or an skb. Dropping it frees that.
-pub struct FrameOwner(Owner);
+/// What keeps a granted frame allocated once its grant moved to the deferred-end list: a
+/// page, a page reference, or an skb. Dropping it frees that.
+pub struct FrameOwner(#[expect(dead_code, reason = "held only to be dropped")] Owner);
 
 enum Owner {
-    Page(Page),
-    PageRef(PageRef),
-    Skb(SkBuff),
+    Page(#[expect(dead_code, reason = "held only to be dropped")] Page),
+    PageRef(#[expect(dead_code, reason = "held only to be dropped")] PageRef),
+    Skb(#[expect(dead_code, reason = "held only to be dropped")] SkBuff),
 }
 
 /// The owner of a frame that can be granted: it names the frame and keeps it allocated.
@@ -177,8 +181,8 @@ impl<F: GrantFrame> Granted<F> {
     }
 
     /// Ends the peer's access now if it has let go (freeing the frame's owner and the
-    /// reference), and otherwise hands both to the grant-table code, which ends the access
-    /// once the peer lets go.
+    /// reference), and otherwise hands both to the module's deferred-end list
+    /// ([`DeferredEnds`]), which ends the access once the peer lets go.
     ///
     /// May be called in any context.
     pub fn end_deferred(self) {
@@ -274,27 +278,232 @@ impl Drop for GrantPool {
     }
 }
 
-/// Hands a granted reference and the owner of its frame to the grant-table code, which ends
-/// the access now or, while the peer still uses the frame, later, and then drops the page
-/// reference (`gnttab_end_foreign_access`). Any context.
+/// Delayed-work runs between two "still in use" log lines (C `grant-table.c` logs an entry
+/// after 60 retries, one a second).
+const PASSES_PER_LOG: u32 = 60;
+/// Retry period of the deferred-end list, in milliseconds (C: `HZ`).
+const RETRY_MS: u32 = 1000;
+
+/// A reference whose access could not be ended yet, with what keeps its frame allocated.
+struct Entry {
+    r: bindings::grant_ref_t,
+    #[expect(dead_code, reason = "held only to be dropped")]
+    owner: FrameOwner,
+    next: Option<KBox<Entry>>,
+}
+
+/// The deferred-end list of this module.
+struct DeferredState {
+    /// Between [`DeferredEnds::start`] and its drop: entries may be added and the work
+    /// may be queued.
+    running: bool,
+    head: Option<KBox<Entry>>,
+    /// Consecutive work runs that left entries pending.
+    passes: u32,
+}
+
+kernel::sync::global_lock! {
+    // SAFETY: `DeferredEnds::start` initialises the lock once per module load (`LIST_INIT`)
+    // and sets `LIST_READY` after; no one takes it before seeing `LIST_READY`.
+    //
+    // Taken in process context (device teardown, module exit), softirq (NAPI), with hard
+    // IRQs off (netpoll runs NAPI so) and in the workqueue: an IRQ-disabling lock.
+    unsafe(uninit) static DEFERRED: SpinLockIrq<DeferredState> = DeferredState {
+        running: false,
+        head: None,
+        passes: 0,
+    };
+}
+
+/// `LIST_INIT`: the lock and work initialisation has started; `LIST_READY`: it is done.
+static LIST_INIT: AtomicBool = AtomicBool::new(false);
+static LIST_READY: AtomicBool = AtomicBool::new(false);
+
+/// The delayed work that retries the deferred ends.
+struct RetryWork(Opaque<bindings::delayed_work>);
+
+// SAFETY: The `delayed_work` is initialised once before `LIST_READY` and then only used
+// through the workqueue API, which synchronises itself.
+unsafe impl Sync for RetryWork {}
+
+static RETRY_WORK: RetryWork = RetryWork(Opaque::uninit());
+
+/// The module's deferred-end list: grant references whose access could not be ended when
+/// their owner gave them up, each with what keeps its frame allocated, retried every second
+/// from a delayed work (as `grant-table.c`'s deferred list with its timer).
 ///
-/// A slab head's skb is leaked (its socket charge was given back): its memory cannot be
-/// held apart from the skb, so the grant-table code gets no page.
+/// The list is module-global (each driver module has its own, as it compiles
+/// `common/kernel` into itself): an entry outlives the device that made it (the point is
+/// that a device can go while its peer still maps its buffers), but must not outlive the
+/// module's code, which runs the retries. The module starts it in its `init`, before
+/// registering its driver, and keeps the returned value in its module state after the
+/// driver registration, so that it stops only once every device has gone. Entries still
+/// in use then are leaked with one log line.
+///
+/// Grants given up while the list is not running (before `start`, after the stop) are
+/// ended at once when the peer has let go and otherwise leaked with a log line.
+///
+/// Dropping the value stops the list (process context: it waits for a running retry). It
+/// must be dropped before the module's code goes, as the module state's drop does: a
+/// value leaked with `mem::forget` would leave the retries running after an unload.
+pub struct DeferredEnds(());
+
+impl DeferredEnds {
+    /// Starts the module's deferred-end list; `EBUSY` if it runs already.
+    pub fn start() -> Result<Self> {
+        if !LIST_INIT.swap(true, Ordering::AcqRel) {
+            // SAFETY: Called once per module load (`LIST_INIT`), before any use
+            // (`LIST_READY` is set only after).
+            unsafe { DEFERRED.init() };
+            // SAFETY: `RETRY_WORK` is a static `delayed_work`, initialised here once (as
+            // above) while nothing can queue it (`running` is false).
+            unsafe { bindings::xnt_init_delayed_work(RETRY_WORK.0.get(), Some(retry_work)) };
+            LIST_READY.store(true, Ordering::Release);
+        } else if !LIST_READY.load(Ordering::Acquire) {
+            return Err(EBUSY);
+        }
+        let mut st = DEFERRED.lock();
+        if st.running {
+            return Err(EBUSY);
+        }
+        st.running = true;
+        st.passes = 0;
+        Ok(Self(()))
+    }
+}
+
+impl Drop for DeferredEnds {
+    fn drop(&mut self) {
+        DEFERRED.lock().running = false;
+        // Nothing queues the work once `running` is false (tested under the lock), so after
+        // this the work is neither pending nor running.
+        // SAFETY: `RETRY_WORK` was initialised by `start` (this value exists).
+        unsafe { bindings::cancel_delayed_work_sync(RETRY_WORK.0.get()) };
+        let mut list = DEFERRED.lock().head.take();
+        let mut leaked = 0u32;
+        while let Some(mut e) = list {
+            list = e.next.take();
+            // SAFETY: The entry owns its granted reference and gives it up on success.
+            if !unsafe { try_end(e.r) } {
+                // The peer may still write the frame: leak the owner and the reference.
+                core::mem::forget(e);
+                leaked += 1;
+            }
+        }
+        if leaked != 0 {
+            pr_notice!(
+                "{leaked} grant reference(s) still in use by the peer at unload: their memory is leaked\n"
+            );
+        }
+    }
+}
+
+/// Ends the access through `r` if the peer has let go and frees `r` (to the grant table's
+/// free list); `false`, and nothing changed, while the peer still uses it. Logs nothing:
+/// `gnttab_try_end_foreign_access` is `gnttab_end_foreign_access_ref` without its
+/// "g.e. still in use" line (which a retry each second would repeat) plus the
+/// `gnttab_free_grant_reference`, as `grant-table.c`'s own deferred list does.
+///
+/// # Safety
+///
+/// The caller owns `r`, a granted reference, and gives it up if this returns `true`.
+unsafe fn try_end(r: bindings::grant_ref_t) -> bool {
+    // SAFETY: Guaranteed by the caller.
+    unsafe { bindings::gnttab_try_end_foreign_access(r) != 0 }
+}
+
+/// Leaks a reference and the owner of its frame, which the peer may still access.
+fn leak(r: bindings::grant_ref_t, owner: FrameOwner, why: &str) {
+    core::mem::forget(owner);
+    pr_notice!("grant reference {r:#x} still in use by the peer, {why}: its memory is leaked\n");
+}
+
+/// Ends the access through `r` now if the peer has let go, then frees `owner`; else puts
+/// both on the deferred-end list (or leaks them if the list does not run or memory is
+/// short). Any context.
 ///
 /// # Safety
 ///
 /// The caller owns `r`, a granted reference whose frame `owner` keeps allocated, and gives
 /// both up.
 unsafe fn defer(r: bindings::grant_ref_t, owner: FrameOwner) {
-    let page = match owner.0 {
-        Owner::Page(page) => page.into_raw(),
-        Owner::PageRef(page) => page.into_raw(),
-        Owner::Skb(skb) => {
-            core::mem::forget(skb);
-            core::ptr::null_mut()
-        }
+    // SAFETY: Guaranteed by the caller.
+    if unsafe { try_end(r) } {
+        drop(owner);
+        return;
+    }
+    if !LIST_READY.load(Ordering::Acquire) {
+        leak(r, owner, "no deferred-end list");
+        return;
+    }
+    // Allocated before the owner moves in: a failed `KBox::new` would drop it.
+    let Ok(slot) = KBox::<Entry>::new_uninit(GFP_ATOMIC) else {
+        leak(r, owner, "no memory for its deferred end");
+        return;
     };
-    // SAFETY: The caller gives up `r`; ownership of it and of the page reference (if any)
-    // passes to the grant-table code, which frees them once the peer's access has ended.
-    unsafe { bindings::gnttab_end_foreign_access(r, page) };
+    let mut st = DEFERRED.lock();
+    if !st.running {
+        drop(st);
+        drop(slot);
+        leak(r, owner, "deferred-end list stopped");
+        return;
+    }
+    let next = st.head.take();
+    st.head = Some(KBox::write(slot, Entry { r, owner, next }));
+    // Under the lock, so that a stop cannot slip in between the test and the queueing.
+    // SAFETY: `RETRY_WORK` was initialised before `LIST_READY` was set.
+    unsafe { bindings::xnt_schedule_delayed_work(RETRY_WORK.0.get(), retry_delay()) };
+}
+
+fn retry_delay() -> kernel::time::Jiffies {
+    kernel::time::msecs_to_jiffies(RETRY_MS)
+}
+
+/// The delayed work: one pass over the deferred-end list.
+///
+/// # Safety
+///
+/// Called by the workqueue for `RETRY_WORK` only.
+unsafe extern "C" fn retry_work(_work: *mut bindings::work_struct) {
+    retry_pass();
+}
+
+/// Retries every entry once: those the peer has let go are ended and freed (outside the
+/// lock), the others go back; queues the next pass while entries remain and the list runs.
+fn retry_pass() {
+    let mut list = DEFERRED.lock().head.take();
+    let mut pending: Option<KBox<Entry>> = None;
+    let mut still = 0u32;
+    while let Some(mut e) = list {
+        list = e.next.take();
+        // SAFETY: The entry owns its granted reference and gives it up on success.
+        if unsafe { try_end(e.r) } {
+            // Frees the owner (page, page reference or skb).
+            drop(e);
+        } else {
+            e.next = pending;
+            pending = Some(e);
+            still += 1;
+        }
+    }
+    let mut st = DEFERRED.lock();
+    while let Some(mut e) = pending {
+        pending = e.next.take();
+        e.next = st.head.take();
+        st.head = Some(e);
+    }
+    st.passes = if still == 0 {
+        0
+    } else {
+        st.passes.wrapping_add(1)
+    };
+    let log = still != 0 && st.passes % PASSES_PER_LOG == 0;
+    if st.running && st.head.is_some() {
+        // SAFETY: `RETRY_WORK` was initialised before the list ran.
+        unsafe { bindings::xnt_schedule_delayed_work(RETRY_WORK.0.get(), retry_delay()) };
+    }
+    drop(st);
+    if log {
+        pr_info!("{still} grant reference(s) still in use by the peer; retrying every second\n");
+    }
 }

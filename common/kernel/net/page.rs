@@ -35,10 +35,6 @@ impl Page {
         // SAFETY: Valid page.
         unsafe { bindings::xnt_page_gfn(self.0.as_ptr()) as u64 }
     }
-
-    pub(crate) fn into_raw(self) -> *mut bindings::page {
-        core::mem::ManuallyDrop::new(self).0.as_ptr()
-    }
 }
 
 impl Drop for Page {
@@ -68,11 +64,6 @@ impl PageRef {
     pub(crate) unsafe fn from_raw(page: NonNull<bindings::page>) -> Self {
         // INVARIANT: Guaranteed by the caller.
         Self(page)
-    }
-
-    /// Gives up the reference to the caller.
-    pub(crate) fn into_raw(self) -> *mut bindings::page {
-        core::mem::ManuallyDrop::new(self).0.as_ptr()
     }
 }
 
