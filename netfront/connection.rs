@@ -155,8 +155,8 @@ impl Netfront {
             rx_bind.as_ref().map(|b| b.eoi_handle()),
         ];
         let keys = QueueKeys {
-            tx_ring_ref: tx_ring.gref().raw(),
-            rx_ring_ref: rx_ring.gref().raw(),
+            tx_ring_ref: tx_ring.gref(),
+            rx_ring_ref: rx_ring.gref(),
             tx_port,
             rx_port,
         };

@@ -12,7 +12,7 @@ use kernel::prelude::*;
 use kernel::sync::Arc;
 
 use crate::rx::RxRingState;
-use crate::tx::{release_in_use, TxRingState};
+use crate::tx::TxRingState;
 use crate::xen::evtchn::{Eoi, EoiHandle, EventHandler};
 use crate::xen::net::{NapiHandle, NapiPoll, NapiPoller, NetDevRef, QueueCounters};
 use crate::xen::sync::{BhDisabled, SpinLockBh};
@@ -140,7 +140,8 @@ impl Queue {
     }
 
     /// Takes the queue's rings out of the data path and gives every buffer back. Buffers
-    /// the backend still maps are handed to the grant-table code to free later.
+    /// the backend still maps go to the deferred-end list ([`crate::xen::grant`]), which
+    /// frees them once it lets go.
     ///
     /// Process context, before the queue's channels are unbound (`disconnect`): after this
     /// no poll notifies or EOIs them. NAPI may still run, before or after: it takes the
@@ -152,13 +153,13 @@ impl Queue {
         let tx = self.tx.lock().take();
         if let Some(mut c) = tx {
             for slot in c.slots.iter_mut() {
-                if let (Some(skb), Some(gref)) = (slot.skb.take(), slot.gref.take()) {
-                    if c.grants.take_back(gref) {
-                        drop(skb);
-                    } else {
-                        // The backend may still read the data: the page stays allocated
-                        // until it lets go, the skb goes now.
-                        release_in_use(&c.grants, gref, skb, slot.chunk);
+                if let Some(grant) = slot.grant.take() {
+                    match c.grants.take_back(grant) {
+                        Ok(owner) => drop(owner.into_skb()),
+                        // The backend may still read the data (the C netback grant-maps TX
+                        // pages): the deferred-end list keeps the page (or a slab head's
+                        // skb) until it lets go; a page-backed chunk's skb goes now.
+                        Err(grant) => grant.end_deferred(),
                     }
                 }
             }
@@ -169,9 +170,10 @@ impl Queue {
             // expiry (it only schedules NAPI, which finds no rings any more).
             c.napi.cancel_timer();
             for slot in c.slots.iter_mut() {
-                if let (Some(page), Some(gref)) = (slot.page.take(), slot.gref.take()) {
-                    if !c.grants.take_back(gref) {
-                        c.grants.end_access_deferred(gref, Some(page));
+                if let Some(grant) = slot.grant.take() {
+                    if let Err(grant) = c.grants.take_back(grant) {
+                        // The page stays allocated until the backend lets go.
+                        grant.end_deferred();
                     }
                 }
             }

@@ -10,7 +10,7 @@ use kernel::prelude::*;
 
 use crate::queue::Queue;
 use crate::xen::evtchn::Notifier;
-use crate::xen::grant::{GrantPool, GrantRef};
+use crate::xen::grant::{GrantPool, Granted};
 use crate::xen::net::{bump, ChecksumState, Gso, NapiHandle, NapiPoll, Page, SkBuff};
 use crate::xen::protocol::flags::Checksum;
 use crate::xen::protocol::frontend::{self, RX_COPY_THRESHOLD};
@@ -31,11 +31,10 @@ const RX_REFILL_RETRY_MS: u32 = 100;
 /// RX problems logged per queue before only counting them.
 const RX_PROBLEMS_LOGGED: u32 = 5;
 
-/// One posted RX buffer: the page and its writable grant.
+/// One posted RX buffer: the writable grant of its page.
 #[derive(Default)]
 pub(crate) struct RxSlot {
-    pub(crate) page: Option<Page>,
-    pub(crate) gref: Option<GrantRef>,
+    pub(crate) grant: Option<Granted<Page>>,
 }
 
 /// A queue's RX side while connected.
@@ -69,7 +68,7 @@ impl Queue {
         let mut short = false;
         while c.req_prod_pvt.wrapping_sub(c.rsp_cons) < RX_RING_SIZE {
             let idx = (c.req_prod_pvt & (RX_RING_SIZE - 1)) as usize;
-            if c.slots[idx].page.is_some() {
+            if c.slots[idx].grant.is_some() {
                 break;
             }
             // Zeroed: the backend may read the whole granted page (XSA-403).
@@ -77,21 +76,18 @@ impl Queue {
                 short = true;
                 break;
             };
-            let Some(gref) = c.grants.claim() else {
+            let Some(claimed) = c.grants.claim() else {
                 short = true;
                 break;
             };
-            c.grants.grant(gref, page.gfn(), false);
+            let grant = c.grants.grant(claimed, page, false);
             let req = RxRequest {
                 id: idx as u16,
                 pad: 0,
-                gref: gref.raw(),
+                gref: grant.raw(),
             };
             c.ring.write_slot(c.req_prod_pvt, &req.to_le_bytes());
-            c.slots[idx] = RxSlot {
-                page: Some(page),
-                gref: Some(gref),
-            };
+            c.slots[idx] = RxSlot { grant: Some(grant) };
             c.req_prod_pvt = c.req_prod_pvt.wrapping_add(1);
             pushed = true;
         }
@@ -142,19 +138,22 @@ impl Queue {
             let mut next_data = 0;
             for k in 0..pkt.consumed {
                 let idx = (cons.wrapping_add(k) & (RX_RING_SIZE - 1)) as usize;
-                let slot = core::mem::take(&mut c.slots[idx]);
-                let (Some(page), Some(gref)) = (slot.page, slot.gref) else {
+                let Some(grant) = c.slots[idx].grant.take() else {
                     missing = true;
                     continue;
                 };
-                if !c.grants.take_back(gref) {
-                    self.shared.mark_broken(
-                        self.index,
-                        format_args!("Grant still in use by backend domain (RX slot {idx})"),
-                    );
-                    c.grants.end_access_deferred(gref, Some(page));
-                    return work;
-                }
+                let page = match c.grants.take_back(grant) {
+                    Ok(page) => page,
+                    Err(grant) => {
+                        self.shared.mark_broken(
+                            self.index,
+                            format_args!("Grant still in use by backend domain (RX slot {idx})"),
+                        );
+                        // The page stays allocated until the backend lets go.
+                        grant.end_deferred();
+                        return work;
+                    }
+                };
                 if next_data < data.len() && data[next_data].position == k {
                     pages[next_data] = Some(page);
                     next_data += 1;

@@ -7,8 +7,8 @@ use kernel::prelude::*;
 
 use crate::queue::Queue;
 use crate::xen::evtchn::Notifier;
-use crate::xen::grant::{GrantPool, GrantRef};
-use crate::xen::net::{bump, ChecksumState, Chunk, Gso, SkBuff};
+use crate::xen::grant::{GrantPool, Granted};
+use crate::xen::net::{bump, ChecksumState, Chunk, Gso, SkBuff, SkbChunk};
 use crate::xen::protocol::flags::TxFlags;
 use crate::xen::protocol::frontend::{self, TxCompletion};
 use crate::xen::protocol::netif::{
@@ -26,27 +26,11 @@ const MAX_TX_DATA_SLOTS: usize = NR_SLOTS_MIN;
 /// Stop a TX queue when fewer free slots remain (`NR_SLOTS_MIN + 1`, as in C).
 const TX_WAKE_THRESHOLD: u32 = NR_SLOTS_MIN as u32 + 1;
 
-/// One TX request id: the skb reference and grant it holds while the backend works.
+/// One TX request id: the grant of one chunk of a packet, owning an skb reference, while
+/// the backend works.
 #[derive(Default)]
 pub(crate) struct TxSlot {
-    pub(crate) skb: Option<SkBuff>,
-    pub(crate) gref: Option<GrantRef>,
-    /// Which of the skb's chunks ([`SkBuff::chunks`]) the grant covers.
-    pub(crate) chunk: u8,
-}
-
-/// Gives up a TX request whose grant the backend still uses: the grant-table code ends the
-/// access later and keeps the granted page until then, and the skb (with its socket
-/// charge) is freed now (C `xennet_release_tx_bufs`). Only a slab-allocated head cannot be
-/// kept apart from its skb: that skb gives its socket charge back but stays allocated (and
-/// is leaked), so the backend never sees the memory reused.
-pub(crate) fn release_in_use(grants: &GrantPool, gref: GrantRef, mut skb: SkBuff, chunk: u8) {
-    if grants.end_access_deferred_skb(gref, &skb, usize::from(chunk)) {
-        drop(skb);
-    } else {
-        skb.orphan();
-        core::mem::forget(skb);
-    }
+    pub(crate) grant: Option<Granted<SkbChunk>>,
 }
 
 /// A queue's TX side while connected.
@@ -96,23 +80,27 @@ impl Queue {
                     }
                     TxCompletion::Done { id, status } => (id, status),
                 };
-                let entry = &mut c.slots[usize::from(id)];
-                let chunk = entry.chunk;
-                let (Some(skb), Some(gref)) = (entry.skb.take(), entry.gref.take()) else {
+                let Some(grant) = c.slots[usize::from(id)].grant.take() else {
                     self.shared.mark_broken(
                         self.index,
                         format_args!("Response for inactive request (id {id})"),
                     );
                     return;
                 };
-                if !c.grants.take_back(gref) {
-                    self.shared.mark_broken(
-                        self.index,
-                        format_args!("Grant still in use by backend domain (TX id {id})"),
-                    );
-                    release_in_use(&c.grants, gref, skb, chunk);
-                    return;
-                }
+                let owner = match c.grants.take_back(grant) {
+                    Ok(owner) => owner,
+                    Err(grant) => {
+                        self.shared.mark_broken(
+                            self.index,
+                            format_args!("Grant still in use by backend domain (TX id {id})"),
+                        );
+                        // The page (or a slab head's skb) stays until the backend lets go.
+                        grant.end_deferred();
+                        return;
+                    }
+                };
+                let chunk = owner.index();
+                let skb = owner.into_skb();
                 // Capacity for every id was reserved at connect.
                 let _ = c.free_ids.push_within_capacity(id);
                 if status == 0 {
@@ -232,17 +220,28 @@ impl Queue {
             return;
         }
         for (i, chunk) in chunks[..n].iter().enumerate() {
-            let (Some(id), Some(gref)) = (c.free_ids.pop(), c.grants.claim()) else {
+            let Some(id) = c.free_ids.pop() else {
                 // Cannot happen: ids and grants are reserved per ring slot.
                 break;
             };
-            c.grants.grant(gref, chunk.gfn, true);
+            let Some(claimed) = c.grants.claim() else {
+                // Cannot happen (as above).
+                let _ = c.free_ids.push_within_capacity(id);
+                break;
+            };
+            let Ok(owner) = skb.new_ref().into_chunk(i) else {
+                // Cannot happen: `chunks` described `n` chunks of this skb.
+                c.grants.release(claimed);
+                let _ = c.free_ids.push_within_capacity(id);
+                break;
+            };
+            let grant = c.grants.grant(claimed, owner, true);
             let mut flags = if i == 0 { first_flags } else { TxFlags::EMPTY };
             if i + 1 < n {
                 flags = flags | TxFlags::MORE_DATA;
             }
             let req = TxRequest {
-                gref: gref.raw(),
+                gref: grant.raw(),
                 offset: chunk.offset,
                 flags: flags.bits(),
                 id,
@@ -250,11 +249,7 @@ impl Queue {
             };
             c.ring.write_slot(c.req_prod_pvt, &req.to_le_bytes());
             c.req_prod_pvt = c.req_prod_pvt.wrapping_add(1);
-            c.slots[usize::from(id)] = TxSlot {
-                skb: Some(skb.new_ref()),
-                gref: Some(gref),
-                chunk: i as u8,
-            };
+            c.slots[usize::from(id)] = TxSlot { grant: Some(grant) };
             if i == 0 {
                 if let Some(extra) = &gso {
                     let e = ExtraInfo::encode(extra, false);

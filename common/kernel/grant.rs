@@ -1,35 +1,211 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Grant references: a private pool of references, granting a frame to another domain and
-//! ending that access again.
+//! Grant references as owned values: a private pool of references, granting a frame to
+//! another domain, ending that access again, and a deferred end for frames the peer still
+//! uses.
+//!
+//! # Ownership
+//!
+//! A reference moves through three owned, non-`Copy` states, and each frame granted stays
+//! allocated for as long as the peer may access it:
+//!
+//! * [`ClaimedRef`]: taken from a [`GrantPool`] with [`GrantPool::claim`]; grants nothing.
+//!   It goes back with [`GrantPool::release`], or to the grant table's free list when
+//!   dropped.
+//! * [`Granted<F>`]: made by [`GrantPool::grant`], which consumes a `ClaimedRef` and the
+//!   owner `F` of the frame ([`Page`], or [`SkbChunk`] for a chunk of an skb: a
+//!   [`GrantFrame`]). Its only ways out are [`Granted::end_access`] (or
+//!   [`GrantPool::take_back`]), which give back the `ClaimedRef` and `F` once the peer has
+//!   let go and otherwise give the `Granted` back, and the deferred end,
+//!   [`Granted::end_deferred`], which dropping a `Granted` does too.
+//! * Deferred: the reference plus a [`FrameOwner`] (what keeps the frame allocated) on the
+//!   module's deferred-end list ([`DeferredEnds`]), retried every second from a delayed
+//!   work until the peer lets go; then the owner is freed and the reference goes back to
+//!   the grant table. Entries still in use when the module unloads are leaked with one log
+//!   line: freeing them would let the peer access reused memory.
+//!
+//! So safe code can neither release a reference twice nor release one still granted (a
+//! `Granted` is not a `ClaimedRef`), nor free a frame still granted (the `Granted` owns it
+//! and gives it back only with the access ended), nor grant a frame it does not keep
+//! allocated ([`GrantFrame`] is an `unsafe` trait, implemented here only). What a
+//! reference number is on the wire stays available as `raw()`.
+//!
+//! The ring pages of [`super::sring::FrontRing`] are granted by `xenbus_setup_ring()` and
+//! owned by the ring, whose drop alone ends the access (`xenbus_teardown_ring()`; the
+//! grant-table code keeps a page the peer still maps); the ring hands out only the number.
 //!
 //! C header: [`include/xen/grant_table.h`](srctree/include/xen/grant_table.h)
 
+use core::mem::ManuallyDrop;
+use core::sync::atomic::{AtomicBool, Ordering};
+
 use kernel::error::to_result;
 use kernel::prelude::*;
+use kernel::types::Opaque;
 
 use super::bindings;
-use super::net::{Page, SkBuff};
+use super::net::{Page, PageRef, SkBuff, SkbChunk};
 
-/// A grant reference number, as written into rings and XenStore.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct GrantRef(u32);
+/// A claimed grant reference that grants nothing: the only value that can be granted.
+///
+/// Dropping it gives the reference back to the grant table's free list
+/// (`gnttab_free_grant_reference`), not to the pool it came from.
+///
+/// # Invariants
+///
+/// `self.0` is a grant reference this value owns (claimed from a pool, or whose access was
+/// ended), in no pool and free list, and its grant entry permits no access.
+pub struct ClaimedRef(bindings::grant_ref_t);
 
-impl GrantRef {
-    /// The reference as the wire carries it.
-    pub const fn raw(self) -> u32 {
+impl ClaimedRef {
+    /// The reference number.
+    pub fn raw(&self) -> u32 {
         self.0
     }
+}
 
-    pub(crate) const fn from_raw(raw: u32) -> Self {
-        Self(raw)
+impl Drop for ClaimedRef {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant we own the reference and it grants nothing, so it
+        // can go back to the free list; nothing uses the number after this.
+        unsafe { bindings::gnttab_free_grant_reference(self.0) };
+    }
+}
+
+/// What keeps a granted frame allocated once its grant moved to the deferred-end list: a
+/// page, a page reference, or an skb. Dropping it frees that.
+pub struct FrameOwner(#[expect(dead_code, reason = "held only to be dropped")] Owner);
+
+enum Owner {
+    Page(#[expect(dead_code, reason = "held only to be dropped")] Page),
+    PageRef(#[expect(dead_code, reason = "held only to be dropped")] PageRef),
+    Skb(#[expect(dead_code, reason = "held only to be dropped")] SkBuff),
+}
+
+/// The owner of a frame that can be granted: it names the frame and keeps it allocated.
+///
+/// # Safety
+///
+/// For as long as a value lives, [`gfn`](Self::gfn) returns the same frame and that frame
+/// stays allocated and is not given to another user; the [`FrameOwner`] that
+/// [`into_owner`](Self::into_owner) returns keeps it so until it is dropped.
+pub unsafe trait GrantFrame: Sized + Send + 'static {
+    /// The guest frame number to grant.
+    fn gfn(&self) -> u64;
+
+    /// What keeps the frame allocated while its access is ended later (can be less than
+    /// `self`: a page reference instead of a whole skb).
+    fn into_owner(self) -> FrameOwner;
+}
+
+// SAFETY: An owned page stays allocated until dropped; its frame number does not change.
+unsafe impl GrantFrame for Page {
+    fn gfn(&self) -> u64 {
+        Page::gfn(self)
+    }
+
+    fn into_owner(self) -> FrameOwner {
+        FrameOwner(Owner::Page(self))
+    }
+}
+
+// SAFETY: By the invariant of `SkbChunk`, `gfn` is a frame of the skb's data, recorded
+// when the value was made and kept allocated by the skb reference it holds. The owner is a
+// reference to the page of that very frame (`SkbChunk::page_ref`), or the skb itself when
+// the frame is a slab head only the skb keeps allocated.
+unsafe impl GrantFrame for SkbChunk {
+    fn gfn(&self) -> u64 {
+        SkbChunk::gfn(self)
+    }
+
+    /// Like C `xennet_release_tx_bufs`: a page reference keeps the page, and the skb (with
+    /// its socket charge) is freed now; a slab head keeps its skb, whose socket charge is
+    /// given back now (`skb_orphan`).
+    fn into_owner(self) -> FrameOwner {
+        match self.page_ref() {
+            Some(page) => FrameOwner(Owner::PageRef(page)),
+            None => {
+                let mut skb = self.into_skb();
+                skb.orphan();
+                FrameOwner(Owner::Skb(skb))
+            }
+        }
+    }
+}
+
+/// A reference granting the peer access to the frame of `F`, which it owns.
+///
+/// Dropping it is the deferred end ([`Granted::end_deferred`]): the access ends now if the
+/// peer has let go, else later, and the frame is freed only then.
+///
+/// # Invariants
+///
+/// `r` is a reference this value owns, in no pool or free list, whose grant entry grants
+/// (or granted: the peer may still use it) the peer access to `frame.gfn()`; `frame` is
+/// taken out only together with `r`, by `into_parts` or `drop`.
+pub struct Granted<F: GrantFrame> {
+    r: bindings::grant_ref_t,
+    frame: ManuallyDrop<F>,
+}
+
+impl<F: GrantFrame> Granted<F> {
+    /// The reference number, as the wire carries it.
+    pub fn raw(&self) -> u32 {
+        self.r
+    }
+
+    /// The owner of the granted frame.
+    pub fn frame(&self) -> &F {
+        &self.frame
+    }
+
+    fn into_parts(self) -> (bindings::grant_ref_t, F) {
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never used or dropped again, so `frame` is taken out once.
+        let frame = unsafe { ManuallyDrop::take(&mut this.frame) };
+        (this.r, frame)
+    }
+
+    /// Ends the peer's access and gives back the reference and the frame's owner; gives
+    /// `self` back while the peer still uses the frame (the grant-table code logs
+    /// "g.e. ... still in use").
+    pub fn end_access(self) -> Result<(ClaimedRef, F), Self> {
+        // SAFETY: By the type invariant we own `self.r`; ending access only touches its
+        // entry.
+        if unsafe { bindings::gnttab_end_foreign_access_ref(self.r) } == 0 {
+            return Err(self);
+        }
+        let (r, frame) = self.into_parts();
+        // INVARIANT: The access has ended, so `r` grants nothing.
+        Ok((ClaimedRef(r), frame))
+    }
+
+    /// Ends the peer's access now if it has let go (freeing the frame's owner and the
+    /// reference), and otherwise hands both to the module's deferred-end list
+    /// ([`DeferredEnds`]), which ends the access once the peer lets go.
+    ///
+    /// May be called in any context.
+    pub fn end_deferred(self) {
+        let (r, frame) = self.into_parts();
+        // SAFETY: By the type invariant we own `r`, which grants the frame `frame` keeps.
+        unsafe { defer(r, frame.into_owner()) };
+    }
+}
+
+impl<F: GrantFrame> Drop for Granted<F> {
+    fn drop(&mut self) {
+        // SAFETY: `self` is being dropped, so `frame` is taken out once.
+        let frame = unsafe { ManuallyDrop::take(&mut self.frame) };
+        // SAFETY: By the type invariant we own `self.r`, which grants the frame `frame`
+        // keeps; nothing uses `self.r` after this.
+        unsafe { defer(self.r, frame.into_owner()) };
     }
 }
 
 /// A block of grant references reserved with `gnttab_alloc_grant_references()`.
 ///
-/// Claimed references are handed out by [`GrantPool::claim`] and must be given back with
-/// [`GrantPool::release`] once the peer's access has ended; dropping the pool frees the
+/// Claimed references are handed out by [`GrantPool::claim`] and come back with
+/// [`GrantPool::release`] (or [`GrantPool::take_back`]); dropping the pool frees the
 /// references that are still in it.
 pub struct GrantPool {
     head: bindings::grant_ref_t,
@@ -49,76 +225,49 @@ impl GrantPool {
     }
 
     /// Takes one reference out of the pool; `None` when it is empty.
-    pub fn claim(&mut self) -> Option<GrantRef> {
+    pub fn claim(&mut self) -> Option<ClaimedRef> {
         // SAFETY: `self.head` is a pool head returned by `gnttab_alloc_grant_references`.
         let r = unsafe { bindings::gnttab_claim_grant_reference(&mut self.head) };
-        u32::try_from(r).ok().map(GrantRef)
+        // INVARIANT: A reference claimed from the pool is ours and grants nothing.
+        u32::try_from(r).ok().map(ClaimedRef)
     }
 
-    /// Puts back a reference whose access has ended (or was never granted).
-    pub fn release(&mut self, r: GrantRef) {
-        // SAFETY: `r` was claimed from this pool and no access through it is active.
+    /// Puts a reference back into the pool.
+    pub fn release(&mut self, r: ClaimedRef) {
+        let r = ManuallyDrop::new(r);
+        // SAFETY: By the invariant of `ClaimedRef` we own `r.0` and it grants nothing; the
+        // pool takes it over (it is not dropped).
         unsafe { bindings::gnttab_release_grant_reference(&mut self.head, r.0) };
     }
 
-    /// Grants the pool's peer access to frame `gfn` through `r`.
-    pub fn grant(&self, r: GrantRef, gfn: u64, readonly: bool) {
-        // SAFETY: `r` is a claimed reference of this pool, so no other user writes its
-        // grant entry; the frame stays allocated until the access has ended (the caller
-        // keeps the page or skb that owns it).
+    /// Grants the pool's peer access to the frame of `frame` through `r`, read-only if
+    /// `readonly`; the returned value owns both until the access has ended.
+    pub fn grant<F: GrantFrame>(&self, r: ClaimedRef, frame: F, readonly: bool) -> Granted<F> {
+        let r = ManuallyDrop::new(r).0;
+        // SAFETY: By the invariant of `ClaimedRef` we own `r`, so no other user writes its
+        // grant entry; the frame stays allocated while `frame` lives (`GrantFrame`), which
+        // the returned `Granted` keeps until the access has ended.
         unsafe {
             bindings::gnttab_grant_foreign_access_ref(
-                r.0,
+                r,
                 self.domid,
-                gfn as kernel::ffi::c_ulong,
+                frame.gfn() as kernel::ffi::c_ulong,
                 i32::from(readonly),
             )
         };
-    }
-
-    /// Ends the peer's access through `r`; `false` while the peer still uses the frame.
-    pub fn end_access(&self, r: GrantRef) -> bool {
-        // SAFETY: `r` is a reference of this pool; ending access only touches its entry.
-        unsafe { bindings::gnttab_end_foreign_access_ref(r.0) != 0 }
-    }
-
-    /// Ends the peer's access through `r` and puts `r` back into the pool; `false` (and
-    /// `r` still granted) while the peer uses the frame, in which case the caller hands
-    /// it to [`GrantPool::end_access_deferred`] and must not reuse the frame.
-    pub fn take_back(&mut self, r: GrantRef) -> bool {
-        if !self.end_access(r) {
-            return false;
+        // INVARIANT: `r` grants `frame.gfn()` and is owned by the new value alone.
+        Granted {
+            r,
+            frame: ManuallyDrop::new(frame),
         }
+    }
+
+    /// Ends the peer's access through `g` and puts its reference back into the pool,
+    /// giving back the frame's owner; gives `g` back while the peer still uses the frame.
+    pub fn take_back<F: GrantFrame>(&mut self, g: Granted<F>) -> Result<F, Granted<F>> {
+        let (r, frame) = g.end_access()?;
         self.release(r);
-        true
-    }
-
-    /// Hands a reference whose access could not be ended, and the page behind it, to the
-    /// grant-table code, which frees both once the peer lets go.
-    pub fn end_access_deferred(&self, r: GrantRef, page: Option<Page>) {
-        let raw = page.map_or(core::ptr::null_mut(), Page::into_raw);
-        // SAFETY: `r` is a granted reference of this pool; ownership of the reference and of
-        // the page (if any) passes to the grant-table code, which frees them later.
-        unsafe { bindings::gnttab_end_foreign_access(r.0, raw) };
-    }
-
-    /// Hands a reference whose access could not be ended to the grant-table code together
-    /// with a reference to the page under chunk `chunk` of `skb` (the chunk `r` grants, see
-    /// [`SkBuff::chunks`]), so that the page stays allocated until the peer lets go while
-    /// `skb` itself can be freed now (C `xennet_release_tx_bufs`: `get_page`, then
-    /// `gnttab_end_foreign_access(ref, page)`).
-    ///
-    /// Returns `false`, and hands over `r` without a page, when that memory cannot be held
-    /// apart from the skb (a slab head): the caller then keeps `skb` if the frame must stay
-    /// allocated.
-    pub fn end_access_deferred_skb(&self, r: GrantRef, skb: &SkBuff, chunk: usize) -> bool {
-        let page = skb.chunk_page_ref(chunk);
-        let raw = page.map_or(core::ptr::null_mut(), |p| p.as_ptr());
-        // SAFETY: `r` is a granted reference of this pool; ownership of the reference, and of
-        // the page reference `chunk_page_ref` took (if any), passes to the grant-table code,
-        // which drops them (`put_page`) once the peer's access has ended.
-        unsafe { bindings::gnttab_end_foreign_access(r.0, raw) };
-        page.is_some()
+        Ok(frame)
     }
 }
 
@@ -126,5 +275,235 @@ impl Drop for GrantPool {
     fn drop(&mut self) {
         // SAFETY: `self.head` is a pool head; references still in it are unused.
         unsafe { bindings::gnttab_free_grant_references(self.head) };
+    }
+}
+
+/// Delayed-work runs between two "still in use" log lines (C `grant-table.c` logs an entry
+/// after 60 retries, one a second).
+const PASSES_PER_LOG: u32 = 60;
+/// Retry period of the deferred-end list, in milliseconds (C: `HZ`).
+const RETRY_MS: u32 = 1000;
+
+/// A reference whose access could not be ended yet, with what keeps its frame allocated.
+struct Entry {
+    r: bindings::grant_ref_t,
+    #[expect(dead_code, reason = "held only to be dropped")]
+    owner: FrameOwner,
+    next: Option<KBox<Entry>>,
+}
+
+/// The deferred-end list of this module.
+struct DeferredState {
+    /// Between [`DeferredEnds::start`] and its drop: entries may be added and the work
+    /// may be queued.
+    running: bool,
+    head: Option<KBox<Entry>>,
+    /// Consecutive work runs that left entries pending.
+    passes: u32,
+}
+
+kernel::sync::global_lock! {
+    // SAFETY: `DeferredEnds::start` initialises the lock once per module load (`LIST_INIT`)
+    // and sets `LIST_READY` after; no one takes it before seeing `LIST_READY`.
+    //
+    // Taken in process context (device teardown, module exit), softirq (NAPI), with hard
+    // IRQs off (netpoll runs NAPI so) and in the workqueue: an IRQ-disabling lock.
+    unsafe(uninit) static DEFERRED: SpinLockIrq<DeferredState> = DeferredState {
+        running: false,
+        head: None,
+        passes: 0,
+    };
+}
+
+/// `LIST_INIT`: the lock and work initialisation has started; `LIST_READY`: it is done.
+static LIST_INIT: AtomicBool = AtomicBool::new(false);
+static LIST_READY: AtomicBool = AtomicBool::new(false);
+
+/// The delayed work that retries the deferred ends.
+struct RetryWork(Opaque<bindings::delayed_work>);
+
+// SAFETY: The `delayed_work` is initialised once before `LIST_READY` and then only used
+// through the workqueue API, which synchronises itself.
+unsafe impl Sync for RetryWork {}
+
+static RETRY_WORK: RetryWork = RetryWork(Opaque::uninit());
+
+/// The module's deferred-end list: grant references whose access could not be ended when
+/// their owner gave them up, each with what keeps its frame allocated, retried every second
+/// from a delayed work (as `grant-table.c`'s deferred list with its timer).
+///
+/// The list is module-global (each driver module has its own, as it compiles
+/// `common/kernel` into itself): an entry outlives the device that made it (the point is
+/// that a device can go while its peer still maps its buffers), but must not outlive the
+/// module's code, which runs the retries. The module starts it in its `init`, before
+/// registering its driver, and keeps the returned value in its module state after the
+/// driver registration, so that it stops only once every device has gone. Entries still
+/// in use then are leaked with one log line.
+///
+/// Grants given up while the list is not running (before `start`, after the stop) are
+/// ended at once when the peer has let go and otherwise leaked with a log line.
+///
+/// Dropping the value stops the list (process context: it waits for a running retry). It
+/// must be dropped before the module's code goes, as the module state's drop does: a
+/// value leaked with `mem::forget` would leave the retries running after an unload.
+pub struct DeferredEnds(());
+
+impl DeferredEnds {
+    /// Starts the module's deferred-end list; `EBUSY` if it runs already.
+    pub fn start() -> Result<Self> {
+        if !LIST_INIT.swap(true, Ordering::AcqRel) {
+            // SAFETY: Called once per module load (`LIST_INIT`), before any use
+            // (`LIST_READY` is set only after).
+            unsafe { DEFERRED.init() };
+            // SAFETY: `RETRY_WORK` is a static `delayed_work`, initialised here once (as
+            // above) while nothing can queue it (`running` is false).
+            unsafe { bindings::xnt_init_delayed_work(RETRY_WORK.0.get(), Some(retry_work)) };
+            LIST_READY.store(true, Ordering::Release);
+        } else if !LIST_READY.load(Ordering::Acquire) {
+            return Err(EBUSY);
+        }
+        let mut st = DEFERRED.lock();
+        if st.running {
+            return Err(EBUSY);
+        }
+        st.running = true;
+        st.passes = 0;
+        Ok(Self(()))
+    }
+}
+
+impl Drop for DeferredEnds {
+    fn drop(&mut self) {
+        DEFERRED.lock().running = false;
+        // Nothing queues the work once `running` is false (tested under the lock), so after
+        // this the work is neither pending nor running.
+        // SAFETY: `RETRY_WORK` was initialised by `start` (this value exists).
+        unsafe { bindings::cancel_delayed_work_sync(RETRY_WORK.0.get()) };
+        let mut list = DEFERRED.lock().head.take();
+        let mut leaked = 0u32;
+        while let Some(mut e) = list {
+            list = e.next.take();
+            // SAFETY: The entry owns its granted reference and gives it up on success.
+            if !unsafe { try_end(e.r) } {
+                // The peer may still write the frame: leak the owner and the reference.
+                core::mem::forget(e);
+                leaked += 1;
+            }
+        }
+        if leaked != 0 {
+            pr_notice!(
+                "{leaked} grant reference(s) still in use by the peer at unload: their memory is leaked\n"
+            );
+        }
+    }
+}
+
+/// Ends the access through `r` if the peer has let go and frees `r` (to the grant table's
+/// free list); `false`, and nothing changed, while the peer still uses it. Logs nothing:
+/// `gnttab_try_end_foreign_access` is `gnttab_end_foreign_access_ref` without its
+/// "g.e. still in use" line (which a retry each second would repeat) plus the
+/// `gnttab_free_grant_reference`, as `grant-table.c`'s own deferred list does.
+///
+/// # Safety
+///
+/// The caller owns `r`, a granted reference, and gives it up if this returns `true`.
+unsafe fn try_end(r: bindings::grant_ref_t) -> bool {
+    // SAFETY: Guaranteed by the caller.
+    unsafe { bindings::gnttab_try_end_foreign_access(r) != 0 }
+}
+
+/// Leaks a reference and the owner of its frame, which the peer may still access.
+fn leak(r: bindings::grant_ref_t, owner: FrameOwner, why: &str) {
+    core::mem::forget(owner);
+    pr_notice!("grant reference {r:#x} still in use by the peer, {why}: its memory is leaked\n");
+}
+
+/// Ends the access through `r` now if the peer has let go, then frees `owner`; else puts
+/// both on the deferred-end list (or leaks them if the list does not run or memory is
+/// short). Any context.
+///
+/// # Safety
+///
+/// The caller owns `r`, a granted reference whose frame `owner` keeps allocated, and gives
+/// both up.
+unsafe fn defer(r: bindings::grant_ref_t, owner: FrameOwner) {
+    // SAFETY: Guaranteed by the caller.
+    if unsafe { try_end(r) } {
+        drop(owner);
+        return;
+    }
+    if !LIST_READY.load(Ordering::Acquire) {
+        leak(r, owner, "no deferred-end list");
+        return;
+    }
+    // Allocated before the owner moves in: a failed `KBox::new` would drop it.
+    let Ok(slot) = KBox::<Entry>::new_uninit(GFP_ATOMIC) else {
+        leak(r, owner, "no memory for its deferred end");
+        return;
+    };
+    let mut st = DEFERRED.lock();
+    if !st.running {
+        drop(st);
+        drop(slot);
+        leak(r, owner, "deferred-end list stopped");
+        return;
+    }
+    let next = st.head.take();
+    st.head = Some(KBox::write(slot, Entry { r, owner, next }));
+    // Under the lock, so that a stop cannot slip in between the test and the queueing.
+    // SAFETY: `RETRY_WORK` was initialised before `LIST_READY` was set.
+    unsafe { bindings::xnt_schedule_delayed_work(RETRY_WORK.0.get(), retry_delay()) };
+}
+
+fn retry_delay() -> kernel::time::Jiffies {
+    kernel::time::msecs_to_jiffies(RETRY_MS)
+}
+
+/// The delayed work: one pass over the deferred-end list.
+///
+/// # Safety
+///
+/// Called by the workqueue for `RETRY_WORK` only.
+unsafe extern "C" fn retry_work(_work: *mut bindings::work_struct) {
+    retry_pass();
+}
+
+/// Retries every entry once: those the peer has let go are ended and freed (outside the
+/// lock), the others go back; queues the next pass while entries remain and the list runs.
+fn retry_pass() {
+    let mut list = DEFERRED.lock().head.take();
+    let mut pending: Option<KBox<Entry>> = None;
+    let mut still = 0u32;
+    while let Some(mut e) = list {
+        list = e.next.take();
+        // SAFETY: The entry owns its granted reference and gives it up on success.
+        if unsafe { try_end(e.r) } {
+            // Frees the owner (page, page reference or skb).
+            drop(e);
+        } else {
+            e.next = pending;
+            pending = Some(e);
+            still += 1;
+        }
+    }
+    let mut st = DEFERRED.lock();
+    while let Some(mut e) = pending {
+        pending = e.next.take();
+        e.next = st.head.take();
+        st.head = Some(e);
+    }
+    st.passes = if still == 0 {
+        0
+    } else {
+        st.passes.wrapping_add(1)
+    };
+    let log = still != 0 && st.passes % PASSES_PER_LOG == 0;
+    if st.running && st.head.is_some() {
+        // SAFETY: `RETRY_WORK` was initialised before the list ran.
+        unsafe { bindings::xnt_schedule_delayed_work(RETRY_WORK.0.get(), retry_delay()) };
+    }
+    drop(st);
+    if log {
+        pr_info!("{still} grant reference(s) still in use by the peer; retrying every second\n");
     }
 }

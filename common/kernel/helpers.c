@@ -8,6 +8,7 @@
 #include <linux/mm.h>
 #include <linux/skbuff.h>
 #include <linux/spinlock.h>
+#include <linux/workqueue.h>
 #include <xen/platform_pci.h>
 #include <xen/xen.h>
 #include <xen/xenbus.h>
@@ -101,6 +102,21 @@ bool xnt_page_refcounted(struct page *page)
 void xnt_get_page(struct page *page)
 {
 	get_page(page);
+}
+
+void xnt_put_page(struct page *page)
+{
+	put_page(page);
+}
+
+void xnt_init_delayed_work(struct delayed_work *dwork, work_func_t func)
+{
+	INIT_DELAYED_WORK(dwork, func);
+}
+
+bool xnt_schedule_delayed_work(struct delayed_work *dwork, unsigned long delay)
+{
+	return schedule_delayed_work(dwork, delay);
 }
 
 bool xnt_xen_has_pv_nic_devices(void)

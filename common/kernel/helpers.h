@@ -33,5 +33,10 @@ struct page;
 struct page *xnt_pfn_to_page(unsigned long pfn);
 bool xnt_page_refcounted(struct page *page);
 void xnt_get_page(struct page *page);
+void xnt_put_page(struct page *page);
+struct delayed_work;
+struct work_struct;
+void xnt_init_delayed_work(struct delayed_work *dwork, void (*func)(struct work_struct *));
+bool xnt_schedule_delayed_work(struct delayed_work *dwork, unsigned long delay);
 
 #endif

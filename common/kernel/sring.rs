@@ -16,7 +16,6 @@ use kernel::error::to_result;
 use kernel::prelude::*;
 
 use super::bindings;
-use super::grant::GrantRef;
 use super::protocol::ring::{
     header as sring, need_notify, slot_offset, RING_HEADER_SIZE, RING_PAGE_SIZE,
 };
@@ -135,9 +134,12 @@ impl<const SLOT: usize, const SIZE: u32> FrontRing<SLOT, SIZE> {
         Ok(ring)
     }
 
-    /// The grant reference the peer maps the ring page with.
-    pub fn gref(&self) -> GrantRef {
-        GrantRef::from_raw(self.gref)
+    /// The number of the grant reference the peer maps the ring page with, for XenStore.
+    ///
+    /// Only the number: the reference is owned by the ring, and only its drop ends the
+    /// access (see [`super::grant`]).
+    pub fn gref(&self) -> u32 {
+        self.gref
     }
 
     /// The peer's response producer index, read once; later slot reads are ordered after it.
@@ -182,7 +184,11 @@ impl<const SLOT: usize, const SIZE: u32> Drop for FrontRing<SLOT, SIZE> {
     fn drop(&mut self) {
         let mut vaddr = self.page.vaddr();
         // SAFETY: By the type invariant the page and `gref` came from `xenbus_setup_ring`
-        // for one page; teardown ends the grant (deferring the free while the peer maps it).
+        // for one page, and nothing else ends or frees them (`gref()` gives out only the
+        // number). Teardown ends the grant; while the peer still maps the page,
+        // `gnttab_end_foreign_access(gref, NULL)` takes a page reference of its own and
+        // keeps the page (an `alloc_pages_exact` page, counted per page) until the peer lets
+        // go, so `free_pages_exact` here does not free it under the peer.
         unsafe { bindings::xenbus_teardown_ring(&mut vaddr, 1, &mut self.gref) };
     }
 }

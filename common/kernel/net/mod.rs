@@ -10,9 +10,9 @@
 //! each of them:
 //!
 //! * [`netdev`] has [`NetDevice`], [`NetDriver`], [`NetDevRef`], [`features`], statistics;
-//! * [`skb`] has [`SkBuff`], [`Chunk`], [`Gso`], [`ChecksumState`];
+//! * [`skb`] has [`SkBuff`], [`Chunk`], [`SkbChunk`], [`Gso`], [`ChecksumState`];
 //! * [`napi`] has [`Napi`], [`NapiBuilder`], [`NapiPoller`], [`NapiPoll`], [`NapiHandle`];
-//! * [`page`] has [`Page`].
+//! * [`page`] has [`Page`] and [`PageRef`].
 //!
 //! C headers: [`include/linux/netdevice.h`](srctree/include/linux/netdevice.h),
 //! [`include/linux/skbuff.h`](srctree/include/linux/skbuff.h)
@@ -27,5 +27,5 @@ pub use netdev::{
     bump, features, fill_stat_names, fill_stat_values, LinkStats, NetDevRef, NetDevice, NetDriver,
     QueueCounters, STAT_NAME_LEN,
 };
-pub use page::Page;
-pub use skb::{ChecksumState, Chunk, Gso, SkBuff};
+pub use page::{Page, PageRef};
+pub use skb::{ChecksumState, Chunk, Gso, SkBuff, SkbChunk};

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Pages: the owned order-0 [`Page`] that receive buffers and grants use.
+//! Pages: the owned order-0 [`Page`] that receive buffers and grants use, and [`PageRef`], a
+//! counted reference to a page someone else allocated.
 
 use core::ptr::NonNull;
 
@@ -34,15 +35,41 @@ impl Page {
         // SAFETY: Valid page.
         unsafe { bindings::xnt_page_gfn(self.0.as_ptr()) as u64 }
     }
-
-    pub(crate) fn into_raw(self) -> *mut bindings::page {
-        core::mem::ManuallyDrop::new(self).0.as_ptr()
-    }
 }
 
 impl Drop for Page {
     fn drop(&mut self) {
         // SAFETY: We own this page reference.
         unsafe { bindings::xnt_page_free(self.0.as_ptr()) };
+    }
+}
+
+/// A reference (`get_page`) to a page that something else allocated, such as a fragment
+/// page of an skb; dropping it gives the reference back (`put_page`), which frees the page
+/// (its folio) when it was the last one.
+///
+/// # Invariants
+///
+/// `self.0` is a page whose reference count includes one reference owned by `self`.
+pub struct PageRef(NonNull<bindings::page>);
+
+// SAFETY: A page reference can be given back from any context.
+unsafe impl Send for PageRef {}
+
+impl PageRef {
+    /// # Safety
+    ///
+    /// `page` is a live, per-page reference-counted page (not slab memory) and the caller
+    /// hands over one reference to it, taken with `get_page`.
+    pub(crate) unsafe fn from_raw(page: NonNull<bindings::page>) -> Self {
+        // INVARIANT: Guaranteed by the caller.
+        Self(page)
+    }
+}
+
+impl Drop for PageRef {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant we own one reference to this page.
+        unsafe { bindings::xnt_put_page(self.0.as_ptr()) };
     }
 }

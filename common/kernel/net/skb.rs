@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Socket buffers: the owned [`SkBuff`], its per-page [`Chunk`]s, and its [`Gso`] and
-//! [`ChecksumState`].
+//! Socket buffers: the owned [`SkBuff`], its per-page [`Chunk`]s ([`SkbChunk`]: an skb
+//! reference as the owner of one of them), and its [`Gso`] and [`ChecksumState`].
 //!
 //! C header: [`include/linux/skbuff.h`](srctree/include/linux/skbuff.h)
 
@@ -12,7 +12,7 @@ use kernel::page::{PAGE_MASK, PAGE_SHIFT, PAGE_SIZE};
 use kernel::prelude::*;
 
 use super::super::bindings;
-use super::{NetDevRef, Page};
+use super::{NetDevRef, Page, PageRef};
 
 /// The state of `skb->ip_summed`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +54,67 @@ pub struct Chunk {
     pub offset: u16,
     /// Length of the data (at most the rest of the page).
     pub len: u16,
+}
+
+/// A reference to an skb as the owner of one of its [`Chunk`]s: the frame of chunk
+/// [`index`](Self::index) stays allocated while this value lives. Made by
+/// [`SkBuff::into_chunk`]; what a TX grant owns.
+///
+/// # Invariants
+///
+/// `pfn` was, when the value was made, the frame of chunk `index` of `skb` (as
+/// [`SkBuff::chunks`] splits it), and `gfn` is its guest frame number. It stays allocated
+/// while `skb` lives: an skb reference keeps the skb's head and fragment pages, and the
+/// functions that would free or replace them refuse an skb with more than one reference
+/// (`pskb_expand_head`), while with only this one nothing else can call them. (Moving
+/// `skb->data` within the head, `skb_pull`, frees nothing: hence the recorded frame rather
+/// than a later lookup by index.)
+pub struct SkbChunk {
+    skb: SkBuff,
+    index: u8,
+    pfn: usize,
+    gfn: u64,
+}
+
+impl SkbChunk {
+    /// Which chunk of the skb this is.
+    pub fn index(&self) -> usize {
+        usize::from(self.index)
+    }
+
+    /// The guest frame number of the chunk's page.
+    pub fn gfn(&self) -> u64 {
+        self.gfn
+    }
+
+    /// The skb.
+    pub fn skb(&self) -> &SkBuff {
+        &self.skb
+    }
+
+    /// Gives the skb reference back.
+    pub fn into_skb(self) -> SkBuff {
+        self.skb
+    }
+
+    /// Takes a reference (`get_page`) to the chunk's page, so that the memory outlives the
+    /// skb; `None` if that memory is not reference-counted per page (a slab or
+    /// large-kmalloc head, which only the skb keeps allocated).
+    pub(crate) fn page_ref(&self) -> Option<PageRef> {
+        // SAFETY: By the type invariant `pfn` is an allocated frame of the skb's data, so
+        // it has a `struct page`.
+        let page = unsafe { bindings::xnt_pfn_to_page(self.pfn) };
+        // SAFETY: `page` is live (above); testing its folio's type only reads it.
+        if !unsafe { bindings::xnt_page_refcounted(page) } {
+            return None;
+        }
+        // SAFETY: `page` is live and held by the skb (above), and reference-counted per
+        // page (tested above), so `get_page` takes a reference of our own.
+        unsafe { bindings::xnt_get_page(page) };
+        let page = NonNull::new(page)?;
+        // SAFETY: `page` is live, counted per page, and the reference taken above is ours.
+        Some(unsafe { PageRef::from_raw(page) })
+    }
 }
 
 /// The most chunks one [`SkBuff::chunks`] call describes.
@@ -172,12 +233,8 @@ impl SkBuff {
         Ok(n)
     }
 
-    /// Takes a reference (`get_page`) to the page holding chunk `index` of
-    /// [`Self::chunks`], so that the memory outlives the skb; `None` if there is no such
-    /// chunk or its memory is not reference-counted per page (a slab or large-kmalloc head,
-    /// which only the skb keeps allocated). The caller owns the reference and gives it up
-    /// with `put_page` (for example through `gnttab_end_foreign_access`).
-    pub(crate) fn chunk_page_ref(&self, index: usize) -> Option<NonNull<bindings::page>> {
+    /// The frame holding chunk `index` of [`Self::chunks`]; `None` if there is no such chunk.
+    fn chunk_pfn(&self, index: usize) -> Option<usize> {
         let mut index = index;
         let skb = self.raw();
         // SAFETY: Valid skb.
@@ -202,17 +259,26 @@ impl SkBuff {
             };
             found = nth_chunk_pfn(pfn, off, size, &mut index);
         }
-        // SAFETY: `found` is a frame of this skb's data (its linear area or a fragment),
-        // which stays allocated while `self` holds its reference, so it has a `struct page`.
-        let page = unsafe { bindings::xnt_pfn_to_page(found?) };
-        // SAFETY: `page` is live (above); testing its folio's type only reads it.
-        if !unsafe { bindings::xnt_page_refcounted(page) } {
-            return None;
-        }
-        // SAFETY: `page` is live and held by the skb (above), and reference-counted per
-        // page (tested above), so `get_page` takes a reference of our own.
-        unsafe { bindings::xnt_get_page(page) };
-        NonNull::new(page)
+        found
+    }
+
+    /// Turns this skb reference into the owner of chunk `index` of [`Self::chunks`], for
+    /// granting that chunk's frame ([`crate::xen::grant::GrantPool::grant`]); gives the
+    /// reference back if the skb has no such chunk.
+    pub fn into_chunk(self, index: usize) -> Result<SkbChunk, SkBuff> {
+        let (Some(pfn), Ok(index)) = (self.chunk_pfn(index), u8::try_from(index)) else {
+            return Err(self);
+        };
+        // SAFETY: As in `add_chunks`: `pfn` is a frame of this skb's data.
+        let gfn = unsafe { bindings::xnt_pfn_to_gfn(pfn) } as u64;
+        // INVARIANT: `pfn` is the frame of chunk `index` of `self`, just found, and `gfn`
+        // its guest frame number.
+        Ok(SkbChunk {
+            skb: self,
+            index,
+            pfn,
+            gfn,
+        })
     }
 
     /// Extends the linear data by `len` bytes (`skb_put`) and describes the new, not yet
