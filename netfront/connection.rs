@@ -25,6 +25,7 @@ use crate::xen::protocol::xenstore::{
 };
 use crate::xen::xenbus;
 use crate::xenbus::Netfront;
+use crate::TRUSTED;
 
 /// The event-channel bindings of one connected queue.
 pub(crate) struct QueueIrqs {
@@ -302,11 +303,20 @@ impl Netfront {
             self.disconnect(&mut conn);
         }
         self.info.shared.broken.store(false, Ordering::Release);
+        // Before the queues get their rings: an `xmit` that finds them (under their lock)
+        // sees the new value.
+        self.info
+            .shared
+            .bounce
+            .store(offer.bounce, Ordering::Relaxed);
         self.info
             .allowed_features
             .store(offer.allowed_features, Ordering::Relaxed);
 
         self.setup_queues(dev, &mut conn, &offer)?;
+        if offer.bounce {
+            dev_info!(dev.as_dev(), "bouncing transmitted data to zeroed pages\n");
+        }
         self.attach_netdev(dev, &mut conn, &offer)?;
         dev.switch_state(xenbus::State::Connected)?;
         conn.connected = true;
@@ -418,10 +428,13 @@ struct BackendOffer {
     mac: [u8; 6],
     /// `features::*` bits the backend's feature keys allow.
     allowed_features: u32,
+    /// The backend is not trusted (the `trusted` parameter off, or our own `trusted` key
+    /// 0): bounce transmitted data into zeroed pages (XSA-403).
+    bounce: bool,
 }
 
-/// Connect step 1: reads the backend's features and our MAC from XenStore; a missing
-/// `feature-rx-copy` or an unreadable MAC is fatal.
+/// Connect step 1: reads the backend's features, and our MAC and `trusted` key from
+/// XenStore; a missing `feature-rx-copy` or an unreadable MAC is fatal.
 fn read_backend(dev: &xenbus::Device, be: &CStr, max_queues: u32) -> Result<BackendOffer> {
     let be_key = |k: &str| CString::try_from_fmt(fmt!("{}", k));
     if xenbus::read_unsigned(be, &be_key(backend_keys::FEATURE_RX_COPY)?, 0) == 0 {
@@ -459,11 +472,16 @@ fn read_backend(dev: &xenbus::Device, be: &CStr, max_queues: u32) -> Result<Back
     if feature(backend_keys::FEATURE_IPV6_CSUM_OFFLOAD)? {
         allowed |= features::IPV6_CSUM;
     }
+    // C `talk_to_netback`: `!xennet_trusted || !xenbus_read_unsigned(dev->nodename,
+    // "trusted", 1)`; the key is the toolstack's, in our own directory.
+    let bounce = !TRUSTED.get()
+        || xenbus::read_unsigned(dev.nodename(), &be_key(frontend_keys::TRUSTED)?, 1) == 0;
     Ok(BackendOffer {
         backend_max_queues: be_max,
         num_queues: num,
         split,
         mac,
         allowed_features: allowed,
+        bounce,
     })
 }

@@ -47,6 +47,9 @@ module_param!(pub(crate) static MAX_QUEUES: UintParam = 0, module = "xen_netfron
     name = "max_queues", perm = 0o644,
     desc = "Maximum number of queues per virtual interface (0: min(8, online CPUs))");
 
+module_param!(pub(crate) static TRUSTED: BoolParam = true, module = "xen_netfront",
+    name = "trusted", perm = 0o644, desc = "Is the backend trusted");
+
 const DRIVER_NAME: &CStr = c"xen_netfront";
 
 fn effective_max_queues() -> u32 {

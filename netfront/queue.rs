@@ -28,6 +28,12 @@ pub(crate) const EOI_SLOTS: usize = 2;
 pub(crate) struct Shared {
     pub(crate) netdev: NetDevRef,
     pub(crate) broken: AtomicBool,
+    /// The backend is not trusted: every transmitted packet is first copied into zeroed
+    /// pages of its own ([`SkBuff::bounce_zeroed`], XSA-403). Set at each connect, before
+    /// the data path starts.
+    ///
+    /// [`SkBuff::bounce_zeroed`]: crate::xen::net::SkBuff::bounce_zeroed
+    pub(crate) bounce: AtomicBool,
     /// GSO packets received without a partial checksum and fixed up (ethtool
     /// `rx_gso_checksum_fixup`, as in C).
     pub(crate) rx_gso_checksum_fixup: AtomicU64,
@@ -52,6 +58,11 @@ impl Shared {
 
     pub(crate) fn is_broken(&self) -> bool {
         self.broken.load(Ordering::Acquire)
+    }
+
+    /// Whether transmitted packets are bounced into zeroed pages (see [`Shared::bounce`]).
+    pub(crate) fn bounces(&self) -> bool {
+        self.bounce.load(Ordering::Relaxed)
     }
 }
 

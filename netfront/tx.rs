@@ -138,11 +138,23 @@ impl Queue {
 
     /// Sends one packet on this queue; the packet is always consumed.
     pub(crate) fn xmit(&self, mut skb: SkBuff, backend_sg: bool, bh: &BhDisabled) {
-        let len = skb.len();
-        if self.shared.is_broken() || len as usize > MAX_TX_SIZE {
+        if self.shared.is_broken() || skb.len() as usize > MAX_TX_SIZE {
             bump(&self.stats.tx_dropped, 1);
             return;
         }
+        // An untrusted backend gets each packet in zeroed pages of its own, so that the
+        // granted pages carry nothing else (C `bounce_skb`, XSA-403). A failed bounce
+        // drops the packet.
+        let bounced = self.shared.bounces();
+        if bounced {
+            let Some(copy) = skb.bounce_zeroed() else {
+                bump(&self.stats.tx_dropped, 1);
+                return;
+            };
+            // The original was used, not dropped (C `dev_consume_skb_any`).
+            core::mem::replace(&mut skb, copy).consume();
+        }
+        let len = skb.len();
         let mut chunks = [Chunk::default(); MAX_TX_DATA_SLOTS];
         let mut n = match skb.chunks(&mut chunks) {
             Ok(n) => n,
@@ -160,9 +172,15 @@ impl Queue {
                 }
             }
         };
-        // The backend needs the Ethernet header in the first slot.
+        // The backend needs the Ethernet header in the first slot. A linear copy puts the
+        // header in the head (C bounces only a head that starts fewer than `ETH_HLEN`
+        // bytes before a page end; this also covers a head shorter than `ETH_HLEN`). A
+        // bounced packet is not copied again: its head is page-aligned, so only a headroom
+        // that leaves fewer than `ETH_HLEN` bytes of its page gets here, and a copy keeping
+        // that headroom would not help (nor be zeroed): it is dropped.
         if n > 0 && usize::from(chunks[0].len) < ETH_HLEN && len as usize >= ETH_HLEN {
-            let Some(copy) = skb.copy() else {
+            let copy = if bounced { None } else { skb.copy() };
+            let Some(copy) = copy else {
                 bump(&self.stats.tx_dropped, 1);
                 return;
             };
@@ -210,6 +228,13 @@ impl Queue {
             bump(&self.stats.tx_dropped, 1);
             return;
         };
+        // Rings of a connection that bounces, met by a packet that read the flag before
+        // that connect set it: drop it rather than grant its pages.
+        if !bounced && self.shared.bounces() {
+            drop(guard);
+            bump(&self.stats.tx_dropped, 1);
+            return;
+        }
         let need = n as u32 + u32::from(gso.is_some());
         if free_requests(c.req_prod_pvt, c.rsp_cons, TX_RING_SIZE) < need || c.free_ids.len() < n {
             // Stop under the lock, so `tx_reap` (which wakes under it) sees the stop.

@@ -78,6 +78,7 @@ impl xenbus::Driver for VifFrontend {
             Shared {
                 netdev: netdev.handle(),
                 broken: AtomicBool::new(false),
+                bounce: AtomicBool::new(false),
                 rx_gso_checksum_fixup: AtomicU64::new(0),
                 tx_gso_packets: AtomicU64::new(0),
             },

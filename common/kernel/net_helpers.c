@@ -398,6 +398,27 @@ struct sk_buff *xnt_skb_copy(struct sk_buff *skb)
 	return skb_copy(skb, GFP_ATOMIC);
 }
 
+/* Accessors for SkBuff::bounce_zeroed in common/kernel/net/skb.rs. */
+void *xnt_skb_head(struct sk_buff *skb)
+{
+	return skb->head;
+}
+
+unsigned int xnt_skb_headroom(struct sk_buff *skb)
+{
+	return skb_headroom(skb);
+}
+
+unsigned int xnt_skb_end_offset(struct sk_buff *skb)
+{
+	return skb_end_offset(skb);
+}
+
+void xnt_skb_reserve(struct sk_buff *skb, unsigned int len)
+{
+	skb_reserve(skb, len);
+}
+
 int xnt_skb_gso(struct sk_buff *skb, u16 *size)
 {
 	unsigned int type;

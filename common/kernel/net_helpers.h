@@ -114,6 +114,11 @@ unsigned long xnt_virt_to_pfn(const void *p);
 unsigned long xnt_pfn_to_gfn(unsigned long pfn);
 int xnt_skb_linearize(struct sk_buff *skb);
 struct sk_buff *xnt_skb_copy(struct sk_buff *skb);
+/* Accessors for SkBuff::bounce_zeroed in common/kernel/net/skb.rs. */
+void *xnt_skb_head(struct sk_buff *skb);
+unsigned int xnt_skb_headroom(struct sk_buff *skb);
+unsigned int xnt_skb_end_offset(struct sk_buff *skb);
+void xnt_skb_reserve(struct sk_buff *skb, unsigned int len);
 int xnt_skb_gso(struct sk_buff *skb, u16 *size);
 int xnt_skb_ip_summed(struct sk_buff *skb);
 struct sk_buff *xnt_skb_get(struct sk_buff *skb);

@@ -328,6 +328,80 @@ impl SkBuff {
         NonNull::new(unsafe { bindings::xnt_skb_copy(self.raw()) }).map(SkBuff)
     }
 
+    /// A linear copy of the packet in fresh, zeroed memory of whole pages (C netfront's
+    /// `bounce_skb`, XSA-403), for granting to a backend that must see nothing but this
+    /// packet: the head is page-aligned and its size rounded up to whole pages, so the
+    /// pages its data lies in hold only the copy, zeroes and the new skb's own shared info.
+    /// The copy has the same headroom and header fields (`skb_copy_header`: protocol,
+    /// queue, checksum and GSO state, ...) but no socket. `None` if memory is short (the
+    /// allocation is atomic), the head came back unaligned or the copy failed. Any
+    /// context.
+    pub fn bounce_zeroed(&self) -> Option<SkBuff> {
+        let skb = self.raw();
+        // SAFETY: Valid skb.
+        let (headroom, end_offset, len, headlen) = unsafe {
+            (
+                bindings::xnt_skb_headroom(skb),
+                bindings::xnt_skb_end_offset(skb),
+                bindings::xnt_skb_len(skb),
+                bindings::xnt_skb_headlen(skb),
+            )
+        };
+        // `skb->data_len`: the bytes in fragments.
+        let data_len = len.checked_sub(headlen)?;
+        // `ALIGN(skb_end_offset(skb) + skb->data_len, XEN_PAGE_SIZE)` (the glue asserts
+        // `PAGE_SIZE == XEN_PAGE_SIZE`).
+        let size = end_offset
+            .checked_add(data_len)?
+            .checked_next_multiple_of(PAGE_SIZE as u32)?;
+        // The copy starts `headroom` bytes before the data: the whole range must fit the
+        // `int` of `skb_copy_bits`.
+        let copy_len = i32::try_from(headroom.checked_add(len)?).ok()?;
+        // SAFETY: Plain allocation (`alloc_skb`: no flags, any node); `GFP_ATOMIC` suits
+        // every caller's context and `__GFP_ZERO` zeroes the whole head.
+        let raw = unsafe {
+            bindings::__alloc_skb(
+                size,
+                bindings::GFP_ATOMIC | bindings::__GFP_ZERO,
+                0,
+                bindings::NUMA_NO_NODE,
+            )
+        };
+        // Owned from here: dropping it frees the new skb.
+        let new = SkBuff(NonNull::new(raw)?);
+        let n = new.raw();
+        // SAFETY: `n` is a valid skb, ours alone.
+        let (head, room) = unsafe { (bindings::xnt_skb_head(n), bindings::xnt_skb_end_offset(n)) };
+        if offset_in_page(head) != 0 {
+            kernel::pr_warn_once!("misaligned skb allocated\n");
+            return None;
+        }
+        // `size >= end_offset + data_len >= headroom + len` (the data lies between the
+        // head and the end); checked anyway, as `skb_reserve` and `skb_put` trust it.
+        if room < headroom.checked_add(len)? {
+            return None;
+        }
+        // SAFETY: `n` is a fresh, empty skb, ours alone, with `room >= headroom + len`
+        // bytes of linear space (checked above): reserving `headroom` and then putting
+        // `len` stays inside it.
+        unsafe {
+            bindings::xnt_skb_reserve(n, headroom);
+            bindings::skb_put(n, len);
+        }
+        // SAFETY: `skb` is valid and `headroom` bytes of headroom precede its data, so the
+        // source range `-headroom .. len` lies in the skb (`skb_copy_bits` accepts negative
+        // offsets into the headroom, as `skb_copy` uses it); the destination, the new
+        // head, has `room >= headroom + len` bytes (checked above).
+        let r = unsafe { bindings::skb_copy_bits(skb, -(headroom as i32), head, copy_len) };
+        if r != 0 {
+            return None;
+        }
+        // SAFETY: Both skbs are valid; `n` is ours alone and has the same headroom and
+        // length as `skb`, so the header offsets copied over stay inside its data.
+        unsafe { bindings::skb_copy_header(n, skb) };
+        Some(new)
+    }
+
     /// The packet's GSO request, if any.
     pub fn gso(&self) -> Option<Gso> {
         let mut size = 0u16;

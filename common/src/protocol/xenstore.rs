@@ -59,6 +59,9 @@ pub mod frontend_keys {
     pub const FEATURE_NO_CSUM_OFFLOAD: &str = "feature-no-csum-offload";
     /// Toolstack: the interface's MAC address.
     pub const MAC: &str = "mac";
+    /// Toolstack: 0 when the backend is not trusted, so the frontend bounces transmitted
+    /// data into zeroed pages (XSA-403); absent means trusted.
+    pub const TRUSTED: &str = "trusted";
 }
 
 /// Per-queue keys, under `queue-N/` with two or more queues, flat with one.

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # The Rust netfront against the netback of $XNT_BACKEND (C or Rust): parameters, ethtool, per-queue counters, jumbo
-# frames and fragments, TSO, reconnects (detach/attach, backend reloads with another queue
-# count), the guest's kernel log and kmemleak, and a clean unload at the end.
+# frames and fragments, TSO, bouncing for an untrusted backend (XSA-403, a second guest),
+# reconnects (detach/attach, backend reloads with another queue count), the guest's kernel
+# log and kmemleak, and a clean unload at the end.
 q=$XNT_FE_QUEUES
 tag="rust netfront, $XNT_BACKEND netback"
 
@@ -83,6 +84,49 @@ check "[$tag] device counter (ip -s link) tx_packets grew with the sum of the pe
 	grew_alike "$dev_txp" "$txp"
 check "[$tag] device counter (ip -s link) rx_packets grew with the sum of the per-queue RX packets over 8 flows" \
 	grew_alike "$dev_rxp" "$rxp"
+
+# XSA-403: a backend that is not trusted gets every transmitted packet bounced into zeroed
+# pages. g2 is created with LIBXL_NIC_BACKEND_UNTRUSTED=1, so libxl writes `trusted` = 0 in
+# its frontend directory before the guest boots (it writes 1 otherwise); then the module
+# parameter alone: trusted=N and a reconnect, the key being 1 again.
+bounce_lines() { guest "$1" dmesg | grep -c 'bouncing transmitted data to zeroed pages'; }
+check "[$tag] trusted guest g1: parameter trusted reads Y, no bouncing" \
+	test "$(guest g1 cat /sys/module/xen_netfront/parameters/trusted)/$(bounce_lines g1)" = Y/0
+export LIBXL_NIC_BACKEND_UNTRUSTED=1
+check "[$tag] guest g2 with an untrusted backend (LIBXL_NIC_BACKEND_UNTRUSTED=1) answers" \
+	start_guest g2 --queues "$q"
+g2_up=$?
+unset LIBXL_NIC_BACKEND_UNTRUSTED
+if [ $g2_up = 0 ]; then
+	ip2=$(guest_ip g2)
+	check "[$tag] untrusted: frontend key trusted reads 0, parameter trusted reads Y" \
+		test "$(xs_read "$(fe_dir g2)/trusted")/$(guest g2 cat /sys/module/xen_netfront/parameters/trusted)" = 0/Y
+	check "[$tag] untrusted: one 'bouncing transmitted data to zeroed pages' line in the kernel log" \
+		test "$(bounce_lines g2)" = 1
+	iperf_check "[$tag] untrusted: iperf3 guest->dom0 moves data" "$(guest_iperf g2 -t 2 -P 2)"
+	iperf_check "[$tag] untrusted: iperf3 dom0->guest moves data" "$(guest_iperf g2 -t 2 -P 2 -R)"
+	check "[$tag] untrusted: ping -s 60000 guest -> dom0 (IP fragments)" guest g2 ping -c 2 -W 5 -s 60000 "$XNT_DOM0_IP"
+	check "[$tag] untrusted: ping -s 60000 dom0 -> guest (IP fragments)" ping -c 2 -W 5 -s 60000 "$ip2"
+	guest g2 ethtool -S eth0 | awk -F': *' 'NF == 2 { gsub(/ /, "", $1); print $1, $2 }' | sort >/tmp/st-g2
+	info "[$tag] untrusted: after the runs tx_packets $(stat_sum /tmp/st-g2 tx_packets), tx_dropped $(stat_sum /tmp/st-g2 tx_dropped), tx_gso_packets $(stat_of /tmp/st-g2 tx_gso_packets)"
+	check "[$tag] untrusted: TSO still used (bounced GSO packets keep their GSO extra)" \
+		test "$(stat_of /tmp/st-g2 tx_gso_packets)" -gt 0
+	mac2=$(xs_read "$(fe_dir g2)/mac")
+	guest g2 'echo N >/sys/module/xen_netfront/parameters/trusted'
+	if timeout 60 xl network-detach g2 "$(guest_vif_devid g2)" >/tmp/detach.log 2>&1 &&
+		timeout 60 xl network-attach g2 bridge=xenbr0 mac="$mac2" script="$XNT_VIF_SCRIPT" >>/tmp/detach.log 2>&1 &&
+		xnt-agent wait "$ip2" --timeout 60 >/dev/null; then
+		fe2=/local/domain/$(guest_domid g2)/device/vif/$(guest_vif_devid g2)
+		check "[$tag] trusted=N: after a reconnect the key reads 1, the parameter N, and a second bouncing line" \
+			test "$(xs_read "$fe2/trusted")/$(guest g2 cat /sys/module/xen_netfront/parameters/trusted)/$(bounce_lines g2)" = 1/N/2
+		iperf_check "[$tag] trusted=N: iperf3 guest->dom0 moves data" "$(guest_iperf g2 -t 2)"
+	else
+		show </tmp/detach.log
+		not_ok "[$tag] trusted=N: reconnect of g2" "$(tail -n 1 /tmp/detach.log)"
+	fi
+	check "[$tag] untrusted guest g2: kernel log clean" kernel_log_clean g2
+fi
+check "[$tag] xl destroy g2" destroy_guest g2
 
 # Fragments and jumbo frames.
 check "[$tag] ping -s 60000 dom0 -> guest (IP fragments)" ping -c 2 -W 5 -s 60000 "$ip"
