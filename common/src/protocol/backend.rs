@@ -378,7 +378,11 @@ impl Credit {
             // `next`, as C's credit timer does (`credit_window_start = next_credit`), so
             // the lateness does not stretch every window and shape below the rate. After
             // a whole idle window the window starts now.
-            self.window_start = if now - next < self.window_ms { next } else { now };
+            self.window_start = if now - next < self.window_ms {
+                next
+            } else {
+                now
+            };
             self.refill();
         }
         let size = u64::from(size);
