@@ -10,7 +10,7 @@
 
 use core::mem::ManuallyDrop;
 use core::ptr::NonNull;
-use core::sync::atomic::{fence, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use kernel::error::{from_err_ptr, to_result};
 use kernel::ffi::{c_int, c_long, c_ulong, c_void};
@@ -25,7 +25,7 @@ use super::bindings;
 use super::evtchn::{EventHandler, IrqBinding};
 use super::net::SkBuff;
 use super::protocol::ring::{header as sring, need_notify};
-use super::sring::RingPage;
+use super::sring::{virt_mb, virt_rmb, virt_wmb, RingPage};
 use super::xenbus::Device;
 
 impl<T: EventHandler> IrqBinding<T> {
@@ -78,10 +78,12 @@ impl<const SLOT: usize, const SIZE: u32> BackRing<SLOT, SIZE> {
         })
     }
 
-    /// The frontend's request producer, read once; later slot reads are ordered after it.
+    /// The frontend's request producer, read once; later slot reads are ordered after it
+    /// (`req_prod = sring->req_prod; rmb();` before `RING_COPY_REQUEST` in the C
+    /// netback, with the ring's `virt_rmb`).
     pub fn req_prod(&self) -> u32 {
         let v = self.page.read_word(sring::REQ_PROD);
-        fence(Ordering::Acquire);
+        virt_rmb();
         v
     }
 
@@ -91,22 +93,23 @@ impl<const SLOT: usize, const SIZE: u32> BackRing<SLOT, SIZE> {
     }
 
     /// Publishes responses up to `new_prod` (exclusive); tells whether the frontend asked
-    /// to be notified about them.
+    /// to be notified about them (`RING_PUSH_RESPONSES_AND_CHECK_NOTIFY`).
     pub fn push_responses(&self, new_prod: u32) -> bool {
         let old = self.page.read_word(sring::RSP_PROD);
-        // Slots before index.
-        fence(Ordering::Release);
+        // The frontend sees the responses before the updated producer index.
+        virt_wmb();
         self.page.write_word(sring::RSP_PROD, new_prod);
-        // Index before reading the peer's event pointer.
-        fence(Ordering::SeqCst);
+        // The frontend sees the new responses before we check `rsp_event`.
+        virt_mb();
         need_notify(old, new_prod, self.page.read_word(sring::RSP_EVENT))
     }
 
     /// Asks for an event when the request producer passes `event - 1`, then re-reads the
-    /// producer, so requests published meanwhile are not missed.
+    /// producer, so requests published meanwhile are not missed (the event write and
+    /// `virt_mb` of `RING_FINAL_CHECK_FOR_REQUESTS`, then a re-read as [`Self::req_prod`]).
     pub fn request_event_at(&self, event: u32) -> u32 {
         self.page.write_word(sring::REQ_EVENT, event);
-        fence(Ordering::SeqCst);
+        virt_mb();
         self.req_prod()
     }
 
