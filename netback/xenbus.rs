@@ -40,7 +40,7 @@ impl HotplugGate {
 }
 
 impl WatchHandler for HotplugGate {
-    fn changed(&self, dev: &xenbus::Device) {
+    fn changed(&self, dev: &xenbus::DeviceRef) {
         if !self.armed.load(Ordering::Acquire) {
             return;
         }

@@ -16,7 +16,7 @@ use kernel::error::{from_err_ptr, to_result};
 use kernel::ffi::{c_int, c_long, c_ulong, c_void};
 use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Full, Relaxed, Release};
-use kernel::sync::{new_spinlock_irq, Arc, SpinLockIrq};
+use kernel::sync::{new_spinlock_irq, Arc, ArcBorrow, SpinLockIrq};
 use kernel::task::MAX_SCHEDULE_TIMEOUT;
 use kernel::time::msecs_to_jiffies;
 use kernel::types::Opaque;
@@ -26,7 +26,7 @@ use super::evtchn::{EventHandler, IrqBinding};
 use super::net::SkBuff;
 use super::protocol::ring::{header as sring, need_notify};
 use super::sring::{virt_mb, virt_rmb, virt_wmb, RingPage};
-use super::xenbus::Device;
+use super::xenbus::{Device, DeviceRef};
 
 impl<T: EventHandler> IrqBinding<T> {
     /// Binds the frontend's `remote_port` of `dev` to a local port and that to
@@ -37,20 +37,33 @@ impl<T: EventHandler> IrqBinding<T> {
         name: &CStr,
         ctx: Arc<T>,
     ) -> Result<Self> {
-        // SAFETY: `dev` is a live xenbus device (the caller's reference).
-        unsafe { Self::bind(dev.as_raw(), remote_port, name, ctx) }
+        // SAFETY: `dev` is a live xenbus device (the caller's reference), and the binding
+        // keeps it allocated with the counted reference passed along.
+        unsafe {
+            Self::bind(
+                dev.as_raw(),
+                Some(dev.as_dev().into()),
+                remote_port,
+                name,
+                ctx,
+            )
+        }
     }
 }
 
 /// A frontend's ring page mapped into this domain (`xenbus_map_ring_valloc`).
 ///
+/// The ring holds a reference to its xenbus device, so unmapping it is sound whenever it is
+/// dropped, even after the device was removed (which the drivers do not do: they drop the
+/// rings on disconnect, at the latest in `remove`).
+///
 /// # Invariants
 ///
 /// `page` is a page-sized mapping made by `xenbus_map_ring_valloc` for the xenbus device
-/// `dev`, which outlives the ring (rings are dropped before the device's remove returns).
+/// `dev`, which `dev` keeps allocated.
 pub struct BackRing<const SLOT: usize, const SIZE: u32> {
     page: RingPage<SLOT, SIZE>,
-    dev: *mut bindings::xenbus_device,
+    dev: DeviceRef,
 }
 
 // SAFETY: The mapping is a page pointer; all accesses are volatile copies and callers
@@ -71,10 +84,10 @@ impl<const SLOT: usize, const SIZE: u32> BackRing<SLOT, SIZE> {
         })?;
         // SAFETY: The mapping succeeded; it is undone only in `drop`.
         let page = unsafe { RingPage::new(vaddr) };
-        // INVARIANT: the caller drops the ring before the device goes.
+        // INVARIANT: mapped for `dev` above; the `DeviceRef` keeps it allocated.
         Ok(Self {
             page,
-            dev: dev.as_raw(),
+            dev: DeviceRef::new(dev),
         })
     }
 
@@ -126,8 +139,12 @@ impl<const SLOT: usize, const SIZE: u32> BackRing<SLOT, SIZE> {
 
 impl<const SLOT: usize, const SIZE: u32> Drop for BackRing<SLOT, SIZE> {
     fn drop(&mut self) {
-        // SAFETY: By the type invariant the page was mapped for `dev`, which is still live.
-        let err = unsafe { bindings::xenbus_unmap_ring_vfree(self.dev, self.page.vaddr()) };
+        // SAFETY: By the type invariant the page was mapped for `dev`, which is allocated.
+        // `xenbus_unmap_ring_vfree` finds the mapping on the xenbus core's global list of
+        // mapped rings and uses the device only to report errors (`dev_err`, the `error`
+        // node under its `nodename`), so an unbound device is fine.
+        let err =
+            unsafe { bindings::xenbus_unmap_ring_vfree(self.dev.as_raw(), self.page.vaddr()) };
         if err != 0 {
             // The page stays mapped (leaked) rather than freed while in use.
             pr_err!("xen-netif: unmapping a ring failed ({err}); page leaked\n");
@@ -486,69 +503,116 @@ unsafe extern "C" fn worker_thread<T: WorkerFn>(data: *mut c_void) -> c_int {
 /// Receives the events of a [`Watch`], in the xenwatch thread.
 pub trait WatchHandler: Send + Sync + 'static {
     /// The watched node of `dev` changed (also called once right after registration).
-    fn changed(&self, dev: &Device);
+    ///
+    /// `dev` is a counted reference, not a [`Device`]: the watch may outlive the device's
+    /// binding, so the callback gets only what is sound on a removed device.
+    fn changed(&self, dev: &DeviceRef);
+}
+
+/// What a watch's callback reaches: the handler and the watched device.
+struct WatchCtx<T> {
+    handler: Arc<T>,
+    dev: DeviceRef,
 }
 
 /// A XenStore watch on `<dir>/<node>`; unregistered on drop (waiting for a running
 /// callback, unless dropped from the xenwatch thread itself).
 ///
-/// The watch must be dropped before its device is removed: keep it in the device's data
-/// (which the xenbus core drops in `remove`) and drop it at the latest there.
+/// Sound wherever it is dropped:
+///
+/// * The watch holds a reference to its device ([`DeviceRef`]), so the device the callback
+///   gets is allocated for as long as the watch is registered (and during the callback).
+/// * Dropped from another thread, `unregister_xenbus_watch()` waits for a running callback
+///   (it takes `xenwatch_mutex`, which the xenwatch thread holds around every callback) and
+///   cancels pending events; the context is released after that.
+/// * Dropped from the xenwatch thread, it does not wait (the C API skips the mutex there,
+///   as C drivers unregister their watches from their callbacks). Inside another watch's
+///   callback, ours is not running (the xenwatch thread runs one callback at a time).
+///   Inside its own callback, the handler and device the callback uses are kept alive by
+///   a reference the callback took before calling the handler, and neither the glue's
+///   `xnt_watch_fired` nor `xenwatch_thread` touches the freed watch after the handler
+///   returns. So a handler may drop (or cause the drop of) its own watch.
 ///
 /// # Invariants
 ///
-/// `raw` came from `xnt_watch_new` with `Arc::as_ptr(&_ctx)` as its context.
+/// `raw` came from `xnt_watch_new` with `ctx` as its context; `ctx` came from
+/// `Arc::into_raw` and that reference is released only in `drop`, after unregistering.
 pub struct Watch<T: WatchHandler> {
     raw: NonNull<bindings::xnt_watch>,
-    _ctx: Arc<T>,
+    ctx: *const WatchCtx<T>,
 }
 
-// SAFETY: The watch is owned; unregistering is thread-safe.
+// SAFETY: The watch owns a registration, which may be unregistered from any thread, and a
+// reference to a `WatchCtx<T>` (an `Arc<T>` with `T: Send + Sync`, and a `DeviceRef`).
 unsafe impl<T: WatchHandler> Send for Watch<T> {}
 // SAFETY: `&Watch` allows nothing.
 unsafe impl<T: WatchHandler> Sync for Watch<T> {}
 
 impl<T: WatchHandler> Watch<T> {
     /// Registers a watch on `dir/node` for `dev`.
-    pub fn new(dev: &Device, dir: &CStr, node: &CStr, ctx: Arc<T>) -> Result<Self> {
+    pub fn new(dev: &Device, dir: &CStr, node: &CStr, handler: Arc<T>) -> Result<Self> {
+        let ctx = Arc::new(
+            WatchCtx {
+                handler,
+                dev: DeviceRef::new(dev),
+            },
+            GFP_KERNEL,
+        )?;
+        let ctx = Arc::into_raw(ctx);
         let mut err = 0;
         // SAFETY: `dev` is live; the strings are NUL-terminated (the path is copied); the
-        // context stays valid while the watch exists because the watch keeps `ctx`.
+        // context stays valid while the watch is registered because the watch owns the
+        // reference `into_raw` gave up (see `drop`).
         let raw = unsafe {
             bindings::xnt_watch_new(
                 dev.as_raw(),
                 dir.as_char_ptr(),
                 node.as_char_ptr(),
                 Some(watch_trampoline::<T>),
-                Arc::as_ptr(&ctx).cast(),
+                ctx.cast(),
                 &mut err,
             )
         };
-        let raw = NonNull::new(raw).ok_or_else(|| Error::from_errno(err))?;
-        Ok(Self { raw, _ctx: ctx })
+        let Some(raw) = NonNull::new(raw) else {
+            // SAFETY: `ctx` came from `Arc::into_raw` above; no watch was registered, so
+            // nothing else uses it.
+            drop(unsafe { Arc::from_raw(ctx) });
+            return Err(Error::from_errno(err));
+        };
+        // INVARIANT: registered above with `ctx`, from `Arc::into_raw`.
+        Ok(Self { raw, ctx })
     }
 }
 
 impl<T: WatchHandler> Drop for Watch<T> {
     fn drop(&mut self) {
-        // SAFETY: By the type invariant `raw` is a registered watch; unregistering waits for
-        // running callbacks, after which `_ctx` may go.
+        // SAFETY: By the type invariant `raw` is a registered watch. Unregistering waits for
+        // a running callback unless this is the xenwatch thread (see the type's
+        // documentation for that case), cancels pending events and frees the glue's
+        // allocation.
         unsafe { bindings::xnt_watch_free(self.raw.as_ptr()) };
+        // SAFETY: By the type invariant `ctx` came from `Arc::into_raw` and is released
+        // only here; no new callback can start now. A callback of this watch further up
+        // this thread's stack holds its own reference.
+        drop(unsafe { Arc::from_raw(self.ctx) });
     }
 }
 
 /// # Safety
 ///
-/// `ctx` is the pointer [`Watch::new`] passed, kept alive by the `Watch`.
+/// `ctx` is the context of a [`Watch`], which keeps its reference until it has unregistered
+/// the watch.
 unsafe extern "C" fn watch_trampoline<T: WatchHandler>(
     ctx: *const c_void,
-    dev: *mut bindings::xenbus_device,
+    _dev: *mut bindings::xenbus_device,
 ) {
-    // SAFETY: Per the function's safety requirement `ctx` points to a live `T`.
-    let handler = unsafe { &*ctx.cast::<T>() };
-    // SAFETY: The watch belongs to `dev`, which is live while the watch is registered.
-    let dev = unsafe { Device::from_raw(dev) };
-    handler.changed(dev)
+    // SAFETY: Per the function's safety requirement `ctx` came from `Arc::into_raw` and
+    // the `Watch` still holds that reference: the watch is registered (this callback runs),
+    // a `drop` on another thread waits for this callback before releasing it, and a `drop`
+    // on this thread can only happen inside `changed` below, after this reference was
+    // taken. The borrow is turned into an owned reference at once.
+    let ctx: Arc<WatchCtx<T>> = unsafe { ArcBorrow::from_raw(ctx.cast::<WatchCtx<T>>()) }.into();
+    ctx.handler.changed(&ctx.dev);
 }
 
 /// The list of a [`SkbQueue`]: an `sk_buff_head` whose own `lock` is unused (the
