@@ -347,8 +347,7 @@ impl Vif {
             },
             GFP_KERNEL,
         )?;
-        netdev.attach(vif.clone());
-        netdev.register()?;
+        netdev.register(vif.clone())?;
         Ok((netdev, napis, vif))
     }
 }

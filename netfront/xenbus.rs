@@ -73,7 +73,7 @@ impl xenbus::Driver for VifFrontend {
             .next()
             .and_then(parse_unsigned)
             .unwrap_or(0);
-        let mut netdev = NetDevice::<Info>::new(dev, max_queues, DRIVER_NAME)?;
+        let netdev = NetDevice::<Info>::new(dev, max_queues, DRIVER_NAME)?;
         let shared = Arc::new(
             Shared {
                 netdev: netdev.handle(),
@@ -119,7 +119,6 @@ impl xenbus::Driver for VifFrontend {
             },
             GFP_KERNEL,
         )?;
-        netdev.attach(info.clone());
         let conn = KBox::pin_init(
             new_mutex!(Connection {
                 netdev,

@@ -239,6 +239,11 @@ int xnt_netdev_register(struct net_device *dev)
 	return register_netdev(dev);
 }
 
+bool xnt_netdev_reg_uninitialized(struct net_device *dev)
+{
+	return READ_ONCE(dev->reg_state) == NETREG_UNINITIALIZED;
+}
+
 void xnt_netdev_unregister(struct net_device *dev)
 {
 	unregister_netdev(dev);

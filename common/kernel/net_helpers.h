@@ -83,6 +83,8 @@ struct net_device *xnt_netdev_alloc(struct device *parent, unsigned int max_queu
 void xnt_netdev_set_ctx(struct net_device *dev, const void *ctx);
 void xnt_netdev_free(struct net_device *dev);
 int xnt_netdev_register(struct net_device *dev);
+/* Whether the device was never registered (a failed registration may leave it otherwise). */
+bool xnt_netdev_reg_uninitialized(struct net_device *dev);
 void xnt_netdev_unregister(struct net_device *dev);
 void xnt_netdev_set_mac(struct net_device *dev, const u8 *mac);
 int xnt_netdev_set_real_queues(struct net_device *dev, unsigned int count);
