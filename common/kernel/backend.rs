@@ -8,10 +8,12 @@
 //! [`include/xen/grant_table.h`](srctree/include/xen/grant_table.h); glue in
 //! `backend_helpers.c`.
 
+use core::marker::PhantomData;
 use core::mem::ManuallyDrop;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use kernel::alloc::Flags;
 use kernel::error::{from_err_ptr, to_result};
 use kernel::ffi::{c_int, c_long, c_ulong, c_void};
 use kernel::prelude::*;
@@ -23,7 +25,9 @@ use kernel::types::Opaque;
 
 use super::bindings;
 use super::evtchn::{EventHandler, IrqBinding};
-use super::net::SkBuff;
+use super::net::skb::{MAX_CHUNKS, MAX_PUT_CHUNKS};
+use super::net::{Chunk, Page, SkBuff};
+use super::protocol::netif::PAGE_SIZE as XEN_PAGE_SIZE;
 use super::protocol::ring::{header as sring, need_notify};
 use super::sring::{virt_mb, virt_rmb, virt_wmb, RingPage};
 use super::xenbus::{Device, DeviceRef};
@@ -152,52 +156,182 @@ impl<const SLOT: usize, const SIZE: u32> Drop for BackRing<SLOT, SIZE> {
     }
 }
 
-/// One grant copy between a local frame and a frontend grant (`struct gnttab_copy`).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct CopyOp {
-    /// Local guest frame number.
-    pub local_gfn: u64,
-    /// The frontend's grant reference.
-    pub foreign_ref: u32,
-    /// Offset in the local frame.
-    pub local_off: u16,
-    /// Offset in the frontend's page.
-    pub foreign_off: u16,
-    /// Bytes to copy.
-    pub len: u16,
-    /// 1: local to frontend (guest RX); 0: frontend to local (guest TX).
-    pub to_foreign: u8,
-    /// Result (`GNTST_*`, 0 = okay), set by [`GrantCopier::run`].
-    pub status: i16,
+/// Part of one local page that a grant copy may read: packet data the caller holds (shared)
+/// for `'a`, to be copied to the frontend. Made only from a borrowed skb
+/// ([`SkBuff::local_srcs`]) and narrowed with [`LocalSrc::sub`], so a batch cannot be
+/// pointed at other dom0 memory.
+///
+/// # Invariants
+///
+/// The `len` bytes at `off` in frame `gfn` lie in one page and are memory of this domain
+/// that stays allocated and readable for `'a` (part of an skb borrowed for `'a`).
+#[derive(Clone, Copy)]
+pub struct LocalSrc<'a> {
+    gfn: u64,
+    off: u16,
+    len: u16,
+    _held: PhantomData<&'a [u8]>,
+}
+
+/// Part of one local page that a grant copy may write: memory the caller holds exclusively
+/// for `'a`, to be filled from the frontend. Made only from an skb's newly put area
+/// ([`SkBuff::put_local`]) or an owned [`Page`] ([`Page::local_dst`]), and narrowed with
+/// [`LocalDst::sub`].
+///
+/// # Invariants
+///
+/// The `len` bytes at `off` in frame `gfn` lie in one page and are memory of this domain
+/// that stays allocated for `'a` and that nothing else uses meanwhile (part of an skb or
+/// page borrowed mutably for `'a`).
+#[derive(Clone, Copy)]
+pub struct LocalDst<'a> {
+    gfn: u64,
+    off: u16,
+    len: u16,
+    _held: PhantomData<&'a mut [u8]>,
+}
+
+macro_rules! local_range_methods {
+    ($t:ident) => {
+        impl<'a> $t<'a> {
+            /// Length in bytes.
+            pub fn len(&self) -> u16 {
+                self.len
+            }
+
+            /// Whether the range is empty.
+            pub fn is_empty(&self) -> bool {
+                self.len == 0
+            }
+
+            /// The `len` bytes `off` bytes into this range; `None` if they do not fit in it.
+            pub fn sub(self, off: u16, len: u16) -> Option<Self> {
+                if u32::from(off) + u32::from(len) > u32::from(self.len) {
+                    return None;
+                }
+                // INVARIANT: a part of `self`'s range, held as long.
+                Some(Self {
+                    gfn: self.gfn,
+                    off: self.off + off,
+                    len,
+                    _held: PhantomData,
+                })
+            }
+        }
+    };
+}
+local_range_methods!(LocalSrc);
+local_range_methods!(LocalDst);
+
+impl SkBuff {
+    /// Extends the linear data by `len` bytes (`skb_put`, see [`SkBuff::put_chunks`]) and
+    /// describes the new area per page in `out[..n]` as grant-copy destinations; returns
+    /// `n`. `E2BIG` if more than `out.len()` (or 4) pages.
+    pub fn put_local<'a>(
+        &'a mut self,
+        len: u32,
+        out: &mut [Option<LocalDst<'a>>],
+    ) -> Result<usize> {
+        let mut chunks = [Chunk::default(); MAX_PUT_CHUNKS];
+        let max = out.len().min(MAX_PUT_CHUNKS);
+        let n = self.put_chunks(len, &mut chunks[..max])?;
+        for (o, ch) in out.iter_mut().zip(&chunks[..n]) {
+            // INVARIANT: `put_chunks` just added this area to the linear data of the skb,
+            // which the caller owns (it has not handed it on) and lends us mutably for `'a`;
+            // the chunks are its pages, each within one page.
+            *o = Some(LocalDst {
+                gfn: ch.gfn,
+                off: ch.offset,
+                len: ch.len,
+                _held: PhantomData,
+            });
+        }
+        Ok(n)
+    }
+
+    /// The packet data per page (see [`SkBuff::chunks`]) in `out[..n]` as grant-copy
+    /// sources; returns `n`. `E2BIG` if more than `out.len()` (or 24) chunks.
+    pub fn local_srcs<'a>(&'a self, out: &mut [Option<LocalSrc<'a>>]) -> Result<usize> {
+        let mut chunks = [Chunk::default(); MAX_CHUNKS];
+        let max = out.len().min(MAX_CHUNKS);
+        let n = self.chunks(&mut chunks[..max])?;
+        for (o, ch) in out.iter_mut().zip(&chunks[..n]) {
+            // INVARIANT: the chunks are the skb's linear data and fragments, each within one
+            // page; the skb (holding its fragments' pages) is borrowed for `'a`.
+            *o = Some(LocalSrc {
+                gfn: ch.gfn,
+                off: ch.offset,
+                len: ch.len,
+                _held: PhantomData,
+            });
+        }
+        Ok(n)
+    }
+}
+
+impl Page {
+    /// The page (its first Xen page, 4 KiB) as a grant-copy destination.
+    pub fn local_dst(&mut self) -> LocalDst<'_> {
+        // INVARIANT: a `Page` is an owned page from the allocator that no one else uses,
+        // borrowed mutably for the result's lifetime; the range is one Xen page.
+        LocalDst {
+            gfn: self.gfn(),
+            off: 0,
+            len: XEN_PAGE_SIZE as u16,
+            _held: PhantomData,
+        }
+    }
+}
+
+/// One grant copy between a local range and a frontend grant, as a batch holds it.
+#[derive(Clone, Copy)]
+struct CopyOp {
+    local_gfn: u64,
+    foreign_ref: u32,
+    local_off: u16,
+    foreign_off: u16,
+    len: u16,
+    /// Local to frontend (guest RX); otherwise frontend to local (guest TX).
+    to_foreign: bool,
+    /// Result (`GNTST_*`, 0 = okay), set by [`CopyBatch::run`].
+    status: i16,
 }
 
 /// Scratch space for batches of grant copies (`gnttab_batch_copy`).
 ///
+/// The local side of every copy is a [`LocalSrc`] or [`LocalDst`], memory the caller
+/// provably holds while the copies run: a [`CopyBatch`] borrows it until
+/// [`CopyBatch::run`].
+///
 /// # Invariants
 ///
-/// `raw` holds `max` `struct gnttab_copy`.
+/// `raw` holds `max` `struct gnttab_copy`; `max` is not 0.
 pub struct GrantCopier {
     raw: KVec<bindings::gnttab_copy>,
     max: usize,
+    ops: KVec<CopyOp>,
 }
 
 impl GrantCopier {
-    /// Allocates room for `max` copies per hypercall; `max` must not be 0 (`EINVAL`).
-    pub fn new(max: usize) -> Result<Self> {
+    /// Allocates room for `max` copies per hypercall and `ops` copies per batch (more
+    /// allocate when pushed); `max` must not be 0 (`EINVAL`).
+    pub fn new(max: usize, ops: usize) -> Result<Self> {
         if max == 0 {
             return Err(EINVAL);
         }
         // Zeroed, like the `kcalloc` this replaces.
         let raw = KVec::from_elem(bindings::gnttab_copy::default(), max, GFP_KERNEL)?;
-        Ok(Self { raw, max })
+        let ops = KVec::with_capacity(ops, GFP_KERNEL)?;
+        Ok(Self { raw, max, ops })
     }
 
-    /// Runs `ops` with domain `domid` (in hypercalls of at most `max` ops) and sets each
-    /// op's `status`.
-    pub fn run(&mut self, domid: u16, ops: &mut [CopyOp]) {
-        for batch in ops.chunks_mut(self.max) {
-            Self::copy(&mut self.raw[..batch.len()], domid, batch);
+    /// Starts an empty batch, whose local ranges are borrowed for `'l`.
+    pub fn batch<'l>(&mut self) -> CopyBatch<'_, 'l> {
+        // Ops of an earlier batch (not run, or run) never run again.
+        self.ops.clear();
+        CopyBatch {
+            copier: self,
+            _local: PhantomData,
         }
     }
 
@@ -208,7 +342,7 @@ impl GrantCopier {
             // integers, for which all-zero bytes are valid. This clears the padding and the
             // upper bytes of the `u` union as well, like a `memset`.
             unsafe { core::ptr::write_bytes(core::ptr::from_mut(g), 0, 1) };
-            let (local, foreign) = if op.to_foreign != 0 {
+            let (local, foreign) = if op.to_foreign {
                 g.flags = bindings::GNTCOPY_dest_gref as u16;
                 (&mut g.source, &mut g.dest)
             } else {
@@ -227,18 +361,110 @@ impl GrantCopier {
             // SAFETY: `g` is an exclusive array of `g.len()` initialised `struct
             // gnttab_copy`; `gnttab_batch_copy` issues the copy hypercall on it (retrying
             // ops that got `GNTST_eagain`) and writes the ops' `status`. The hypercall also
-            // reads or writes the local frames the ops name: Xen checks that each range
-            // stays in one page owned by this domain, nothing more. That those frames are
-            // the caller's own buffers (skb data, pages it holds) is today upheld by the
-            // drivers' arithmetic, not by this type: `CopyOp` is plain data, so this safe
-            // method can be asked to copy any dom0 frame. Making local ranges unforgeable
-            // (handed out by skbs and pages with a lifetime) is an open soundness item of
-            // the correctness issue ("`GrantCopier::run` accepts arbitrary local frames").
+            // reads or writes the local ranges the ops name, each of which came from a
+            // `LocalSrc` (read: memory held for the batch's `'l`) or a `LocalDst` (written:
+            // memory held exclusively for `'l`); `CopyBatch::run` runs inside `'l`, so that
+            // memory is the caller's for the whole call. The foreign side is checked by
+            // Xen against the frontend's grants.
             unsafe { bindings::gnttab_batch_copy(g.as_mut_ptr(), g.len() as u32) };
         }
         for (g, op) in g.iter().zip(ops.iter_mut()) {
             op.status = g.status;
         }
+    }
+}
+
+/// A batch of grant copies being built; the local memory it names is borrowed for `'l`,
+/// so it stays the caller's until [`CopyBatch::run`] has returned.
+pub struct CopyBatch<'c, 'l> {
+    copier: &'c mut GrantCopier,
+    _local: PhantomData<&'l mut [u8]>,
+}
+
+impl<'c, 'l> CopyBatch<'c, 'l> {
+    /// Copies in the batch so far.
+    pub fn len(&self) -> usize {
+        self.copier.ops.len()
+    }
+
+    /// Whether the batch has no copy yet.
+    pub fn is_empty(&self) -> bool {
+        self.copier.ops.is_empty()
+    }
+
+    /// Adds a copy of `dst.len()` bytes from offset `foreign_off` of the frontend's grant
+    /// `foreign_ref` into `dst` (guest TX).
+    pub fn copy_from_foreign(
+        &mut self,
+        dst: LocalDst<'l>,
+        foreign_ref: u32,
+        foreign_off: u16,
+        flags: Flags,
+    ) -> Result {
+        self.push(
+            dst.gfn,
+            dst.off,
+            dst.len,
+            foreign_ref,
+            foreign_off,
+            false,
+            flags,
+        )
+    }
+
+    /// Adds a copy of `src` to offset `foreign_off` of the frontend's grant `foreign_ref`
+    /// (guest RX).
+    pub fn copy_to_foreign(
+        &mut self,
+        src: LocalSrc<'l>,
+        foreign_ref: u32,
+        foreign_off: u16,
+        flags: Flags,
+    ) -> Result {
+        self.push(
+            src.gfn,
+            src.off,
+            src.len,
+            foreign_ref,
+            foreign_off,
+            true,
+            flags,
+        )
+    }
+
+    #[expect(clippy::too_many_arguments, reason = "the fields of one copy")]
+    fn push(
+        &mut self,
+        local_gfn: u64,
+        local_off: u16,
+        len: u16,
+        foreign_ref: u32,
+        foreign_off: u16,
+        to_foreign: bool,
+        flags: Flags,
+    ) -> Result {
+        let op = CopyOp {
+            local_gfn,
+            foreign_ref,
+            local_off,
+            foreign_off,
+            len,
+            to_foreign,
+            status: 0,
+        };
+        self.copier.ops.push(op, flags)?;
+        Ok(())
+    }
+
+    /// Runs the copies with domain `domid` (in hypercalls of at most the copier's `max`
+    /// ops) and returns their statuses (`GNTST_*`, 0 = okay) in the order they were added.
+    pub fn run(self, domid: u16) -> impl Iterator<Item = i16> + 'c {
+        let c: &'c mut GrantCopier = self.copier;
+        for batch in c.ops.chunks_mut(c.max) {
+            GrantCopier::copy(&mut c.raw[..batch.len()], domid, batch);
+        }
+        let c: &'c GrantCopier = c;
+        c.ops.iter().map(|op| op.status)
     }
 }
 

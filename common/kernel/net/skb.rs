@@ -57,10 +57,10 @@ pub struct Chunk {
 }
 
 /// The most chunks one [`SkBuff::chunks`] call describes.
-const MAX_CHUNKS: usize = 24;
+pub(crate) const MAX_CHUNKS: usize = 24;
 /// The most chunks one [`SkBuff::put_chunks`] call describes.
 #[cfg(xnt_backend)]
-const MAX_PUT_CHUNKS: usize = 4;
+pub(crate) const MAX_PUT_CHUNKS: usize = 4;
 
 /// `offset_in_page(p)`.
 fn offset_in_page(p: *const core::ffi::c_void) -> u32 {
