@@ -226,19 +226,24 @@ local_range_methods!(LocalDst);
 impl SkBuff {
     /// Extends the linear data by `len` bytes (`skb_put`, see [`SkBuff::put_chunks`]) and
     /// describes the new area per page in `out[..n]` as grant-copy destinations; returns
-    /// `n`. `E2BIG` if more than `out.len()` (or 4) pages.
+    /// `n`. `E2BIG` if more than `out.len()` (or 4) pages; `EBUSY` if the skb or its data
+    /// is shared (a fresh skb never is).
     pub fn put_local<'a>(
         &'a mut self,
         len: u32,
         out: &mut [Option<LocalDst<'a>>],
     ) -> Result<usize> {
+        // With the only reference, no other owner can appear while `self` is borrowed.
+        if !self.is_exclusive() {
+            return Err(EBUSY);
+        }
         let mut chunks = [Chunk::default(); MAX_PUT_CHUNKS];
         let max = out.len().min(MAX_PUT_CHUNKS);
         let n = self.put_chunks(len, &mut chunks[..max])?;
         for (o, ch) in out.iter_mut().zip(&chunks[..n]) {
             // INVARIANT: `put_chunks` just added this area to the linear data of the skb,
-            // which the caller owns (it has not handed it on) and lends us mutably for `'a`;
-            // the chunks are its pages, each within one page.
+            // whose only reference (and unshared data, checked above) the caller lends us
+            // mutably for `'a`; the chunks are its pages, each within one page.
             *o = Some(LocalDst {
                 gfn: ch.gfn,
                 off: ch.offset,

@@ -427,6 +427,11 @@ int xnt_skb_ip_summed(struct sk_buff *skb)
 	}
 }
 
+bool xnt_skb_exclusive(struct sk_buff *skb)
+{
+	return !skb_shared(skb) && !skb_cloned(skb);
+}
+
 struct sk_buff *xnt_skb_get(struct sk_buff *skb)
 {
 	return skb_get(skb);

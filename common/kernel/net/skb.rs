@@ -237,6 +237,15 @@ impl SkBuff {
         Ok(n)
     }
 
+    /// Whether this is the only reference to the skb (no [`SkBuff::new_ref`] elsewhere)
+    /// and its data is not shared with a clone (`!skb_shared && !skb_cloned`): then
+    /// `&mut self` is exclusive access to the skb's data too.
+    #[cfg(xnt_backend)]
+    pub(crate) fn is_exclusive(&self) -> bool {
+        // SAFETY: Valid skb; reads its reference counts.
+        unsafe { bindings::xnt_skb_exclusive(self.raw()) }
+    }
+
     #[cfg(xnt_backend)]
     pub(crate) fn into_raw(self) -> *mut bindings::sk_buff {
         core::mem::ManuallyDrop::new(self).0.as_ptr()
