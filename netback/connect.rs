@@ -277,19 +277,14 @@ impl Netback {
             }
         }
         q.shared_channel.store(shared_ch, Ordering::Relaxed);
-        let mut tx_ops = KVec::with_capacity(MAX_PACKET_OPS, GFP_KERNEL)?;
-        tx_ops.clear();
-        let mut rx_ops = KVec::with_capacity(MAX_PACKET_OPS, GFP_KERNEL)?;
-        rx_ops.clear();
         // Allocate before taking the locks (nothing may sleep under the spinlock).
-        let tx_copier = GrantCopier::new(COPY_BATCH)?;
-        let rx_copier = GrantCopier::new(COPY_BATCH)?;
+        let tx_copier = GrantCopier::new(COPY_BATCH, MAX_PACKET_OPS)?;
+        let rx_copier = GrantCopier::new(COPY_BATCH, MAX_PACKET_OPS)?;
         *q.tx.lock() = Some(TxConn {
             ring: tx_ring,
             req_cons: tx_start,
             rsp_prod_pvt: tx_start,
             copier: tx_copier,
-            ops: tx_ops,
             notifier: tx_notifier,
             eoi: tx_eoi,
             eoi_seen_prod: tx_start,
@@ -306,7 +301,6 @@ impl Netback {
             req_cons: rx_start,
             rsp_prod_pvt: rx_start,
             copier: rx_copier,
-            ops: rx_ops,
             notifier: rx_notifier,
             eoi: rx_eoi,
             eoi_seen_prod: rx_start,

@@ -346,8 +346,7 @@ impl Vif {
             },
             GFP_KERNEL,
         )?;
-        netdev.attach(vif.clone());
-        netdev.register()?;
+        netdev.register(vif.clone())?;
         Ok((netdev, napis, vif))
     }
 }
@@ -450,7 +449,7 @@ impl NetDriver for Vif {
 /// Reads the `rate` key into the vif's shared state (reference 4.8); absent or
 /// malformed means unlimited.
 impl WatchHandler for Vif {
-    fn changed(&self, dev: &xenbus::Device) {
+    fn changed(&self, dev: &xenbus::DeviceRef) {
         let sh = &self.shared;
         let (bytes, usec) = match dev.read_own(c"rate") {
             Ok(v) => match parse_rate(&v) {

@@ -24,7 +24,12 @@
 //! - [`tx`] (`netback.c`): guest TX, frontend to backend, in NAPI;
 //! - [`rx`] (`rx.c`): guest RX, backend to frontend, in each queue's worker thread.
 
+// The driver is safe Rust, and the compiler checks it: `unsafe` code is denied everywhere
+// but in `mod xen` (`common/kernel`), where each block carries its safety argument.
+#![deny(unsafe_code)]
+
 /// The shared abstractions and protocol code of `common/`.
+#[expect(unsafe_code, reason = "the one home of the drivers' unsafe code")]
 #[path = "../common/kernel/mod.rs"]
 pub mod xen;
 

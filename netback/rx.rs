@@ -14,7 +14,7 @@ use kernel::prelude::*;
 
 use crate::fe;
 use crate::interface::Queue;
-use crate::xen::backend::{now_ms, CopyOp, GrantCopier, Waker, WorkerFn};
+use crate::xen::backend::{now_ms, GrantCopier, LocalSrc, Waker, WorkerFn};
 use crate::xen::evtchn::{EoiHandle, Notifier};
 use crate::xen::net::{bump, ChecksumState, Chunk, Gso, SkBuff};
 use crate::xen::protocol::backend::rx_slots_needed;
@@ -51,7 +51,6 @@ pub(crate) struct RxConn {
     pub(crate) req_cons: u32,
     pub(crate) rsp_prod_pvt: u32,
     pub(crate) copier: GrantCopier,
-    pub(crate) ops: KVec<CopyOp>,
     pub(crate) notifier: Notifier,
     /// The RX channel's EOI in split mode.
     pub(crate) eoi: Option<EoiHandle>,
@@ -241,20 +240,17 @@ impl Queue {
     fn rx_packet(&self, c: &mut RxConn, mut skb: SkBuff) {
         let len = skb.len();
         let mut chunks = [Chunk::default(); MAX_RX_CHUNKS];
-        let n = match skb.chunks(&mut chunks) {
+        if skb.chunks(&mut chunks).is_err() && skb.linearize().is_err() {
+            bump(&self.stats.tx_dropped, 1);
+            return;
+        }
+        // The same walk again, as copy sources that borrow the (now final) skb.
+        let mut srcs: [Option<LocalSrc<'_>>; MAX_RX_CHUNKS] = [None; MAX_RX_CHUNKS];
+        let n = match skb.local_srcs(&mut srcs) {
             Ok(n) => n,
             Err(_) => {
-                if skb.linearize().is_err() {
-                    bump(&self.stats.tx_dropped, 1);
-                    return;
-                }
-                match skb.chunks(&mut chunks) {
-                    Ok(n) => n,
-                    Err(_) => {
-                        bump(&self.stats.tx_dropped, 1);
-                        return;
-                    }
-                }
+                bump(&self.stats.tx_dropped, 1);
+                return;
             }
         };
         let gso = skb.gso().and_then(|g| match g {
@@ -288,33 +284,28 @@ impl Queue {
             reqs[k as usize] = RxRequest::from_le_bytes(&c.ring.read_slot(slot_of(k)));
         }
         let mut fill: [u16; MAX_RX_DATA_SLOTS] = [0; MAX_RX_DATA_SLOTS];
-        c.ops.clear();
+        let mut batch = c.copier.batch();
         let mut op_slot: [u8; MAX_PACKET_OPS] = [0; MAX_PACKET_OPS];
         let mut k = 0usize;
-        for ch in &chunks[..n] {
-            let mut off = ch.offset;
-            let mut left = ch.len;
+        for ch in srcs[..n].iter().flatten() {
+            let mut off = 0u16;
+            let mut left = ch.len();
             while left > 0 {
                 if fill[k] as usize == PAGE_SIZE {
                     k += 1;
                 }
-                if k >= data_slots as usize || c.ops.len() >= MAX_PACKET_OPS {
+                if k >= data_slots as usize || batch.len() >= MAX_PACKET_OPS {
                     bump(&self.stats.tx_dropped, 1);
                     return;
                 }
                 let room = PAGE_SIZE as u16 - fill[k];
                 let l = left.min(room);
-                op_slot[c.ops.len()] = k as u8;
-                let op = CopyOp {
-                    local_gfn: ch.gfn,
-                    foreign_ref: reqs[k].gref,
-                    local_off: off,
-                    foreign_off: fill[k],
-                    len: l,
-                    to_foreign: 1,
-                    status: 0,
+                op_slot[batch.len()] = k as u8;
+                let pushed = match ch.sub(off, l) {
+                    Some(local) => batch.copy_to_foreign(local, reqs[k].gref, fill[k], GFP_KERNEL),
+                    None => Err(EINVAL),
                 };
-                if c.ops.push(op, GFP_KERNEL).is_err() {
+                if pushed.is_err() {
                     bump(&self.stats.tx_dropped, 1);
                     return;
                 }
@@ -323,11 +314,11 @@ impl Queue {
                 left -= l;
             }
         }
-        c.copier.run(self.shared.domid, &mut c.ops);
+        let statuses = batch.run(self.shared.domid);
         let mut bad: u32 = 0;
         let mut bad_status: i16 = 0;
-        for (op, &s) in c.ops.iter().zip(op_slot.iter()) {
-            if op.status != 0 {
+        for (status, &s) in statuses.zip(op_slot.iter()) {
+            if status != 0 {
                 bad |= 1 << s;
                 bad_status = Status::Error as i16;
             }

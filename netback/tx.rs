@@ -12,9 +12,9 @@ use core::sync::atomic::Ordering;
 use kernel::prelude::*;
 
 use crate::interface::Queue;
-use crate::xen::backend::{now_ms, CopyOp, GrantCopier};
+use crate::xen::backend::{now_ms, GrantCopier, LocalDst};
 use crate::xen::evtchn::{EoiHandle, Notifier};
-use crate::xen::net::{bump, ChecksumState, Chunk, Gso, NapiPoll, NapiPoller, Page};
+use crate::xen::net::{bump, ChecksumState, Gso, NapiPoll, NapiPoller, Page};
 use crate::xen::protocol::backend::{parse_tx_packet, Credit, TxPacket, TxParse, TX_COPY_LEN};
 use crate::xen::protocol::flags::Checksum;
 use crate::xen::protocol::netif::{GsoType, Status, TxResponse, NR_SLOTS_MIN, PAGE_SIZE};
@@ -33,7 +33,6 @@ pub(crate) struct TxConn {
     pub(crate) req_cons: u32,
     pub(crate) rsp_prod_pvt: u32,
     pub(crate) copier: GrantCopier,
-    pub(crate) ops: KVec<CopyOp>,
     pub(crate) notifier: Notifier,
     pub(crate) eoi: EoiHandle,
     /// The request producer when the last EOI was sent: an event that brought no new
@@ -195,23 +194,16 @@ impl Queue {
             return;
         };
         // Destinations: the linear area, then whole pages for the rest.
-        let mut dst: [(u64, u16, u16); 4 + MAX_TX_PAGES] = [(0, 0, 0); 4 + MAX_TX_PAGES];
-        let mut ndst = 0usize;
-        let mut lin = [Chunk::default(); 4];
-        match skb.put_chunks(linear, &mut lin) {
-            Ok(n) => {
-                for ch in &lin[..n] {
-                    dst[ndst] = (ch.gfn, ch.offset, ch.len);
-                    ndst += 1;
-                }
-            }
+        let mut pages: [Option<Page>; MAX_TX_PAGES] = [const { None }; MAX_TX_PAGES];
+        let mut dst: [Option<LocalDst<'_>>; 4 + MAX_TX_PAGES] = [None; 4 + MAX_TX_PAGES];
+        let mut ndst = match skb.put_local(linear, &mut dst[..4]) {
+            Ok(n) => n,
             Err(_) => {
                 bump(&self.stats.rx_dropped, 1);
                 Self::tx_respond(c, pkt, Status::Error, &[]);
                 return;
             }
-        }
-        let mut pages: [Option<Page>; MAX_TX_PAGES] = [const { None }; MAX_TX_PAGES];
+        };
         let mut rest = total - linear;
         let mut npages = 0usize;
         while rest > 0 {
@@ -221,16 +213,21 @@ impl Queue {
                 return;
             };
             let len = rest.min(PAGE_SIZE as u32);
-            dst[ndst] = (page.gfn(), 0, len as u16);
-            ndst += 1;
             pages[npages] = Some(page);
             npages += 1;
+            rest -= len;
+        }
+        let mut rest = total - linear;
+        for page in pages.iter_mut().take(npages).flatten() {
+            let len = rest.min(PAGE_SIZE as u32);
+            dst[ndst] = page.local_dst().sub(0, len as u16);
+            ndst += 1;
             rest -= len;
         }
 
         // Sources: the first slot's own data, then each further slot. Each op records
         // which source it reads, so a failed copy answers the right slot.
-        c.ops.clear();
+        let mut batch = c.copier.batch();
         let mut src_id: [u16; MAX_PACKET_OPS] = [0; MAX_PACKET_OPS];
         let first = (
             pkt.first.gref,
@@ -249,23 +246,22 @@ impl Queue {
             let mut soff = off;
             let mut left = len;
             while left > 0 && di < ndst {
-                let (gfn, base, dlen) = dst[di];
+                let Some(d) = dst[di] else {
+                    overflow = true;
+                    break;
+                };
+                let dlen = d.len();
                 let n = left.min(dlen - doff);
-                if c.ops.len() >= MAX_PACKET_OPS {
+                if batch.len() >= MAX_PACKET_OPS {
                     overflow = true;
                     break;
                 }
-                src_id[c.ops.len()] = id;
-                let op = CopyOp {
-                    local_gfn: gfn,
-                    foreign_ref: gref,
-                    local_off: base + doff,
-                    foreign_off: soff,
-                    len: n,
-                    to_foreign: 0,
-                    status: 0,
+                src_id[batch.len()] = id;
+                let pushed = match d.sub(doff, n) {
+                    Some(local) => batch.copy_from_foreign(local, gref, soff, GFP_ATOMIC),
+                    None => Err(EINVAL),
                 };
-                if c.ops.push(op, GFP_ATOMIC).is_err() {
+                if pushed.is_err() {
                     overflow = true;
                     break;
                 }
@@ -283,15 +279,15 @@ impl Queue {
             Self::tx_respond(c, pkt, Status::Error, &[]);
             return;
         }
-        c.copier.run(self.shared.domid, &mut c.ops);
+        let statuses = batch.run(self.shared.domid);
         // Ids of the further slots whose copy failed, each once: they all carry data, so
         // there are at most as many as `pkt.frags()`, and a packet that parsed has at most
         // `NR_SLOTS_MIN` further slots (more are dropped by `parse_tx_packet`).
         let mut failed: [u16; NR_SLOTS_MIN] = [0; NR_SLOTS_MIN];
         let mut nfailed = 0usize;
         let mut first_failed = false;
-        for (op, &id) in c.ops.iter().zip(src_id.iter()) {
-            if op.status != 0 {
+        for (status, &id) in statuses.zip(src_id.iter()) {
+            if status != 0 {
                 if id == pkt.first.id {
                     first_failed = true;
                 } else if nfailed < failed.len() && !failed[..nfailed].contains(&id) {

@@ -40,7 +40,7 @@ impl HotplugGate {
 }
 
 impl WatchHandler for HotplugGate {
-    fn changed(&self, dev: &xenbus::Device) {
+    fn changed(&self, dev: &xenbus::DeviceRef) {
         if !self.armed.load(Ordering::Acquire) {
             return;
         }
@@ -280,21 +280,28 @@ impl xenbus::Driver for VifBackend {
             },
             GFP_KERNEL,
         )?;
+        // The state's memory comes before the net device moves into it, so that no failure
+        // can free the net device while the NAPI contexts exist (`netif_napi_del` locks
+        // the device they belong to): `KBox::pin_init` drops its initializer, net device
+        // included, when the allocation fails, and the NAPI contexts would be dropped
+        // after it. Failing here drops `napis` before `netdev` (declaration order), and
+        // the write below cannot fail.
+        let st = KBox::new_uninit(GFP_KERNEL)?;
+        let Ok(st) = st.write_pin_init(new_mutex!(BeState {
+            netdev,
+            state: xenbus::State::Initialising,
+            runtime: KVec::new(),
+            hotplug_watch: None,
+            rate_watch: None,
+        }));
+        // From here the net device is in `st`, which is dropped after `napis` only inside
+        // `Netback` (field order, and `Drop for Netback` if `KBox::new` fails).
         let nb = KBox::new(
             Netback {
                 vif,
                 _napis: napis,
                 gate,
-                st: KBox::pin_init(
-                    new_mutex!(BeState {
-                        netdev,
-                        state: xenbus::State::Initialising,
-                        runtime: KVec::new(),
-                        hotplug_watch: None,
-                        rate_watch: None,
-                    }),
-                    GFP_KERNEL,
-                )?,
+                st,
                 unregister: AtomicBool::new(false),
             },
             GFP_KERNEL,

@@ -376,7 +376,7 @@ impl Netfront {
         self.info.num_queues.store(num, Ordering::Release);
         if !conn.netdev.is_registered() {
             // Register only now that the queues exist.
-            if let Err(e) = conn.netdev.register() {
+            if let Err(e) = conn.netdev.register(self.info.clone()) {
                 self.disconnect(conn);
                 dev.fatal(e, fmt!("registering the network device"));
                 return Err(e);

@@ -119,17 +119,22 @@ impl xenbus::Driver for VifFrontend {
             },
             GFP_KERNEL,
         )?;
-        netdev.attach(info.clone());
-        let conn = KBox::pin_init(
-            new_mutex!(Connection {
-                netdev,
-                irqs: KVec::new(),
-                connected: false,
-                backend_was_connected: false,
-                connect_failed: false,
-            }),
-            GFP_KERNEL,
-        )?;
+        // The connection's memory comes before the net device moves into it, so that no
+        // failure can free the net device while the NAPI contexts exist (`netif_napi_del`
+        // locks the device they belong to): `KBox::pin_init` drops its initializer, net
+        // device included, when the allocation fails, and `napis` would be dropped after
+        // it. Failing here drops `napis` before `netdev` (declaration order), and the
+        // write below cannot fail.
+        let conn = KBox::new_uninit(GFP_KERNEL)?;
+        let Ok(conn) = conn.write_pin_init(new_mutex!(Connection {
+            netdev,
+            irqs: KVec::new(),
+            connected: false,
+            backend_was_connected: false,
+            connect_failed: false,
+        }));
+        // From here the net device is in `conn`, which is dropped after `napis` only inside
+        // `Netfront` (`Drop for Netfront` clears them first, also if `KBox::new` fails).
         let nf = KBox::new(
             Netfront {
                 info,

@@ -8,25 +8,29 @@
 //! [`include/xen/grant_table.h`](srctree/include/xen/grant_table.h); glue in
 //! `backend_helpers.c`.
 
+use core::marker::PhantomData;
 use core::mem::ManuallyDrop;
 use core::ptr::NonNull;
-use core::sync::atomic::{fence, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
+use kernel::alloc::Flags;
 use kernel::error::{from_err_ptr, to_result};
 use kernel::ffi::{c_int, c_long, c_ulong, c_void};
 use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Full, Relaxed, Release};
-use kernel::sync::{new_spinlock_irq, Arc, SpinLockIrq};
+use kernel::sync::{new_spinlock_irq, Arc, ArcBorrow, SpinLockIrq};
 use kernel::task::MAX_SCHEDULE_TIMEOUT;
 use kernel::time::msecs_to_jiffies;
 use kernel::types::Opaque;
 
 use super::bindings;
 use super::evtchn::{EventHandler, IrqBinding};
-use super::net::SkBuff;
+use super::net::skb::{MAX_CHUNKS, MAX_PUT_CHUNKS};
+use super::net::{Chunk, Page, SkBuff};
+use super::protocol::netif::PAGE_SIZE as XEN_PAGE_SIZE;
 use super::protocol::ring::{header as sring, need_notify};
-use super::sring::RingPage;
-use super::xenbus::Device;
+use super::sring::{virt_mb, virt_rmb, virt_wmb, RingPage};
+use super::xenbus::{Device, DeviceRef};
 
 impl<T: EventHandler> IrqBinding<T> {
     /// Binds the frontend's `remote_port` of `dev` to a local port and that to
@@ -37,20 +41,33 @@ impl<T: EventHandler> IrqBinding<T> {
         name: &CStr,
         ctx: Arc<T>,
     ) -> Result<Self> {
-        // SAFETY: `dev` is a live xenbus device (the caller's reference).
-        unsafe { Self::bind(dev.as_raw(), remote_port, name, ctx) }
+        // SAFETY: `dev` is a live xenbus device (the caller's reference), and the binding
+        // keeps it allocated with the counted reference passed along.
+        unsafe {
+            Self::bind(
+                dev.as_raw(),
+                Some(dev.as_dev().into()),
+                remote_port,
+                name,
+                ctx,
+            )
+        }
     }
 }
 
 /// A frontend's ring page mapped into this domain (`xenbus_map_ring_valloc`).
 ///
+/// The ring holds a reference to its xenbus device, so unmapping it is sound whenever it is
+/// dropped, even after the device was removed (which the drivers do not do: they drop the
+/// rings on disconnect, at the latest in `remove`).
+///
 /// # Invariants
 ///
 /// `page` is a page-sized mapping made by `xenbus_map_ring_valloc` for the xenbus device
-/// `dev`, which outlives the ring (rings are dropped before the device's remove returns).
+/// `dev`, which `dev` keeps allocated.
 pub struct BackRing<const SLOT: usize, const SIZE: u32> {
     page: RingPage<SLOT, SIZE>,
-    dev: *mut bindings::xenbus_device,
+    dev: DeviceRef,
 }
 
 // SAFETY: The mapping is a page pointer; all accesses are volatile copies and callers
@@ -71,17 +88,19 @@ impl<const SLOT: usize, const SIZE: u32> BackRing<SLOT, SIZE> {
         })?;
         // SAFETY: The mapping succeeded; it is undone only in `drop`.
         let page = unsafe { RingPage::new(vaddr) };
-        // INVARIANT: the caller drops the ring before the device goes.
+        // INVARIANT: mapped for `dev` above; the `DeviceRef` keeps it allocated.
         Ok(Self {
             page,
-            dev: dev.as_raw(),
+            dev: DeviceRef::new(dev),
         })
     }
 
-    /// The frontend's request producer, read once; later slot reads are ordered after it.
+    /// The frontend's request producer, read once; later slot reads are ordered after it
+    /// (`req_prod = sring->req_prod; rmb();` before `RING_COPY_REQUEST` in the C
+    /// netback, with the ring's `virt_rmb`).
     pub fn req_prod(&self) -> u32 {
         let v = self.page.read_word(sring::REQ_PROD);
-        fence(Ordering::Acquire);
+        virt_rmb();
         v
     }
 
@@ -91,22 +110,23 @@ impl<const SLOT: usize, const SIZE: u32> BackRing<SLOT, SIZE> {
     }
 
     /// Publishes responses up to `new_prod` (exclusive); tells whether the frontend asked
-    /// to be notified about them.
+    /// to be notified about them (`RING_PUSH_RESPONSES_AND_CHECK_NOTIFY`).
     pub fn push_responses(&self, new_prod: u32) -> bool {
         let old = self.page.read_word(sring::RSP_PROD);
-        // Slots before index.
-        fence(Ordering::Release);
+        // The frontend sees the responses before the updated producer index.
+        virt_wmb();
         self.page.write_word(sring::RSP_PROD, new_prod);
-        // Index before reading the peer's event pointer.
-        fence(Ordering::SeqCst);
+        // The frontend sees the new responses before we check `rsp_event`.
+        virt_mb();
         need_notify(old, new_prod, self.page.read_word(sring::RSP_EVENT))
     }
 
     /// Asks for an event when the request producer passes `event - 1`, then re-reads the
-    /// producer, so requests published meanwhile are not missed.
+    /// producer, so requests published meanwhile are not missed (the event write and
+    /// `virt_mb` of `RING_FINAL_CHECK_FOR_REQUESTS`, then a re-read as [`Self::req_prod`]).
     pub fn request_event_at(&self, event: u32) -> u32 {
         self.page.write_word(sring::REQ_EVENT, event);
-        fence(Ordering::SeqCst);
+        virt_mb();
         self.req_prod()
     }
 
@@ -123,8 +143,12 @@ impl<const SLOT: usize, const SIZE: u32> BackRing<SLOT, SIZE> {
 
 impl<const SLOT: usize, const SIZE: u32> Drop for BackRing<SLOT, SIZE> {
     fn drop(&mut self) {
-        // SAFETY: By the type invariant the page was mapped for `dev`, which is still live.
-        let err = unsafe { bindings::xenbus_unmap_ring_vfree(self.dev, self.page.vaddr()) };
+        // SAFETY: By the type invariant the page was mapped for `dev`, which is allocated.
+        // `xenbus_unmap_ring_vfree` finds the mapping on the xenbus core's global list of
+        // mapped rings and uses the device only to report errors (`dev_err`, the `error`
+        // node under its `nodename`), so an unbound device is fine.
+        let err =
+            unsafe { bindings::xenbus_unmap_ring_vfree(self.dev.as_raw(), self.page.vaddr()) };
         if err != 0 {
             // The page stays mapped (leaked) rather than freed while in use.
             pr_err!("xen-netif: unmapping a ring failed ({err}); page leaked\n");
@@ -132,52 +156,187 @@ impl<const SLOT: usize, const SIZE: u32> Drop for BackRing<SLOT, SIZE> {
     }
 }
 
-/// One grant copy between a local frame and a frontend grant (`struct gnttab_copy`).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct CopyOp {
-    /// Local guest frame number.
-    pub local_gfn: u64,
-    /// The frontend's grant reference.
-    pub foreign_ref: u32,
-    /// Offset in the local frame.
-    pub local_off: u16,
-    /// Offset in the frontend's page.
-    pub foreign_off: u16,
-    /// Bytes to copy.
-    pub len: u16,
-    /// 1: local to frontend (guest RX); 0: frontend to local (guest TX).
-    pub to_foreign: u8,
-    /// Result (`GNTST_*`, 0 = okay), set by [`GrantCopier::run`].
-    pub status: i16,
+/// Part of one local page that a grant copy may read: packet data the caller holds (shared)
+/// for `'a`, to be copied to the frontend. Made only from a borrowed skb
+/// ([`SkBuff::local_srcs`]) and narrowed with [`LocalSrc::sub`], so a batch cannot be
+/// pointed at other dom0 memory.
+///
+/// # Invariants
+///
+/// The `len` bytes at `off` in frame `gfn` lie in one page and are memory of this domain
+/// that stays allocated and readable for `'a` (part of an skb borrowed for `'a`).
+#[derive(Clone, Copy)]
+pub struct LocalSrc<'a> {
+    gfn: u64,
+    off: u16,
+    len: u16,
+    _held: PhantomData<&'a [u8]>,
+}
+
+/// Part of one local page that a grant copy may write: memory the caller holds exclusively
+/// for `'a`, to be filled from the frontend. Made only from an skb's newly put area
+/// ([`SkBuff::put_local`]) or an owned [`Page`] ([`Page::local_dst`]), and narrowed with
+/// [`LocalDst::sub`].
+///
+/// # Invariants
+///
+/// The `len` bytes at `off` in frame `gfn` lie in one page and are memory of this domain
+/// that stays allocated for `'a` and that nothing else uses meanwhile (part of an skb or
+/// page borrowed mutably for `'a`).
+#[derive(Clone, Copy)]
+pub struct LocalDst<'a> {
+    gfn: u64,
+    off: u16,
+    len: u16,
+    _held: PhantomData<&'a mut [u8]>,
+}
+
+macro_rules! local_range_methods {
+    ($t:ident) => {
+        impl<'a> $t<'a> {
+            /// Length in bytes.
+            pub fn len(&self) -> u16 {
+                self.len
+            }
+
+            /// Whether the range is empty.
+            pub fn is_empty(&self) -> bool {
+                self.len == 0
+            }
+
+            /// The `len` bytes `off` bytes into this range; `None` if they do not fit in it.
+            pub fn sub(self, off: u16, len: u16) -> Option<Self> {
+                if u32::from(off) + u32::from(len) > u32::from(self.len) {
+                    return None;
+                }
+                // INVARIANT: a part of `self`'s range, held as long.
+                Some(Self {
+                    gfn: self.gfn,
+                    off: self.off + off,
+                    len,
+                    _held: PhantomData,
+                })
+            }
+        }
+    };
+}
+local_range_methods!(LocalSrc);
+local_range_methods!(LocalDst);
+
+impl SkBuff {
+    /// Extends the linear data by `len` bytes (`skb_put`, see [`SkBuff::put_chunks`]) and
+    /// describes the new area per page in `out[..n]` as grant-copy destinations; returns
+    /// `n`. `E2BIG` if more than `out.len()` (or 4) pages; `EBUSY` if the skb or its data
+    /// is shared (a fresh skb never is).
+    pub fn put_local<'a>(
+        &'a mut self,
+        len: u32,
+        out: &mut [Option<LocalDst<'a>>],
+    ) -> Result<usize> {
+        // With the only reference, no other owner can appear while `self` is borrowed.
+        if !self.is_exclusive() {
+            return Err(EBUSY);
+        }
+        let mut chunks = [Chunk::default(); MAX_PUT_CHUNKS];
+        let max = out.len().min(MAX_PUT_CHUNKS);
+        let n = self.put_chunks(len, &mut chunks[..max])?;
+        for (o, ch) in out.iter_mut().zip(&chunks[..n]) {
+            // INVARIANT: `put_chunks` just added this area to the linear data of the skb,
+            // whose only reference (and unshared data, checked above) the caller lends us
+            // mutably for `'a`; the chunks are its pages, each within one page.
+            *o = Some(LocalDst {
+                gfn: ch.gfn,
+                off: ch.offset,
+                len: ch.len,
+                _held: PhantomData,
+            });
+        }
+        Ok(n)
+    }
+
+    /// The packet data per page (see [`SkBuff::chunks`]) in `out[..n]` as grant-copy
+    /// sources; returns `n`. `E2BIG` if more than `out.len()` (or 24) chunks.
+    pub fn local_srcs<'a>(&'a self, out: &mut [Option<LocalSrc<'a>>]) -> Result<usize> {
+        let mut chunks = [Chunk::default(); MAX_CHUNKS];
+        let max = out.len().min(MAX_CHUNKS);
+        let n = self.chunks(&mut chunks[..max])?;
+        for (o, ch) in out.iter_mut().zip(&chunks[..n]) {
+            // INVARIANT: the chunks are the skb's linear data and fragments, each within one
+            // page; the skb (holding its fragments' pages) is borrowed for `'a`.
+            *o = Some(LocalSrc {
+                gfn: ch.gfn,
+                off: ch.offset,
+                len: ch.len,
+                _held: PhantomData,
+            });
+        }
+        Ok(n)
+    }
+}
+
+impl Page {
+    /// The page (its first Xen page, 4 KiB) as a grant-copy destination.
+    pub fn local_dst(&mut self) -> LocalDst<'_> {
+        // INVARIANT: a `Page` is an owned page from the allocator that no one else uses,
+        // borrowed mutably for the result's lifetime; the range is one Xen page.
+        LocalDst {
+            gfn: self.gfn(),
+            off: 0,
+            len: XEN_PAGE_SIZE as u16,
+            _held: PhantomData,
+        }
+    }
+}
+
+/// One grant copy between a local range and a frontend grant, as a batch holds it.
+#[derive(Clone, Copy)]
+struct CopyOp {
+    local_gfn: u64,
+    foreign_ref: u32,
+    local_off: u16,
+    foreign_off: u16,
+    len: u16,
+    /// Local to frontend (guest RX); otherwise frontend to local (guest TX).
+    to_foreign: bool,
+    /// Result (`GNTST_*`, 0 = okay), set by [`CopyBatch::run`].
+    status: i16,
 }
 
 /// Scratch space for batches of grant copies (`gnttab_batch_copy`).
 ///
+/// The local side of every copy is a [`LocalSrc`] or [`LocalDst`], memory the caller
+/// provably holds while the copies run: a [`CopyBatch`] borrows it until
+/// [`CopyBatch::run`].
+///
 /// # Invariants
 ///
-/// `raw` holds `max` `struct gnttab_copy`.
+/// `raw` holds `max` `struct gnttab_copy`; `max` is not 0.
 pub struct GrantCopier {
     raw: KVec<bindings::gnttab_copy>,
     max: usize,
+    ops: KVec<CopyOp>,
 }
 
 impl GrantCopier {
-    /// Allocates room for `max` copies per hypercall; `max` must not be 0 (`EINVAL`).
-    pub fn new(max: usize) -> Result<Self> {
+    /// Allocates room for `max` copies per hypercall and `ops` copies per batch (more
+    /// allocate when pushed); `max` must not be 0 (`EINVAL`).
+    pub fn new(max: usize, ops: usize) -> Result<Self> {
         if max == 0 {
             return Err(EINVAL);
         }
         // Zeroed, like the `kcalloc` this replaces.
         let raw = KVec::from_elem(bindings::gnttab_copy::default(), max, GFP_KERNEL)?;
-        Ok(Self { raw, max })
+        let ops = KVec::with_capacity(ops, GFP_KERNEL)?;
+        Ok(Self { raw, max, ops })
     }
 
-    /// Runs `ops` with domain `domid` (in hypercalls of at most `max` ops) and sets each
-    /// op's `status`.
-    pub fn run(&mut self, domid: u16, ops: &mut [CopyOp]) {
-        for batch in ops.chunks_mut(self.max) {
-            Self::copy(&mut self.raw[..batch.len()], domid, batch);
+    /// Starts an empty batch, whose local ranges are borrowed for `'l`.
+    pub fn batch<'l>(&mut self) -> CopyBatch<'_, 'l> {
+        // Ops of an earlier batch (not run, or run) never run again.
+        self.ops.clear();
+        CopyBatch {
+            copier: self,
+            _local: PhantomData,
         }
     }
 
@@ -188,7 +347,7 @@ impl GrantCopier {
             // integers, for which all-zero bytes are valid. This clears the padding and the
             // upper bytes of the `u` union as well, like a `memset`.
             unsafe { core::ptr::write_bytes(core::ptr::from_mut(g), 0, 1) };
-            let (local, foreign) = if op.to_foreign != 0 {
+            let (local, foreign) = if op.to_foreign {
                 g.flags = bindings::GNTCOPY_dest_gref as u16;
                 (&mut g.source, &mut g.dest)
             } else {
@@ -207,18 +366,110 @@ impl GrantCopier {
             // SAFETY: `g` is an exclusive array of `g.len()` initialised `struct
             // gnttab_copy`; `gnttab_batch_copy` issues the copy hypercall on it (retrying
             // ops that got `GNTST_eagain`) and writes the ops' `status`. The hypercall also
-            // reads or writes the local frames the ops name: Xen checks that each range
-            // stays in one page owned by this domain, nothing more. That those frames are
-            // the caller's own buffers (skb data, pages it holds) is today upheld by the
-            // drivers' arithmetic, not by this type: `CopyOp` is plain data, so this safe
-            // method can be asked to copy any dom0 frame. Making local ranges unforgeable
-            // (handed out by skbs and pages with a lifetime) is an open soundness item of
-            // the correctness issue ("`GrantCopier::run` accepts arbitrary local frames").
+            // reads or writes the local ranges the ops name, each of which came from a
+            // `LocalSrc` (read: memory held for the batch's `'l`) or a `LocalDst` (written:
+            // memory held exclusively for `'l`); `CopyBatch::run` runs inside `'l`, so that
+            // memory is the caller's for the whole call. The foreign side is checked by
+            // Xen against the frontend's grants.
             unsafe { bindings::gnttab_batch_copy(g.as_mut_ptr(), g.len() as u32) };
         }
         for (g, op) in g.iter().zip(ops.iter_mut()) {
             op.status = g.status;
         }
+    }
+}
+
+/// A batch of grant copies being built; the local memory it names is borrowed for `'l`,
+/// so it stays the caller's until [`CopyBatch::run`] has returned.
+pub struct CopyBatch<'c, 'l> {
+    copier: &'c mut GrantCopier,
+    _local: PhantomData<&'l mut [u8]>,
+}
+
+impl<'c, 'l> CopyBatch<'c, 'l> {
+    /// Copies in the batch so far.
+    pub fn len(&self) -> usize {
+        self.copier.ops.len()
+    }
+
+    /// Whether the batch has no copy yet.
+    pub fn is_empty(&self) -> bool {
+        self.copier.ops.is_empty()
+    }
+
+    /// Adds a copy of `dst.len()` bytes from offset `foreign_off` of the frontend's grant
+    /// `foreign_ref` into `dst` (guest TX).
+    pub fn copy_from_foreign(
+        &mut self,
+        dst: LocalDst<'l>,
+        foreign_ref: u32,
+        foreign_off: u16,
+        flags: Flags,
+    ) -> Result {
+        self.push(
+            dst.gfn,
+            dst.off,
+            dst.len,
+            foreign_ref,
+            foreign_off,
+            false,
+            flags,
+        )
+    }
+
+    /// Adds a copy of `src` to offset `foreign_off` of the frontend's grant `foreign_ref`
+    /// (guest RX).
+    pub fn copy_to_foreign(
+        &mut self,
+        src: LocalSrc<'l>,
+        foreign_ref: u32,
+        foreign_off: u16,
+        flags: Flags,
+    ) -> Result {
+        self.push(
+            src.gfn,
+            src.off,
+            src.len,
+            foreign_ref,
+            foreign_off,
+            true,
+            flags,
+        )
+    }
+
+    #[expect(clippy::too_many_arguments, reason = "the fields of one copy")]
+    fn push(
+        &mut self,
+        local_gfn: u64,
+        local_off: u16,
+        len: u16,
+        foreign_ref: u32,
+        foreign_off: u16,
+        to_foreign: bool,
+        flags: Flags,
+    ) -> Result {
+        let op = CopyOp {
+            local_gfn,
+            foreign_ref,
+            local_off,
+            foreign_off,
+            len,
+            to_foreign,
+            status: 0,
+        };
+        self.copier.ops.push(op, flags)?;
+        Ok(())
+    }
+
+    /// Runs the copies with domain `domid` (in hypercalls of at most the copier's `max`
+    /// ops) and returns their statuses (`GNTST_*`, 0 = okay) in the order they were added.
+    pub fn run(self, domid: u16) -> impl Iterator<Item = i16> + 'c {
+        let c: &'c mut GrantCopier = self.copier;
+        for batch in c.ops.chunks_mut(c.max) {
+            GrantCopier::copy(&mut c.raw[..batch.len()], domid, batch);
+        }
+        let c: &'c GrantCopier = c;
+        c.ops.iter().map(|op| op.status)
     }
 }
 
@@ -483,69 +734,116 @@ unsafe extern "C" fn worker_thread<T: WorkerFn>(data: *mut c_void) -> c_int {
 /// Receives the events of a [`Watch`], in the xenwatch thread.
 pub trait WatchHandler: Send + Sync + 'static {
     /// The watched node of `dev` changed (also called once right after registration).
-    fn changed(&self, dev: &Device);
+    ///
+    /// `dev` is a counted reference, not a [`Device`]: the watch may outlive the device's
+    /// binding, so the callback gets only what is sound on a removed device.
+    fn changed(&self, dev: &DeviceRef);
+}
+
+/// What a watch's callback reaches: the handler and the watched device.
+struct WatchCtx<T> {
+    handler: Arc<T>,
+    dev: DeviceRef,
 }
 
 /// A XenStore watch on `<dir>/<node>`; unregistered on drop (waiting for a running
 /// callback, unless dropped from the xenwatch thread itself).
 ///
-/// The watch must be dropped before its device is removed: keep it in the device's data
-/// (which the xenbus core drops in `remove`) and drop it at the latest there.
+/// Sound wherever it is dropped:
+///
+/// * The watch holds a reference to its device ([`DeviceRef`]), so the device the callback
+///   gets is allocated for as long as the watch is registered (and during the callback).
+/// * Dropped from another thread, `unregister_xenbus_watch()` waits for a running callback
+///   (it takes `xenwatch_mutex`, which the xenwatch thread holds around every callback) and
+///   cancels pending events; the context is released after that.
+/// * Dropped from the xenwatch thread, it does not wait (the C API skips the mutex there,
+///   as C drivers unregister their watches from their callbacks). Inside another watch's
+///   callback, ours is not running (the xenwatch thread runs one callback at a time).
+///   Inside its own callback, the handler and device the callback uses are kept alive by
+///   a reference the callback took before calling the handler, and neither the glue's
+///   `xnt_watch_fired` nor `xenwatch_thread` touches the freed watch after the handler
+///   returns. So a handler may drop (or cause the drop of) its own watch.
 ///
 /// # Invariants
 ///
-/// `raw` came from `xnt_watch_new` with `Arc::as_ptr(&_ctx)` as its context.
+/// `raw` came from `xnt_watch_new` with `ctx` as its context; `ctx` came from
+/// `Arc::into_raw` and that reference is released only in `drop`, after unregistering.
 pub struct Watch<T: WatchHandler> {
     raw: NonNull<bindings::xnt_watch>,
-    _ctx: Arc<T>,
+    ctx: *const WatchCtx<T>,
 }
 
-// SAFETY: The watch is owned; unregistering is thread-safe.
+// SAFETY: The watch owns a registration, which may be unregistered from any thread, and a
+// reference to a `WatchCtx<T>` (an `Arc<T>` with `T: Send + Sync`, and a `DeviceRef`).
 unsafe impl<T: WatchHandler> Send for Watch<T> {}
 // SAFETY: `&Watch` allows nothing.
 unsafe impl<T: WatchHandler> Sync for Watch<T> {}
 
 impl<T: WatchHandler> Watch<T> {
     /// Registers a watch on `dir/node` for `dev`.
-    pub fn new(dev: &Device, dir: &CStr, node: &CStr, ctx: Arc<T>) -> Result<Self> {
+    pub fn new(dev: &Device, dir: &CStr, node: &CStr, handler: Arc<T>) -> Result<Self> {
+        let ctx = Arc::new(
+            WatchCtx {
+                handler,
+                dev: DeviceRef::new(dev),
+            },
+            GFP_KERNEL,
+        )?;
+        let ctx = Arc::into_raw(ctx);
         let mut err = 0;
         // SAFETY: `dev` is live; the strings are NUL-terminated (the path is copied); the
-        // context stays valid while the watch exists because the watch keeps `ctx`.
+        // context stays valid while the watch is registered because the watch owns the
+        // reference `into_raw` gave up (see `drop`).
         let raw = unsafe {
             bindings::xnt_watch_new(
                 dev.as_raw(),
                 dir.as_char_ptr(),
                 node.as_char_ptr(),
                 Some(watch_trampoline::<T>),
-                Arc::as_ptr(&ctx).cast(),
+                ctx.cast(),
                 &mut err,
             )
         };
-        let raw = NonNull::new(raw).ok_or_else(|| Error::from_errno(err))?;
-        Ok(Self { raw, _ctx: ctx })
+        let Some(raw) = NonNull::new(raw) else {
+            // SAFETY: `ctx` came from `Arc::into_raw` above; no watch was registered, so
+            // nothing else uses it.
+            drop(unsafe { Arc::from_raw(ctx) });
+            return Err(Error::from_errno(err));
+        };
+        // INVARIANT: registered above with `ctx`, from `Arc::into_raw`.
+        Ok(Self { raw, ctx })
     }
 }
 
 impl<T: WatchHandler> Drop for Watch<T> {
     fn drop(&mut self) {
-        // SAFETY: By the type invariant `raw` is a registered watch; unregistering waits for
-        // running callbacks, after which `_ctx` may go.
+        // SAFETY: By the type invariant `raw` is a registered watch. Unregistering waits for
+        // a running callback unless this is the xenwatch thread (see the type's
+        // documentation for that case), cancels pending events and frees the glue's
+        // allocation.
         unsafe { bindings::xnt_watch_free(self.raw.as_ptr()) };
+        // SAFETY: By the type invariant `ctx` came from `Arc::into_raw` and is released
+        // only here; no new callback can start now. A callback of this watch further up
+        // this thread's stack holds its own reference.
+        drop(unsafe { Arc::from_raw(self.ctx) });
     }
 }
 
 /// # Safety
 ///
-/// `ctx` is the pointer [`Watch::new`] passed, kept alive by the `Watch`.
+/// `ctx` is the context of a [`Watch`], which keeps its reference until it has unregistered
+/// the watch.
 unsafe extern "C" fn watch_trampoline<T: WatchHandler>(
     ctx: *const c_void,
-    dev: *mut bindings::xenbus_device,
+    _dev: *mut bindings::xenbus_device,
 ) {
-    // SAFETY: Per the function's safety requirement `ctx` points to a live `T`.
-    let handler = unsafe { &*ctx.cast::<T>() };
-    // SAFETY: The watch belongs to `dev`, which is live while the watch is registered.
-    let dev = unsafe { Device::from_raw(dev) };
-    handler.changed(dev)
+    // SAFETY: Per the function's safety requirement `ctx` came from `Arc::into_raw` and
+    // the `Watch` still holds that reference: the watch is registered (this callback runs),
+    // a `drop` on another thread waits for this callback before releasing it, and a `drop`
+    // on this thread can only happen inside `changed` below, after this reference was
+    // taken. The borrow is turned into an owned reference at once.
+    let ctx: Arc<WatchCtx<T>> = unsafe { ArcBorrow::from_raw(ctx.cast::<WatchCtx<T>>()) }.into();
+    ctx.handler.changed(&ctx.dev);
 }
 
 /// The list of a [`SkbQueue`]: an `sk_buff_head` whose own `lock` is unused (the

@@ -24,6 +24,7 @@ static void xnt_watch_fired(struct xenbus_watch *watch, const char *path, const 
 {
 	struct xnt_watch *w = container_of(watch, struct xnt_watch, watch);
 
+	/* Last use of w: the callback may free it (a watch dropped from its own callback). */
 	w->cb(w->ctx, w->dev);
 }
 

@@ -8,6 +8,7 @@
 use core::ffi::c_void;
 
 use kernel::prelude::*;
+use kernel::sync::aref::ARef;
 use kernel::sync::Arc;
 
 use super::bindings;
@@ -87,11 +88,15 @@ impl EoiHandle {
 /// # Invariants
 ///
 /// `raw` is the binding returned by `xnt_evtchn_bind` for a handler whose context is the
-/// `T` inside `ctx`; it stays bound until `drop`.
+/// `T` inside `ctx`; it stays bound until `drop`. For an interdomain binding, `_dev`
+/// counts a reference to the xenbus device passed to `xnt_evtchn_bind`.
 pub struct IrqBinding<T: EventHandler> {
     raw: *mut c_void,
     irq: i32,
     _ctx: Arc<T>,
+    /// The xenbus device of an interdomain binding, which the event-channel core keeps a
+    /// pointer to until unbinding; dropped after `drop` has unbound.
+    _dev: Option<ARef<kernel::device::Device>>,
 }
 
 // SAFETY: The binding is owned; the C side synchronises unbinding with running handlers.
@@ -104,7 +109,7 @@ impl<T: EventHandler> IrqBinding<T> {
     /// port is still open and the caller frees it.
     pub fn new(port: Port, name: &CStr, ctx: Arc<T>) -> Result<Self> {
         // SAFETY: `dev` is null, so `port` is one of ours.
-        unsafe { Self::bind(core::ptr::null_mut(), port.0, name, ctx) }
+        unsafe { Self::bind(core::ptr::null_mut(), None, port.0, name, ctx) }
     }
 
     /// `dev` null: `port` is ours; otherwise it is the peer's port of `dev`.
@@ -114,9 +119,11 @@ impl<T: EventHandler> IrqBinding<T> {
     ///
     /// # Safety
     ///
-    /// `dev` is null or a live xenbus device.
+    /// `dev` is null, or a live xenbus device whose embedded `struct device` `dev_ref`
+    /// counts a reference to (it keeps the device allocated while the binding exists).
     pub(super) unsafe fn bind(
         dev: *mut bindings::xenbus_device,
+        dev_ref: Option<ARef<kernel::device::Device>>,
         port: u32,
         name: &CStr,
         ctx: Arc<T>,
@@ -142,6 +149,7 @@ impl<T: EventHandler> IrqBinding<T> {
             raw,
             irq,
             _ctx: ctx,
+            _dev: dev_ref,
         })
     }
 
@@ -164,7 +172,7 @@ impl<T: EventHandler> IrqBinding<T> {
 impl<T: EventHandler> Drop for IrqBinding<T> {
     fn drop(&mut self) {
         // SAFETY: By the type invariant `raw` is bound; unbinding waits for a running
-        // handler and frees the glue's allocation. `_ctx` is dropped after this.
+        // handler and frees the glue's allocation. `_ctx` and `_dev` are dropped after this.
         unsafe { bindings::xnt_evtchn_unbind(self.raw) };
     }
 }

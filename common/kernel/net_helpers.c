@@ -239,6 +239,11 @@ int xnt_netdev_register(struct net_device *dev)
 	return register_netdev(dev);
 }
 
+bool xnt_netdev_reg_uninitialized(struct net_device *dev)
+{
+	return READ_ONCE(dev->reg_state) == NETREG_UNINITIALIZED;
+}
+
 void xnt_netdev_unregister(struct net_device *dev)
 {
 	unregister_netdev(dev);
@@ -446,6 +451,11 @@ int xnt_skb_ip_summed(struct sk_buff *skb)
 	default:
 		return XNT_CSUM_NONE;
 	}
+}
+
+bool xnt_skb_exclusive(struct sk_buff *skb)
+{
+	return !skb_shared(skb) && !skb_cloned(skb);
 }
 
 struct sk_buff *xnt_skb_get(struct sk_buff *skb)

@@ -83,6 +83,8 @@ struct net_device *xnt_netdev_alloc(struct device *parent, unsigned int max_queu
 void xnt_netdev_set_ctx(struct net_device *dev, const void *ctx);
 void xnt_netdev_free(struct net_device *dev);
 int xnt_netdev_register(struct net_device *dev);
+/* Whether the device was never registered (a failed registration may leave it otherwise). */
+bool xnt_netdev_reg_uninitialized(struct net_device *dev);
 void xnt_netdev_unregister(struct net_device *dev);
 void xnt_netdev_set_mac(struct net_device *dev, const u8 *mac);
 int xnt_netdev_set_real_queues(struct net_device *dev, unsigned int count);
@@ -121,6 +123,8 @@ unsigned int xnt_skb_end_offset(struct sk_buff *skb);
 void xnt_skb_reserve(struct sk_buff *skb, unsigned int len);
 int xnt_skb_gso(struct sk_buff *skb, u16 *size);
 int xnt_skb_ip_summed(struct sk_buff *skb);
+/* Neither another reference to the skb (skb_shared) nor to its data (skb_cloned). */
+bool xnt_skb_exclusive(struct sk_buff *skb);
 struct sk_buff *xnt_skb_get(struct sk_buff *skb);
 void xnt_skb_free(struct sk_buff *skb);
 void xnt_skb_consume(struct sk_buff *skb);

@@ -109,6 +109,12 @@ macro_rules! module_param {
      name = $name:literal, perm = $perm:expr, desc = $desc:literal) => {
         $vis static $ident: $crate::xen::param::$kind = $crate::xen::param::$kind::new($default);
 
+        // The `#[link_section]` statics below count as `unsafe_code` (a wrong section
+        // could corrupt what the loader reads). This macro is part of `common/kernel`, so
+        // the drivers' `#![deny(unsafe_code)]` is lifted for its expansion only: the
+        // entries are the C `module_param()` layout, built from the generated
+        // `struct kernel_param` and checked by the kernel's loader like C's.
+        #[expect(unsafe_code, reason = "module_param! emits `#[link_section]` statics")]
         const _: () = {
             #[cfg(MODULE)]
             const PREFIX: &str = "";

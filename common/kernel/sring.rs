@@ -8,18 +8,64 @@
 //! access is therefore a single volatile copy into or out of a plain value; callers parse
 //! and validate the copied bytes (see [`super::protocol`]) and never look at the page twice
 //! for the same slot.
+//!
+//! Ordering against the peer follows the C ring macros of
+//! [`include/xen/interface/io/ring.h`](srctree/include/xen/interface/io/ring.h): the index
+//! and slot copies are volatile (C's `READ_ONCE`/`WRITE_ONCE` and plain accesses to the
+//! `volatile`-free shared struct), and the barriers between them are the kernel memory
+//! model's ([`virt_rmb`], [`virt_wmb`], [`virt_mb`] below), not Rust's `fence`, which
+//! orders atomics only and says nothing about volatile accesses or another domain.
 
 use core::ffi::c_void;
-use core::sync::atomic::{fence, Ordering};
 
 use kernel::error::to_result;
 use kernel::prelude::*;
+use kernel::sync::barrier::{mb, smp_mb, Full, Read, Write};
 
 use super::bindings;
 use super::protocol::ring::{
     header as sring, need_notify, slot_offset, RING_HEADER_SIZE, RING_PAGE_SIZE,
 };
 use super::xenbus::Device;
+
+// The `virt_*` barriers of `asm-generic/barrier.h` order memory against another domain,
+// which runs on another physical CPU even when this kernel is built without `CONFIG_SMP`:
+// they are the `__smp_*` barriers unconditionally. The kernel crate has no `virt_*`
+// variant; its `smp_mb` is the `__smp_*` barrier with `CONFIG_SMP` (exactly `virt_*`), and
+// only a compiler barrier without it, so a UP build uses the mandatory `mb` family
+// instead, which orders at least as strongly as `__smp_*` on every architecture (x86:
+// `mfence`/`lfence`/`sfence` for `lock addl`/compiler barrier/compiler barrier).
+
+/// `virt_rmb()`: the peer's writes read before it are seen before the reads after it.
+#[inline]
+pub(crate) fn virt_rmb() {
+    if cfg!(CONFIG_SMP) {
+        smp_mb(Read)
+    } else {
+        mb(Read)
+    }
+}
+
+/// `virt_wmb()`: the peer sees the writes before it before the writes after it.
+#[inline]
+pub(crate) fn virt_wmb() {
+    if cfg!(CONFIG_SMP) {
+        smp_mb(Write)
+    } else {
+        mb(Write)
+    }
+}
+
+/// `virt_mb()`: every access before it is ordered before every access after it (in
+/// particular a store before a later load, which the two above do not order).
+#[inline]
+pub(crate) fn virt_mb() {
+    if cfg!(CONFIG_SMP) {
+        smp_mb(Full)
+    } else {
+        mb(Full)
+    }
+}
 
 /// Volatile access to a mapped, page-sized ring shared with the peer: the four header
 /// indices and the slots. Owned by [`FrontRing`] and by the backend's `BackRing`.
@@ -142,30 +188,32 @@ impl<const SLOT: usize, const SIZE: u32> FrontRing<SLOT, SIZE> {
         self.gref
     }
 
-    /// The peer's response producer index, read once; later slot reads are ordered after it.
+    /// The peer's response producer index, read once; later slot reads are ordered after it
+    /// (`rp = READ_ONCE(sring->rsp_prod); virt_rmb();` as the C netfront's consumers do).
     pub fn rsp_prod(&self) -> u32 {
         let v = self.page.read_word(sring::RSP_PROD);
-        fence(Ordering::Acquire);
+        virt_rmb();
         v
     }
 
     /// Publishes requests up to `new_prod` (exclusive) and tells whether the peer asked to
-    /// be notified about them.
+    /// be notified about them (`RING_PUSH_REQUESTS_AND_CHECK_NOTIFY`).
     pub fn push_requests(&self, new_prod: u32) -> bool {
         let old = self.page.read_word(sring::REQ_PROD);
-        // Slots before index.
-        fence(Ordering::Release);
+        // The backend sees the requests before the updated producer index.
+        virt_wmb();
         self.page.write_word(sring::REQ_PROD, new_prod);
-        // Index before reading the peer's event pointer.
-        fence(Ordering::SeqCst);
+        // The backend sees the new requests before we check `req_event`.
+        virt_mb();
         need_notify(old, new_prod, self.page.read_word(sring::REQ_EVENT))
     }
 
     /// Asks the peer for an event when the response producer passes `cons`, then re-reads
-    /// the producer: a value different from `cons` means more work arrived meanwhile.
+    /// the producer: a value different from `cons` means more work arrived meanwhile
+    /// (`RING_FINAL_CHECK_FOR_RESPONSES` after its first check found nothing).
     pub fn final_check_responses(&self, cons: u32) -> bool {
         self.page.write_word(sring::RSP_EVENT, cons.wrapping_add(1));
-        fence(Ordering::SeqCst);
+        virt_mb();
         self.rsp_prod() != cons
     }
 

@@ -9,6 +9,8 @@ use core::marker::PhantomData;
 
 use kernel::error::{from_result, to_result};
 use kernel::prelude::*;
+#[cfg(xnt_backend)]
+use kernel::sync::aref::ARef;
 use kernel::types::Opaque;
 
 use super::bindings;
@@ -133,6 +135,75 @@ impl Device {
         // SAFETY: By the type invariant the device is alive; any `State` is a valid
         // `enum xenbus_state` value.
         to_result(unsafe { bindings::xenbus_switch_state(self.as_raw(), state as u32) })
+    }
+}
+
+/// A counted reference to a xenbus device, for objects that outlive the callback that
+/// created them (a backend's mapped rings, XenStore watches): it keeps the `struct
+/// xenbus_device` allocated, not bound to its driver.
+///
+/// Hence it offers only what is sound on a device that may have been removed meanwhile:
+/// the XenStore accesses by the device's own `nodename` and its state switch, which touch
+/// only memory freed with the device (`xenbus_dev_release`). The other end's details
+/// (`otherend`, freed and re-read by the xenbus core on remove and probe) stay with
+/// [`Device`], which exists only during the core's callbacks.
+///
+/// Backend only (`cfg(xnt_backend)`), like its users.
+///
+/// # Invariants
+///
+/// `raw` is a `struct xenbus_device` whose embedded `struct device` is `_dev`; the
+/// reference `_dev` counts keeps the allocation, and the `nodename` in it, alive.
+#[cfg(xnt_backend)]
+pub struct DeviceRef {
+    raw: *mut bindings::xenbus_device,
+    _dev: ARef<kernel::device::Device>,
+}
+
+// SAFETY: `raw` is only passed to xenbus functions, which may be called from any thread;
+// `ARef<Device>` is `Send`.
+#[cfg(xnt_backend)]
+unsafe impl Send for DeviceRef {}
+// SAFETY: As above: `&DeviceRef` allows only those calls.
+#[cfg(xnt_backend)]
+unsafe impl Sync for DeviceRef {}
+
+#[cfg(xnt_backend)]
+impl DeviceRef {
+    /// Takes a reference to `dev`.
+    pub(crate) fn new(dev: &Device) -> Self {
+        // INVARIANT: `as_dev` is the `struct device` embedded in `dev`; `ARef::from` takes
+        // a reference on it (`get_device`), which `xenbus_dev_release` waits for.
+        Self {
+            raw: dev.as_raw(),
+            _dev: ARef::from(dev.as_dev()),
+        }
+    }
+
+    pub(crate) fn as_raw(&self) -> *mut bindings::xenbus_device {
+        self.raw
+    }
+
+    /// This end's XenStore directory (for example `backend/vif/1/0`).
+    pub fn nodename(&self) -> &CStr {
+        // SAFETY: By the type invariant the device is allocated; the xenbus core sets
+        // `nodename` before registering the device, inside the same allocation, and never
+        // changes it.
+        unsafe { CStr::from_char_ptr((*self.raw).nodename) }
+    }
+
+    /// Reads `key` from this device's own directory.
+    pub fn read_own(&self, key: &CStr) -> Result<KVec<u8>> {
+        read(self.nodename(), key)
+    }
+
+    /// Publishes `state` as this end's XenBus state (`xenbus_switch_state()`).
+    pub fn switch_state(&self, state: State) -> Result {
+        // SAFETY: By the type invariant the device is allocated; `xenbus_switch_state` uses
+        // its `state`, `nodename` and embedded `struct device` (for `dev_err` and the error
+        // node on failure), all of which live as long as the allocation. Any `State` is a
+        // valid `enum xenbus_state` value.
+        to_result(unsafe { bindings::xenbus_switch_state(self.raw, state as u32) })
     }
 }
 

@@ -218,18 +218,36 @@ fn write_stat_name(buf: &mut [u8; STAT_NAME_LEN], args: core::fmt::Arguments<'_>
     let _ = core::fmt::write(&mut W(buf, 0), args);
 }
 
+/// Where a [`NetDevice`] is in its one registration.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Registration {
+    /// Never registered (or its registration failed early): no operation can run.
+    New,
+    /// Registered: operations may run, on the context given to [`NetDevice::register`].
+    Registered,
+    /// Unregistered (or its registration failed late): no operation runs any more, and
+    /// the device cannot be registered again (`register_netdevice` requires a
+    /// never-registered device).
+    Unregistered,
+}
+
 /// An owned, allocated network device whose operations go to a `T`.
+///
+/// The driver context is given to [`NetDevice::register`] and fixed from then on: there is
+/// no way to replace it while the networking core can call the operations on it.
 ///
 /// # Invariants
 ///
 /// `ptr` came from `xnt_netdev_alloc` and is freed in `drop` (after deleting every NAPI
-/// context in `napis`, and unregistering it if `registered`). When `ctx` is set, the
-/// glue's context pointer is `Arc::as_ptr(ctx)`. `napis` holds every NAPI context added to
-/// the device ([`NapiBuilder::new`](super::NapiBuilder::new) pushes it).
+/// context in `napis`, and unregistering it if `reg` is `Registered`). When `ctx` is set,
+/// the glue's context pointer is `Arc::as_ptr(ctx)`; it is set (and only changed) by
+/// `register` while `reg` is `New`, and is set whenever `reg` is not `New`. `napis` holds
+/// every NAPI context added to the device ([`NapiBuilder::new`](super::NapiBuilder::new)
+/// pushes it).
 pub struct NetDevice<T: NetDriver> {
     pub(super) ptr: NonNull<bindings::net_device>,
     ctx: Option<Arc<T>>,
-    registered: bool,
+    reg: Registration,
     pub(super) napis: KVec<Arc<NapiInner>>,
 }
 
@@ -255,7 +273,7 @@ impl<T: NetDriver> NetDevice<T> {
     };
 
     /// Allocates an Ethernet device with room for `max_queues` queues, carrier off, with
-    /// `parent` as its parent device. It has no driver context until [`Self::attach`].
+    /// `parent` as its parent device. It has no driver context until [`Self::register`].
     pub fn new(
         parent: &super::super::xenbus::Device,
         max_queues: u32,
@@ -275,7 +293,7 @@ impl<T: NetDriver> NetDevice<T> {
         Ok(Self {
             ptr,
             ctx: None,
-            registered: false,
+            reg: Registration::New,
             napis: KVec::new(),
         })
     }
@@ -304,17 +322,9 @@ impl<T: NetDriver> NetDevice<T> {
         Ok(Self {
             ptr,
             ctx: None,
-            registered: false,
+            reg: Registration::New,
             napis: KVec::new(),
         })
-    }
-
-    /// Sets the driver context the operations are dispatched to.
-    pub fn attach(&mut self, ctx: Arc<T>) {
-        // SAFETY: The device is owned and valid; the pointer stays valid because `self`
-        // keeps the `Arc` until after the device is unregistered and freed.
-        unsafe { bindings::xnt_netdev_set_ctx(self.ptr.as_ptr(), Arc::as_ptr(&ctx).cast()) };
-        self.ctx = Some(ctx);
     }
 
     /// A handle for the device's runtime operations.
@@ -327,19 +337,41 @@ impl<T: NetDriver> NetDevice<T> {
         }
     }
 
-    /// Whether [`Self::register`] succeeded.
+    /// Whether [`Self::register`] succeeded and the device was not unregistered since.
     pub fn is_registered(&self) -> bool {
-        self.registered
+        self.reg == Registration::Registered
     }
 
-    /// Registers the device with the networking core (`register_netdev`).
-    pub fn register(&mut self) -> Result {
-        if self.ctx.is_none() {
+    /// Registers the device with the networking core (`register_netdev`), its operations
+    /// dispatched to `ctx` from now on. `EINVAL` if the device was registered before (a
+    /// net device is registered at most once: `register_netdevice` hits a `BUG_ON`
+    /// otherwise). After a failed registration a new one may be tried (with a new context)
+    /// if the core left the device unregistered; a failure late in `register_netdevice`
+    /// leaves it `NETREG_UNREGISTERED`, and then later attempts get `EINVAL` as well.
+    pub fn register(&mut self, ctx: Arc<T>) -> Result {
+        if self.reg != Registration::New {
             return Err(EINVAL);
         }
-        // SAFETY: The device is valid, fully set up and not registered yet.
-        to_result(unsafe { bindings::xnt_netdev_register(self.ptr.as_ptr()) })?;
-        self.registered = true;
+        // SAFETY: The device is owned and valid, and not registered (`New`): no operation
+        // runs or can start on it, a failed earlier `register_netdev` having unwound before
+        // it returned, so the previous context (if any) is not in use. The new pointer stays
+        // valid because `self` keeps the `Arc` until after the device is unregistered and
+        // freed, and is not replaced after this (only `New` allows it).
+        unsafe { bindings::xnt_netdev_set_ctx(self.ptr.as_ptr(), Arc::as_ptr(&ctx).cast()) };
+        // INVARIANT: `ctx` is the glue's context pointer, set while `New`.
+        self.ctx = Some(ctx);
+        // SAFETY: The device is valid, fully set up (its context too) and never registered.
+        let ret = to_result(unsafe { bindings::xnt_netdev_register(self.ptr.as_ptr()) });
+        if let Err(e) = ret {
+            // SAFETY: The device is valid; its failed registration has returned, so the
+            // core no longer changes `reg_state`.
+            if !unsafe { bindings::xnt_netdev_reg_uninitialized(self.ptr.as_ptr()) } {
+                // Unregistered by the failure path; never registered again.
+                self.reg = Registration::Unregistered;
+            }
+            return Err(e);
+        }
+        self.reg = Registration::Registered;
         Ok(())
     }
 }
@@ -348,10 +380,10 @@ impl<T: NetDriver> NetDevice<T> {
     /// Unregisters the device if it is registered (`unregister_netdev`: runs `ndo_stop`
     /// and waits for all operations). The device stays allocated until dropped.
     pub fn unregister(&mut self) {
-        if self.registered {
+        if self.reg == Registration::Registered {
             // SAFETY: The device is registered; this is its only unregistration.
             unsafe { bindings::xnt_netdev_unregister(self.ptr.as_ptr()) };
-            self.registered = false;
+            self.reg = Registration::Unregistered;
         }
     }
 }
@@ -366,7 +398,7 @@ impl<T: NetDriver> Drop for NetDevice<T> {
         for napi in &self.napis {
             napi.delete();
         }
-        if self.registered {
+        if self.reg == Registration::Registered {
             // SAFETY: The device is registered; this is its only unregistration. It runs
             // `ndo_stop` and waits for all operations to finish.
             unsafe { bindings::xnt_netdev_unregister(self.ptr.as_ptr()) };
@@ -499,7 +531,7 @@ impl NetDevRef {
 
 /// # Safety
 ///
-/// `p` is the context pointer set by [`NetDevice::attach`], and the `NetDevice` (which
+/// `p` is the context pointer set by [`NetDevice::register`], and the `NetDevice` (which
 /// keeps the `Arc` alive) is not dropped for `'a`.
 unsafe fn ctx<'a, T>(p: *const c_void) -> &'a T {
     // SAFETY: Per the function's safety requirement `p` points to a live `T`.
@@ -508,10 +540,10 @@ unsafe fn ctx<'a, T>(p: *const c_void) -> &'a T {
 
 /// # Safety
 ///
-/// Called by the glue only, with the context pointer set by [`NetDevice::attach`] while
+/// Called by the glue only, with the context pointer set by [`NetDevice::register`] while
 /// the device can run operations, and with valid arguments for the operation.
 unsafe extern "C" fn cb_open<T: NetDriver>(p: *const c_void) -> i32 {
-    // SAFETY: The glue passes the attached context (see the safety section).
+    // SAFETY: The glue passes the registered context (see the safety section).
     match unsafe { ctx::<T>(p) }.open() {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
@@ -520,10 +552,10 @@ unsafe extern "C" fn cb_open<T: NetDriver>(p: *const c_void) -> i32 {
 
 /// # Safety
 ///
-/// Called by the glue only, with the context pointer set by [`NetDevice::attach`] while
+/// Called by the glue only, with the context pointer set by [`NetDevice::register`] while
 /// the device can run operations, and with valid arguments for the operation.
 unsafe extern "C" fn cb_stop<T: NetDriver>(p: *const c_void) -> i32 {
-    // SAFETY: The glue passes the attached context (see the safety section).
+    // SAFETY: The glue passes the registered context (see the safety section).
     match unsafe { ctx::<T>(p) }.stop() {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
@@ -532,7 +564,7 @@ unsafe extern "C" fn cb_stop<T: NetDriver>(p: *const c_void) -> i32 {
 
 /// # Safety
 ///
-/// Called by the glue only, with the context pointer set by [`NetDevice::attach`] while
+/// Called by the glue only, with the context pointer set by [`NetDevice::register`] while
 /// the device can run operations, and with valid arguments for the operation.
 unsafe extern "C" fn cb_start_xmit<T: NetDriver>(p: *const c_void, skb: *mut bindings::sk_buff) {
     if let Some(skb) = NonNull::new(skb) {
@@ -542,14 +574,14 @@ unsafe extern "C" fn cb_start_xmit<T: NetDriver>(p: *const c_void, skb: *mut bin
         // outlive this call.
         let bh = unsafe { BhDisabled::assume() };
         // INVARIANT: `ndo_start_xmit` hands over the caller's reference to the skb.
-        // SAFETY: The glue passes the attached context (see the safety section).
+        // SAFETY: The glue passes the registered context (see the safety section).
         unsafe { ctx::<T>(p) }.start_xmit(SkBuff(skb), bh);
     }
 }
 
 /// # Safety
 ///
-/// Called by the glue only, with the context pointer set by [`NetDevice::attach`] while
+/// Called by the glue only, with the context pointer set by [`NetDevice::register`] while
 /// the device can run operations, and with valid arguments for the operation.
 unsafe extern "C" fn cb_select_queue<T: NetDriver>(
     p: *const c_void,
@@ -560,19 +592,19 @@ unsafe extern "C" fn cb_select_queue<T: NetDriver>(
     };
     // The skb stays owned by the caller: wrap it without running the destructor.
     let skb = core::mem::ManuallyDrop::new(SkBuff(nn));
-    // SAFETY: The glue passes the attached context (see the safety section).
+    // SAFETY: The glue passes the registered context (see the safety section).
     unsafe { ctx::<T>(p) }.select_queue(&skb)
 }
 
 /// # Safety
 ///
-/// Called by the glue only, with the context pointer set by [`NetDevice::attach`] while
+/// Called by the glue only, with the context pointer set by [`NetDevice::register`] while
 /// the device can run operations, and with valid arguments for the operation.
 unsafe extern "C" fn cb_get_stats64<T: NetDriver>(
     p: *const c_void,
     out: *mut bindings::xnt_link_stats,
 ) {
-    // SAFETY: The glue passes the attached context (see the safety section).
+    // SAFETY: The glue passes the registered context (see the safety section).
     let s = unsafe { ctx::<T>(p) }.stats64();
     // SAFETY: The glue passes a valid, exclusive stats struct.
     let out = unsafe { &mut *out };
@@ -588,61 +620,61 @@ unsafe extern "C" fn cb_get_stats64<T: NetDriver>(
 
 /// # Safety
 ///
-/// Called by the glue only, with the context pointer set by [`NetDevice::attach`] while
+/// Called by the glue only, with the context pointer set by [`NetDevice::register`] while
 /// the device can run operations, and with valid arguments for the operation.
 unsafe extern "C" fn cb_allowed_features<T: NetDriver>(p: *const c_void) -> u32 {
-    // SAFETY: The glue passes the attached context (see the safety section).
+    // SAFETY: The glue passes the registered context (see the safety section).
     unsafe { ctx::<T>(p) }.allowed_features()
 }
 
 /// # Safety
 ///
-/// Called by the glue only, with the context pointer set by [`NetDevice::attach`] while
+/// Called by the glue only, with the context pointer set by [`NetDevice::register`] while
 /// the device can run operations, and with valid arguments for the operation.
 unsafe extern "C" fn cb_max_mtu<T: NetDriver>(p: *const c_void) -> u32 {
-    // SAFETY: The glue passes the attached context (see the safety section).
+    // SAFETY: The glue passes the registered context (see the safety section).
     unsafe { ctx::<T>(p) }.max_mtu()
 }
 
 /// # Safety
 ///
-/// Called by the glue only, with the context pointer set by [`NetDevice::attach`] while
+/// Called by the glue only, with the context pointer set by [`NetDevice::register`] while
 /// the device can run operations, and with valid arguments for the operation.
 unsafe extern "C" fn cb_stats_count<T: NetDriver>(p: *const c_void) -> u32 {
-    // SAFETY: The glue passes the attached context (see the safety section).
+    // SAFETY: The glue passes the registered context (see the safety section).
     unsafe { ctx::<T>(p) }.stats_count()
 }
 
 /// # Safety
 ///
-/// Called by the glue only, with the context pointer set by [`NetDevice::attach`] while
+/// Called by the glue only, with the context pointer set by [`NetDevice::register`] while
 /// the device can run operations, and with valid arguments for the operation.
 unsafe extern "C" fn cb_stats_names<T: NetDriver>(p: *const c_void, names: *mut u8, count: u32) {
     // SAFETY: The glue passes a zeroed buffer of `count` names of `STAT_NAME_LEN` bytes.
     let names = unsafe {
         core::slice::from_raw_parts_mut(names.cast::<[u8; STAT_NAME_LEN]>(), count as usize)
     };
-    // SAFETY: The glue passes the attached context (see the safety section).
+    // SAFETY: The glue passes the registered context (see the safety section).
     unsafe { ctx::<T>(p) }.stats_names(names);
 }
 
 /// # Safety
 ///
-/// Called by the glue only, with the context pointer set by [`NetDevice::attach`] while
+/// Called by the glue only, with the context pointer set by [`NetDevice::register`] while
 /// the device can run operations, and with valid arguments for the operation.
 unsafe extern "C" fn cb_stats_values<T: NetDriver>(p: *const c_void, values: *mut u64, count: u32) {
     // SAFETY: The glue passes a buffer of `count` values.
     let values = unsafe { core::slice::from_raw_parts_mut(values, count as usize) };
-    // SAFETY: The glue passes the attached context (see the safety section).
+    // SAFETY: The glue passes the registered context (see the safety section).
     unsafe { ctx::<T>(p) }.stats_values(values);
 }
 
 /// # Safety
 ///
-/// Called by the glue only, with the context pointer set by [`NetDevice::attach`] while
+/// Called by the glue only, with the context pointer set by [`NetDevice::register`] while
 /// the device can run operations, and with valid arguments for the operation.
 unsafe extern "C" fn cb_channels<T: NetDriver>(p: *const c_void, max: *mut u32, cur: *mut u32) {
-    // SAFETY: The glue passes the attached context (see the safety section).
+    // SAFETY: The glue passes the registered context (see the safety section).
     let (m, c) = unsafe { ctx::<T>(p) }.channels();
     // SAFETY: The glue passes two valid out parameters.
     unsafe {

@@ -118,10 +118,10 @@ impl SkbChunk {
 }
 
 /// The most chunks one [`SkBuff::chunks`] call describes.
-const MAX_CHUNKS: usize = 24;
+pub(crate) const MAX_CHUNKS: usize = 24;
 /// The most chunks one [`SkBuff::put_chunks`] call describes.
 #[cfg(xnt_backend)]
-const MAX_PUT_CHUNKS: usize = 4;
+pub(crate) const MAX_PUT_CHUNKS: usize = 4;
 
 /// `offset_in_page(p)`.
 fn offset_in_page(p: *const core::ffi::c_void) -> u32 {
@@ -301,6 +301,15 @@ impl SkBuff {
         add_chunks(&mut raw[..max], &mut n, pfn, offset_in_page(start), len)?;
         out[..n].copy_from_slice(&raw[..n]);
         Ok(n)
+    }
+
+    /// Whether this is the only reference to the skb (no [`SkBuff::new_ref`] elsewhere)
+    /// and its data is not shared with a clone (`!skb_shared && !skb_cloned`): then
+    /// `&mut self` is exclusive access to the skb's data too.
+    #[cfg(xnt_backend)]
+    pub(crate) fn is_exclusive(&self) -> bool {
+        // SAFETY: Valid skb; reads its reference counts.
+        unsafe { bindings::xnt_skb_exclusive(self.raw()) }
     }
 
     #[cfg(xnt_backend)]
