@@ -105,7 +105,8 @@ for g in m3 m4; do
 		sh -c "for i in \$(seq 120); do [ \"\$(xenstore-read $(be_dir "$g")/state 2>/dev/null)\" = 4 ] && exit 0; sleep 0.5; done; exit 1"
 	check "[$tag] reload: $g answers ping again" sh -c "ping -c 1 -W 1 -w 60 $(guest_ip "$g") >/dev/null"
 done
-kill "$p3" "$p4" "$upid" 2>/dev/null
+kill -INT "$p3" "$p4" 2>/dev/null
+kill "$upid" 2>/dev/null
 wait "$p3" "$p4" "$upid" 2>/dev/null
 for g in m3 m4; do
 	info "[$tag] ping to $g across the reload: $(grep -E 'packets transmitted' "/tmp/mix-ping-$g.log")"
