@@ -99,9 +99,14 @@ impl Queue {
             self.backlog.purge();
             return 0;
         }
+        // Counted in `rx_dropped`, as C's `xenvif_rx_queue_drop_expired()` does
+        // (`dev->stats.rx_dropped`), although these are packets the vif failed to send: a
+        // refusal at `ndo_start_xmit` is `tx_dropped` in both drivers. Packets freed by a
+        // purge (disconnect, disabled vif) are counted nowhere, as C's
+        // `xenvif_rx_queue_purge()`.
         let expired = self.backlog.drop_expired();
         if expired > 0 {
-            bump(&self.stats.tx_dropped, u64::from(expired));
+            bump(&self.stats.rx_dropped, u64::from(expired));
         }
         let mut guard = self.rx.lock();
         let Some(c) = &mut *guard else {
