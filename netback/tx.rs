@@ -86,6 +86,12 @@ impl Queue {
                     break;
                 }
                 TxParse::Drop(pkt, why) => {
+                    // Charged like a good packet: C's `xenvif_tx_build_gops()` takes the
+                    // first request's `size` off the credit before it counts the slots or
+                    // checks the length (rows 8, 9, 11 are found after that).
+                    if !self.tx_take_credit(c, pkt.len()) {
+                        break;
+                    }
                     if self.note_problem() {
                         pr_warn!(
                             "{}: queue {}: dropping packet: {:?}\n",
@@ -102,20 +108,8 @@ impl Queue {
                     // Multicast control requests are charged too (their announced size), as
                     // C's `xenvif_tx_build_gops()` checks the credit before it looks at
                     // the extras.
-                    self.apply_rate(c);
-                    if let Err(at) = c.credit.charge(pkt.len(), now_ms()) {
-                        // Row 24: the packet stays on the ring until the next window.
-                        self.credit_wake_at.store(at.max(1), Ordering::Release);
-                        self.waker.kick();
+                    if !self.tx_take_credit(c, pkt.len()) {
                         break;
-                    }
-                    // Credit again (a new window, or a new `rate` whose watch scheduled
-                    // us): the wait is over. A stale wake time would keep `tx_complete`
-                    // from rescheduling for requests that arrive before it passes (C
-                    // tests its credit timer only when the credit is short,
-                    // `tx_credit_exceeded()`).
-                    if self.credit_wake_at.load(Ordering::Relaxed) != 0 {
-                        self.credit_wake_at.store(0, Ordering::Release);
                     }
                     c.req_cons = cons.wrapping_add(pkt.consumed);
                     if pkt.mcast.is_some() {
@@ -135,6 +129,26 @@ impl Queue {
             c.notifier.notify();
         }
         done
+    }
+
+    /// Charges `size` bytes (the first request's `size`) to the queue's credit. Without
+    /// enough credit the packet stays on the ring until the next window (row 24): the
+    /// worker is asked to reschedule NAPI then, and `false` is returned.
+    fn tx_take_credit(&self, c: &mut TxConn, size: u32) -> bool {
+        self.apply_rate(c);
+        if let Err(at) = c.credit.charge(size, now_ms()) {
+            self.credit_wake_at.store(at.max(1), Ordering::Release);
+            self.waker.kick();
+            return false;
+        }
+        // Credit again (a new window, or a new `rate` whose watch scheduled us): the wait
+        // is over. A stale wake time would keep `tx_complete` from rescheduling for
+        // requests that arrive before it passes (C tests its credit timer only when the
+        // credit is short, `tx_credit_exceeded()`).
+        if self.credit_wake_at.load(Ordering::Relaxed) != 0 {
+            self.credit_wake_at.store(0, Ordering::Release);
+        }
+        true
     }
 
     /// Takes a changed `rate` into this queue's credit.
