@@ -399,9 +399,11 @@ impl Netfront {
         // Wake, not start (C `xennet_connect`: `netif_device_attach`, which wakes all
         // queues): a start only clears the stopped bit, and packets the qdisc queued while
         // we were disconnected would wait for the next transmit to be sent.
-        // Only while the device is up, as `netif_device_attach`: `ndo_open` starts the
-        // queues itself.
-        if self.info.running.load(Ordering::Acquire) {
+        // Only while the device is up (`netif_running`, a bit the core flips under RTNL
+        // and anyone may test, as `netif_device_attach` does here without RTNL): `ndo_open`
+        // starts the queues itself, and a close in progress has cleared the bit before
+        // its `ndo_stop` stops them.
+        if netdev.is_running() {
             for q in 0..self.info.max_queues {
                 netdev.tx_wake(q);
             }

@@ -4,7 +4,7 @@
 //! (`xennet_open`, `xennet_close`, `xennet_start_xmit`, `xennet_select_queue`,
 //! `xennet_get_stats64`, `xennet_fix_features`, `xennet_change_mtu`) and `xennet_ethtool_ops`).
 
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use kernel::prelude::*;
 use kernel::sync::Arc;
@@ -30,9 +30,6 @@ pub(crate) struct Info {
     pub(crate) max_queues: u32,
     pub(crate) num_queues: AtomicU32,
     pub(crate) allowed_features: AtomicU32,
-    /// Between `ndo_open` and `ndo_stop` (`netif_running`), for waking the TX queues on
-    /// reconnect only while the device is up.
-    pub(crate) running: AtomicBool,
 }
 
 impl Info {
@@ -48,7 +45,6 @@ impl NetDriver for Info {
             q.napi.enable();
         }
         self.shared.netdev.tx_start_all();
-        self.running.store(true, Ordering::Release);
         for q in self.active_queues() {
             q.napi.schedule();
         }
@@ -56,7 +52,6 @@ impl NetDriver for Info {
     }
 
     fn stop(&self) -> Result {
-        self.running.store(false, Ordering::Release);
         self.shared.netdev.tx_disable();
         for q in self.queues.iter() {
             q.napi.disable();

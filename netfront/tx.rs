@@ -124,13 +124,16 @@ impl Queue {
         self.maybe_wake(c);
     }
 
-    /// Wakes the stopped TX queue if a packet of the most slots now fits. Called with the
-    /// TX lock held (by `tx_reap` in NAPI, by `xmit` after it stopped the queue).
+    /// Wakes the stopped TX queue if a packet of the most slots now fits and the device is
+    /// up, as C's `xennet_maybe_wake_tx()` (`netif_tx_queue_stopped`,
+    /// `netfront_tx_slot_available`, `netif_running`; not the carrier: `ndo_start_xmit`
+    /// drops packets while it is off). Called with the TX lock held (by `tx_reap` in NAPI,
+    /// by `xmit` after it stopped the queue).
     fn maybe_wake(&self, c: &TxRingState) {
         let dev = self.shared.netdev;
-        if free_requests(c.req_prod_pvt, c.rsp_cons, TX_RING_SIZE) >= TX_WAKE_THRESHOLD
-            && dev.tx_stopped(self.index)
-            && dev.carrier_ok()
+        if dev.tx_stopped(self.index)
+            && free_requests(c.req_prod_pvt, c.rsp_cons, TX_RING_SIZE) >= TX_WAKE_THRESHOLD
+            && dev.is_running()
         {
             dev.tx_wake(self.index);
         }

@@ -115,7 +115,6 @@ impl xenbus::Driver for VifFrontend {
                 max_queues,
                 num_queues: AtomicU32::new(0),
                 allowed_features: AtomicU32::new(0),
-                running: AtomicBool::new(false),
             },
             GFP_KERNEL,
         )?;

@@ -288,6 +288,11 @@ bool xnt_netdev_carrier_ok(struct net_device *dev)
 	return netif_carrier_ok(dev);
 }
 
+bool xnt_netdev_running(struct net_device *dev)
+{
+	return netif_running(dev);
+}
+
 void xnt_netdev_tx_stop(struct net_device *dev, unsigned int queue)
 {
 	netif_tx_stop_queue(netdev_get_tx_queue(dev, queue));

@@ -91,6 +91,7 @@ int xnt_netdev_set_real_queues(struct net_device *dev, unsigned int count);
 void xnt_netdev_update_features(struct net_device *dev);
 void xnt_netdev_carrier(struct net_device *dev, bool on);
 bool xnt_netdev_carrier_ok(struct net_device *dev);
+bool xnt_netdev_running(struct net_device *dev);
 void xnt_netdev_tx_stop(struct net_device *dev, unsigned int queue);
 void xnt_netdev_tx_wake(struct net_device *dev, unsigned int queue);
 bool xnt_netdev_tx_stopped(struct net_device *dev, unsigned int queue);

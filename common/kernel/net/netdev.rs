@@ -464,6 +464,15 @@ impl NetDevRef {
         unsafe { bindings::xnt_netdev_carrier_ok(self.raw()) }
     }
 
+    /// Whether the device is up (`netif_running`: `__LINK_STATE_START`, which the core sets
+    /// before `ndo_open` and clears before `ndo_stop`, under RTNL). A lock-free bit test,
+    /// valid in any context, as the C drivers use it (a reader without RTNL sees the state
+    /// of that moment, which an open or close in progress may change right after).
+    pub fn is_running(self) -> bool {
+        // SAFETY: Valid device.
+        unsafe { bindings::xnt_netdev_running(self.raw()) }
+    }
+
     /// Stops TX queue `q`; does nothing if the device has no queue `q`.
     pub fn tx_stop(self, q: u32) {
         if q < self.tx_queues {
