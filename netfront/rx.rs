@@ -31,6 +31,16 @@ const RX_REFILL_RETRY_MS: u32 = 100;
 /// RX problems logged per queue before only counting them.
 const RX_PROBLEMS_LOGGED: u32 = 5;
 
+/// Why a packet whose slots were good did not become an skb.
+enum RxDrop {
+    /// No skb, or a fragment could not be attached (`rx_dropped`). (A missing first data
+    /// slot or page cannot happen for a packet that parsed; it is counted here too.)
+    NoMemory,
+    /// No Ethernet header, or the partial checksum could not be set up (`rx_errors`, as
+    /// C).
+    BadHeaders,
+}
+
 /// One posted RX buffer: the writable grant of its page.
 #[derive(Default)]
 pub(crate) struct RxSlot {
@@ -183,12 +193,24 @@ impl Queue {
                 continue;
             }
             match self.build_skb(napi, &pkt, data, &mut pages) {
-                Some(skb) => {
+                Ok(skb) => {
                     bump(&self.stats.rx_packets, 1);
                     bump(&self.stats.rx_bytes, u64::from(pkt.len));
                     napi.gro_receive(skb);
                 }
-                None => bump(&self.stats.rx_dropped, 1),
+                Err(RxDrop::NoMemory) => bump(&self.stats.rx_dropped, 1),
+                Err(RxDrop::BadHeaders) => {
+                    // C `handle_incoming_queue()`: a failed `pskb_may_pull` (no Ethernet
+                    // header) or `checksum_setup` counts in `rx_errors`.
+                    bump(&self.stats.rx_errors, 1);
+                    if self.note_rx_problem() {
+                        pr_warn!(
+                            "{} queue {}: dropping RX packet: bad headers\n",
+                            self.shared.netdev.name(),
+                            self.index
+                        );
+                    }
+                }
             }
         }
         Self::rx_refill(c);
@@ -201,11 +223,12 @@ impl Queue {
         pkt: &frontend::RxPacket,
         data: &[frontend::DataSlot],
         pages: &mut [Option<Page>],
-    ) -> Option<SkBuff> {
-        let first = data.first()?;
+    ) -> Result<SkBuff, RxDrop> {
+        use RxDrop::NoMemory;
+        let first = data.first().ok_or(NoMemory)?;
         let pull = first.len.min(RX_COPY_THRESHOLD);
-        let mut skb = napi.alloc_skb(u32::from(pull))?;
-        let page0 = pages[0].take()?;
+        let mut skb = napi.alloc_skb(u32::from(pull)).ok_or(NoMemory)?;
+        let page0 = pages[0].take().ok_or(NoMemory)?;
         skb.put_from_page(&page0, u32::from(first.offset), u32::from(pull));
         if first.len > pull {
             skb.add_page_frag(
@@ -213,15 +236,15 @@ impl Queue {
                 u32::from(first.offset) + u32::from(pull),
                 u32::from(first.len - pull),
             )
-            .ok()?;
+            .map_err(|_| NoMemory)?;
         }
         for (d, page) in data.iter().zip(pages.iter_mut()).skip(1) {
-            let page = page.take()?;
+            let page = page.take().ok_or(NoMemory)?;
             if d.len == 0 {
                 continue;
             }
             skb.add_page_frag(page, u32::from(d.offset), u32::from(d.len))
-                .ok()?;
+                .map_err(|_| NoMemory)?;
         }
         let csum = match pkt.checksum {
             Checksum::Partial => ChecksumState::Partial,
@@ -237,9 +260,9 @@ impl Queue {
                 if fixed {
                     bump(&self.shared.rx_gso_checksum_fixup, 1);
                 }
-                Some(skb)
+                Ok(skb)
             }
-            Err(_) => None,
+            Err(_) => Err(RxDrop::BadHeaders),
         }
     }
 }
