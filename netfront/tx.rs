@@ -23,8 +23,11 @@ pub(crate) type TxRing = FrontRing<{ ring::TX_SLOT_SIZE }, { TX_RING_SIZE }>;
 
 /// Data slots a TX packet may use before it is linearized.
 const MAX_TX_DATA_SLOTS: usize = NR_SLOTS_MIN;
-/// Stop a TX queue when fewer free slots remain (`NR_SLOTS_MIN + 1`, as in C).
-const TX_WAKE_THRESHOLD: u32 = NR_SLOTS_MIN as u32 + 1;
+/// Stop a TX queue when fewer free slots remain, wake it when this many are free: C's
+/// `netfront_tx_slot_available()` (`req_prod_pvt - rsp_cons < NET_TX_RING_SIZE -
+/// XEN_NETIF_NR_SLOTS_MIN - 1`, so more than `NR_SLOTS_MIN + 1` free). One slot more than
+/// the largest packet needs (18 data slots and a GSO extra).
+const TX_WAKE_THRESHOLD: u32 = NR_SLOTS_MIN as u32 + 2;
 
 /// One TX request id: the grant of one chunk of a packet, owning an skb reference, while
 /// the backend works.
