@@ -13,8 +13,9 @@
 //! `queue-N/rx-ring-ref` when `multi-queue-num-queues` is 2 or more), maps that ring page
 //! read-only through `/dev/xen/gntdev` (the frontend granted it to its backend, dom0), and
 //! reads `rsp_prod` and then `req_prod`. The requests between them are posted and not
-//! answered yet: the backend has not written their buffers. Each request's grant is mapped
-//! read-only in turn and its whole 4 KiB page must be zero.
+//! answered yet: the backend has not written their buffers. Their grants are mapped
+//! read-only (all at once; one by one when one of them cannot be mapped) and each whole
+//! 4 KiB page must be zero.
 //!
 //! Race: the backend may take a request and write its buffer between our reading the
 //! indices and looking at the page (it publishes the response only after the copy). So
@@ -150,12 +151,28 @@ fn read_request(ring: &ForeignPages<'_>, idx: u32) -> RxRequest {
 /// Maps request `req`'s page and looks at it.
 fn look_at(gnt: &GrantMapper, domid: u16, req: &RxRequest) -> Seen {
     match gnt.map_readonly(domid, &[req.gref]) {
-        Ok(page) => {
-            let mut buf = [0u8; PAGE];
-            page.read_into(0, 0, &mut buf);
-            seen_in(&buf)
-        }
+        Ok(page) => look_in(&page, 0),
         Err(e) => Seen::Unmapped(e.to_string()),
+    }
+}
+
+/// Looks at page `i` of a mapping.
+fn look_in(pages: &ForeignPages<'_>, i: usize) -> Seen {
+    let mut buf = [0u8; PAGE];
+    pages.read_into(i, 0, &mut buf);
+    seen_in(&buf)
+}
+
+/// Looks at the pages of `reqs`: all mapped at once (one map call instead of one per page,
+/// which counts under emulation), or, when one of them cannot be mapped, one by one.
+fn look_at_all(gnt: &GrantMapper, domid: u16, reqs: &[RxRequest]) -> Vec<Seen> {
+    if reqs.is_empty() {
+        return Vec::new();
+    }
+    let grefs: Vec<u32> = reqs.iter().map(|r| r.gref).collect();
+    match gnt.map_readonly(domid, &grefs) {
+        Ok(pages) => (0..reqs.len()).map(|i| look_in(&pages, i)).collect(),
+        Err(_) => reqs.iter().map(|r| look_at(gnt, domid, r)).collect(),
     }
 }
 
@@ -188,16 +205,18 @@ fn check_queue(
     let req = ring.read_u32(0, header::REQ_PROD);
     let n = published(req, rsp0, RX_RING_SIZE)
         .map_err(|_| format!("ring indices req_prod {req} rsp_prod {rsp0}: more than a ring"))?;
-    let mut looks: Vec<Look> = (0..n)
-        .map(|k| {
-            let idx = rsp0.wrapping_add(k);
-            let r = read_request(&ring, idx);
-            Look {
-                idx,
-                req: r,
-                seen: look_at(gnt, domid, &r),
-                answered: false,
-            }
+    let reqs: Vec<RxRequest> = (0..n)
+        .map(|k| read_request(&ring, rsp0.wrapping_add(k)))
+        .collect();
+    let mut looks: Vec<Look> = look_at_all(gnt, domid, &reqs)
+        .into_iter()
+        .zip(reqs)
+        .zip(0..n)
+        .map(|((seen, req), k)| Look {
+            idx: rsp0.wrapping_add(k),
+            req,
+            seen,
+            answered: false,
         })
         .collect();
     let reread = |looks: &mut [Look]| -> Result<u32, String> {
