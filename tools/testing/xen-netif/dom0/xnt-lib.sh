@@ -167,12 +167,23 @@ guest_vif_devid() {
 
 # rx_buffers_zeroed DOMID DEVID: xnt-rxpeek, the XSA-403 check of the RX buffers the guest's
 # netfront posted on vif DEVID and its backend has not written yet: every such page must
-# be all-zero (rxpeek/src/main.rs). Prints the tool's report and keeps it in
-# /tmp/rxpeek.out; rx_buffers_summary prints its summary line (the counts) for an info.
+# be all-zero (rxpeek/src/main.rs). The guest is paused meanwhile: while dom0 maps a grant
+# the frontend cannot end it, and both netfronts disable themselves ("Grant still in use by
+# backend domain") when that happens to an RX buffer whose response they take. The
+# backend keeps answering, which the tool allows for. Prints the tool's report and keeps it
+# in /tmp/rxpeek.out; rx_buffers_summary prints its summary line (the counts) for an info.
 rx_buffers_zeroed() {
 	local rc
-	xnt-rxpeek "$@" >/tmp/rxpeek.out 2>&1
+	if ! timeout 60 xl pause "$1"; then
+		echo "xl pause $1 failed" | tee /tmp/rxpeek.out
+		return 1
+	fi
+	timeout 120 xnt-rxpeek "$@" >/tmp/rxpeek.out 2>&1
 	rc=$?
+	if ! timeout 60 xl unpause "$1"; then
+		echo "xl unpause $1 failed" >>/tmp/rxpeek.out
+		rc=1
+	fi
 	cat /tmp/rxpeek.out
 	return $rc
 }

@@ -26,6 +26,12 @@
 //! publishes its response within microseconds, so one still unanswered then, with the
 //! same request in its slot, was not written by the backend.
 //!
+//! Pause the guest while the tool runs (`xl pause`, as the scenarios' `rx_buffers_zeroed`
+//! does): while dom0 maps one of its grants the guest cannot end it, and both netfronts
+//! disable themselves ("Grant still in use by backend domain") when that happens to an RX
+//! buffer whose response they are taking. A paused guest takes no response; its backend
+//! may still answer requests, which the re-reads above allow for.
+//!
 //! Prints one line per queue (posted requests, examined, all-zero, with non-zero bytes,
 //! answered meanwhile, not mappable), a line per page with data (its slot, id, gref, the
 //! first non-zero offset and 16 bytes from there; at most 8 per queue), and a summary line
