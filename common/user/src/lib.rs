@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! A guest's user-space view of Xen, for the test tools (`tools/testing/xen-netif/hostile/`):
-//! XenStore through `/dev/xen/xenbus`, granted pages through `/dev/xen/gntalloc` and event
-//! channels through `/dev/xen/evtchn`.
+//! A domain's user-space view of Xen, for the test tools (`tools/testing/xen-netif/hostile/`
+//! in a guest, `tools/testing/xen-netif/rxpeek/` in dom0): XenStore through
+//! `/dev/xen/xenbus`, granted pages through `/dev/xen/gntalloc`, another domain's grants
+//! mapped read-only through `/dev/xen/gntdev`, and event channels through `/dev/xen/evtchn`.
 //!
-//! It lives in `common/` because it holds `unsafe` code (the three device ioctls, the
-//! mapping, and the volatile accesses to pages a peer shares with us); the tools on top of
-//! it are safe Rust.
+//! It lives in `common/` because it holds `unsafe` code (the device ioctls, the mappings,
+//! and the volatile accesses to pages a peer shares with us); the tools on top of it are
+//! safe Rust.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -229,6 +230,174 @@ impl Drop for GrantedPages {
         // reference into it outlives `self`.
         unsafe { libc::munmap(self.base.cast(), self.grefs.len() * PAGE) };
         let _ = &self.dev;
+    }
+}
+
+/// `_IOC(_IOC_NONE, 'G', 0, sizeof(struct ioctl_gntdev_map_grant_ref))`, the struct being 24
+/// bytes (with its one-element `refs` array).
+const IOCTL_GNTDEV_MAP_GRANT_REF: libc::Ioctl = (24 << 16) | ((b'G' as libc::Ioctl) << 8);
+/// `_IOC(_IOC_NONE, 'G', 1, sizeof(struct ioctl_gntdev_unmap_grant_ref))`, 16 bytes.
+const IOCTL_GNTDEV_UNMAP_GRANT_REF: libc::Ioctl = (16 << 16) | ((b'G' as libc::Ioctl) << 8) | 1;
+
+/// `/dev/xen/gntdev`: maps pages other domains granted to this one (dom0 maps what a guest
+/// granted to its backend in dom0). Mappings borrow it: each is unmapped before it closes.
+pub struct GrantMapper {
+    dev: File,
+}
+
+impl GrantMapper {
+    /// Opens `/dev/xen/gntdev`.
+    pub fn open() -> io::Result<Self> {
+        let dev = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/xen/gntdev")?;
+        Ok(Self { dev })
+    }
+
+    /// Maps the pages that domain `domid` granted (to this domain) as `grefs`, read-only and
+    /// contiguous, in that order. Fails as a whole when any grant cannot be mapped (a bad or
+    /// ended grant, one granted to another domain).
+    pub fn map_readonly(&self, domid: u16, grefs: &[u32]) -> io::Result<ForeignPages<'_>> {
+        if grefs.is_empty() {
+            return Err(io::Error::other("no grant to map"));
+        }
+        let count = u32::try_from(grefs.len()).map_err(|_| io::Error::other("too many grants"))?;
+        let len = grefs
+            .len()
+            .checked_mul(PAGE)
+            .ok_or_else(|| io::Error::other("too many grants"))?;
+        // struct ioctl_gntdev_map_grant_ref: u32 count, u32 pad, u64 index (out), then
+        // `count` struct ioctl_gntdev_grant_ref { u32 domid; u32 ref; } from byte 16; as u64
+        // words so that the buffer is aligned.
+        let mut arg = vec![0u64; 2 + grefs.len()];
+        arg[0] = u64::from(count);
+        for (word, gref) in arg[2..].iter_mut().zip(grefs) {
+            *word = u64::from(domid) | (u64::from(*gref) << 32);
+        }
+        // SAFETY: `arg` is an aligned buffer of 16 + 8 * count bytes, the layout
+        // IOCTL_GNTDEV_MAP_GRANT_REF reads (count and refs) and writes (index); the kernel
+        // copies `count` refs and checks `count` against its own limit.
+        let rc = unsafe {
+            libc::ioctl(
+                self.dev.as_raw_fd(),
+                IOCTL_GNTDEV_MAP_GRANT_REF,
+                arg.as_mut_ptr(),
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let index = arg[1];
+        // From here on the refs sit in the device's table; `unmap` takes them out again.
+        let offset = match libc::off_t::try_from(index) {
+            Ok(o) => o,
+            Err(_) => {
+                self.unmap(index, count);
+                return Err(io::Error::other("bad gntdev index"));
+            }
+        };
+        // SAFETY: a new shared read-only mapping of exactly the `count` pages the ioctl
+        // above inserted at `index`: the kernel maps the grants here (read-only, as the
+        // mapping has no PROT_WRITE) or fails the call, which reports MAP_FAILED.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                self.dev.as_raw_fd(),
+                offset,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            let err = io::Error::last_os_error();
+            self.unmap(index, count);
+            return Err(err);
+        }
+        Ok(ForeignPages {
+            mapper: self,
+            base: base.cast(),
+            pages: grefs.len(),
+            index,
+        })
+    }
+
+    /// Takes the `count` refs at `index` out of the device's table (after their mapping,
+    /// if any, is gone).
+    fn unmap(&self, index: u64, count: u32) {
+        // struct ioctl_gntdev_unmap_grant_ref: u64 index, u32 count, u32 pad.
+        let mut arg = [index, u64::from(count)];
+        // SAFETY: `arg` is an aligned 16-byte buffer in the layout the ioctl reads.
+        unsafe {
+            libc::ioctl(
+                self.dev.as_raw_fd(),
+                IOCTL_GNTDEV_UNMAP_GRANT_REF,
+                arg.as_mut_ptr(),
+            )
+        };
+    }
+}
+
+/// Pages of another domain mapped read-only by [`GrantMapper::map_readonly`]; dropping it
+/// unmaps them and frees the device's table entries. The granting domain may write the
+/// pages at any time: every read is a volatile copy out of the mapping, and no reference
+/// into it is handed out.
+pub struct ForeignPages<'a> {
+    mapper: &'a GrantMapper,
+    base: *const u8,
+    pages: usize,
+    index: u64,
+}
+
+impl ForeignPages<'_> {
+    /// Number of pages mapped.
+    pub fn pages(&self) -> usize {
+        self.pages
+    }
+
+    fn at(&self, page: usize, offset: usize, len: usize) -> *const u8 {
+        assert!(
+            page < self.pages && offset <= PAGE && len <= PAGE - offset,
+            "access outside the mapped pages"
+        );
+        // SAFETY: the assertion keeps the range inside the mapping of `pages` pages.
+        unsafe { self.base.add(page * PAGE + offset) }
+    }
+
+    /// Copies `out.len()` bytes out of page `page` from `offset`, each byte read once.
+    pub fn read_into(&self, page: usize, offset: usize, out: &mut [u8]) {
+        let src = self.at(page, offset, out.len());
+        for (i, b) in out.iter_mut().enumerate() {
+            // SAFETY: `at` checked that `offset + out.len()` fits the page, which is mapped
+            // readable for as long as `self` lives; the granting domain may write it
+            // concurrently, hence volatile byte loads.
+            *b = unsafe { src.add(i).read_volatile() };
+        }
+    }
+
+    /// Reads the little-endian `u32` at `offset` (4-byte aligned) of page `page`, then an
+    /// acquire fence, so that the reads after it (ring slots after an index) see what the
+    /// writer published before the index.
+    pub fn read_u32(&self, page: usize, offset: usize) -> u32 {
+        assert!(offset.is_multiple_of(4), "unaligned u32");
+        let p = self.at(page, offset, 4);
+        // SAFETY: in bounds (checked by `at`) and aligned (the mapping is page-aligned); a
+        // volatile load of a word the granting domain writes.
+        let v = unsafe { p.cast::<u32>().read_volatile() };
+        fence(Ordering::Acquire);
+        u32::from_le(v)
+    }
+}
+
+impl Drop for ForeignPages<'_> {
+    fn drop(&mut self) {
+        // SAFETY: `base` is the mapping made in `map_readonly`, of exactly this length, and
+        // no reference into it outlives `self` (reads copy out).
+        unsafe { libc::munmap(self.base.cast_mut().cast(), self.pages * PAGE) };
+        // gntdev wants the mapping gone before the refs leave its table. `pages` came from
+        // a `u32` count.
+        self.mapper.unmap(self.index, self.pages as u32);
     }
 }
 

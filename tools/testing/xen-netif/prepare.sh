@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # Installs the host tools and builds (or takes from the cache) everything a Xen boot needs:
-# kernel, both Rust modules, the guest agent, the hostile frontend, Xen and the dom0 image.
+# kernel, both Rust modules, the guest agent, the hostile frontend, the RX-buffer check
+# (xnt-rxpeek), Xen and the dom0 image.
 # Writes their locations to $XNT_CACHE/env.sh.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -48,12 +49,21 @@ if ! CARGO_TARGET_DIR="$AGENT_TARGET" cargo build -q --release --target x86_64-u
 fi
 HOSTILE="$AGENT_TARGET/x86_64-unknown-linux-musl/release/xnt-hostile"
 
+# The dom0 check of a guest's posted RX buffers (XSA-403); reuses common/.
+if ! CARGO_TARGET_DIR="$AGENT_TARGET" cargo build -q --release --target x86_64-unknown-linux-musl \
+	--manifest-path "$XNT_DIR/rxpeek/Cargo.toml" >"$XNT_CACHE/rxpeek.log" 2>&1; then
+	cat "$XNT_CACHE/rxpeek.log" >&2
+	die "building xnt-rxpeek failed"
+fi
+RXPEEK="$AGENT_TARGET/x86_64-unknown-linux-musl/release/xnt-rxpeek"
+
 eval "$("$XNT_DIR/images.sh" "$KBUILD")"
 cat >"$XNT_CACHE/env.sh" <<ENV
 KBUILD=$KBUILD
 KREL=$KREL
 AGENT=$AGENT
 HOSTILE=$HOSTILE
+RXPEEK=$RXPEEK
 XEN_ELF=$XEN_ELF
 DOM0_BASE_CPIO=$DOM0_BASE_CPIO
 ROOTFS=$ROOTFS

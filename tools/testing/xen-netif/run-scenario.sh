@@ -112,6 +112,8 @@ mkdir -p "$ov/xnt/scenarios"
 cp "$XNT_DIR"/scenarios/*.sh "$ov/xnt/scenarios/"
 [ -d "$run/extra" ] && cp "$run"/extra/* "$ov/xnt/scenarios/"
 cp "$AGENT" "$ov/usr/local/bin/xnt-agent"
+# dom0's check of the RX buffers a guest posted (XSA-403), next to the agent.
+cp "${RXPEEK:-$(dirname "$AGENT")/xnt-rxpeek}" "$ov/usr/local/bin/xnt-rxpeek" || die "no xnt-rxpeek: run prepare.sh"
 # Defaults for every scenario; a plan entry's variables (in the environment) win.
 cat >"$ov/xnt/params.sh" <<PARAMS
 : "\${XNT_BACKEND:=$backend}" "\${XNT_FRONTEND:=$frontend}"

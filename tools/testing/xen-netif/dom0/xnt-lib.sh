@@ -10,6 +10,7 @@
 #                                   with spaces, so quote a pipeline as one word; returns
 #                                   its exit status)
 #              guest_ip NAME | guest_domid NAME | guest_vif_devid NAME | destroy_guest NAME
+# XSA-403:     rx_buffers_zeroed DOMID DEVID (xnt-rxpeek) | rx_buffers_summary
 # XenStore:    fe_dir NAME | be_dir NAME | xs_read PATH | xs_dump NAME
 # Health:      kernel_log_clean [dom0|NAME] | xnt_kmemleak_check | guest_kmemleak_check NAME
 # Traffic:     guest_iperf NAME ARGS... | iperf_check NAME OUTPUT [MIN] | iperf_bytes OUTPUT |
@@ -162,6 +163,33 @@ guest_domid() {
 # network-detach/attach it is not always 0); empty when it has none.
 guest_vif_devid() {
 	xenstore-list "/local/domain/$(guest_domid "$1")/device/vif" 2>/dev/null | head -n 1
+}
+
+# rx_buffers_zeroed DOMID DEVID: xnt-rxpeek, the XSA-403 check of the RX buffers the guest's
+# netfront posted on vif DEVID and its backend has not written yet: every such page must
+# be all-zero (rxpeek/src/main.rs). The guest is paused meanwhile: while dom0 maps a grant
+# the frontend cannot end it, and both netfronts disable themselves ("Grant still in use by
+# backend domain") when that happens to an RX buffer whose response they take. The
+# backend keeps answering, which the tool allows for. Prints the tool's report and keeps it
+# in /tmp/rxpeek.out; rx_buffers_summary prints its summary line (the counts) for an info.
+rx_buffers_zeroed() {
+	local rc
+	if ! timeout 60 xl pause "$1"; then
+		echo "xl pause $1 failed" | tee /tmp/rxpeek.out
+		return 1
+	fi
+	timeout 120 xnt-rxpeek "$@" >/tmp/rxpeek.out 2>&1
+	rc=$?
+	if ! timeout 60 xl unpause "$1"; then
+		echo "xl unpause $1 failed" >>/tmp/rxpeek.out
+		rc=1
+	fi
+	cat /tmp/rxpeek.out
+	return $rc
+}
+
+rx_buffers_summary() {
+	grep -m 1 '^XSA-403 ' /tmp/rxpeek.out 2>/dev/null || tail -n 1 /tmp/rxpeek.out 2>/dev/null
 }
 
 fe_dir() {

@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0
 # The Rust netback against the frontend chosen with --frontend (the C netfront by default;
 # the Rust one for both-Rust runs): parameters, ethtool on the vif, per-queue counters,
-# jumbo frames and TSO, detach/attach cycles, the guest's kernel log (and kmemleak with the
-# Rust netfront), TX rate limiting measured against the same guest unlimited, guests
-# destroyed during iperf3, and the unload once every guest is gone.
+# jumbo frames and TSO, the frontend's zeroed RX buffers (XSA-403, xnt-rxpeek),
+# detach/attach cycles, the guest's kernel log (and kmemleak with the Rust netfront), TX
+# rate limiting measured against the same guest unlimited, guests destroyed during iperf3,
+# and the unload once every guest is gone.
 q=$XNT_BE_QUEUES
 tag="rust netback, $XNT_FRONTEND netfront"
 
@@ -88,6 +89,13 @@ check "[$tag] ip -s link tx_packets of $vif grew with the sum of the per-queue t
 gso=$(( $(stat_of /tmp/st1 rx_gso_packets) - $(stat_of /tmp/st0 rx_gso_packets) ))
 info "[$tag] of them with a GSO extra: $gso"
 check "[$tag] TSO: the guest's large sends arrived as GSO packets (rx_gso_packets moved)" test "$gso" -gt 0
+
+# XSA-403, RX side, for the guest's netfront (C or Rust): after that traffic, the RX
+# buffers it has posted and the backend has not written yet must be all-zero pages (dom0
+# maps them read-only: xnt-rxpeek).
+check "[$tag] XSA-403: the RX buffers the guest posted hold no stale data (xnt-rxpeek)" \
+	rx_buffers_zeroed "$domid" "$(guest_vif_devid g1)"
+info "[$tag] XSA-403 RX buffers: $(rx_buffers_summary)"
 
 # Fragments and jumbo frames.
 check "[$tag] ping -s 60000 dom0 -> guest (IP fragments)" ping -c 2 -W 5 -s 60000 "$ip"

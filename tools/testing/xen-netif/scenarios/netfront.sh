@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0
 # The Rust netfront against the netback of $XNT_BACKEND (C or Rust): parameters, ethtool, per-queue counters, jumbo
-# frames and fragments, TSO, bouncing for an untrusted backend (XSA-403, a second guest),
-# reconnects (detach/attach, backend reloads with another queue count), the guest's kernel
-# log and kmemleak, and a clean unload at the end.
+# frames and fragments, TSO, zeroed RX buffers (XSA-403, xnt-rxpeek), bouncing for an
+# untrusted backend (XSA-403, a second guest), reconnects (detach/attach, backend reloads
+# with another queue count), the guest's kernel log and kmemleak, and a clean unload at
+# the end.
 q=$XNT_FE_QUEUES
 tag="rust netfront, $XNT_BACKEND netback"
 
@@ -84,6 +85,12 @@ check "[$tag] device counter (ip -s link) tx_packets grew with the sum of the pe
 	grew_alike "$dev_txp" "$txp"
 check "[$tag] device counter (ip -s link) rx_packets grew with the sum of the per-queue RX packets over 8 flows" \
 	grew_alike "$dev_rxp" "$rxp"
+
+# XSA-403, RX side: after that traffic, the RX buffers g1 has posted and the backend has not
+# written yet must be all-zero pages (dom0 maps them read-only: xnt-rxpeek).
+check "[$tag] XSA-403: the RX buffers the guest posted hold no stale data (xnt-rxpeek)" \
+	rx_buffers_zeroed "$domid" "$(guest_vif_devid g1)"
+info "[$tag] XSA-403 RX buffers: $(rx_buffers_summary)"
 
 # XSA-403: a backend that is not trusted gets every transmitted packet bounced into zeroed
 # pages. g2 is created with LIBXL_NIC_BACKEND_UNTRUSTED=1, so libxl writes `trusted` = 0 in
