@@ -93,17 +93,15 @@ check "[$tag] XSA-403: the RX buffers the guest posted hold no stale data (xnt-r
 info "[$tag] XSA-403 RX buffers: $(rx_buffers_summary)"
 
 # XSA-403: a backend that is not trusted gets every transmitted packet bounced into zeroed
-# pages. g2 is created with LIBXL_NIC_BACKEND_UNTRUSTED=1, so libxl writes `trusted` = 0 in
-# its frontend directory before the guest boots (it writes 1 otherwise); then the module
-# parameter alone: trusted=N and a reconnect, the key being 1 again.
+# pages. g2's vif is configured `untrusted` (xl's vif option), so libxl writes `trusted` = 0
+# in its frontend directory before the guest boots (it writes 1 otherwise); then the
+# module parameter alone: trusted=N and a reconnect, the key being 1 again.
 bounce_lines() { guest "$1" dmesg | grep -c 'bouncing transmitted data to zeroed pages'; }
 check "[$tag] trusted guest g1: parameter trusted reads Y, no bouncing" \
 	test "$(guest g1 cat /sys/module/xen_netfront/parameters/trusted)/$(bounce_lines g1)" = Y/0
-export LIBXL_NIC_BACKEND_UNTRUSTED=1
-check "[$tag] guest g2 with an untrusted backend (LIBXL_NIC_BACKEND_UNTRUSTED=1) answers" \
-	start_guest g2 --queues "$q"
+check "[$tag] guest g2 with an untrusted backend (vif option untrusted) answers" \
+	start_guest g2 --queues "$q" --vif-extra untrusted
 g2_up=$?
-unset LIBXL_NIC_BACKEND_UNTRUSTED
 if [ $g2_up = 0 ]; then
 	ip2=$(guest_ip g2)
 	check "[$tag] untrusted: frontend key trusted reads 0, parameter trusted reads Y" \
