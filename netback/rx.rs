@@ -245,9 +245,23 @@ impl Queue {
     fn rx_packet(&self, c: &mut RxConn, mut skb: SkBuff) {
         let len = skb.len();
         let mut chunks = [Chunk::default(); MAX_RX_CHUNKS];
-        if skb.chunks(&mut chunks).is_err() && skb.linearize().is_err() {
-            bump(&self.stats.tx_dropped, 1);
-            return;
+        if skb.chunks(&mut chunks).is_err() {
+            // More chunks than one walk describes. C copies any number of chunks
+            // (`xenvif_rx_next_chunk`) and never changes the skb; here it is made linear
+            // first. An skb with another reference (the vif clears `IFF_TX_SKB_SHARING`, so
+            // pktgen does not send one, but another owner may still hold it) must not be
+            // linearized in place: it goes as a private linear copy (`skb_copy`), and the
+            // original counts as used, as C delivers such a packet too.
+            if skb.is_shared() {
+                let Some(copy) = skb.copy() else {
+                    bump(&self.stats.tx_dropped, 1);
+                    return;
+                };
+                core::mem::replace(&mut skb, copy).consume();
+            } else if skb.linearize().is_err() {
+                bump(&self.stats.tx_dropped, 1);
+                return;
+            }
         }
         // The same walk again, as copy sources that borrow the (now final) skb.
         let mut srcs: [Option<LocalSrc<'_>>; MAX_RX_CHUNKS] = [None; MAX_RX_CHUNKS];

@@ -361,9 +361,14 @@ impl Queue {
                 if pkt.gso.is_some() {
                     bump(&self.shared.rx_gso_packets, 1);
                 }
-                bump(&self.stats.rx_packets, 1);
-                bump(&self.stats.rx_bytes, u64::from(total));
-                napi.gro_receive(skb);
+                // GRO refuses (and frees) only an skb that is not exclusive, which a
+                // fresh one always is.
+                if napi.gro_receive(skb).is_ok() {
+                    bump(&self.stats.rx_packets, 1);
+                    bump(&self.stats.rx_bytes, u64::from(total));
+                } else {
+                    bump(&self.stats.rx_dropped, 1);
+                }
             }
             Err(_) => {
                 // Rows 13 and 15: no usable transport header / checksum setup failed.

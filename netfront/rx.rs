@@ -193,11 +193,15 @@ impl Queue {
                 continue;
             }
             match self.build_skb(napi, &pkt, data, &mut pages) {
-                Ok(skb) => {
-                    bump(&self.stats.rx_packets, 1);
-                    bump(&self.stats.rx_bytes, u64::from(pkt.len));
-                    napi.gro_receive(skb);
-                }
+                // GRO refuses (and frees) only an skb that is not exclusive, which a
+                // fresh one always is.
+                Ok(skb) => match napi.gro_receive(skb) {
+                    Ok(()) => {
+                        bump(&self.stats.rx_packets, 1);
+                        bump(&self.stats.rx_bytes, u64::from(pkt.len));
+                    }
+                    Err(_) => bump(&self.stats.rx_dropped, 1),
+                },
                 Err(RxDrop::NoMemory) => bump(&self.stats.rx_dropped, 1),
                 Err(RxDrop::BadHeaders) => {
                     // C `handle_incoming_queue()`: a failed `pskb_may_pull` (no Ethernet
@@ -229,7 +233,9 @@ impl Queue {
         let pull = first.len.min(RX_COPY_THRESHOLD);
         let mut skb = napi.alloc_skb(u32::from(pull)).ok_or(NoMemory)?;
         let page0 = pages[0].take().ok_or(NoMemory)?;
-        skb.put_from_page(&page0, u32::from(first.offset), u32::from(pull));
+        // Fails only for a shared skb, which a fresh one is not.
+        skb.put_from_page(&page0, u32::from(first.offset), u32::from(pull))
+            .map_err(|_| NoMemory)?;
         if first.len > pull {
             skb.add_page_frag(
                 page0,

@@ -165,7 +165,16 @@ impl Queue {
         let mut n = match skb.chunks(&mut chunks) {
             Ok(n) => n,
             Err(_) => {
-                if skb.linearize().is_err() {
+                // An skb with another reference (pktgen `clone_skb`: the netdev keeps
+                // `IFF_TX_SKB_SHARING`) must not be linearized in place: a private linear
+                // copy (`skb_copy`) goes instead, and the original counts as used.
+                if skb.is_shared() {
+                    let Some(copy) = skb.copy() else {
+                        bump(&self.stats.tx_dropped, 1);
+                        return;
+                    };
+                    core::mem::replace(&mut skb, copy).consume();
+                } else if skb.linearize().is_err() {
                     bump(&self.stats.tx_dropped, 1);
                     return;
                 }

@@ -463,6 +463,11 @@ bool xnt_skb_exclusive(struct sk_buff *skb)
 	return !skb_shared(skb) && !skb_cloned(skb);
 }
 
+bool xnt_skb_shared(struct sk_buff *skb)
+{
+	return skb_shared(skb);
+}
+
 struct sk_buff *xnt_skb_get(struct sk_buff *skb)
 {
 	return skb_get(skb);

@@ -126,6 +126,7 @@ int xnt_skb_gso(struct sk_buff *skb, u16 *size);
 int xnt_skb_ip_summed(struct sk_buff *skb);
 /* Neither another reference to the skb (skb_shared) nor to its data (skb_cloned). */
 bool xnt_skb_exclusive(struct sk_buff *skb);
+bool xnt_skb_shared(struct sk_buff *skb);
 struct sk_buff *xnt_skb_get(struct sk_buff *skb);
 void xnt_skb_free(struct sk_buff *skb);
 void xnt_skb_consume(struct sk_buff *skb);

@@ -317,11 +317,20 @@ impl NapiPoll<'_> {
     }
 
     /// Hands a received packet to GRO and the stack (`napi_gro_receive`).
-    pub fn gro_receive(&self, skb: SkBuff) {
+    ///
+    /// `EBUSY`, with the skb dropped (freed as a drop), if it is not exclusive
+    /// ([`SkBuff::is_exclusive`]; a fresh skb never is): GRO may steal its fragments and
+    /// free its head whatever its reference count, under another owner's feet.
+    pub fn gro_receive(&self, skb: SkBuff) -> Result {
+        if !skb.is_exclusive() {
+            return Err(EBUSY);
+        }
         let skb = core::mem::ManuallyDrop::new(skb);
         // SAFETY: In the context's poll (type invariant), which owns its GRO state; the
-        // stack takes over our skb reference.
+        // stack takes over our skb reference, the only one, to an skb whose data no clone
+        // shares (checked above).
         unsafe { bindings::xnt_napi_gro_receive(self.ptr.as_ptr(), skb.raw()) };
+        Ok(())
     }
 }
 

@@ -64,11 +64,16 @@ pub struct Chunk {
 ///
 /// `pfn` was, when the value was made, the frame of chunk `index` of `skb` (as
 /// [`SkBuff::chunks`] splits it), and `gfn` is its guest frame number. It stays allocated
-/// while `skb` lives: an skb reference keeps the skb's head and fragment pages, and the
-/// functions that would free or replace them refuse an skb with more than one reference
-/// (`pskb_expand_head`), while with only this one nothing else can call them. (Moving
-/// `skb->data` within the head, `skb_pull`, frees nothing: hence the recorded frame rather
-/// than a later lookup by index.)
+/// while `skb` lives: an skb reference keeps the skb's head and fragment pages, and while
+/// more than one reference exists (this one is never the only one for long: it was made
+/// from a [`SkBuff::new_ref`]) no [`SkBuff`] method replaces the head or drops a fragment:
+/// each such method (`linearize`, `finish_rx`, `add_page_frag`, `put_from_page`,
+/// `put_chunks`, `NapiPoll::gro_receive`) first checks that its reference is the only one
+/// (`skb_shared`) and fails otherwise. The C functions behind them must not be called on a
+/// shared skb: `pskb_expand_head` BUGs on one, and `__pskb_pull_tail` on a shared, uncloned
+/// skb would `skb_frag_unref` fragment pages another owner still uses. With only this one
+/// reference, nothing else can call them. (Moving `skb->data` within the head, `skb_pull`,
+/// frees nothing: hence the recorded frame rather than a later lookup by index.)
 pub struct SkbChunk {
     skb: SkBuff,
     index: u8,
@@ -284,16 +289,22 @@ impl SkBuff {
     /// Extends the linear data by `len` bytes (`skb_put`) and describes the new, not yet
     /// written area per Xen page in `out`, for a grant copy to fill; returns the chunks.
     #[cfg(xnt_backend)]
+    ///
+    /// `EBUSY` if the skb or its data is shared ([`Self::is_exclusive`]; a fresh skb never
+    /// is): the new area would be another owner's tailroom.
     pub fn put_chunks(&mut self, len: u32, out: &mut [Chunk]) -> Result<usize> {
         let mut raw = [Chunk::default(); MAX_PUT_CHUNKS];
         let max = out.len().min(raw.len());
         let mut n = 0;
+        if !self.is_exclusive() {
+            return Err(EBUSY);
+        }
         // SAFETY: Valid skb.
         if len > unsafe { bindings::xnt_skb_tailroom(self.raw()) } {
             return Err(ENOSPC);
         }
-        // SAFETY: Valid skb, exclusively ours, with at least `len` bytes of tailroom
-        // (checked above), so `skb_put` does not overrun.
+        // SAFETY: Valid skb, exclusively ours with its data (checked above), with at least
+        // `len` bytes of tailroom (checked above), so `skb_put` does not overrun.
         let start = unsafe { bindings::skb_put(self.raw(), len) };
         // SAFETY: `start` points into the skb's linear area, which is in the kernel's
         // direct map (`virt_to_page` is valid for it).
@@ -306,10 +317,20 @@ impl SkBuff {
     /// Whether this is the only reference to the skb (no [`SkBuff::new_ref`] elsewhere)
     /// and its data is not shared with a clone (`!skb_shared && !skb_cloned`): then
     /// `&mut self` is exclusive access to the skb's data too.
-    #[cfg(xnt_backend)]
-    pub(crate) fn is_exclusive(&self) -> bool {
+    ///
+    /// Neither can change behind `&mut self`: only a holder of a reference can take
+    /// another, and no clone is made of an skb this crate holds.
+    pub fn is_exclusive(&self) -> bool {
         // SAFETY: Valid skb; reads its reference counts.
         unsafe { bindings::xnt_skb_exclusive(self.raw()) }
+    }
+
+    /// Whether another reference to the skb exists (`skb_shared`): another owner (the
+    /// stack, or a [`SkBuff::new_ref`] such as an [`SkbChunk`]) may still use its head and
+    /// fragment pages.
+    pub fn is_shared(&self) -> bool {
+        // SAFETY: Valid skb; reads its reference count.
+        unsafe { bindings::xnt_skb_shared(self.raw()) }
     }
 
     #[cfg(xnt_backend)]
@@ -325,13 +346,27 @@ impl SkBuff {
         SkBuff(raw)
     }
 
-    /// Pulls all data into the linear area.
+    /// Pulls all data into the linear area (`skb_linearize`).
+    ///
+    /// `EBUSY`, with nothing changed, if another reference to the skb exists
+    /// ([`Self::is_shared`]): the pull may replace the head (`pskb_expand_head`, which
+    /// BUGs on a shared skb) and drops the references of the fragments it pulled
+    /// (`skb_frag_unref`), whose pages another owner may still use. Use a private copy
+    /// ([`Self::copy`]) then. A cloned skb (whose data another skb shares) is fine: the
+    /// pull first gives this skb a head of its own (`pskb_expand_head` of a cloned skb
+    /// takes its own fragment references), and the clone keeps the old one.
     pub fn linearize(&mut self) -> Result {
-        // SAFETY: Valid skb, exclusively ours.
+        if self.is_shared() {
+            return Err(EBUSY);
+        }
+        // SAFETY: Valid skb whose only reference is ours (checked above; no other can
+        // appear while we hold `&mut self`), so no other owner uses the head or fragment
+        // pages this may replace or release.
         to_result(unsafe { bindings::xnt_skb_linearize(self.raw()) })
     }
 
-    /// A fresh, linear copy of the packet (`skb_copy`), if memory allows.
+    /// A fresh, linear copy of the packet (`skb_copy`), if memory allows: a private skb
+    /// (one reference, data of its own) even when this one is shared or cloned.
     pub fn copy(&self) -> Option<SkBuff> {
         // SAFETY: Valid skb.
         NonNull::new(unsafe { bindings::xnt_skb_copy(self.raw()) }).map(SkBuff)
@@ -435,6 +470,10 @@ impl SkBuff {
     }
 
     /// Another reference to the same skb (`skb_get`).
+    ///
+    /// While it (or this one) lives, neither is exclusive: the methods that would replace
+    /// the head or add or drop fragments fail on both ([`Self::linearize`],
+    /// [`Self::finish_rx`], [`Self::add_page_frag`], [`Self::put_from_page`], GRO).
     pub fn new_ref(&self) -> SkBuff {
         // SAFETY: Valid skb; `skb_get` takes a reference and returns the same pointer.
         SkBuff(unsafe { NonNull::new_unchecked(bindings::xnt_skb_get(self.raw())) })
@@ -457,16 +496,31 @@ impl SkBuff {
         unsafe { bindings::xnt_skb_consume(this.raw()) };
     }
 
-    /// Appends `len` bytes from `page` at `offset` to the linear area.
-    pub fn put_from_page(&mut self, page: &Page, offset: u32, len: u32) {
-        // SAFETY: Valid skb and page; the glue checks bounds and tailroom.
+    /// Appends `len` bytes from `page` at `offset` to the linear area (nothing, with a
+    /// warning, if the range is outside the page or exceeds the tailroom).
+    ///
+    /// `EBUSY`, with nothing changed, if the skb or its data is shared
+    /// ([`Self::is_exclusive`]; a fresh skb never is).
+    pub fn put_from_page(&mut self, page: &Page, offset: u32, len: u32) -> Result {
+        if !self.is_exclusive() {
+            return Err(EBUSY);
+        }
+        // SAFETY: Valid skb, exclusively ours with its data (checked above), and a valid
+        // page; the glue checks bounds and tailroom.
         unsafe { bindings::xnt_skb_put_from_page(self.raw(), page.0.as_ptr(), offset, len) };
+        Ok(())
     }
 
     /// Attaches `len` bytes of `page` at `offset` as the next fragment; gives the page
-    /// back if the skb has no fragment slot left or the range is outside the page.
+    /// back if the skb has no fragment slot left, the range is outside the page, or the
+    /// skb or its data is shared ([`Self::is_exclusive`]; a fresh skb never is).
     pub fn add_page_frag(&mut self, page: Page, offset: u32, len: u32) -> Result<(), Page> {
-        // SAFETY: Valid skb and page; on success the skb takes over our page reference.
+        if !self.is_exclusive() {
+            return Err(page);
+        }
+        // SAFETY: Valid skb, exclusively ours with its data (checked above), so no other
+        // owner reads the fragment array this writes; a valid page, whose reference the
+        // skb takes over on success.
         let r =
             unsafe { bindings::xnt_skb_add_page_frag(self.raw(), page.0.as_ptr(), offset, len) };
         if r == 0 {
@@ -480,14 +534,22 @@ impl SkBuff {
     /// Finishes a received packet: GSO metadata (marked dodgy), protocol, checksum state
     /// (`skb_checksum_setup` for a partial checksum). Returns whether a GSO packet without
     /// a partial checksum had to be fixed up.
+    ///
+    /// `EBUSY`, with nothing changed, if the skb or its data is shared
+    /// ([`Self::is_exclusive`]; a fresh skb never is): pulling headers may replace the
+    /// head and drop fragments, and the checksum set-up writes the packet.
     pub fn finish_rx(
         &mut self,
         dev: NetDevRef,
         csum: ChecksumState,
         gso: Option<Gso>,
     ) -> Result<bool> {
+        if !self.is_exclusive() {
+            return Err(EBUSY);
+        }
         let skb = self.raw();
-        // SAFETY: Valid skb, exclusively ours.
+        // SAFETY: Valid skb, exclusively ours with its data (checked above), so no other
+        // owner uses the head or fragments the pull may replace or release.
         if !unsafe { bindings::xnt_skb_may_pull(skb, bindings::ETH_HLEN) } {
             return Err(EINVAL);
         }
