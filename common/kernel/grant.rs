@@ -21,8 +21,11 @@
 //! * Deferred: the reference plus a [`FrameOwner`] (what keeps the frame allocated) on the
 //!   module's deferred-end list ([`DeferredEnds`]), retried every second from a delayed
 //!   work until the peer lets go; then the owner is freed and the reference goes back to
-//!   the grant table. Entries still in use when the module unloads are leaked with one log
-//!   line: freeing them would let the peer access reused memory.
+//!   the grant table. Entries still in use when the module unloads go to the grant-table
+//!   code's own deferred list (`gnttab_end_foreign_access`, which takes over the page
+//!   reference and outlives the module) if their owner is a page; an skb owner (a slab
+//!   head, which only the skb keeps) is leaked with one log line: freeing it would let the
+//!   peer access reused memory.
 //!
 //! So safe code can neither release a reference twice nor release one still granted (a
 //! `Granted` is not a `ClaimedRef`), nor free a frame still granted (the `Granted` owns it
@@ -37,6 +40,7 @@
 //! C header: [`include/xen/grant_table.h`](srctree/include/xen/grant_table.h)
 
 use core::mem::ManuallyDrop;
+use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use kernel::error::to_result;
@@ -74,12 +78,28 @@ impl Drop for ClaimedRef {
 
 /// What keeps a granted frame allocated once its grant moved to the deferred-end list: a
 /// page, a page reference, or an skb. Dropping it frees that.
-pub struct FrameOwner(#[expect(dead_code, reason = "held only to be dropped")] Owner);
+pub struct FrameOwner(Owner);
 
 enum Owner {
-    Page(#[expect(dead_code, reason = "held only to be dropped")] Page),
-    PageRef(#[expect(dead_code, reason = "held only to be dropped")] PageRef),
+    /// The granted page itself.
+    Page(Page),
+    /// A reference to the page of the granted frame.
+    PageRef(PageRef),
+    /// An skb whose slab head holds the granted frame.
     Skb(#[expect(dead_code, reason = "held only to be dropped")] SkBuff),
+}
+
+impl FrameOwner {
+    /// The reference to the granted frame's page that this owner amounts to, for the
+    /// grant-table code's deferred list (`put_page` releases it); `self` back for an skb,
+    /// which no page reference stands for.
+    fn into_page(self) -> Result<NonNull<bindings::page>, Self> {
+        match self.0 {
+            Owner::Page(page) => Ok(page.into_raw()),
+            Owner::PageRef(page) => Ok(page.into_raw()),
+            owner @ Owner::Skb(_) => Err(Self(owner)),
+        }
+    }
 }
 
 /// The owner of a frame that can be granted: it names the frame and keeps it allocated.
@@ -287,7 +307,6 @@ const RETRY_MS: u32 = 1000;
 /// A reference whose access could not be ended yet, with what keeps its frame allocated.
 struct Entry {
     r: bindings::grant_ref_t,
-    #[expect(dead_code, reason = "held only to be dropped")]
     owner: FrameOwner,
     next: Option<KBox<Entry>>,
 }
@@ -338,10 +357,14 @@ static RETRY_WORK: RetryWork = RetryWork(Opaque::uninit());
 /// module's code, which runs the retries. The module starts it in its `init`, before
 /// registering its driver, and keeps the returned value in its module state after the
 /// driver registration, so that it stops only once every device has gone. Entries still
-/// in use then are leaked with one log line.
+/// in use then whose owner is a page (or page reference) go to the grant-table code's own
+/// deferred list (`gnttab_end_foreign_access`: built into the kernel, it outlives the
+/// module, and takes over the page reference); those an skb keeps (a slab head) are
+/// leaked, with one log line.
 ///
-/// Grants given up while the list is not running (before `start`, after the stop) are
-/// ended at once when the peer has let go and otherwise leaked with a log line.
+/// Grants given up while the list is not running (before `start`, after the stop) or
+/// when memory for an entry is short are ended at once when the peer has let go, and
+/// otherwise handed over or leaked the same way.
 ///
 /// Dropping the value stops the list (process context: it waits for a running retry). It
 /// must be dropped before the module's code goes, as the module state's drop does: a
@@ -383,10 +406,17 @@ impl Drop for DeferredEnds {
         let mut leaked = 0u32;
         while let Some(mut e) = list {
             list = e.next.take();
+            let Entry { r, owner, .. } = KBox::into_inner(e);
             // SAFETY: The entry owns its granted reference and gives it up on success.
-            if !unsafe { try_end(e.r) } {
+            if unsafe { try_end(r) } {
+                drop(owner);
+                continue;
+            }
+            // SAFETY: The entry owns `r`, a granted reference whose frame `owner` keeps
+            // allocated, and gives both up.
+            if let Err(owner) = unsafe { end_by_kernel(r, owner) } {
                 // The peer may still write the frame: leak the owner and the reference.
-                core::mem::forget(e);
+                core::mem::forget(owner);
                 leaked += 1;
             }
         }
@@ -412,10 +442,44 @@ unsafe fn try_end(r: bindings::grant_ref_t) -> bool {
     unsafe { bindings::gnttab_try_end_foreign_access(r) != 0 }
 }
 
-/// Leaks a reference and the owner of its frame, which the peer may still access.
-fn leak(r: bindings::grant_ref_t, owner: FrameOwner, why: &str) {
-    core::mem::forget(owner);
-    pr_notice!("grant reference {r:#x} still in use by the peer, {why}: its memory is leaked\n");
+/// Hands `r` and the page `owner` stands for to the grant-table code's own deferred list
+/// (`gnttab_end_foreign_access`), which ends the access now or, from its own timer, once
+/// the peer lets go, and then frees `r` and releases the page reference. That list is part
+/// of the kernel, so it outlives this module. Gives `owner` back (and nothing changed) if
+/// it is an skb, which no page reference stands for. Any context.
+///
+/// # Safety
+///
+/// The caller owns `r`, a granted reference whose frame `owner` keeps allocated, and gives
+/// both up if this returns `Ok`.
+unsafe fn end_by_kernel(r: bindings::grant_ref_t, owner: FrameOwner) -> Result<(), FrameOwner> {
+    let page = owner.into_page()?;
+    // SAFETY: We own `r`, which grants the frame of `page` (the caller's guarantee), and
+    // one reference to `page` (`into_page`), a page counted per page (an owned `Page`, or
+    // a `PageRef`, made only for such a page); `gnttab_end_foreign_access` takes over both
+    // (it frees `r` and puts the page once the access has ended, or leaks both if it cannot
+    // defer them), and neither is used here again. It may be called in any context (it
+    // allocates with `GFP_ATOMIC` in atomic context or with IRQs off).
+    unsafe { bindings::gnttab_end_foreign_access(r, page.as_ptr()) };
+    Ok(())
+}
+
+/// Gives up a reference the peer may still access, and the owner of its frame, when this
+/// module's list cannot take them: [`end_by_kernel`] for a page, else both are leaked
+/// with a log line.
+///
+/// # Safety
+///
+/// The caller owns `r`, a granted reference whose frame `owner` keeps allocated, and gives
+/// both up.
+unsafe fn hand_over_or_leak(r: bindings::grant_ref_t, owner: FrameOwner, why: &str) {
+    // SAFETY: Guaranteed by the caller.
+    if let Err(owner) = unsafe { end_by_kernel(r, owner) } {
+        core::mem::forget(owner);
+        pr_notice!(
+            "grant reference {r:#x} still in use by the peer, {why}: its memory is leaked\n"
+        );
+    }
 }
 
 /// Ends the access through `r` now if the peer has let go, then frees `owner`; else puts
@@ -433,19 +497,22 @@ unsafe fn defer(r: bindings::grant_ref_t, owner: FrameOwner) {
         return;
     }
     if !LIST_READY.load(Ordering::Acquire) {
-        leak(r, owner, "no deferred-end list");
+        // SAFETY: Guaranteed by the caller.
+        unsafe { hand_over_or_leak(r, owner, "no deferred-end list") };
         return;
     }
     // Allocated before the owner moves in: a failed `KBox::new` would drop it.
     let Ok(slot) = KBox::<Entry>::new_uninit(GFP_ATOMIC) else {
-        leak(r, owner, "no memory for its deferred end");
+        // SAFETY: Guaranteed by the caller.
+        unsafe { hand_over_or_leak(r, owner, "no memory for its deferred end") };
         return;
     };
     let mut st = DEFERRED.lock();
     if !st.running {
         drop(st);
         drop(slot);
-        leak(r, owner, "deferred-end list stopped");
+        // SAFETY: Guaranteed by the caller.
+        unsafe { hand_over_or_leak(r, owner, "deferred-end list stopped") };
         return;
     }
     let next = st.head.take();

@@ -35,6 +35,13 @@ impl Page {
         // SAFETY: Valid page.
         unsafe { bindings::xnt_page_gfn(self.0.as_ptr()) as u64 }
     }
+
+    /// Gives up ownership: the caller takes over the page's only reference, which
+    /// `put_page` releases (for an order-0 page from `alloc_page`, as this one, the same as
+    /// `__free_page`).
+    pub(crate) fn into_raw(self) -> NonNull<bindings::page> {
+        core::mem::ManuallyDrop::new(self).0
+    }
 }
 
 impl Drop for Page {
@@ -64,6 +71,11 @@ impl PageRef {
     pub(crate) unsafe fn from_raw(page: NonNull<bindings::page>) -> Self {
         // INVARIANT: Guaranteed by the caller.
         Self(page)
+    }
+
+    /// Gives up ownership: the caller takes over the reference, which `put_page` releases.
+    pub(crate) fn into_raw(self) -> NonNull<bindings::page> {
+        core::mem::ManuallyDrop::new(self).0
     }
 }
 
