@@ -62,12 +62,10 @@ fn effective_max_queues() -> u32 {
 }
 
 struct XenNetfront {
-    // Dropped in this order: the devices go (and give up their grants) before the
-    // deferred-end list stops.
-    _driver: xen::xenbus::Registration<xenbus::VifFrontend>,
-    /// Grants the backend still used when their buffers were given up (a TX buffer at
-    /// disconnect), retried until it lets go; see [`xen::grant::DeferredEnds`].
-    _deferred: xen::grant::DeferredEnds,
+    /// The driver, with the module's deferred-end list for grants the backend still used
+    /// when their buffers were given up (a TX buffer at disconnect): the devices go (and
+    /// give up their grants) before the list stops; see [`xen::grant::GrantingDriver`].
+    _driver: xen::grant::GrantingDriver<xenbus::VifFrontend>,
 }
 
 impl kernel::Module for XenNetfront {
@@ -79,17 +77,13 @@ impl kernel::Module for XenNetfront {
         if !xen::system::xen_has_pv_nic_devices() {
             return Err(ENODEV);
         }
-        let deferred = xen::grant::DeferredEnds::start()?;
-        let driver = xen::xenbus::Registration::new(module, DRIVER_NAME)?;
+        let driver = xen::grant::GrantingDriver::register(module, DRIVER_NAME)?;
         pr_info!(
             "loaded: max_queues={} (effective {})\n",
             MAX_QUEUES.get(),
             effective_max_queues()
         );
-        Ok(XenNetfront {
-            _driver: driver,
-            _deferred: deferred,
-        })
+        Ok(XenNetfront { _driver: driver })
     }
 }
 

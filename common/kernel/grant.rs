@@ -19,9 +19,9 @@
 //!   let go and otherwise give the `Granted` back, and the deferred end,
 //!   [`Granted::end_deferred`], which dropping a `Granted` does too.
 //! * Deferred: the reference plus a [`FrameOwner`] (what keeps the frame allocated) on the
-//!   module's deferred-end list ([`DeferredEnds`]), retried every second from a delayed
-//!   work until the peer lets go; then the owner is freed and the reference goes back to
-//!   the grant table. Entries still in use when the module unloads go to the grant-table
+//!   module's deferred-end list (`DeferredEnds`, run by a [`GrantingDriver`]), retried
+//!   every second from a delayed work until the peer lets go; then the owner is freed and
+//!   the reference goes back to the grant table. Entries still in use when the module unloads go to the grant-table
 //!   code's own deferred list (`gnttab_end_foreign_access`, which takes over the page
 //!   reference and outlives the module) if their owner is a page; an skb owner (a slab
 //!   head, which only the skb keeps) is leaked with one log line: freeing it would let the
@@ -49,6 +49,7 @@ use kernel::types::Opaque;
 
 use super::bindings;
 use super::net::{Page, PageRef, SkBuff, SkbChunk};
+use super::xenbus;
 
 /// A claimed grant reference that grants nothing: the only value that can be granted.
 ///
@@ -201,8 +202,8 @@ impl<F: GrantFrame> Granted<F> {
     }
 
     /// Ends the peer's access now if it has let go (freeing the frame's owner and the
-    /// reference), and otherwise hands both to the module's deferred-end list
-    /// ([`DeferredEnds`]), which ends the access once the peer lets go.
+    /// reference), and otherwise hands both to the module's deferred-end list (which a
+    /// [`GrantingDriver`] runs), which ends the access once the peer lets go.
     ///
     /// May be called in any context.
     pub fn end_deferred(self) {
@@ -313,7 +314,7 @@ struct Entry {
 
 /// The deferred-end list of this module.
 struct DeferredState {
-    /// Between [`DeferredEnds::start`] and its drop: entries may be added and the work
+    /// Between `DeferredEnds::start` and its drop: entries may be added and the work
     /// may be queued.
     running: bool,
     head: Option<KBox<Entry>>,
@@ -354,26 +355,29 @@ static RETRY_WORK: RetryWork = RetryWork(Opaque::uninit());
 /// The list is module-global (each driver module has its own, as it compiles
 /// `common/kernel` into itself): an entry outlives the device that made it (the point is
 /// that a device can go while its peer still maps its buffers), but must not outlive the
-/// module's code, which runs the retries. The module starts it in its `init`, before
-/// registering its driver, and keeps the returned value in its module state after the
-/// driver registration, so that it stops only once every device has gone. Entries still
-/// in use then whose owner is a page (or page reference) go to the grant-table code's own
-/// deferred list (`gnttab_end_foreign_access`: built into the kernel, it outlives the
-/// module, and takes over the page reference); those an skb keeps (a slab head) are
-/// leaked, with one log line.
+/// module's code, which runs the retries. Only a [`GrantingDriver`] runs it: the list
+/// starts before the driver registers and stops after it unregistered, so only once every
+/// device has gone. Entries still in use then whose owner is a page (or page reference)
+/// go to the grant-table code's own deferred list (`gnttab_end_foreign_access`: built into
+/// the kernel, it outlives the module, and takes over the page reference); those an skb
+/// keeps (a slab head) are leaked, with one log line.
 ///
 /// Grants given up while the list is not running (before `start`, after the stop) or
 /// when memory for an entry is short are ended at once when the peer has let go, and
 /// otherwise handed over or leaked the same way.
 ///
-/// Dropping the value stops the list (process context: it waits for a running retry). It
-/// must be dropped before the module's code goes, as the module state's drop does: a
-/// value leaked with `mem::forget` would leave the retries running after an unload.
-pub struct DeferredEnds(());
+/// Dropping the value stops the list (process context: it waits for a running retry).
+struct DeferredEnds(());
 
 impl DeferredEnds {
     /// Starts the module's deferred-end list; `EBUSY` if it runs already.
-    pub fn start() -> Result<Self> {
+    ///
+    /// # Safety
+    ///
+    /// The returned value is dropped before the module's code goes (module exit): its drop
+    /// alone stops the delayed work, which runs this module's code. A value forgotten
+    /// (`mem::forget`) or leaked would leave the work queued after an unload.
+    unsafe fn start() -> Result<Self> {
         if !LIST_INIT.swap(true, Ordering::AcqRel) {
             // SAFETY: Called once per module load (`LIST_INIT`), before any use
             // (`LIST_READY` is set only after).
@@ -425,6 +429,45 @@ impl Drop for DeferredEnds {
                 "{leaked} grant reference(s) still in use by the peer at unload: their memory is leaked\n"
             );
         }
+    }
+}
+
+/// The xenbus registration of a driver that grants frames to its peer, with the module's
+/// deferred-end list running around it: the list starts before the driver registers and
+/// stops after it has unregistered (which removes every device, so every grant the
+/// devices gave up has reached the list by then). Dropping it unregisters the driver, then
+/// stops the list (process context).
+///
+/// A driver that grants keeps this, instead of a [`xenbus::Registration`], in its module
+/// state. Without one, grants given up while the peer still uses them are handed to the
+/// grant-table code at once (or leaked, for a slab head), as after an unload.
+///
+/// The list's delayed work runs this module's code, so the list must stop before the module
+/// goes; tying it to the registration adds no obligation of its own: the registration must
+/// be dropped before the module goes anyway (while registered, the xenbus core calls the
+/// driver's callbacks, module code), and the module's exit does so by dropping the module
+/// state. There is no other way to start the list, so a driver cannot leave it running
+/// past an unload without leaving its driver registered too.
+pub struct GrantingDriver<T: xenbus::Driver> {
+    // Dropped in this order: the driver (and with it every device) first.
+    _driver: xenbus::Registration<T>,
+    _deferred: DeferredEnds,
+}
+
+impl<T: xenbus::Driver> GrantingDriver<T> {
+    /// Starts the module's deferred-end list, then registers `T` with the xenbus core
+    /// ([`xenbus::Registration::new`]); `EBUSY` if the list runs already (one such
+    /// registration per module).
+    pub fn register(module: &'static ThisModule, module_name: &'static CStr) -> Result<Self> {
+        // SAFETY: The value is kept in `Self`, after the registration; a `Self` must be
+        // dropped before the module goes, as the registration in it must (see the type's
+        // documentation), and the value is dropped with it.
+        let deferred = unsafe { DeferredEnds::start() }?;
+        let driver = xenbus::Registration::new(module, module_name)?;
+        Ok(Self {
+            _driver: driver,
+            _deferred: deferred,
+        })
     }
 }
 
