@@ -7,7 +7,7 @@ use kernel::prelude::*;
 
 use crate::queue::Queue;
 use crate::xen::evtchn::Notifier;
-use crate::xen::grant::{GrantPool, Granted};
+use crate::xen::grant::{ClaimedRef, GrantPool, Granted};
 use crate::xen::net::{bump, ChecksumState, Chunk, Gso, SkBuff, SkbChunk};
 use crate::xen::protocol::flags::TxFlags;
 use crate::xen::protocol::frontend::{self, TxCompletion};
@@ -259,22 +259,46 @@ impl Queue {
             bump(&self.stats.tx_dropped, 1);
             return;
         }
-        for (i, chunk) in chunks[..n].iter().enumerate() {
+        // All or nothing: every id, grant reference and chunk owner is taken before the
+        // first slot is written, so a packet either goes whole or not at all (its earlier
+        // slots would carry `MORE_DATA` for slots that never come).
+        let mut prepared: [Option<(u16, ClaimedRef, SkbChunk)>; MAX_TX_DATA_SLOTS] =
+            [const { None }; MAX_TX_DATA_SLOTS];
+        let mut complete = true;
+        for (i, p) in prepared[..n].iter_mut().enumerate() {
+            // Cannot fail: ids and grants are reserved per ring slot, checked above, and
+            // `chunks` described `n` chunks of this skb.
             let Some(id) = c.free_ids.pop() else {
-                // Cannot happen: ids and grants are reserved per ring slot.
+                complete = false;
                 break;
             };
             let Some(claimed) = c.grants.claim() else {
-                // Cannot happen (as above).
                 let _ = c.free_ids.push_within_capacity(id);
+                complete = false;
                 break;
             };
             let Ok(owner) = skb.new_ref().into_chunk(i) else {
-                // Cannot happen: `chunks` described `n` chunks of this skb.
                 c.grants.release(claimed);
                 let _ = c.free_ids.push_within_capacity(id);
+                complete = false;
                 break;
             };
+            *p = Some((id, claimed, owner));
+        }
+        if !complete {
+            // Nothing was written: take everything back and drop the packet.
+            for (id, claimed, owner) in prepared.iter_mut().filter_map(Option::take) {
+                c.grants.release(claimed);
+                let _ = c.free_ids.push_within_capacity(id);
+                drop(owner);
+            }
+            drop(guard);
+            bump(&self.stats.tx_dropped, 1);
+            return;
+        }
+        for (id, claimed, owner) in prepared.iter_mut().filter_map(Option::take) {
+            let i = owner.index();
+            let chunk = &chunks[i];
             let grant = c.grants.grant(claimed, owner, true);
             let mut flags = if i == 0 { first_flags } else { TxFlags::EMPTY };
             if i + 1 < n {
