@@ -243,15 +243,28 @@ impl<P: NapiPoller> Drop for Napi<P> {
 pub struct NapiHandle(Arc<NapiInner>);
 
 impl NapiHandle {
-    /// `napi_enable`, unless the context is enabled already or deleted. Process context
-    /// (takes a mutex and the device's instance lock).
+    /// `napi_enable`, unless the context is enabled already or deleted.
+    ///
+    /// Process context only, not atomic (no spinlock held, not from an interrupt, a
+    /// softirq or any NAPI poll): it takes a mutex and the device's instance lock, and may
+    /// sleep. `might_sleep()` checks this (with `CONFIG_DEBUG_ATOMIC_SLEEP`).
+    #[track_caller]
     pub fn enable(&self) {
+        kernel::task::might_sleep();
         self.0.enable();
     }
 
     /// `napi_disable`, unless the context is disabled already or deleted: waits for a
-    /// running poll. Process context, not from the context's own poll.
+    /// running poll.
+    ///
+    /// Process context only, not atomic (no spinlock held, not from an interrupt, a
+    /// softirq or any NAPI poll): it takes a mutex and the device's instance lock, and may
+    /// sleep. Called from the context's own poll it would wait for that poll to end, for
+    /// ever. `might_sleep()` checks this (with `CONFIG_DEBUG_ATOMIC_SLEEP`; a poll runs
+    /// with bottom halves off).
+    #[track_caller]
     pub fn disable(&self) {
+        kernel::task::might_sleep();
         self.0.disable();
     }
 
