@@ -56,13 +56,6 @@ pub(crate) struct Connection {
     /// forever. Only a backend that comes (back) through InitWait makes us try again (C
     /// `netback_changed`: reconnects only on InitWait while Initialising; stays Closed).
     pub(crate) connect_failed: bool,
-    /// Times we went from Closed back to Initialising on our own (backend Closed, its
-    /// `online` key 1) since the backend last reached Connected with us. Our side of the connect can
-    /// succeed while the backend's fails every time (its `xenbus_dev_fatal`: Closing,
-    /// then Closed when we close), which would cycle Initialising, InitWait, Connected,
-    /// Closing, Closed without end; after [`crate::xenbus::MAX_AUTO_REINIT`] such rounds
-    /// we stay Closed (one log line) until the backend comes back through InitWait.
-    pub(crate) auto_reinits: u32,
 }
 
 impl Netfront {

@@ -22,9 +22,6 @@ use crate::{effective_max_queues, DRIVER_NAME};
 const STATE_WAIT_STEPS: u32 = 50;
 /// One step of that wait, in milliseconds.
 const STATE_WAIT_STEP_MS: u32 = 100;
-/// Rounds of going back to Initialising on our own, after the backend closed, before it
-/// reaches Connected again (see `Connection::auto_reinits`).
-pub(crate) const MAX_AUTO_REINIT: u32 = 3;
 
 /// Per-device state of a bound `vif` frontend device.
 pub(crate) struct Netfront {
@@ -134,7 +131,6 @@ impl xenbus::Driver for VifFrontend {
             connected: false,
             backend_was_connected: false,
             connect_failed: false,
-            auto_reinits: 0,
         }));
         // From here the net device is in `conn`, which is dropped after `napis` only inside
         // `Netfront` (`Drop for Netfront` clears them first, also if `KBox::new` fails).
@@ -182,10 +178,7 @@ impl xenbus::Driver for VifFrontend {
             }
             Connected => {
                 if ours == Connected {
-                    let mut conn = nf.conn.lock();
-                    conn.backend_was_connected = true;
-                    conn.auto_reinits = 0;
-                    drop(conn);
+                    nf.conn.lock().backend_was_connected = true;
                     nf.info.shared.netdev.notify_peers();
                 }
             }
@@ -201,26 +194,10 @@ impl xenbus::Driver for VifFrontend {
                     // The backend went away (for example its driver was unloaded) but the
                     // device stays: be ready to connect again when it returns. Not after a
                     // failed connect: that would retry at once, in a loop, as long as the
-                    // failure lasts; the backend's next InitWait retries instead. Nor
-                    // more than `MAX_AUTO_REINIT` times before the backend reaches
-                    // Connected: a backend whose own connect keeps failing closes each
-                    // time we connect, which would otherwise loop the same way.
+                    // failure lasts; the backend's next InitWait retries instead.
                     let online = dev.read_otherend_unsigned(c"online", 0);
-                    let mut conn = nf.conn.lock();
-                    if online != 0 && !conn.connect_failed {
-                        if conn.auto_reinits < MAX_AUTO_REINIT {
-                            conn.auto_reinits += 1;
-                            drop(conn);
-                            let _ = dev.switch_state(Initialising);
-                        } else if conn.auto_reinits == MAX_AUTO_REINIT {
-                            conn.auto_reinits += 1;
-                            drop(conn);
-                            dev_warn!(
-                                dev.as_dev(),
-                                "backend closed {} times without connecting; staying Closed until it comes back through InitWait\n",
-                                MAX_AUTO_REINIT
-                            );
-                        }
+                    if online != 0 && !nf.conn.lock().connect_failed {
+                        let _ = dev.switch_state(Initialising);
                     }
                 }
             }
