@@ -90,12 +90,20 @@ gso=$(( $(stat_of /tmp/st1 rx_gso_packets) - $(stat_of /tmp/st0 rx_gso_packets) 
 info "[$tag] of them with a GSO extra: $gso"
 check "[$tag] TSO: the guest's large sends arrived as GSO packets (rx_gso_packets moved)" test "$gso" -gt 0
 
-# XSA-403, RX side, for the guest's netfront (C or Rust): after that traffic, the RX
-# buffers it has posted and the backend has not written yet must be all-zero pages (dom0
-# maps them read-only: xnt-rxpeek).
-check "[$tag] XSA-403: the RX buffers the guest posted hold no stale data (xnt-rxpeek)" \
-	rx_buffers_zeroed "$domid" "$(guest_vif_devid g1)"
-info "[$tag] XSA-403 RX buffers: $(rx_buffers_summary)"
+# XSA-403, RX side: after that traffic, the RX buffers the guest's netfront has posted and
+# the backend has not written yet must be all-zero pages (dom0 maps them read-only:
+# xnt-rxpeek). A check for ours; for the upstream C netfront a measurement: 7.3.4 takes
+# RX pages from a page_pool with __GFP_ZERO, which zeroes fresh pages only, and recycles
+# received pages into the ring with the earlier packets still in them (measured: most
+# posted buffers start with an Ethernet header the backend wrote before; see
+# Documentation/hostile.md, F-XSA-403).
+if [ "$XNT_FRONTEND" = rust ]; then
+	check "[$tag] XSA-403: the RX buffers the guest posted hold no stale data (xnt-rxpeek)" \
+		rx_buffers_zeroed "$domid" "$(guest_vif_devid g1)"
+else
+	rx_buffers_zeroed "$domid" "$(guest_vif_devid g1)" | grep -m 3 'NOT ZERO' | show
+fi
+info "[$tag] XSA-403 RX buffers ($XNT_FRONTEND netfront): $(rx_buffers_summary)"
 
 # Fragments and jumbo frames.
 check "[$tag] ping -s 60000 dom0 -> guest (IP fragments)" ping -c 2 -W 5 -s 60000 "$ip"
