@@ -99,6 +99,9 @@ info "[$tag] XSA-403 RX buffers: $(rx_buffers_summary)"
 bounce_lines() { guest "$1" dmesg | grep -c 'bouncing transmitted data to zeroed pages'; }
 check "[$tag] trusted guest g1: parameter trusted reads Y, no bouncing" \
 	test "$(guest g1 cat /sys/module/xen_netfront/parameters/trusted)/$(bounce_lines g1)" = Y/0
+# Frontend behaviour: the suite runs it against one backend (XNT_BOUNCE_CHECKS=0 skips it,
+# as the Rust pair's entry does).
+if [ "${XNT_BOUNCE_CHECKS:-1}" = 1 ]; then
 check "[$tag] guest g2 with an untrusted backend (vif option untrusted) answers" \
 	start_guest g2 --queues "$q" --vif-extra untrusted
 g2_up=$?
@@ -132,6 +135,7 @@ if [ $g2_up = 0 ]; then
 	check "[$tag] untrusted guest g2: kernel log clean" kernel_log_clean g2
 fi
 check "[$tag] xl destroy g2" destroy_guest g2
+fi
 
 # Fragments and jumbo frames.
 check "[$tag] ping -s 60000 dom0 -> guest (IP fragments)" ping -c 2 -W 5 -s 60000 "$ip"
