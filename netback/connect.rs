@@ -186,7 +186,7 @@ impl Netback {
             }
         }
         self.vif.num_queues.store(num, Ordering::Release);
-        let netdev = shared.netdev;
+        let netdev = &shared.netdev;
         if let Err(e) = netdev.set_real_queues(num) {
             dev.fatal(e, format_args!("setting {num} real queues"));
             return Err(e);
@@ -335,7 +335,7 @@ impl Netback {
         //    off at once so that it stops queueing them (C: `netif_carrier_off` first in
         //    `xenvif_carrier_off`). Not the final carrier-off: a worker still running may
         //    turn it back on (stall recovery), see step 5.
-        let netdev = self.vif.shared.netdev;
+        let netdev = &self.vif.shared.netdev;
         netdev.set_carrier(false);
         if st.netdev.is_registered() {
             netdev.tx_disable();

@@ -61,7 +61,7 @@ pub(crate) struct Connection {
 impl Netfront {
     /// Tears the queues down (IRQs first, then rings and buffers).
     pub(crate) fn disconnect(&self, conn: &mut Connection) {
-        let dev = self.info.shared.netdev;
+        let dev = &self.info.shared.netdev;
         dev.set_carrier(false);
         if conn.netdev.is_registered() {
             dev.tx_disable();
@@ -371,7 +371,7 @@ impl Netfront {
         offer: &BackendOffer,
     ) -> Result {
         let num = offer.num_queues;
-        let netdev = self.info.shared.netdev;
+        let netdev = &self.info.shared.netdev;
         netdev.set_mac(&offer.mac);
         self.info.num_queues.store(num, Ordering::Release);
         if !conn.netdev.is_registered() {
@@ -394,7 +394,7 @@ impl Netfront {
     /// Connect step 4, once Connected: carrier on, TX queues woken, RX buffers posted
     /// and every active queue kicked.
     fn start_data_path(&self) {
-        let netdev = self.info.shared.netdev;
+        let netdev = &self.info.shared.netdev;
         netdev.set_carrier(true);
         // Wake, not start (C `xennet_connect`: `netif_device_attach`, which wakes all
         // queues): a start only clears the stopped bit, and packets the qdisc queued while

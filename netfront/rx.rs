@@ -261,7 +261,7 @@ impl Queue {
             GsoType::TcpV4 => Gso::TcpV4(size),
             GsoType::TcpV6 => Gso::TcpV6(size),
         });
-        match skb.finish_rx(self.shared.netdev, csum, gso) {
+        match skb.finish_rx(&self.shared.netdev, csum, gso) {
             Ok(fixed) => {
                 if fixed {
                     bump(&self.shared.rx_gso_checksum_fixup, 1);

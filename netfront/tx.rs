@@ -133,7 +133,7 @@ impl Queue {
     /// drops packets while it is off). Called with the TX lock held (by `tx_reap` in NAPI,
     /// by `xmit` after it stopped the queue).
     fn maybe_wake(&self, c: &TxRingState) {
-        let dev = self.shared.netdev;
+        let dev = &self.shared.netdev;
         if dev.tx_stopped(self.index)
             && free_requests(c.req_prod_pvt, c.rsp_cons, TX_RING_SIZE) >= TX_WAKE_THRESHOLD
             && dev.is_running()

@@ -234,9 +234,10 @@ void xnt_netdev_free(struct net_device *dev)
 	free_netdev(dev);
 }
 
-int xnt_netdev_register(struct net_device *dev)
+/* The register / close / unregister steps below run under RTNL (xnt_rtnl_lock()). */
+int xnt_netdev_register_locked(struct net_device *dev)
 {
-	return register_netdev(dev);
+	return register_netdevice(dev);
 }
 
 bool xnt_netdev_reg_uninitialized(struct net_device *dev)
@@ -244,35 +245,42 @@ bool xnt_netdev_reg_uninitialized(struct net_device *dev)
 	return READ_ONCE(dev->reg_state) == NETREG_UNINITIALIZED;
 }
 
-void xnt_netdev_unregister(struct net_device *dev)
+void xnt_netdev_close_locked(struct net_device *dev)
 {
-	unregister_netdev(dev);
+	dev_close(dev);
 }
 
-void xnt_netdev_set_mac(struct net_device *dev, const u8 *mac)
+void xnt_netdev_unregister_locked(struct net_device *dev)
+{
+	unregister_netdevice(dev);
+}
+
+void xnt_rtnl_lock(void)
 {
 	rtnl_lock();
+}
+
+void xnt_rtnl_unlock(void)
+{
+	rtnl_unlock();
+}
+
+/* The four below run under RTNL (xnt_rtnl_lock()). */
+void xnt_netdev_set_mac_locked(struct net_device *dev, const u8 *mac)
+{
 	eth_hw_addr_set(dev, mac);
-	rtnl_unlock();
 }
 
-int xnt_netdev_set_real_queues(struct net_device *dev, unsigned int count)
+int xnt_netdev_set_real_queues_locked(struct net_device *dev, unsigned int count)
 {
-	int err;
+	int err = netif_set_real_num_tx_queues(dev, count);
 
-	rtnl_lock();
-	err = netif_set_real_num_tx_queues(dev, count);
-	if (!err)
-		err = netif_set_real_num_rx_queues(dev, count);
-	rtnl_unlock();
-	return err;
+	return err ? err : netif_set_real_num_rx_queues(dev, count);
 }
 
-void xnt_netdev_update_features(struct net_device *dev)
+void xnt_netdev_update_features_locked(struct net_device *dev)
 {
-	rtnl_lock();
 	netdev_update_features(dev);
-	rtnl_unlock();
 }
 
 void xnt_netdev_carrier(struct net_device *dev, bool on)
@@ -333,9 +341,9 @@ const char *xnt_netdev_name(struct net_device *dev)
 	return dev->name;
 }
 
-void xnt_netdev_notify_peers(struct net_device *dev)
+void xnt_netdev_notify_peers_locked(struct net_device *dev)
 {
-	netdev_notify_peers(dev);
+	__netdev_notify_peers(dev);
 }
 
 bool xnt_netdev_feature_sg(struct net_device *dev)

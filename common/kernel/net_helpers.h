@@ -82,13 +82,16 @@ struct net_device *xnt_netdev_alloc(struct device *parent, unsigned int max_queu
 				    const char *driver_name);
 void xnt_netdev_set_ctx(struct net_device *dev, const void *ctx);
 void xnt_netdev_free(struct net_device *dev);
-int xnt_netdev_register(struct net_device *dev);
+int xnt_netdev_register_locked(struct net_device *dev);
 /* Whether the device was never registered (a failed registration may leave it otherwise). */
 bool xnt_netdev_reg_uninitialized(struct net_device *dev);
-void xnt_netdev_unregister(struct net_device *dev);
-void xnt_netdev_set_mac(struct net_device *dev, const u8 *mac);
-int xnt_netdev_set_real_queues(struct net_device *dev, unsigned int count);
-void xnt_netdev_update_features(struct net_device *dev);
+void xnt_netdev_close_locked(struct net_device *dev);
+void xnt_netdev_unregister_locked(struct net_device *dev);
+void xnt_rtnl_lock(void);
+void xnt_rtnl_unlock(void);
+void xnt_netdev_set_mac_locked(struct net_device *dev, const u8 *mac);
+int xnt_netdev_set_real_queues_locked(struct net_device *dev, unsigned int count);
+void xnt_netdev_update_features_locked(struct net_device *dev);
 void xnt_netdev_carrier(struct net_device *dev, bool on);
 bool xnt_netdev_carrier_ok(struct net_device *dev);
 bool xnt_netdev_running(struct net_device *dev);
@@ -100,7 +103,7 @@ void xnt_netdev_tx_disable(struct net_device *dev);
 unsigned int xnt_netdev_real_tx_queues(struct net_device *dev);
 unsigned int xnt_netdev_num_tx_queues(struct net_device *dev);
 const char *xnt_netdev_name(struct net_device *dev);
-void xnt_netdev_notify_peers(struct net_device *dev);
+void xnt_netdev_notify_peers_locked(struct net_device *dev);
 bool xnt_netdev_feature_sg(struct net_device *dev);
 
 unsigned int xnt_skb_len(struct sk_buff *skb);

@@ -9,11 +9,13 @@
 //! C header: [`include/linux/netdevice.h`](srctree/include/linux/netdevice.h)
 
 use core::ffi::c_void;
+use core::marker::PhantomData;
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use kernel::error::to_result;
 use kernel::prelude::*;
-use kernel::sync::Arc;
+use kernel::sync::{rcu, Arc};
 
 use super::super::bindings;
 use super::super::sync::BhDisabled;
@@ -239,13 +241,15 @@ enum Registration {
 /// # Invariants
 ///
 /// `ptr` came from `xnt_netdev_alloc` and is freed in `drop` (after deleting every NAPI
-/// context in `napis`, and unregistering it if `reg` is `Registered`). When `ctx` is set,
+/// context in `napis`, unregistering it if `reg` is `Registered`, and killing `shared`, see
+/// [`NetDevRef`]); `shared.ptr` is `ptr`. When `ctx` is set,
 /// the glue's context pointer is `Arc::as_ptr(ctx)`; it is set (and only changed) by
 /// `register` while `reg` is `New`, and is set whenever `reg` is not `New`. `napis` holds
 /// every NAPI context added to the device ([`NapiBuilder::new`](super::NapiBuilder::new)
 /// pushes it).
 pub struct NetDevice<T: NetDriver> {
     pub(super) ptr: NonNull<bindings::net_device>,
+    shared: Arc<NetDevShared>,
     ctx: Option<Arc<T>>,
     reg: Registration,
     pub(super) napis: KVec<Arc<NapiInner>>,
@@ -254,7 +258,7 @@ pub struct NetDevice<T: NetDriver> {
 // SAFETY: The net_device is owned by this value; the networking core synchronises the
 // operations on it.
 unsafe impl<T: NetDriver> Send for NetDevice<T> {}
-// SAFETY: `&NetDevice` only hands out a `NetDevRef`, whose operations are thread-safe.
+// SAFETY: `&NetDevice` only hands out a `NetDevRef`, which is `Send + Sync`.
 unsafe impl<T: NetDriver> Sync for NetDevice<T> {}
 
 impl<T: NetDriver> NetDevice<T> {
@@ -289,13 +293,9 @@ impl<T: NetDriver> NetDevice<T> {
                 driver_name.as_char_ptr(),
             )
         };
-        let ptr = NonNull::new(p).ok_or(ENOMEM)?;
-        Ok(Self {
-            ptr,
-            ctx: None,
-            reg: Registration::New,
-            napis: KVec::new(),
-        })
+        // SAFETY: `p` is null or a device just allocated, never registered, known to
+        // nothing else.
+        unsafe { Self::from_raw(p) }
     }
 
     /// Allocates a backend `vif` device named `name` (for example `vif5.0`): MAC
@@ -318,9 +318,42 @@ impl<T: NetDriver> NetDevice<T> {
                 name.as_char_ptr(),
             )
         };
+        // SAFETY: `p` is null or a device just allocated, never registered, known to
+        // nothing else.
+        unsafe { Self::from_raw(p) }
+    }
+
+    /// Takes ownership of a device fresh from `xnt_netdev_alloc*` (`ENOMEM` if null),
+    /// freeing it if the shared part of its handles cannot be allocated.
+    ///
+    /// # Safety
+    ///
+    /// `p` is null or a device allocated by `xnt_netdev_alloc*`, never registered, that
+    /// nothing else uses or frees.
+    unsafe fn from_raw(p: *mut bindings::net_device) -> Result<Self> {
         let ptr = NonNull::new(p).ok_or(ENOMEM)?;
+        // SAFETY: The device is valid (safety requirement); `num_tx_queues` is set by
+        // `alloc_netdev_mqs` and never changes.
+        let tx_queues = unsafe { bindings::xnt_netdev_num_tx_queues(p) };
+        let shared = match Arc::new(
+            NetDevShared {
+                ptr,
+                tx_queues,
+                alive: AtomicBool::new(true),
+            },
+            GFP_KERNEL,
+        ) {
+            Ok(shared) => shared,
+            Err(e) => {
+                // SAFETY: Never registered, no NAPI context, known to nothing else.
+                unsafe { bindings::xnt_netdev_free(p) };
+                return Err(e.into());
+            }
+        };
+        // INVARIANT: `shared.ptr` is `ptr`, alive until `drop` kills it.
         Ok(Self {
             ptr,
+            shared,
             ctx: None,
             reg: Registration::New,
             napis: KVec::new(),
@@ -329,12 +362,7 @@ impl<T: NetDriver> NetDevice<T> {
 
     /// A handle for the device's runtime operations.
     pub fn handle(&self) -> NetDevRef {
-        NetDevRef {
-            ptr: self.ptr,
-            // SAFETY: The device is owned and valid; `num_tx_queues` is set by
-            // `alloc_netdev_mqs` and never changes.
-            tx_queues: unsafe { bindings::xnt_netdev_num_tx_queues(self.ptr.as_ptr()) },
-        }
+        NetDevRef(self.shared.clone())
     }
 
     /// Whether [`Self::register`] succeeded and the device was not unregistered since.
@@ -360,29 +388,54 @@ impl<T: NetDriver> NetDevice<T> {
         unsafe { bindings::xnt_netdev_set_ctx(self.ptr.as_ptr(), Arc::as_ptr(&ctx).cast()) };
         // INVARIANT: `ctx` is the glue's context pointer, set while `New`.
         self.ctx = Some(ctx);
-        // SAFETY: The device is valid, fully set up (its context too) and never registered.
-        let ret = to_result(unsafe { bindings::xnt_netdev_register(self.ptr.as_ptr()) });
-        if let Err(e) = ret {
-            // SAFETY: The device is valid; its failed registration has returned, so the
-            // core no longer changes `reg_state`.
+        // `register_netdev`, split so that a late failure can end the handles before the
+        // core's unregistration finishes (in `rtnl_unlock`).
+        let rtnl = Rtnl::lock();
+        // SAFETY: The device is valid, fully set up (its context too) and never registered;
+        // RTNL is held.
+        let ret = to_result(unsafe { bindings::xnt_netdev_register_locked(self.ptr.as_ptr()) });
+        if ret.is_err() {
+            // SAFETY: The device is valid; its failed registration has returned, and RTNL
+            // is held, so the core no longer changes `reg_state`.
             if !unsafe { bindings::xnt_netdev_reg_uninitialized(self.ptr.as_ptr()) } {
-                // Unregistered by the failure path; never registered again.
+                // Unregistered by the failure path (completed by `rtnl_unlock`, as for
+                // `unregister`); never registered again. The handles end here, before that.
+                self.shared.kill_locked(&rtnl);
                 self.reg = Registration::Unregistered;
             }
-            return Err(e);
+        } else {
+            self.reg = Registration::Registered;
         }
-        self.reg = Registration::Registered;
-        Ok(())
+        drop(rtnl);
+        ret
     }
 }
 
 impl<T: NetDriver> NetDevice<T> {
     /// Unregisters the device if it is registered (`unregister_netdev`: runs `ndo_stop`
-    /// and waits for all operations). The device stays allocated until dropped.
+    /// and waits for all operations). The device stays allocated until dropped, but its
+    /// [`NetDevRef`]s do nothing from now on. Process context, RTNL not held.
+    ///
+    /// Done as `unregister_netdev` does, with RTNL held throughout, but in three steps:
+    /// `dev_close` (`ndo_stop`, which may use the handles), then the handles end
+    /// ([`NetDevShared::kill_locked`]: no handle operation runs or starts after it), then
+    /// `unregister_netdevice`, whose completion in `rtnl_unlock` (`netdev_run_todo`) waits
+    /// for every reference to the device, including a link-watch event a carrier change
+    /// through a handle queued. So no handle can act on the device after the core's last
+    /// wait for it (a carrier change then would queue a link-watch event holding a
+    /// reference past `free_netdev`).
     pub fn unregister(&mut self) {
         if self.reg == Registration::Registered {
-            // SAFETY: The device is registered; this is its only unregistration.
-            unsafe { bindings::xnt_netdev_unregister(self.ptr.as_ptr()) };
+            let rtnl = Rtnl::lock();
+            // SAFETY: The device is registered, RTNL is held. `dev_close` of a device that
+            // is down does nothing.
+            unsafe { bindings::xnt_netdev_close_locked(self.ptr.as_ptr()) };
+            // Nobody can open the device again while we hold RTNL.
+            self.shared.kill_locked(&rtnl);
+            // SAFETY: The device is registered (and down), RTNL is held; this is its only
+            // unregistration. It is completed (operations waited for) by `rtnl_unlock`.
+            unsafe { bindings::xnt_netdev_unregister_locked(self.ptr.as_ptr()) };
+            drop(rtnl);
             self.reg = Registration::Unregistered;
         }
     }
@@ -398,143 +451,341 @@ impl<T: NetDriver> Drop for NetDevice<T> {
         for napi in &self.napis {
             napi.delete();
         }
-        if self.reg == Registration::Registered {
-            // SAFETY: The device is registered; this is its only unregistration. It runs
-            // `ndo_stop` and waits for all operations to finish.
-            unsafe { bindings::xnt_netdev_unregister(self.ptr.as_ptr()) };
+        // Runs `ndo_stop` and waits for all operations to finish; ends the handles.
+        self.unregister();
+        // A device never registered (or whose registration failed early) still has live
+        // handles: end them. A no-op if `unregister` or a failed `register` did.
+        if self.shared.alive.load(Ordering::Acquire) {
+            let rtnl = Rtnl::lock();
+            self.shared.kill_locked(&rtnl);
         }
-        // SAFETY: The device is no longer registered, has no NAPI context left, and nothing
-        // else frees it.
+        // SAFETY: The device is no longer registered, has no NAPI context left, no handle
+        // operation runs on it or can start (`alive` is false, see `kill_locked`), and
+        // nothing else frees it.
         unsafe { bindings::xnt_netdev_free(self.ptr.as_ptr()) };
         // `self.ctx` is released after this: no operation can run any more.
     }
 }
 
-/// A copyable handle for runtime operations on a [`NetDevice`].
-///
-/// It must not be used after the `NetDevice` it came from was dropped; drivers keep it in
-/// structures that the device's owner tears down first.
+/// The part of a [`NetDevice`] its [`NetDevRef`]s share.
 ///
 /// # Invariants
 ///
-/// `tx_queues` is the device's allocated TX queue count (`num_tx_queues`).
-#[derive(Clone, Copy)]
-pub struct NetDevRef {
+/// `ptr` is the device's `net_device`, `tx_queues` its allocated TX queue count
+/// (`num_tx_queues`). While `alive` is true the device is allocated, and not past its
+/// unregistration's `dev_close`. `alive` becomes false once, in
+/// [`NetDevShared::kill_locked`], under RTNL and followed there by an RCU grace period; the
+/// owning [`NetDevice`] calls it before it unregisters the device (after closing it) or
+/// frees it, and before the core's unregistration after a failed registration completes.
+/// So RTNL held, or an RCU read-side section running, in which `alive` was seen true keeps
+/// the device allocated and its unregistration from completing.
+struct NetDevShared {
     ptr: NonNull<bindings::net_device>,
     tx_queues: u32,
+    alive: AtomicBool,
 }
 
-// SAFETY: The operations below are callable from any context the networking core allows.
-unsafe impl Send for NetDevRef {}
+// SAFETY: The record itself is immutable but for the atomic `alive`; the device is reached
+// only through `NetDevRef`'s operations, each valid in the contexts it documents.
+unsafe impl Send for NetDevShared {}
 // SAFETY: As above.
-unsafe impl Sync for NetDevRef {}
+unsafe impl Sync for NetDevShared {}
 
-impl NetDevRef {
-    pub(super) fn raw(self) -> *mut bindings::net_device {
+impl NetDevShared {
+    /// Ends the handles' access to the device: `alive` false, then waits for the handle
+    /// operations that saw it true. The sleeping ones did under RTNL, which the caller
+    /// holds (`_rtnl`), so they are done; the atomic ones did in an RCU read-side
+    /// section, which the grace period waits for. Process context.
+    fn kill_locked(&self, _rtnl: &Rtnl) {
+        self.alive.store(false, Ordering::Release);
+        // SAFETY: Process context, no RCU read-side section held by the caller (it holds
+        // RTNL, a mutex). Expedited, as `synchronize_net` does under RTNL.
+        unsafe { bindings::synchronize_rcu_expedited() };
+    }
+}
+
+/// RTNL, held (`rtnl_lock`) until dropped.
+struct Rtnl(PhantomData<*const ()>);
+
+impl Rtnl {
+    /// Takes RTNL. Process context, not atomic, RTNL not held by the caller.
+    #[track_caller]
+    fn lock() -> Self {
+        kernel::task::might_sleep();
+        // SAFETY: Process context (the caller's requirement); released by `drop`.
+        unsafe { bindings::xnt_rtnl_lock() };
+        Self(PhantomData)
+    }
+}
+
+impl Drop for Rtnl {
+    fn drop(&mut self) {
+        // SAFETY: Taken by `lock`, on this thread (not `Send`).
+        unsafe { bindings::xnt_rtnl_unlock() };
+    }
+}
+
+/// The device of a [`NetDevRef`], alive and kept so while this exists: it holds either an
+/// RCU read-side section ([`NetDevRef::live`]) or RTNL ([`NetDevRef::live_rtnl`]) in which
+/// `alive` was seen true.
+///
+/// # Invariants
+///
+/// `ptr` is an allocated device (not yet freed) for the life of this value.
+pub(super) struct LiveDev<'a, G> {
+    ptr: NonNull<bindings::net_device>,
+    _guard: G,
+    _p: PhantomData<&'a NetDevRef>,
+}
+
+impl<G> LiveDev<'_, G> {
+    /// The device, valid while `self` lives.
+    pub(super) fn raw(&self) -> *mut bindings::net_device {
         self.ptr.as_ptr()
     }
+}
 
-    /// Sets the MAC address.
-    pub fn set_mac(self, mac: &[u8; 6]) {
-        // SAFETY: Valid device (type documentation); `mac` holds 6 bytes.
-        unsafe { bindings::xnt_netdev_set_mac(self.raw(), mac.as_ptr()) };
+/// A copy of an interface name ([`NetDevRef::name`]), printable with `{}`.
+#[derive(Clone, Copy)]
+pub struct IfName([u8; bindings::IFNAMSIZ as usize]);
+
+impl IfName {
+    /// The name's bytes, up to its NUL (empty if the device is gone).
+    pub fn as_bytes(&self) -> &[u8] {
+        let len = self.0.iter().position(|&b| b == 0).unwrap_or(self.0.len());
+        &self.0[..len]
+    }
+}
+
+impl kernel::fmt::Display for IfName {
+    /// As the kernel's `CStr` prints: printable ASCII as is, other bytes as `\xNN`.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        use core::fmt::Write as _;
+        for &b in self.as_bytes() {
+            if (0x20..0x7f).contains(&b) {
+                f.write_char(b as char)?;
+            } else {
+                f.write_fmt(format_args!("\\x{b:02x}"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl core::fmt::Debug for IfName {
+    /// The name in double quotes, escaped as by [`Display`](kernel::fmt::Display).
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        use core::fmt::Write as _;
+        f.write_char('"')?;
+        kernel::fmt::Display::fmt(self, f)?;
+        f.write_char('"')
+    }
+}
+
+/// A shared handle for runtime operations on a [`NetDevice`].
+///
+/// Every operation is sound at any time, also after the `NetDevice` was dropped: the
+/// handle keeps a small shared record of the device alive (not the device), and each
+/// operation checks, in an RCU read-side section (the atomic ones, any context) or under
+/// RTNL (the sleeping ones, which take it), that the handles were not ended. They are
+/// ended once: when the device is unregistered ([`NetDevice::unregister`], or its drop),
+/// after `ndo_stop` (which may still use them) and before the core's unregistration waits
+/// for the device's last references; or, for a device never registered, when it is
+/// dropped; each time waiting for the operations running. From then on the operations do
+/// nothing and the queries return a neutral value (documented on each).
+#[derive(Clone)]
+pub struct NetDevRef(Arc<NetDevShared>);
+
+impl NetDevRef {
+    /// The device, if still alive, held in an RCU read-side section (any context, does not
+    /// sleep). The section lasts while the result lives: nothing may sleep meanwhile.
+    pub(super) fn live(&self) -> Option<LiveDev<'_, rcu::Guard>> {
+        let guard = rcu::read_lock();
+        if !self.0.alive.load(Ordering::Acquire) {
+            return None;
+        }
+        // INVARIANT: `alive` was seen true inside `guard`'s read-side section, so the
+        // device is freed only after that section ends (`NetDevShared` invariant).
+        Some(LiveDev {
+            ptr: self.0.ptr,
+            _guard: guard,
+            _p: PhantomData,
+        })
     }
 
-    /// Sets the real number of TX and RX queues (takes RTNL).
-    pub fn set_real_queues(self, count: u32) -> Result {
-        // SAFETY: Valid device.
-        to_result(unsafe { bindings::xnt_netdev_set_real_queues(self.raw(), count) })
+    /// The device, if still alive, with RTNL held. Process context, not atomic, RTNL not
+    /// held by the caller (it takes RTNL and may sleep).
+    #[track_caller]
+    fn live_rtnl(&self) -> Option<LiveDev<'_, Rtnl>> {
+        let rtnl = Rtnl::lock();
+        if !self.0.alive.load(Ordering::Acquire) {
+            return None;
+        }
+        // INVARIANT: `alive` was seen true under RTNL, which `kill_locked` needs to clear it, so
+        // the device is freed only after RTNL is released (`NetDevShared` invariant).
+        Some(LiveDev {
+            ptr: self.0.ptr,
+            _guard: rtnl,
+            _p: PhantomData,
+        })
     }
 
-    /// Re-runs feature negotiation (`netdev_update_features`, takes RTNL).
-    pub fn update_features(self) {
-        // SAFETY: Valid device.
-        unsafe { bindings::xnt_netdev_update_features(self.raw()) };
+    /// Sets the MAC address (takes RTNL: process context, not atomic, not under RTNL).
+    /// Does nothing once the device is gone.
+    #[track_caller]
+    pub fn set_mac(&self, mac: &[u8; 6]) {
+        if let Some(d) = self.live_rtnl() {
+            // SAFETY: Allocated device (`LiveDev`), RTNL held; `mac` holds 6 bytes.
+            unsafe { bindings::xnt_netdev_set_mac_locked(d.raw(), mac.as_ptr()) };
+        }
     }
 
-    /// Carrier on or off.
-    pub fn set_carrier(self, on: bool) {
-        // SAFETY: Valid device.
-        unsafe { bindings::xnt_netdev_carrier(self.raw(), on) };
+    /// Sets the real number of TX and RX queues (takes RTNL: process context, not atomic,
+    /// not under RTNL). `ENODEV` once the device is gone.
+    #[track_caller]
+    pub fn set_real_queues(&self, count: u32) -> Result {
+        let d = self.live_rtnl().ok_or(ENODEV)?;
+        // SAFETY: Allocated device (`LiveDev`), RTNL held.
+        to_result(unsafe { bindings::xnt_netdev_set_real_queues_locked(d.raw(), count) })
     }
 
-    /// Whether the carrier is on.
-    pub fn carrier_ok(self) -> bool {
-        // SAFETY: Valid device.
-        unsafe { bindings::xnt_netdev_carrier_ok(self.raw()) }
+    /// Re-runs feature negotiation (`netdev_update_features`; takes RTNL: process context,
+    /// not atomic, not under RTNL). Does nothing once the device is gone.
+    #[track_caller]
+    pub fn update_features(&self) {
+        if let Some(d) = self.live_rtnl() {
+            // SAFETY: Allocated device (`LiveDev`), RTNL held.
+            unsafe { bindings::xnt_netdev_update_features_locked(d.raw()) };
+        }
+    }
+
+    /// Carrier on or off. Any context; does nothing once the device is gone.
+    pub fn set_carrier(&self, on: bool) {
+        if let Some(d) = self.live() {
+            // SAFETY: Allocated device (`LiveDev`). `netif_carrier_on/off` do not sleep.
+            unsafe { bindings::xnt_netdev_carrier(d.raw(), on) };
+        }
+    }
+
+    /// Whether the carrier is on (`false` once the device is gone). Any context.
+    pub fn carrier_ok(&self) -> bool {
+        // SAFETY: Allocated device (`LiveDev`); a bit test.
+        self.live()
+            .is_some_and(|d| unsafe { bindings::xnt_netdev_carrier_ok(d.raw()) })
     }
 
     /// Whether the device is up (`netif_running`: `__LINK_STATE_START`, which the core sets
     /// before `ndo_open` and clears before `ndo_stop`, under RTNL). A lock-free bit test,
     /// valid in any context, as the C drivers use it (a reader without RTNL sees the state
-    /// of that moment, which an open or close in progress may change right after).
-    pub fn is_running(self) -> bool {
-        // SAFETY: Valid device.
-        unsafe { bindings::xnt_netdev_running(self.raw()) }
+    /// of that moment, which an open or close in progress may change right after). `false`
+    /// once the device is gone.
+    pub fn is_running(&self) -> bool {
+        // SAFETY: Allocated device (`LiveDev`); a bit test.
+        self.live()
+            .is_some_and(|d| unsafe { bindings::xnt_netdev_running(d.raw()) })
     }
 
-    /// Stops TX queue `q`; does nothing if the device has no queue `q`.
-    pub fn tx_stop(self, q: u32) {
-        if q < self.tx_queues {
-            // SAFETY: Valid device; `q` is below the allocated queue count (type
-            // invariant), so `netdev_get_tx_queue` stays inside `dev->_tx`.
-            unsafe { bindings::xnt_netdev_tx_stop(self.raw(), q) };
+    /// Stops TX queue `q`; does nothing if the device has no queue `q` or is gone. Any
+    /// context.
+    pub fn tx_stop(&self, q: u32) {
+        if q < self.0.tx_queues {
+            if let Some(d) = self.live() {
+                // SAFETY: Allocated device (`LiveDev`); `q` is below the allocated queue
+                // count (`NetDevShared` invariant), so `netdev_get_tx_queue` stays inside
+                // `dev->_tx`, which is freed only with the device.
+                unsafe { bindings::xnt_netdev_tx_stop(d.raw(), q) };
+            }
         }
     }
 
-    /// Wakes TX queue `q`; does nothing if the device has no queue `q`.
-    pub fn tx_wake(self, q: u32) {
-        if q < self.tx_queues {
+    /// Wakes TX queue `q`; does nothing if the device has no queue `q` or is gone. Any
+    /// context.
+    pub fn tx_wake(&self, q: u32) {
+        if q < self.0.tx_queues {
+            if let Some(d) = self.live() {
+                // SAFETY: As in `tx_stop`; `netif_tx_wake_queue` does not sleep.
+                unsafe { bindings::xnt_netdev_tx_wake(d.raw(), q) };
+            }
+        }
+    }
+
+    /// Whether TX queue `q` is stopped (`true` if the device has no queue `q` or is gone:
+    /// nothing can be sent on it). Any context.
+    pub fn tx_stopped(&self, q: u32) -> bool {
+        if q >= self.0.tx_queues {
+            return true;
+        }
+        match self.live() {
             // SAFETY: As in `tx_stop`.
-            unsafe { bindings::xnt_netdev_tx_wake(self.raw(), q) };
+            Some(d) => unsafe { bindings::xnt_netdev_tx_stopped(d.raw(), q) },
+            None => true,
         }
     }
 
-    /// Whether TX queue `q` is stopped (`true` if the device has no queue `q`: nothing
-    /// can be sent on it).
-    pub fn tx_stopped(self, q: u32) -> bool {
-        if q < self.tx_queues {
-            // SAFETY: As in `tx_stop`.
-            unsafe { bindings::xnt_netdev_tx_stopped(self.raw(), q) }
-        } else {
-            true
+    /// Starts all TX queues; does nothing once the device is gone. Any context.
+    pub fn tx_start_all(&self) {
+        if let Some(d) = self.live() {
+            // SAFETY: Allocated device (`LiveDev`); sets bits of its `dev->_tx` queues.
+            unsafe { bindings::xnt_netdev_tx_start_all(d.raw()) };
         }
     }
 
-    /// Starts all TX queues.
-    pub fn tx_start_all(self) {
-        // SAFETY: Valid device.
-        unsafe { bindings::xnt_netdev_tx_start_all(self.raw()) };
+    /// Stops all TX queues and waits for running transmits (`netif_tx_disable`, which
+    /// spins on the queues' transmit locks with bottom halves off; it does not sleep).
+    /// Does nothing once the device is gone.
+    pub fn tx_disable(&self) {
+        if let Some(d) = self.live() {
+            // SAFETY: Allocated device (`LiveDev`); spinlocks only, allowed in the RCU
+            // read-side section.
+            unsafe { bindings::xnt_netdev_tx_disable(d.raw()) };
+        }
     }
 
-    /// Stops all TX queues and waits for running transmits (`netif_tx_disable`).
-    pub fn tx_disable(self) {
-        // SAFETY: Valid device.
-        unsafe { bindings::xnt_netdev_tx_disable(self.raw()) };
+    /// The real number of TX queues (0 once the device is gone). Any context.
+    pub fn real_tx_queues(&self) -> u32 {
+        // SAFETY: Allocated device (`LiveDev`); a field read.
+        self.live().map_or(0, |d| unsafe {
+            bindings::xnt_netdev_real_tx_queues(d.raw())
+        })
     }
 
-    /// The real number of TX queues.
-    pub fn real_tx_queues(self) -> u32 {
-        // SAFETY: Valid device.
-        unsafe { bindings::xnt_netdev_real_tx_queues(self.raw()) }
+    /// Whether scatter-gather is currently enabled (`false` once the device is gone). Any
+    /// context.
+    pub fn sg_enabled(&self) -> bool {
+        // SAFETY: Allocated device (`LiveDev`); a field read.
+        self.live()
+            .is_some_and(|d| unsafe { bindings::xnt_netdev_feature_sg(d.raw()) })
     }
 
-    /// Whether scatter-gather is currently enabled.
-    pub fn sg_enabled(self) -> bool {
-        // SAFETY: Valid device.
-        unsafe { bindings::xnt_netdev_feature_sg(self.raw()) }
+    /// Sends gratuitous ARP / unsolicited neighbour advertisements (takes RTNL: process
+    /// context, not atomic, not under RTNL). Does nothing once the device is gone.
+    #[track_caller]
+    pub fn notify_peers(&self) {
+        if let Some(d) = self.live_rtnl() {
+            // SAFETY: Allocated device (`LiveDev`), RTNL held (`__netdev_notify_peers`
+            // asserts it).
+            unsafe { bindings::xnt_netdev_notify_peers_locked(d.raw()) };
+        }
     }
 
-    /// Sends gratuitous ARP / unsolicited neighbour advertisements.
-    pub fn notify_peers(self) {
-        // SAFETY: Valid device.
-        unsafe { bindings::xnt_netdev_notify_peers(self.raw()) };
-    }
-
-    /// The interface name (for example `eth0`).
-    pub fn name(&self) -> &CStr {
-        // SAFETY: Valid device; `name` is a NUL-terminated array inside it.
-        unsafe { CStr::from_char_ptr(bindings::xnt_netdev_name(self.raw())) }
+    /// A copy of the interface name (for example `eth0`; empty once the device is gone).
+    /// Any context.
+    pub fn name(&self) -> IfName {
+        let mut name = IfName([0; bindings::IFNAMSIZ as usize]);
+        if let Some(d) = self.live() {
+            // SAFETY: Allocated device (`LiveDev`); `name` is an `IFNAMSIZ`-byte array in
+            // it. (A rename under RTNL may change it meanwhile, as for the C drivers'
+            // `netdev_*` messages; the copy stops at the first NUL and keeps the last byte
+            // NUL.)
+            unsafe {
+                core::ptr::copy_nonoverlapping(
+                    bindings::xnt_netdev_name(d.raw()).cast::<u8>(),
+                    name.0.as_mut_ptr(),
+                    name.0.len() - 1,
+                )
+            };
+        }
+        name
     }
 }
 

@@ -537,16 +537,20 @@ impl SkBuff {
     ///
     /// `EBUSY`, with nothing changed, if the skb or its data is shared
     /// ([`Self::is_exclusive`]; a fresh skb never is): pulling headers may replace the
-    /// head and drop fragments, and the checksum set-up writes the packet.
+    /// head and drop fragments, and the checksum set-up writes the packet. `ENODEV`, with
+    /// nothing changed, once the device is gone (its [`NetDevice`](super::NetDevice) dropped).
     pub fn finish_rx(
         &mut self,
-        dev: NetDevRef,
+        dev: &NetDevRef,
         csum: ChecksumState,
         gso: Option<Gso>,
     ) -> Result<bool> {
         if !self.is_exclusive() {
             return Err(EBUSY);
         }
+        // The device stays allocated while `live` does (an RCU read-side section: nothing
+        // below sleeps; `skb_checksum_setup` pulls with `GFP_ATOMIC`).
+        let live = dev.live().ok_or(ENODEV)?;
         let skb = self.raw();
         // SAFETY: Valid skb, exclusively ours with its data (checked above), so no other
         // owner uses the head or fragments the pull may replace or release.
@@ -563,8 +567,8 @@ impl SkBuff {
             unsafe { bindings::xnt_skb_set_gso(skb, size, (t | bindings::SKB_GSO_DODGY) as u32) };
         }
         // SAFETY: Valid skb, exclusively ours, with `ETH_HLEN` bytes of linear data (pulled
-        // above); `dev` is a valid device (its type documentation).
-        unsafe { bindings::xnt_skb_eth_type_trans(skb, dev.raw()) };
+        // above); `live` is an allocated device.
+        unsafe { bindings::xnt_skb_eth_type_trans(skb, live.raw()) };
         // SAFETY: Valid skb, exclusively ours.
         unsafe { bindings::xnt_skb_reset_network_header(skb) };
         match csum {
