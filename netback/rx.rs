@@ -252,16 +252,13 @@ impl Queue {
             // pktgen does not send one, but another owner may still hold it) must not be
             // linearized in place: it goes as a private linear copy (`skb_copy`), and the
             // original counts as used, as C delivers such a packet too.
-            if skb.is_shared() {
-                let Some(copy) = skb.copy() else {
+            skb = match skb.into_linear() {
+                Some(linear) => linear,
+                None => {
                     bump(&self.stats.tx_dropped, 1);
                     return;
-                };
-                core::mem::replace(&mut skb, copy).consume();
-            } else if skb.linearize().is_err() {
-                bump(&self.stats.tx_dropped, 1);
-                return;
-            }
+                }
+            };
         }
         // The same walk again, as copy sources that borrow the (now final) skb.
         let mut srcs: [Option<LocalSrc<'_>>; MAX_RX_CHUNKS] = [None; MAX_RX_CHUNKS];

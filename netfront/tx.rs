@@ -166,18 +166,15 @@ impl Queue {
             Ok(n) => n,
             Err(_) => {
                 // An skb with another reference (pktgen `clone_skb`: the netdev keeps
-                // `IFF_TX_SKB_SHARING`) must not be linearized in place: a private linear
-                // copy (`skb_copy`) goes instead, and the original counts as used.
-                if skb.is_shared() {
-                    let Some(copy) = skb.copy() else {
+                // `IFF_TX_SKB_SHARING`) is not linearized in place: a private linear copy
+                // goes instead (`SkBuff::into_linear`).
+                skb = match skb.into_linear() {
+                    Some(linear) => linear,
+                    None => {
                         bump(&self.stats.tx_dropped, 1);
                         return;
-                    };
-                    core::mem::replace(&mut skb, copy).consume();
-                } else if skb.linearize().is_err() {
-                    bump(&self.stats.tx_dropped, 1);
-                    return;
-                }
+                    }
+                };
                 match skb.chunks(&mut chunks) {
                     Ok(n) => n,
                     Err(_) => {

@@ -365,6 +365,22 @@ impl SkBuff {
         to_result(unsafe { bindings::xnt_skb_linearize(self.raw()) })
     }
 
+    /// The packet as one linear skb, for a path that needs its data in one place: made
+    /// linear in place when this is its only reference, else (another owner holds it, e.g.
+    /// pktgen's `clone_skb`, so its head and fragments must not change under them) a
+    /// private linear copy (`skb_copy`), this reference then counting as used (`consume`).
+    /// `None` when memory is short; the packet is then freed as a drop. Any context
+    /// (atomic allocations).
+    pub fn into_linear(mut self) -> Option<SkBuff> {
+        if self.is_shared() {
+            let copy = self.copy()?;
+            self.consume();
+            return Some(copy);
+        }
+        self.linearize().ok()?;
+        Some(self)
+    }
+
     /// A fresh, linear copy of the packet (`skb_copy`), if memory allows: a private skb
     /// (one reference, data of its own) even when this one is shared or cloned.
     pub fn copy(&self) -> Option<SkBuff> {
