@@ -73,6 +73,12 @@ impl Netfront {
         // which finds nothing to do.
         for q in self.info.queues.iter() {
             q.teardown();
+        }
+        conn.irqs.clear();
+        // The late-EOI flags after the unbind (which waits for a running handler): an event
+        // between the teardown and the unbind would otherwise leave a flag set for the next
+        // connection's first poll.
+        for q in self.info.queues.iter() {
             for p in &q.eoi_pending {
                 p.store(false, Ordering::Relaxed);
             }
@@ -80,7 +86,6 @@ impl Netfront {
                 p.store(0, Ordering::Relaxed);
             }
         }
-        conn.irqs.clear();
         self.info.num_queues.store(0, Ordering::Release);
         conn.connected = false;
         conn.backend_was_connected = false;
