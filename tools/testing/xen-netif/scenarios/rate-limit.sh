@@ -13,13 +13,31 @@ nap 1
 # then the key removed (unlimited), a live limit of a fifth of the unlimited figure,
 # the key removed again; 3 s runs, each after an unmeasured 1 s warm-up, with no TCP
 # metrics carried from one run to the next. A limit is a cap: upper
-# bounds on the limited runs, and ratios showing each limit took effect.
+# bounds on the limited runs (one run each), and ratios showing each limit took effect;
+# the unlimited runs are the best of up to 3 (rate_best).
 rate_run() { # rate_run LABEL: prints r1's guest->dom0 Mbit/s, 0 if it moved < 32 KiB
 	local out
 	guest_iperf r1 -t 1 >/dev/null
 	out=$(guest_iperf r1 -t 3)
 	printf '%s\n' "$out" >"/tmp/rate-$1.log"
 	if iperf_moved "$out" 32768 >/dev/null; then iperf_mbits "$out"; else echo 0; fi
+}
+# rate_best LABEL BOUND: up to 3 rate_runs, stopping at the first above BOUND; prints the
+# highest. For the checks that a run is fast enough ("the limit is lifted"): under
+# multi-threaded TCG a guest's throughput moves several-fold from one run to the next,
+# and only downwards from what the path allows, so one slow run says little, while a
+# limit that still applied would hold every run under it. The figures of every run go
+# to an info line.
+rate_best() {
+	local i r best=0 all=""
+	for i in 1 2 3; do
+		r=$(rate_run "$1-$i")
+		all="$all $r"
+		best=$(awk -v a="$best" -v b="$r" 'BEGIN { print (b > a) ? b : a }')
+		awk "BEGIN { exit !($best > $2) }" && break
+	done
+	info "[$tag] $1: Mbit/s per run:$all (best $best, wanted > $2)" >&2
+	echo "$best"
 }
 rate_verdict() { # rate_verdict NAME AWK-CONDITION REASON
 	if awk "BEGIN { exit !($2) }"; then ok "$1"; else
@@ -39,7 +57,7 @@ if start_guest r1 --queues 1 --vif-extra "rate=400Kb/s" >/tmp/start.log 2>&1; th
 	r_boot=$(rate_run boot)
 	xenstore-rm "$rbe/rate"
 	nap 1
-	r_unl=$(rate_run unlimited)
+	r_unl=$(rate_best unlimited "2 * $r_boot")
 	# A fifth of the unlimited figure, as bytes per 50 ms window.
 	live=$(awk -v r="$r_unl" 'BEGIN { printf "%.3f", r / 5 }')
 	bytes=$(awk -v r="$live" 'BEGIN { printf "%d", r * 1000000 / 8 * 0.05 }')
@@ -48,7 +66,7 @@ if start_guest r1 --queues 1 --vif-extra "rate=400Kb/s" >/tmp/start.log 2>&1; th
 	r_live=$(rate_run live)
 	xenstore-rm "$rbe/rate"
 	nap 1
-	r_lift=$(rate_run lifted)
+	r_lift=$(rate_best lifted "2 * $r_live")
 	info "[$tag] guest->dom0 Mbit/s (0: no data moved): rate=400Kb/s at connect $r_boot, key removed $r_unl, live $bytes,50000 ($live Mbit/s) $r_live, key removed again $r_lift"
 	rate_verdict "[$tag] xl's rate=400Kb/s (key $key0) caps guest TX from the connection on: <= 0.6 Mbit/s, data moving (measured $r_boot)" \
 		"$r_boot > 0 && $r_boot <= 0.6" "$r_boot Mbit/s"
