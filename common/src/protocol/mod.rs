@@ -3,6 +3,7 @@
 //! The netif protocol modules; `lib.rs` (host) and the kernel modules both include this file.
 
 pub mod backend;
+pub mod ctrl;
 pub mod flags;
 pub mod frontend;
 pub mod negotiate;

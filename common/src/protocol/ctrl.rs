@@ -1,0 +1,1012 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The control ring (`xen_netif_ctrl_*` of netif.h; reference sections 1.10 and 1.11):
+//! its wire format, the Toeplitz hash, and the backend's side of the receive-side
+//! scaling configuration a frontend sets through it (C `xen-netback/hash.c`), answering
+//! with the C backend's status codes.
+//!
+//! Requests are frontend-written: each is copied out of its slot once
+//! ([`CtrlRequest::from_le_bytes`]), and [`HashConfig::serve`] checks every field before
+//! anything changes. The key and the mapping table arrive in granted pages; the kernel
+//! side copies them in through a [`GrantReader`].
+
+use super::netif::PAGE_SIZE;
+use super::ring::CTRL_SLOT_SIZE;
+
+/// Size of a control request on the wire (`struct xen_netif_ctrl_request`).
+pub const CTRL_REQUEST_SIZE: usize = 16;
+/// Size of a control response on the wire (`struct xen_netif_ctrl_response`).
+pub const CTRL_RESPONSE_SIZE: usize = 12;
+
+/// Longest Toeplitz key a backend keeps (`XEN_NETBK_MAX_HASH_KEY_SIZE`): 40 bytes cover
+/// the 36-byte IPv6+TCP input plus the 32 bits each input bit reaches into.
+pub const MAX_HASH_KEY_SIZE: usize = 40;
+/// Most entries of the queue mapping table (`XEN_NETBK_MAX_HASH_MAPPING_SIZE`), the
+/// answer to `GET_HASH_MAPPING_SIZE`.
+pub const MAX_HASH_MAPPING_SIZE: u32 = 128;
+/// Most entries one `SET_HASH_MAPPING` may carry: one granted page of `u32`s.
+pub const MAX_MAPPING_ENTRIES_PER_REQUEST: u32 = (PAGE_SIZE / 4) as u32;
+
+/// Control request types (`XEN_NETIF_CTRL_TYPE_*`).
+pub mod ctrl_type {
+    /// Never valid.
+    pub const INVALID: u16 = 0;
+    /// Which hash types the backend can compute (needs an algorithm set first).
+    pub const GET_HASH_FLAGS: u16 = 1;
+    /// Enables hash types: `data[0]` is an OR of [`super::HashType::flag`]s.
+    pub const SET_HASH_FLAGS: u16 = 2;
+    /// Sets the key: `data[0]` grant of a page with the key at offset 0, `data[1]` length.
+    pub const SET_HASH_KEY: u16 = 3;
+    /// The largest mapping table the backend takes.
+    pub const GET_HASH_MAPPING_SIZE: u16 = 4;
+    /// Sizes (and clears) the mapping table: `data[0]` entries, 0 for none.
+    pub const SET_HASH_MAPPING_SIZE: u16 = 5;
+    /// Writes table entries: `data[0]` grant of a page of `u32` queue numbers at offset
+    /// 0, `data[1]` their count, `data[2]` the first entry written.
+    pub const SET_HASH_MAPPING: u16 = 6;
+    /// Selects the algorithm: `data[0]` 0 (none) or 1 (Toeplitz).
+    pub const SET_HASH_ALGORITHM: u16 = 7;
+}
+
+/// Control response status (`XEN_NETIF_CTRL_STATUS_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum CtrlStatus {
+    /// Done.
+    Success = 0,
+    /// Unknown request type, or not possible in the current state.
+    NotSupported = 1,
+    /// A field is out of range, or a grant copy failed.
+    InvalidParameter = 2,
+    /// A buffer is too small (the C backend never answers this).
+    BufferOverflow = 3,
+}
+
+/// Hash algorithms (`XEN_NETIF_CTRL_HASH_ALGORITHM_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum HashAlgorithm {
+    /// No hashing: the backend steers guest-bound packets as it likes (the default).
+    None = 0,
+    /// Toeplitz over the fields of the enabled [`HashType`]s.
+    Toeplitz = 1,
+}
+
+/// Hash types (`_XEN_NETIF_CTRL_HASH_TYPE_*`): the bit number is what a `HASH` extra
+/// carries, the flag what `SET_HASH_FLAGS` takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum HashType {
+    /// IPv4 source and destination addresses (8 bytes of input).
+    Ipv4 = 0,
+    /// IPv4 addresses and TCP ports (12 bytes).
+    Ipv4Tcp = 1,
+    /// IPv6 source and destination addresses (32 bytes).
+    Ipv6 = 2,
+    /// IPv6 addresses and TCP ports (36 bytes).
+    Ipv6Tcp = 3,
+}
+
+impl HashType {
+    /// The type's flag in `SET_HASH_FLAGS` (`XEN_NETIF_CTRL_HASH_TYPE_*`).
+    pub const fn flag(self) -> u32 {
+        1 << (self as u8)
+    }
+
+    /// The type of a bit number from a `HASH` extra; `None` for unknown ones.
+    pub const fn from_bit(bit: u8) -> Option<Self> {
+        match bit {
+            0 => Some(Self::Ipv4),
+            1 => Some(Self::Ipv4Tcp),
+            2 => Some(Self::Ipv6),
+            3 => Some(Self::Ipv6Tcp),
+            _ => None,
+        }
+    }
+
+    /// Whether the hash covers the transport ports (the kernel's `PKT_HASH_TYPE_L4`).
+    pub const fn is_l4(self) -> bool {
+        matches!(self, Self::Ipv4Tcp | Self::Ipv6Tcp)
+    }
+}
+
+/// Every hash type the protocol defines: what `GET_HASH_FLAGS` answers.
+pub const HASH_TYPES_ALL: u32 = HashType::Ipv4.flag()
+    | HashType::Ipv4Tcp.flag()
+    | HashType::Ipv6.flag()
+    | HashType::Ipv6Tcp.flag();
+
+/// A control request, copied out of its ring slot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CtrlRequest {
+    /// Echoed in the response.
+    pub id: u16,
+    /// One of [`ctrl_type`]; anything else is answered [`CtrlStatus::NotSupported`].
+    pub type_: u16,
+    /// The type's parameters.
+    pub data: [u32; 3],
+}
+
+impl CtrlRequest {
+    /// Decodes a request slot (little-endian, as the C layout on x86).
+    pub fn from_le_bytes(b: &[u8; CTRL_REQUEST_SIZE]) -> Self {
+        let word = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        Self {
+            id: u16::from_le_bytes([b[0], b[1]]),
+            type_: u16::from_le_bytes([b[2], b[3]]),
+            data: [word(4), word(8), word(12)],
+        }
+    }
+
+    /// Encodes the request for a ring slot (the frontend's side).
+    pub fn to_le_bytes(&self) -> [u8; CTRL_REQUEST_SIZE] {
+        let mut b = [0u8; CTRL_REQUEST_SIZE];
+        b[0..2].copy_from_slice(&self.id.to_le_bytes());
+        b[2..4].copy_from_slice(&self.type_.to_le_bytes());
+        for (i, d) in self.data.iter().enumerate() {
+            b[4 + 4 * i..8 + 4 * i].copy_from_slice(&d.to_le_bytes());
+        }
+        b
+    }
+}
+
+/// A control response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CtrlResponse {
+    /// The request's `id`.
+    pub id: u16,
+    /// The request's `type`.
+    pub type_: u16,
+    /// A [`CtrlStatus`] value (raw: a backend may answer anything).
+    pub status: u32,
+    /// The answer of a `GET_*` request, else 0.
+    pub data: u32,
+}
+
+impl CtrlResponse {
+    /// The response to `req` with `status` and `data`.
+    pub const fn to(req: &CtrlRequest, status: CtrlStatus, data: u32) -> Self {
+        Self {
+            id: req.id,
+            type_: req.type_,
+            status: status as u32,
+            data,
+        }
+    }
+
+    /// Encodes the response for a ring slot; the slot's last bytes stay zero.
+    pub fn to_slot(&self) -> [u8; CTRL_SLOT_SIZE] {
+        let mut b = [0u8; CTRL_SLOT_SIZE];
+        b[0..2].copy_from_slice(&self.id.to_le_bytes());
+        b[2..4].copy_from_slice(&self.type_.to_le_bytes());
+        b[4..8].copy_from_slice(&self.status.to_le_bytes());
+        b[8..12].copy_from_slice(&self.data.to_le_bytes());
+        b
+    }
+
+    /// Decodes a response slot (the frontend's side).
+    pub fn from_le_bytes(b: &[u8; CTRL_RESPONSE_SIZE]) -> Self {
+        Self {
+            id: u16::from_le_bytes([b[0], b[1]]),
+            type_: u16::from_le_bytes([b[2], b[3]]),
+            status: u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+            data: u32::from_le_bytes([b[8], b[9], b[10], b[11]]),
+        }
+    }
+}
+
+/// The Toeplitz hash of `input` under `key` (netif.h's `xen_netif_toeplitz_hash`): for
+/// each set bit of the input, MSB of byte 0 first, the 32 key bits starting at that bit's
+/// position are XORed into the result; key bytes past the key's end count as zero.
+pub fn toeplitz(key: &[u8], input: &[u8]) -> u32 {
+    let key_byte = |i: usize| u64::from(key.get(i).copied().unwrap_or(0));
+    // The key window: its upper 32 bits are the key bits at the current input bit.
+    let mut window = 0u64;
+    for i in 0..8 {
+        window = (window << 8) | key_byte(i);
+    }
+    let mut hash = 0u64;
+    for (n, &byte) in input.iter().enumerate() {
+        for bit in 0..8 {
+            if byte & (0x80 >> bit) != 0 {
+                hash ^= window;
+            }
+            window <<= 1;
+        }
+        // Eight bits shifted out: the next key byte comes in at the bottom.
+        window |= key_byte(n + 8);
+    }
+    (hash >> 32) as u32
+}
+
+/// The grant copies a control request needs, done by the kernel side: copies
+/// `out.len()` bytes from offset 0 of the page the frontend granted as `gref`.
+pub trait GrantReader {
+    /// Fills `out`; `false` if the copy failed (bad grant, or not readable).
+    fn read(&mut self, gref: u32, out: &mut [u8]) -> bool;
+}
+
+/// The header fields of a packet that its hash covers, as the kernel's flow dissector
+/// found them; ports only for TCP that is not an IP fragment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// An IPv4 packet.
+    V4 {
+        /// Source address, network order.
+        src: [u8; 4],
+        /// Destination address, network order.
+        dst: [u8; 4],
+        /// TCP source and destination ports (host values), for an unfragmented segment.
+        tcp_ports: Option<(u16, u16)>,
+    },
+    /// An IPv6 packet.
+    V6 {
+        /// Source address, network order.
+        src: [u8; 16],
+        /// Destination address, network order.
+        dst: [u8; 16],
+        /// TCP source and destination ports (host values), for an unfragmented segment.
+        tcp_ports: Option<(u16, u16)>,
+    },
+}
+
+/// A packet's hash and the type it was computed as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowHash {
+    /// The Toeplitz hash.
+    pub value: u32,
+    /// The input it covered (the `HASH` extra's type; L4 for the TCP variants).
+    pub hash_type: HashType,
+}
+
+/// A vif's receive-side scaling configuration, as its frontend set it through the
+/// control ring; starts with no algorithm, no types, a zero key and no mapping table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HashConfig {
+    algorithm: HashAlgorithm,
+    flags: u32,
+    key: [u8; MAX_HASH_KEY_SIZE],
+    size: u32,
+    mapping: [u32; MAX_HASH_MAPPING_SIZE as usize],
+}
+
+impl Default for HashConfig {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HashConfig {
+    /// The configuration before any request: no hashing.
+    pub const fn new() -> Self {
+        Self {
+            algorithm: HashAlgorithm::None,
+            flags: 0,
+            key: [0; MAX_HASH_KEY_SIZE],
+            size: 0,
+            mapping: [0; MAX_HASH_MAPPING_SIZE as usize],
+        }
+    }
+
+    /// The selected algorithm.
+    pub const fn algorithm(&self) -> HashAlgorithm {
+        self.algorithm
+    }
+
+    /// The enabled hash types (OR of [`HashType::flag`]).
+    pub const fn flags(&self) -> u32 {
+        self.flags
+    }
+
+    /// The key (zero past what the frontend set).
+    pub const fn key(&self) -> &[u8; MAX_HASH_KEY_SIZE] {
+        &self.key
+    }
+
+    /// The mapping table: `hash % len` indexes it; empty when the queue is `hash %
+    /// queues`.
+    pub fn mapping(&self) -> &[u32] {
+        &self.mapping[..self.size as usize]
+    }
+
+    /// Serves one control request for a vif with `num_queues` connected queues and
+    /// returns its response. A request that fails changes nothing (a failed key copy
+    /// keeps the old key, where C's copy lands in the key itself; a failed mapping
+    /// update leaves the table as it was, as C's).
+    pub fn serve(
+        &mut self,
+        req: &CtrlRequest,
+        num_queues: u32,
+        grants: &mut impl GrantReader,
+    ) -> CtrlResponse {
+        let (status, data) = match req.type_ {
+            ctrl_type::SET_HASH_ALGORITHM => (self.set_algorithm(req.data[0]), 0),
+            ctrl_type::GET_HASH_FLAGS => match self.algorithm {
+                HashAlgorithm::None => (CtrlStatus::NotSupported, 0),
+                HashAlgorithm::Toeplitz => (CtrlStatus::Success, HASH_TYPES_ALL),
+            },
+            ctrl_type::SET_HASH_FLAGS => (self.set_flags(req.data[0]), 0),
+            ctrl_type::SET_HASH_KEY => (self.set_key(req.data[0], req.data[1], grants), 0),
+            ctrl_type::GET_HASH_MAPPING_SIZE => (CtrlStatus::Success, MAX_HASH_MAPPING_SIZE),
+            ctrl_type::SET_HASH_MAPPING_SIZE => (self.set_mapping_size(req.data[0]), 0),
+            ctrl_type::SET_HASH_MAPPING => (
+                self.set_mapping(req.data[0], req.data[1], req.data[2], num_queues, grants),
+                0,
+            ),
+            _ => (CtrlStatus::NotSupported, 0),
+        };
+        CtrlResponse::to(req, status, data)
+    }
+
+    fn set_algorithm(&mut self, alg: u32) -> CtrlStatus {
+        self.algorithm = match alg {
+            0 => HashAlgorithm::None,
+            1 => HashAlgorithm::Toeplitz,
+            _ => return CtrlStatus::InvalidParameter,
+        };
+        CtrlStatus::Success
+    }
+
+    fn set_flags(&mut self, flags: u32) -> CtrlStatus {
+        if flags & !HASH_TYPES_ALL != 0 || self.algorithm == HashAlgorithm::None {
+            return CtrlStatus::InvalidParameter;
+        }
+        self.flags = flags;
+        CtrlStatus::Success
+    }
+
+    fn set_key(&mut self, gref: u32, len: u32, grants: &mut impl GrantReader) -> CtrlStatus {
+        // Longer than the key: INVALID_PARAMETER as C answers, where the spec suggests
+        // BUFFER_OVERFLOW (reference, deliberate differences: Windows frontends expect C).
+        let Some(len) = usize::try_from(len)
+            .ok()
+            .filter(|&l| l <= MAX_HASH_KEY_SIZE)
+        else {
+            return CtrlStatus::InvalidParameter;
+        };
+        let mut key = [0u8; MAX_HASH_KEY_SIZE];
+        if len != 0 && !grants.read(gref, &mut key[..len]) {
+            return CtrlStatus::InvalidParameter;
+        }
+        self.key = key;
+        CtrlStatus::Success
+    }
+
+    fn set_mapping_size(&mut self, size: u32) -> CtrlStatus {
+        if size > MAX_HASH_MAPPING_SIZE {
+            return CtrlStatus::InvalidParameter;
+        }
+        self.size = size;
+        self.mapping = [0; MAX_HASH_MAPPING_SIZE as usize];
+        CtrlStatus::Success
+    }
+
+    fn set_mapping(
+        &mut self,
+        gref: u32,
+        len: u32,
+        off: u32,
+        num_queues: u32,
+        grants: &mut impl GrantReader,
+    ) -> CtrlStatus {
+        // XSA-270: the range must not wrap and must lie inside the table.
+        let Some(end) = off.checked_add(len) else {
+            return CtrlStatus::InvalidParameter;
+        };
+        if end > self.size || len > MAX_MAPPING_ENTRIES_PER_REQUEST {
+            return CtrlStatus::InvalidParameter;
+        }
+        if len == 0 {
+            return CtrlStatus::Success;
+        }
+        let (off, len) = (off as usize, len as usize);
+        let mut raw = [0u8; MAX_HASH_MAPPING_SIZE as usize * 4];
+        if !grants.read(gref, &mut raw[..len * 4]) {
+            return CtrlStatus::InvalidParameter;
+        }
+        let mut table = self.mapping;
+        for (entry, b) in table[off..off + len]
+            .iter_mut()
+            .zip(raw[..len * 4].chunks_exact(4))
+        {
+            let queue = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            if queue >= num_queues {
+                return CtrlStatus::InvalidParameter;
+            }
+            *entry = queue;
+        }
+        self.mapping = table;
+        CtrlStatus::Success
+    }
+
+    /// The hash of a guest-bound packet, or `None` when no enabled type covers it (or
+    /// the algorithm is none): the TCP variant for unfragmented TCP when enabled, else
+    /// the address-only one (C `xenvif_set_skb_hash`).
+    pub fn flow_hash(&self, flow: &Flow) -> Option<FlowHash> {
+        if self.algorithm != HashAlgorithm::Toeplitz {
+            return None;
+        }
+        let mut input = [0u8; 36];
+        let (hash_type, len) = match *flow {
+            Flow::V4 {
+                src,
+                dst,
+                tcp_ports,
+            } => {
+                input[0..4].copy_from_slice(&src);
+                input[4..8].copy_from_slice(&dst);
+                match tcp_ports {
+                    Some((sport, dport)) if self.flags & HashType::Ipv4Tcp.flag() != 0 => {
+                        input[8..10].copy_from_slice(&sport.to_be_bytes());
+                        input[10..12].copy_from_slice(&dport.to_be_bytes());
+                        (HashType::Ipv4Tcp, 12)
+                    }
+                    _ if self.flags & HashType::Ipv4.flag() != 0 => (HashType::Ipv4, 8),
+                    _ => return None,
+                }
+            }
+            Flow::V6 {
+                src,
+                dst,
+                tcp_ports,
+            } => {
+                input[0..16].copy_from_slice(&src);
+                input[16..32].copy_from_slice(&dst);
+                match tcp_ports {
+                    Some((sport, dport)) if self.flags & HashType::Ipv6Tcp.flag() != 0 => {
+                        input[32..34].copy_from_slice(&sport.to_be_bytes());
+                        input[34..36].copy_from_slice(&dport.to_be_bytes());
+                        (HashType::Ipv6Tcp, 36)
+                    }
+                    _ if self.flags & HashType::Ipv6.flag() != 0 => (HashType::Ipv6, 32),
+                    _ => return None,
+                }
+            }
+        };
+        Some(FlowHash {
+            value: toeplitz(&self.key, &input[..len]),
+            hash_type,
+        })
+    }
+
+    /// The queue a packet with `hash` goes to: the mapping table's entry at `hash %
+    /// size`, or `hash % num_queues` without a table. Always below `num_queues` (a table
+    /// written for more queues than are connected now falls back to the modulo).
+    pub fn queue_for(&self, hash: u32, num_queues: u32) -> u32 {
+        let num_queues = num_queues.max(1);
+        match self.mapping() {
+            [] => hash % num_queues,
+            table => {
+                let q = table[(hash % self.size) as usize];
+                if q < num_queues {
+                    q
+                } else {
+                    hash % num_queues
+                }
+            }
+        }
+    }
+}
+
+/// Fills `table` with the queues 0..`queues` in turn (ethtool's default indirection
+/// table, `ethtool_rxfh_indir_default`): the frontend's starting mapping.
+pub fn spread_mapping(table: &mut [u32], queues: u32) {
+    let queues = queues.max(1);
+    for (i, e) in table.iter_mut().enumerate() {
+        *e = i as u32 % queues;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::vec::Vec;
+
+    /// Microsoft's RSS verification key ("Verifying the RSS Hash Calculation").
+    const MS_KEY: [u8; 40] = [
+        0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3, 0x8f,
+        0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30,
+        0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
+    ];
+
+    fn v6(s: &str) -> [u8; 16] {
+        s.parse::<std::net::Ipv6Addr>().unwrap().octets()
+    }
+
+    fn v4(s: &str) -> [u8; 4] {
+        s.parse::<std::net::Ipv4Addr>().unwrap().octets()
+    }
+
+    /// A grant table: gref -> page contents; `read` fails for unknown grefs.
+    struct Pages(Vec<(u32, Vec<u8>)>);
+
+    impl GrantReader for Pages {
+        fn read(&mut self, gref: u32, out: &mut [u8]) -> bool {
+            match self.0.iter().find(|(g, _)| *g == gref) {
+                Some((_, page)) if page.len() >= out.len() => {
+                    out.copy_from_slice(&page[..out.len()]);
+                    true
+                }
+                _ => false,
+            }
+        }
+    }
+
+    fn req(type_: u16, data: [u32; 3]) -> CtrlRequest {
+        CtrlRequest { id: 7, type_, data }
+    }
+
+    fn status(cfg: &mut HashConfig, type_: u16, data: [u32; 3], queues: u32, p: &mut Pages) -> u32 {
+        let rsp = cfg.serve(&req(type_, data), queues, p);
+        assert_eq!((rsp.id, rsp.type_), (7, type_), "id and type echoed");
+        rsp.status
+    }
+
+    fn toeplitz_config(p: &mut Pages) -> HashConfig {
+        let mut cfg = HashConfig::new();
+        assert_eq!(
+            status(&mut cfg, ctrl_type::SET_HASH_ALGORITHM, [1, 0, 0], 4, p),
+            0
+        );
+        assert_eq!(
+            status(
+                &mut cfg,
+                ctrl_type::SET_HASH_FLAGS,
+                [HASH_TYPES_ALL, 0, 0],
+                4,
+                p
+            ),
+            0
+        );
+        assert_eq!(
+            status(&mut cfg, ctrl_type::SET_HASH_KEY, [1, 40, 0], 4, p),
+            0
+        );
+        cfg
+    }
+
+    #[test]
+    fn toeplitz_matches_the_microsoft_ipv4_vectors() {
+        // (destination, port, source, port, IPv4 only, IPv4 with TCP)
+        let vectors = [
+            (
+                "161.142.100.80",
+                1766,
+                "66.9.149.187",
+                2794,
+                0x323e8fc2,
+                0x51ccc178,
+            ),
+            (
+                "65.69.140.83",
+                4739,
+                "199.92.111.2",
+                14230,
+                0xd718262a,
+                0xc626b0ea,
+            ),
+            (
+                "12.22.207.184",
+                38024,
+                "24.19.198.95",
+                12898,
+                0xd2d0a5de,
+                0x5c2b394a,
+            ),
+            (
+                "209.142.163.6",
+                2217,
+                "38.27.205.30",
+                48228,
+                0x82989176,
+                0xafc7327f,
+            ),
+            (
+                "202.188.127.2",
+                1303,
+                "153.39.163.191",
+                44251,
+                0x5d1809c5,
+                0x10e828a2,
+            ),
+        ];
+        let mut p = Pages(std::vec![(1, MS_KEY.to_vec())]);
+        let cfg = toeplitz_config(&mut p);
+        for (dst, dport, src, sport, ip, tcp) in vectors {
+            let (src, dst) = (v4(src), v4(dst));
+            let h = cfg
+                .flow_hash(&Flow::V4 {
+                    src,
+                    dst,
+                    tcp_ports: None,
+                })
+                .unwrap();
+            assert_eq!((h.value, h.hash_type), (ip, HashType::Ipv4));
+            let h = cfg
+                .flow_hash(&Flow::V4 {
+                    src,
+                    dst,
+                    tcp_ports: Some((sport, dport)),
+                })
+                .unwrap();
+            assert_eq!((h.value, h.hash_type), (tcp, HashType::Ipv4Tcp));
+        }
+    }
+
+    #[test]
+    fn toeplitz_matches_the_microsoft_ipv6_vectors() {
+        let vectors = [
+            (
+                "3ffe:2501:200:3::1",
+                1766,
+                "3ffe:2501:200:1fff::7",
+                2794,
+                0x2cc18cd5,
+                0x40207d3d,
+            ),
+            (
+                "ff02::1",
+                4739,
+                "3ffe:501:8::260:97ff:fe40:efab",
+                14230,
+                0x0f0c461c,
+                0xdde51bbf,
+            ),
+            (
+                "fe80::200:f8ff:fe21:67cf",
+                38024,
+                "3ffe:1900:4545:3:200:f8ff:fe21:67cf",
+                44251,
+                0x4b61e985,
+                0x02d1feef,
+            ),
+        ];
+        let mut p = Pages(std::vec![(1, MS_KEY.to_vec())]);
+        let cfg = toeplitz_config(&mut p);
+        for (dst, dport, src, sport, ip, tcp) in vectors {
+            let (src, dst) = (v6(src), v6(dst));
+            let h = cfg
+                .flow_hash(&Flow::V6 {
+                    src,
+                    dst,
+                    tcp_ports: None,
+                })
+                .unwrap();
+            assert_eq!((h.value, h.hash_type), (ip, HashType::Ipv6));
+            let h = cfg
+                .flow_hash(&Flow::V6 {
+                    src,
+                    dst,
+                    tcp_ports: Some((sport, dport)),
+                })
+                .unwrap();
+            assert_eq!((h.value, h.hash_type), (tcp, HashType::Ipv6Tcp));
+        }
+    }
+
+    #[test]
+    fn toeplitz_counts_key_bytes_past_the_end_as_zero() {
+        let input = [0xffu8; 36];
+        let mut padded = [0u8; 40];
+        padded[..13].copy_from_slice(&MS_KEY[..13]);
+        assert_eq!(toeplitz(&MS_KEY[..13], &input), toeplitz(&padded, &input));
+        assert_eq!(toeplitz(&[], &input), 0);
+        assert_eq!(toeplitz(&MS_KEY, &[]), 0);
+    }
+
+    #[test]
+    fn wire_round_trips() {
+        let r = CtrlRequest {
+            id: 0x1234,
+            type_: 6,
+            data: [1, 0xdead_beef, 3],
+        };
+        let b = r.to_le_bytes();
+        assert_eq!(&b[0..4], &[0x34, 0x12, 6, 0]);
+        assert_eq!(CtrlRequest::from_le_bytes(&b), r);
+        let rsp = CtrlResponse::to(&r, CtrlStatus::InvalidParameter, 9);
+        let slot = rsp.to_slot();
+        assert_eq!(&slot[12..], &[0, 0, 0, 0]);
+        assert_eq!(
+            CtrlResponse::from_le_bytes(slot[..12].try_into().unwrap()),
+            rsp
+        );
+        assert_eq!(rsp.status, 2);
+    }
+
+    #[test]
+    fn status_codes_follow_the_c_backend() {
+        let mut p = Pages(std::vec![(1, MS_KEY.to_vec())]);
+        let mut cfg = HashConfig::new();
+        // Unknown types (0 and past the last) are not supported; data is 0.
+        for t in [ctrl_type::INVALID, 8, 0xffff] {
+            let rsp = cfg.serve(&req(t, [1, 2, 3]), 4, &mut p);
+            assert_eq!((rsp.status, rsp.data), (CtrlStatus::NotSupported as u32, 0));
+        }
+        // Without an algorithm: no flags to get or set (C1, C3).
+        assert_eq!(
+            status(&mut cfg, ctrl_type::GET_HASH_FLAGS, [0; 3], 4, &mut p),
+            1
+        );
+        assert_eq!(
+            status(&mut cfg, ctrl_type::SET_HASH_FLAGS, [1, 0, 0], 4, &mut p),
+            2
+        );
+        // C2: only 0 and 1 are algorithms.
+        assert_eq!(
+            status(
+                &mut cfg,
+                ctrl_type::SET_HASH_ALGORITHM,
+                [2, 0, 0],
+                4,
+                &mut p
+            ),
+            2
+        );
+        assert_eq!(cfg.algorithm(), HashAlgorithm::None);
+        assert_eq!(
+            status(
+                &mut cfg,
+                ctrl_type::SET_HASH_ALGORITHM,
+                [1, 0, 0],
+                4,
+                &mut p
+            ),
+            0
+        );
+        let rsp = cfg.serve(&req(ctrl_type::GET_HASH_FLAGS, [0; 3]), 4, &mut p);
+        assert_eq!((rsp.status, rsp.data), (0, 0xf));
+        // C3: unknown flag bits.
+        assert_eq!(
+            status(&mut cfg, ctrl_type::SET_HASH_FLAGS, [0x10, 0, 0], 4, &mut p),
+            2
+        );
+        assert_eq!(
+            status(&mut cfg, ctrl_type::SET_HASH_FLAGS, [0x5, 0, 0], 4, &mut p),
+            0
+        );
+        assert_eq!(cfg.flags(), 0x5);
+        let rsp = cfg.serve(&req(ctrl_type::GET_HASH_MAPPING_SIZE, [0; 3]), 4, &mut p);
+        assert_eq!((rsp.status, rsp.data), (0, MAX_HASH_MAPPING_SIZE));
+    }
+
+    #[test]
+    fn key_length_and_copy_failures_change_nothing() {
+        let mut p = Pages(std::vec![(1, MS_KEY.to_vec())]);
+        let mut cfg = HashConfig::new();
+        assert_eq!(
+            status(&mut cfg, ctrl_type::SET_HASH_KEY, [1, 40, 0], 1, &mut p),
+            0
+        );
+        assert_eq!(cfg.key(), &MS_KEY);
+        // C4: too long (INVALID_PARAMETER, as C), or a grant that does not copy.
+        for (gref, len) in [(1, 41), (1, u32::MAX), (99, 8)] {
+            assert_eq!(
+                status(&mut cfg, ctrl_type::SET_HASH_KEY, [gref, len, 0], 1, &mut p),
+                2
+            );
+            assert_eq!(cfg.key(), &MS_KEY, "key kept after ({gref}, {len})");
+        }
+        // A shorter key zeroes the rest; length 0 clears it without a copy.
+        assert_eq!(
+            status(&mut cfg, ctrl_type::SET_HASH_KEY, [1, 4, 0], 1, &mut p),
+            0
+        );
+        assert_eq!(&cfg.key()[..4], &MS_KEY[..4]);
+        assert!(cfg.key()[4..].iter().all(|&b| b == 0));
+        assert_eq!(
+            status(&mut cfg, ctrl_type::SET_HASH_KEY, [99, 0, 0], 1, &mut p),
+            0
+        );
+        assert_eq!(cfg.key(), &[0; 40]);
+    }
+
+    fn table_page(entries: &[u32]) -> Vec<u8> {
+        entries.iter().flat_map(|e| e.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn mapping_updates_are_checked_whole_before_they_apply() {
+        let mut p = Pages(std::vec![
+            (1, table_page(&[3, 2, 1, 0])),
+            (2, table_page(&[0, 1, 4, 0])),
+            (3, table_page(&[1; 128])),
+        ]);
+        let mut cfg = HashConfig::new();
+        // C5: larger than the table.
+        assert_eq!(
+            status(
+                &mut cfg,
+                ctrl_type::SET_HASH_MAPPING_SIZE,
+                [129, 0, 0],
+                4,
+                &mut p
+            ),
+            2
+        );
+        assert_eq!(
+            status(
+                &mut cfg,
+                ctrl_type::SET_HASH_MAPPING_SIZE,
+                [8, 0, 0],
+                4,
+                &mut p
+            ),
+            0
+        );
+        assert_eq!(cfg.mapping(), &[0; 8]);
+        assert_eq!(
+            status(&mut cfg, ctrl_type::SET_HASH_MAPPING, [1, 4, 2], 4, &mut p),
+            0
+        );
+        assert_eq!(cfg.mapping(), &[0, 0, 3, 2, 1, 0, 0, 0]);
+        let before = cfg.mapping().to_vec();
+        // C6: the range wraps, passes the table's end, or is longer than a page.
+        for (len, off) in [(2, u32::MAX), (4, 5), (9, 0), (1025, 0)] {
+            assert_eq!(
+                status(
+                    &mut cfg,
+                    ctrl_type::SET_HASH_MAPPING,
+                    [1, len, off],
+                    4,
+                    &mut p
+                ),
+                2
+            );
+        }
+        // C7: an entry past the connected queues (4 here); C8: a grant that does not copy.
+        assert_eq!(
+            status(&mut cfg, ctrl_type::SET_HASH_MAPPING, [2, 4, 0], 4, &mut p),
+            2
+        );
+        assert_eq!(
+            status(&mut cfg, ctrl_type::SET_HASH_MAPPING, [9, 1, 0], 4, &mut p),
+            2
+        );
+        assert_eq!(
+            cfg.mapping(),
+            &before[..],
+            "no failed update applied in part"
+        );
+        // Zero entries anywhere inside: nothing to do.
+        assert_eq!(
+            status(&mut cfg, ctrl_type::SET_HASH_MAPPING, [9, 0, 8], 4, &mut p),
+            0
+        );
+        // A full table, then a resize clears it.
+        assert_eq!(
+            status(
+                &mut cfg,
+                ctrl_type::SET_HASH_MAPPING_SIZE,
+                [128, 0, 0],
+                2,
+                &mut p
+            ),
+            0
+        );
+        assert_eq!(
+            status(
+                &mut cfg,
+                ctrl_type::SET_HASH_MAPPING,
+                [3, 128, 0],
+                2,
+                &mut p
+            ),
+            0
+        );
+        assert_eq!(cfg.mapping(), &[1; 128]);
+        assert_eq!(
+            status(
+                &mut cfg,
+                ctrl_type::SET_HASH_MAPPING_SIZE,
+                [4, 0, 0],
+                2,
+                &mut p
+            ),
+            0
+        );
+        assert_eq!(cfg.mapping(), &[0; 4]);
+    }
+
+    #[test]
+    fn queues_follow_the_table_or_the_modulo() {
+        let mut p = Pages(std::vec![(1, table_page(&[2, 2, 3, 1]))]);
+        let mut cfg = HashConfig::new();
+        assert_eq!(cfg.queue_for(7, 4), 3);
+        assert_eq!(cfg.queue_for(7, 0), 0);
+        assert_eq!(
+            status(
+                &mut cfg,
+                ctrl_type::SET_HASH_MAPPING_SIZE,
+                [4, 0, 0],
+                4,
+                &mut p
+            ),
+            0
+        );
+        assert_eq!(
+            status(&mut cfg, ctrl_type::SET_HASH_MAPPING, [1, 4, 0], 4, &mut p),
+            0
+        );
+        assert_eq!(
+            (0..8).map(|h| cfg.queue_for(h, 4)).collect::<Vec<_>>(),
+            [2, 2, 3, 1, 2, 2, 3, 1]
+        );
+        // Fewer queues connected than the table was written for: the modulo.
+        assert_eq!(cfg.queue_for(2, 3), 2);
+        assert_eq!(cfg.queue_for(3, 2), 1);
+    }
+
+    #[test]
+    fn only_enabled_types_hash() {
+        let mut p = Pages(std::vec![(1, MS_KEY.to_vec())]);
+        let mut cfg = toeplitz_config(&mut p);
+        let tcp4 = Flow::V4 {
+            src: [1, 2, 3, 4],
+            dst: [5, 6, 7, 8],
+            tcp_ports: Some((1, 2)),
+        };
+        let tcp6 = Flow::V6 {
+            src: [1; 16],
+            dst: [2; 16],
+            tcp_ports: Some((1, 2)),
+        };
+        // Addresses only: TCP segments hash as IPv4.
+        assert_eq!(
+            status(&mut cfg, ctrl_type::SET_HASH_FLAGS, [0x1, 0, 0], 4, &mut p),
+            0
+        );
+        assert_eq!(cfg.flow_hash(&tcp4).unwrap().hash_type, HashType::Ipv4);
+        assert_eq!(cfg.flow_hash(&tcp6), None);
+        // TCP only: non-TCP IPv6 is not hashed.
+        assert_eq!(
+            status(&mut cfg, ctrl_type::SET_HASH_FLAGS, [0x8, 0, 0], 4, &mut p),
+            0
+        );
+        assert!(cfg.flow_hash(&tcp6).unwrap().hash_type.is_l4());
+        assert_eq!(
+            cfg.flow_hash(&Flow::V6 {
+                src: [1; 16],
+                dst: [2; 16],
+                tcp_ports: None
+            }),
+            None
+        );
+        // Flags 0, or the algorithm back to none: no hash at all.
+        assert_eq!(
+            status(&mut cfg, ctrl_type::SET_HASH_FLAGS, [0, 0, 0], 4, &mut p),
+            0
+        );
+        assert_eq!(cfg.flow_hash(&tcp4), None);
+        assert_eq!(
+            status(&mut cfg, ctrl_type::SET_HASH_FLAGS, [0xf, 0, 0], 4, &mut p),
+            0
+        );
+        assert_eq!(
+            status(
+                &mut cfg,
+                ctrl_type::SET_HASH_ALGORITHM,
+                [0, 0, 0],
+                4,
+                &mut p
+            ),
+            0
+        );
+        assert_eq!(cfg.flow_hash(&tcp4), None);
+    }
+
+    #[test]
+    fn hash_types_and_spread() {
+        assert_eq!(HASH_TYPES_ALL, 0xf);
+        for bit in 0..4 {
+            assert_eq!(HashType::from_bit(bit).unwrap() as u8, bit);
+        }
+        assert_eq!(HashType::from_bit(4), None);
+        let mut t = [9u32; 10];
+        spread_mapping(&mut t, 4);
+        assert_eq!(t, [0, 1, 2, 3, 0, 1, 2, 3, 0, 1]);
+        spread_mapping(&mut t, 0);
+        assert_eq!(t, [0; 10]);
+    }
+}
