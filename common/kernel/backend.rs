@@ -25,7 +25,7 @@ use kernel::types::Opaque;
 
 use super::bindings;
 use super::evtchn::{EventHandler, IrqBinding};
-use super::net::skb::{MAX_CHUNKS, MAX_PUT_CHUNKS};
+use super::net::skb::MAX_PUT_CHUNKS;
 use super::net::{Chunk, Page, SkBuff};
 use super::protocol::netif::PAGE_SIZE as XEN_PAGE_SIZE;
 use super::protocol::ring::{header as sring, need_notify};
@@ -255,21 +255,23 @@ impl SkBuff {
     }
 
     /// The packet data per page (see [`SkBuff::chunks`]) in `out[..n]` as grant-copy
-    /// sources; returns `n`. `E2BIG` if more than `out.len()` (or 24) chunks.
+    /// sources; returns `n`. `E2BIG` if more than `out.len()` chunks
+    /// ([`SkBuff::chunk_count`]).
     pub fn local_srcs<'a>(&'a self, out: &mut [Option<LocalSrc<'a>>]) -> Result<usize> {
-        let mut chunks = [Chunk::default(); MAX_CHUNKS];
-        let max = out.len().min(MAX_CHUNKS);
-        let n = self.chunks(&mut chunks[..max])?;
-        for (o, ch) in out.iter_mut().zip(&chunks[..n]) {
+        let mut n = 0;
+        self.for_each_chunk(&mut |ch: Chunk| {
+            let slot = out.get_mut(n).ok_or(E2BIG)?;
             // INVARIANT: the chunks are the skb's linear data and fragments, each within one
             // page; the skb (holding its fragments' pages) is borrowed for `'a`.
-            *o = Some(LocalSrc {
+            *slot = Some(LocalSrc {
                 gfn: ch.gfn,
                 off: ch.offset,
                 len: ch.len,
                 _held: PhantomData,
             });
-        }
+            n += 1;
+            Ok(())
+        })?;
         Ok(n)
     }
 }

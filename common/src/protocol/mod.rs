@@ -7,5 +7,6 @@ pub mod flags;
 pub mod frontend;
 pub mod negotiate;
 pub mod netif;
+pub mod pages;
 pub mod ring;
 pub mod xenstore;
