@@ -346,10 +346,11 @@ impl Queue {
                 left -= l;
             }
         }
-        let statuses = batch.run(self.shared.domid);
+        let run = batch.run(self.shared.domid);
+        self.copies.count_rx(&run);
         let mut bad: u32 = 0;
         let mut bad_status: i16 = 0;
-        for (status, &s) in statuses.zip(op_slot.iter()) {
+        for (status, &s) in run.statuses().zip(op_slot.iter()) {
             if status != 0 {
                 bad |= 1 << s;
                 bad_status = Status::Error as i16;
