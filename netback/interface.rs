@@ -18,7 +18,7 @@ use kernel::sync::{new_mutex, Arc, Mutex};
 use crate::fe;
 use crate::rx::RxConn;
 use crate::tx::TxConn;
-use crate::xen::backend::{SkbQueue, Waker, WatchHandler, WorkerThread};
+use crate::xen::backend::{CopyRun, SkbQueue, Waker, WatchHandler, WorkerThread};
 use crate::xen::evtchn::{Eoi, EventHandler, IrqBinding};
 use crate::xen::net::{
     bump, features, fill_stat_names, fill_stat_values, LinkStats, Napi, NapiBuilder, NapiHandle,
@@ -45,6 +45,82 @@ const MAX_MTU_NO_SG: u32 = 1500;
 
 /// Device-wide statistics names, first in `ethtool -S`.
 const DEVICE_STATS: [&str; 2] = ["rx_gso_checksum_fixup", "rx_gso_packets"];
+
+/// Per-queue statistics names (`ethtool -S` shows them as `q<N>_<name>`): the counters
+/// both drivers keep ([`QueueCounters::NAMES`]), then the netback's own
+/// ([`CopyCounters::NAMES`]); [`Vif::stats_values`] gives the values in this order.
+const QUEUE_STATS: [&str; QueueCounters::NAMES.len() + CopyCounters::NAMES.len()] = {
+    let mut names = [""; QueueCounters::NAMES.len() + CopyCounters::NAMES.len()];
+    let mut i = 0;
+    while i < QueueCounters::NAMES.len() {
+        names[i] = QueueCounters::NAMES[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < CopyCounters::NAMES.len() {
+        names[i + j] = CopyCounters::NAMES[j];
+        j += 1;
+    }
+    names
+};
+
+/// A queue's grant-copy counters (`ethtool -S`, after its [`QueueCounters`]): the
+/// `GNTTABOP_copy` hypercalls each direction issued and the copies they carried, whose
+/// ratio shows how well copies are batched. The netfront makes no grant copies, so these
+/// are not in the shared [`QueueCounters`].
+///
+/// Named from the guest's side, as the C driver's `tx_zerocopy_*`: `tx_copy_*` is guest
+/// TX (frontend to backend, `tx.rs`: the packets in `q<N>_rx_packets`), `rx_copy_*` guest
+/// RX (backend to frontend, `rx.rs`: the packets in `q<N>_tx_packets`).
+///
+/// Each pair has one writer, so `Relaxed` adds suffice: the `tx_*` pair is written only by
+/// the queue's NAPI poll (softirq, under `Queue::tx`), the `rx_*` pair only by the queue's
+/// worker thread (process context, under `Queue::rx`). `ethtool -S` reads them in process
+/// context without either lock, each value on its own: a reader may see a batch's
+/// hypercalls counted and its copies not yet, never a torn value.
+#[derive(Default)]
+pub(crate) struct CopyCounters {
+    /// `GNTTABOP_copy` hypercalls of guest TX.
+    pub(crate) tx_hypercalls: AtomicU64,
+    /// Grant copies those hypercalls carried.
+    pub(crate) tx_ops: AtomicU64,
+    /// `GNTTABOP_copy` hypercalls of guest RX.
+    pub(crate) rx_hypercalls: AtomicU64,
+    /// Grant copies those hypercalls carried.
+    pub(crate) rx_ops: AtomicU64,
+}
+
+impl CopyCounters {
+    /// The counters' `ethtool -S` names (each prefixed with `q<N>_`).
+    pub(crate) const NAMES: [&'static str; 4] = [
+        "tx_copy_hypercalls",
+        "tx_copy_ops",
+        "rx_copy_hypercalls",
+        "rx_copy_ops",
+    ];
+
+    /// The counters, in the order of [`Self::NAMES`].
+    pub(crate) fn values(&self) -> [u64; 4] {
+        [
+            self.tx_hypercalls.load(Ordering::Relaxed),
+            self.tx_ops.load(Ordering::Relaxed),
+            self.rx_hypercalls.load(Ordering::Relaxed),
+            self.rx_ops.load(Ordering::Relaxed),
+        ]
+    }
+
+    /// Counts a guest-TX batch that ran. The queue's NAPI poll only.
+    pub(crate) fn count_tx(&self, run: &CopyRun<'_>) {
+        bump(&self.tx_hypercalls, u64::from(run.hypercalls()));
+        bump(&self.tx_ops, run.ops() as u64);
+    }
+
+    /// Counts a guest-RX batch that ran. The queue's worker thread only.
+    pub(crate) fn count_rx(&self, run: &CopyRun<'_>) {
+        bump(&self.rx_hypercalls, u64::from(run.hypercalls()));
+        bump(&self.rx_ops, run.ops() as u64);
+    }
+}
 
 /// State shared by the vif and all its queues.
 #[pin_data]
@@ -168,6 +244,8 @@ pub(crate) struct Queue {
     pub(crate) stalled: AtomicBool,
     pub(crate) problems: AtomicU32,
     pub(crate) stats: QueueCounters,
+    /// Grant-copy counters; cumulative like `stats` (a reconnect keeps them).
+    pub(crate) copies: CopyCounters,
 }
 
 impl Queue {
@@ -331,6 +409,7 @@ impl Vif {
                     stalled: AtomicBool::new(false),
                     problems: AtomicU32::new(0),
                     stats: QueueCounters::default(),
+                    copies: CopyCounters::default(),
                 }),
                 GFP_KERNEL,
             )?;
@@ -423,11 +502,11 @@ impl NetDriver for Vif {
     }
 
     fn stats_count(&self) -> u32 {
-        (DEVICE_STATS.len() + QueueCounters::NAMES.len() * self.max_queues as usize) as u32
+        (DEVICE_STATS.len() + QUEUE_STATS.len() * self.max_queues as usize) as u32
     }
 
     fn stats_names(&self, names: &mut [[u8; STAT_NAME_LEN]]) {
-        fill_stat_names(names, &DEVICE_STATS, &QueueCounters::NAMES, self.max_queues);
+        fill_stat_names(names, &DEVICE_STATS, &QUEUE_STATS, self.max_queues);
     }
 
     fn stats_values(&self, values: &mut [u64]) {
@@ -435,7 +514,11 @@ impl NetDriver for Vif {
             self.shared.rx_gso_checksum_fixup.load(Ordering::Relaxed),
             self.shared.rx_gso_packets.load(Ordering::Relaxed),
         ];
-        fill_stat_values(values, &device, self.queues.iter().map(|q| &q.stats));
+        let queues = self.queues.iter().map(|q| {
+            // The order of `QUEUE_STATS`.
+            Iterator::chain(q.stats.values().into_iter(), q.copies.values())
+        });
+        fill_stat_values(values, &device, queues);
     }
 
     fn channels(&self) -> (u32, u32) {

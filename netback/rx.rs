@@ -16,12 +16,13 @@ use crate::fe;
 use crate::interface::Queue;
 use crate::xen::backend::{now_ms, GrantCopier, LocalSrc, Waker, WorkerFn};
 use crate::xen::evtchn::{EoiHandle, Notifier};
-use crate::xen::net::{bump, ChecksumState, Chunk, Gso, SkBuff};
+use crate::xen::net::{bump, ChecksumState, Gso, SkBuff};
 use crate::xen::protocol::backend::rx_slots_needed;
 use crate::xen::protocol::flags::{Checksum, RxFlags};
 use crate::xen::protocol::netif::{
-    Extra, ExtraInfo, GsoType, RxRequest, RxResponse, Status, NR_SLOTS_MIN, PAGE_SIZE,
+    Extra, ExtraInfo, GsoType, RxRequest, RxResponse, Status, MAX_TX_SIZE, NR_SLOTS_MIN, PAGE_SIZE,
 };
+use crate::xen::protocol::pages::max_chunks;
 use crate::xen::protocol::ring::{self, published};
 use crate::{RxRing, MAX_PACKET_OPS, RX_DRAIN_TIMEOUT_MSECS, RX_STALL_TIMEOUT_MSECS};
 
@@ -29,8 +30,21 @@ use crate::{RxRing, MAX_PACKET_OPS, RX_DRAIN_TIMEOUT_MSECS, RX_STALL_TIMEOUT_MSE
 const RX_QUEUE_BYTES: u64 = (ring::RX_RING_SIZE as u64 / 2) * PAGE_SIZE as u64;
 /// Packets per guest-RX pass (`RX_BATCH_SIZE`).
 const RX_BATCH: u32 = 64;
-/// Chunks one guest-RX skb may have before it is linearized.
-const MAX_RX_CHUNKS: usize = 48;
+/// Fragments per skb that [`MAX_RX_CHUNKS`] is sized for: `CONFIG_MAX_SKB_FRAGS`' default
+/// and minimum (`net/Kconfig`: 17, range 17 to 45).
+const RX_SKB_FRAGS: u32 = 17;
+/// The most per-page chunks ([`SkBuff::chunks`]) a packet for the guest is copied from as
+/// it is; one with more is linearised first (an extra copy). Sized so that this never
+/// happens on a kernel with the default fragment count: an skb handed to the vif's
+/// `ndo_start_xmit` carries at most `MAX_TX_SIZE` (65535) bytes (a GSO skb stays below
+/// the vif's `gso_max_size`, which its `tso_max_size`, `TSO_LEGACY_MAX_SIZE` = 64 KiB,
+/// caps, else the core segments it, `gso_features_check()`; any other frame is at most the
+/// vif's largest MTU, `MAX_TX_SIZE - VLAN_ETH_HLEN`, plus a VLAN-tagged Ethernet header),
+/// in its head and up to [`RX_SKB_FRAGS`] fragments, each starting anywhere in a page:
+/// `max_chunks(65535, 18)` = 51. `rx_packet` keeps that many copy sources on the worker
+/// thread's stack, 24 bytes each (1224 bytes).
+const MAX_RX_CHUNKS: usize = max_chunks(MAX_TX_SIZE as u32, 1 + RX_SKB_FRAGS) as usize;
+const _: () = assert!(MAX_RX_CHUNKS == 51);
 /// How often a queue waiting for buffers of a frontend without `feature-rx-notify` looks
 /// for new ones (ms).
 const RX_POLL_NO_NOTIFY_MS: u32 = 30;
@@ -244,14 +258,14 @@ impl Queue {
     /// Copies one packet into the frontend's buffers and writes its responses.
     fn rx_packet(&self, c: &mut RxConn, mut skb: SkBuff) {
         let len = skb.len();
-        let mut chunks = [Chunk::default(); MAX_RX_CHUNKS];
-        if skb.chunks(&mut chunks).is_err() {
-            // More chunks than one walk describes. C copies any number of chunks
-            // (`xenvif_rx_next_chunk`) and never changes the skb; here it is made linear
-            // first. An skb with another reference (the vif clears `IFF_TX_SKB_SHARING`, so
-            // pktgen does not send one, but another owner may still hold it) must not be
-            // linearized in place: it goes as a private linear copy (`skb_copy`), and the
-            // original counts as used, as C delivers such a packet too.
+        if skb.chunk_count() > MAX_RX_CHUNKS {
+            // More chunks than `srcs` below holds: an skb beyond what `MAX_RX_CHUNKS` is
+            // sized for (more fragments than the default, or longer). C copies any number
+            // of chunks (`xenvif_rx_next_chunk`) and never changes the skb; here it is made
+            // linear first. An skb with another reference (the vif clears
+            // `IFF_TX_SKB_SHARING`, so pktgen does not send one, but another owner may still
+            // hold it) must not be linearized in place: it goes as a private linear copy
+            // (`skb_copy`), and the original counts as used, as C delivers such a packet too.
             skb = match skb.into_linear() {
                 Some(linear) => linear,
                 None => {
@@ -260,7 +274,9 @@ impl Queue {
                 }
             };
         }
-        // The same walk again, as copy sources that borrow the (now final) skb.
+        // The packet per page, as copy sources that borrow the (now final) skb. At most
+        // `MAX_RX_CHUNKS` (51) of them, each split at most once more per frontend page
+        // boundary (15 for 64 KiB): 66 ops, within `MAX_PACKET_OPS`.
         let mut srcs: [Option<LocalSrc<'_>>; MAX_RX_CHUNKS] = [None; MAX_RX_CHUNKS];
         let n = match skb.local_srcs(&mut srcs) {
             Ok(n) => n,
@@ -330,10 +346,11 @@ impl Queue {
                 left -= l;
             }
         }
-        let statuses = batch.run(self.shared.domid);
+        let run = batch.run(self.shared.domid);
+        self.copies.count_rx(&run);
         let mut bad: u32 = 0;
         let mut bad_status: i16 = 0;
-        for (status, &s) in statuses.zip(op_slot.iter()) {
+        for (status, &s) in run.statuses().zip(op_slot.iter()) {
             if status != 0 {
                 bad |= 1 << s;
                 bad_status = Status::Error as i16;

@@ -293,14 +293,15 @@ impl Queue {
             Self::tx_respond(c, pkt, Status::Error, &[]);
             return;
         }
-        let statuses = batch.run(self.shared.domid);
+        let run = batch.run(self.shared.domid);
+        self.copies.count_tx(&run);
         // Ids of the further slots whose copy failed, each once: they all carry data, so
         // there are at most as many as `pkt.frags()`, and a packet that parsed has at most
         // `NR_SLOTS_MIN` further slots (more are dropped by `parse_tx_packet`).
         let mut failed: [u16; NR_SLOTS_MIN] = [0; NR_SLOTS_MIN];
         let mut nfailed = 0usize;
         let mut first_failed = false;
-        for (status, &id) in statuses.zip(src_id.iter()) {
+        for (status, &id) in run.statuses().zip(src_id.iter()) {
             if status != 0 {
                 if id == pkt.first.id {
                     first_failed = true;

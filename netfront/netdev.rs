@@ -123,7 +123,11 @@ impl NetDriver for Info {
             self.shared.rx_gso_checksum_fixup.load(Ordering::Relaxed),
             self.shared.tx_gso_packets.load(Ordering::Relaxed),
         ];
-        fill_stat_values(values, &device, self.queues.iter().map(|q| &q.stats));
+        fill_stat_values(
+            values,
+            &device,
+            self.queues.iter().map(|q| q.stats.values()),
+        );
     }
 
     fn channels(&self) -> (u32, u32) {

@@ -25,7 +25,7 @@ use kernel::types::Opaque;
 
 use super::bindings;
 use super::evtchn::{EventHandler, IrqBinding};
-use super::net::skb::{MAX_CHUNKS, MAX_PUT_CHUNKS};
+use super::net::skb::MAX_PUT_CHUNKS;
 use super::net::{Chunk, Page, SkBuff};
 use super::protocol::netif::PAGE_SIZE as XEN_PAGE_SIZE;
 use super::protocol::ring::{header as sring, need_notify};
@@ -255,21 +255,23 @@ impl SkBuff {
     }
 
     /// The packet data per page (see [`SkBuff::chunks`]) in `out[..n]` as grant-copy
-    /// sources; returns `n`. `E2BIG` if more than `out.len()` (or 24) chunks.
+    /// sources; returns `n`. `E2BIG` if more than `out.len()` chunks
+    /// ([`SkBuff::chunk_count`]).
     pub fn local_srcs<'a>(&'a self, out: &mut [Option<LocalSrc<'a>>]) -> Result<usize> {
-        let mut chunks = [Chunk::default(); MAX_CHUNKS];
-        let max = out.len().min(MAX_CHUNKS);
-        let n = self.chunks(&mut chunks[..max])?;
-        for (o, ch) in out.iter_mut().zip(&chunks[..n]) {
+        let mut n = 0;
+        self.for_each_chunk(&mut |ch: Chunk| {
+            let slot = out.get_mut(n).ok_or(E2BIG)?;
             // INVARIANT: the chunks are the skb's linear data and fragments, each within one
             // page; the skb (holding its fragments' pages) is borrowed for `'a`.
-            *o = Some(LocalSrc {
+            *slot = Some(LocalSrc {
                 gfn: ch.gfn,
                 off: ch.offset,
                 len: ch.len,
                 _held: PhantomData,
             });
-        }
+            n += 1;
+            Ok(())
+        })?;
         Ok(n)
     }
 }
@@ -340,8 +342,9 @@ impl GrantCopier {
         }
     }
 
-    /// Fills `g` from `ops` (same length), runs the copies and sets each op's `status`.
-    fn copy(g: &mut [bindings::gnttab_copy], domid: u16, ops: &mut [CopyOp]) {
+    /// Fills `g` from `ops` (same length), runs the copies and sets each op's `status`;
+    /// returns whether it issued the hypercall (not for no ops).
+    fn copy(g: &mut [bindings::gnttab_copy], domid: u16, ops: &mut [CopyOp]) -> bool {
         for (g, op) in g.iter_mut().zip(ops.iter()) {
             // SAFETY: `g` is a valid, exclusive `struct gnttab_copy`; all of its fields are
             // integers, for which all-zero bytes are valid. This clears the padding and the
@@ -362,7 +365,8 @@ impl GrantCopier {
             foreign.offset = op.foreign_off;
             g.len = op.len;
         }
-        if !g.is_empty() {
+        let issued = !g.is_empty();
+        if issued {
             // SAFETY: `g` is an exclusive array of `g.len()` initialised `struct
             // gnttab_copy`; `gnttab_batch_copy` issues the copy hypercall on it (retrying
             // ops that got `GNTST_eagain`) and writes the ops' `status`. The hypercall also
@@ -376,6 +380,7 @@ impl GrantCopier {
         for (g, op) in g.iter().zip(ops.iter_mut()) {
             op.status = g.status;
         }
+        issued
     }
 }
 
@@ -461,15 +466,48 @@ impl<'c, 'l> CopyBatch<'c, 'l> {
         Ok(())
     }
 
-    /// Runs the copies with domain `domid` (in hypercalls of at most the copier's `max`
-    /// ops) and returns their statuses (`GNTST_*`, 0 = okay) in the order they were added.
-    pub fn run(self, domid: u16) -> impl Iterator<Item = i16> + 'c {
+    /// Runs the copies with domain `domid`, in hypercalls of at most the copier's `max`
+    /// ops (none for an empty batch), and returns what they did: their statuses and how
+    /// many hypercalls and copies that took.
+    pub fn run(self, domid: u16) -> CopyRun<'c> {
         let c: &'c mut GrantCopier = self.copier;
+        let mut hypercalls = 0;
         for batch in c.ops.chunks_mut(c.max) {
-            GrantCopier::copy(&mut c.raw[..batch.len()], domid, batch);
+            if GrantCopier::copy(&mut c.raw[..batch.len()], domid, batch) {
+                hypercalls += 1;
+            }
         }
-        let c: &'c GrantCopier = c;
-        c.ops.iter().map(|op| op.status)
+        CopyRun {
+            ops: &c.ops,
+            hypercalls,
+        }
+    }
+}
+
+/// What [`CopyBatch::run`] did: the copies' results, and the hypercalls they took.
+pub struct CopyRun<'c> {
+    ops: &'c [CopyOp],
+    hypercalls: u32,
+}
+
+impl<'c> CopyRun<'c> {
+    /// The copies' statuses (`GNTST_*`, 0 = okay), in the order they were added.
+    pub fn statuses(&self) -> impl Iterator<Item = i16> + 'c {
+        self.ops.iter().map(|op| op.status)
+    }
+
+    /// How many copies ran (the batch's [`CopyBatch::len`]).
+    pub fn ops(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// How many `GNTTABOP_copy` hypercalls carried them: one per `gnttab_batch_copy`
+    /// call, which the batch makes per `max` ops (the copier's limit). Not counted are the
+    /// one-op hypercalls with which `gnttab_batch_copy` itself retries a copy that got
+    /// `GNTST_eagain` (a frontend page that Xen's memory paging or sharing must bring back
+    /// first), which it does not report.
+    pub fn hypercalls(&self) -> u32 {
+        self.hypercalls
     }
 }
 

@@ -181,11 +181,12 @@ pub fn fill_stat_names(
 }
 
 /// Fills `ethtool -S` values in the order of [`fill_stat_names`]: the `device` values,
-/// then each queue's [`QueueCounters::values`].
-pub fn fill_stat_values<'a>(
+/// then each queue's values, in the order of its `per_queue` names (for a driver with no
+/// counters of its own, its [`QueueCounters::values`]).
+pub fn fill_stat_values<Q: IntoIterator<Item = u64>>(
     values: &mut [u64],
     device: &[u64],
-    queues: impl Iterator<Item = &'a QueueCounters>,
+    queues: impl Iterator<Item = Q>,
 ) {
     let mut it = values.iter_mut();
     for &val in device {
@@ -194,7 +195,7 @@ pub fn fill_stat_values<'a>(
         }
     }
     for q in queues {
-        for val in q.values() {
+        for val in q {
             if let Some(v) = it.next() {
                 *v = val;
             }

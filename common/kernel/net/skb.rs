@@ -12,6 +12,8 @@ use kernel::page::{PAGE_MASK, PAGE_SHIFT, PAGE_SIZE};
 use kernel::prelude::*;
 
 use super::super::bindings;
+use super::super::protocol::netif::PAGE_SIZE as XEN_PAGE_SIZE;
+use super::super::protocol::pages::page_chunks;
 use super::{NetDevRef, Page, PageRef};
 
 /// The state of `skb->ip_summed`.
@@ -122,8 +124,6 @@ impl SkbChunk {
     }
 }
 
-/// The most chunks one [`SkBuff::chunks`] call describes.
-pub(crate) const MAX_CHUNKS: usize = 24;
 /// The most chunks one [`SkBuff::put_chunks`] call describes.
 #[cfg(xnt_backend)]
 pub(crate) const MAX_PUT_CHUNKS: usize = 4;
@@ -133,32 +133,43 @@ fn offset_in_page(p: *const core::ffi::c_void) -> u32 {
     (p as usize & !PAGE_MASK) as u32
 }
 
-/// Appends to `out[*n..]` one chunk per page of the `len` bytes that start `offset` bytes
-/// after the start of frame `pfn` (`offset` may lie beyond that first page); `E2BIG` when
-/// `out` has no room left for the next chunk.
-fn add_chunks(out: &mut [Chunk], n: &mut usize, pfn: usize, offset: u32, len: u32) -> Result {
+// The chunk arithmetic of `protocol::pages` (`page_chunks`, used by
+// `SkBuff::chunk_count`) is in Xen pages; the walk below splits at kernel pages.
+const _: () = assert!(PAGE_SIZE == XEN_PAGE_SIZE);
+
+/// Calls `emit` with one chunk per page of the `len` bytes that start `offset` bytes after
+/// the start of frame `pfn` (`offset` may lie beyond that first page), as many as
+/// [`page_chunks`]`(offset, len)`; stops at, and returns, the first error of `emit`.
+fn add_chunks(pfn: usize, offset: u32, len: u32, emit: &mut impl FnMut(Chunk) -> Result) -> Result {
     let mut pfn = pfn.wrapping_add((offset >> PAGE_SHIFT) as usize);
     let mut offset = offset & !(PAGE_MASK as u32);
     let mut len = len;
     while len != 0 {
         let l = len.min(PAGE_SIZE as u32 - offset);
-        if *n >= out.len() {
-            return Err(E2BIG);
-        }
         // SAFETY: `xen_page_to_gfn(pfn_to_page(pfn))` only computes with frame numbers (on
         // PV a bounds-checked p2m lookup); `pfn` is a frame of the caller's data.
         let gfn = unsafe { bindings::xnt_pfn_to_gfn(pfn) };
-        out[*n] = Chunk {
+        emit(Chunk {
             gfn: gfn as u64,
             offset: offset as u16,
             len: l as u16,
-        };
-        *n += 1;
+        })?;
         len -= l;
         offset = 0;
         pfn = pfn.wrapping_add(1);
     }
     Ok(())
+}
+
+/// An `emit` for [`add_chunks`] that stores the chunks in `out`, counting them in `n`;
+/// `E2BIG` when `out` has no room left for the next one.
+fn store_in<'a>(out: &'a mut [Chunk], n: &'a mut usize) -> impl FnMut(Chunk) -> Result + 'a {
+    move |chunk| {
+        let slot = out.get_mut(*n).ok_or(E2BIG)?;
+        *slot = chunk;
+        *n += 1;
+        Ok(())
+    }
 }
 
 /// The frame of chunk `*index` of the `len` bytes `offset` bytes after frame `pfn`, split
@@ -208,11 +219,20 @@ impl SkBuff {
         unsafe { bindings::xnt_skb_hash(self.raw()) }
     }
 
-    /// Splits the packet data into per-page chunks; `E2BIG` if more than `out.len()`.
+    /// Splits the packet data into per-page chunks in `out[..n]` and returns `n`; `E2BIG`
+    /// if there are more than `out.len()` (`out` then holds the first ones). The caller's
+    /// array is the only limit: size it for the packets the path sees (see
+    /// [`crate::xen::protocol::pages::max_chunks`]), or ask [`Self::chunk_count`] first.
     pub fn chunks(&self, out: &mut [Chunk]) -> Result<usize> {
-        let mut raw = [Chunk::default(); MAX_CHUNKS];
-        let max = out.len().min(raw.len());
         let mut n = 0;
+        self.for_each_chunk(&mut store_in(out, &mut n))?;
+        Ok(n)
+    }
+
+    /// Calls `emit` with each per-page chunk of the packet data, in order: the linear area,
+    /// then each fragment (the walk of [`Self::chunks`]); stops at, and returns, the first
+    /// error of `emit`.
+    pub(crate) fn for_each_chunk(&self, emit: &mut impl FnMut(Chunk) -> Result) -> Result {
         let skb = self.raw();
         // SAFETY: Valid skb.
         let (data, headlen) =
@@ -220,7 +240,7 @@ impl SkBuff {
         // SAFETY: `data` points into the skb's linear area, which is in the kernel's direct
         // map (`virt_to_page` is valid for it).
         let pfn = unsafe { bindings::xnt_virt_to_pfn(data) };
-        add_chunks(&mut raw[..max], &mut n, pfn, offset_in_page(data), headlen)?;
+        add_chunks(pfn, offset_in_page(data), headlen, emit)?;
         // SAFETY: Valid skb.
         let nr_frags = unsafe { bindings::xnt_skb_nr_frags(skb) };
         for i in 0..nr_frags {
@@ -232,10 +252,32 @@ impl SkBuff {
                     bindings::xnt_skb_frag_size(skb, i),
                 )
             };
-            add_chunks(&mut raw[..max], &mut n, pfn, off, size)?;
+            add_chunks(pfn, off, size, emit)?;
         }
-        out[..n].copy_from_slice(&raw[..n]);
-        Ok(n)
+        Ok(())
+    }
+
+    /// How many chunks [`Self::chunks`] splits the packet into, from the offsets and lengths
+    /// alone (no array, no frame lookups): lets a caller choose its path before the walk.
+    pub fn chunk_count(&self) -> usize {
+        let skb = self.raw();
+        // SAFETY: Valid skb.
+        let (data, headlen) =
+            unsafe { (bindings::xnt_skb_data(skb), bindings::xnt_skb_headlen(skb)) };
+        let mut n = page_chunks(offset_in_page(data), headlen) as usize;
+        // SAFETY: Valid skb.
+        let nr_frags = unsafe { bindings::xnt_skb_nr_frags(skb) };
+        for i in 0..nr_frags {
+            // SAFETY: Valid skb; `i` is below its `nr_frags`, so `frags[i]` is a fragment.
+            let (off, size) = unsafe {
+                (
+                    bindings::xnt_skb_frag_off(skb, i),
+                    bindings::xnt_skb_frag_size(skb, i),
+                )
+            };
+            n += page_chunks(off, size) as usize;
+        }
+        n
     }
 
     /// The frame holding chunk `index` of [`Self::chunks`]; `None` if there is no such chunk.
@@ -293,8 +335,7 @@ impl SkBuff {
     /// `EBUSY` if the skb or its data is shared ([`Self::is_exclusive`]; a fresh skb never
     /// is): the new area would be another owner's tailroom.
     pub fn put_chunks(&mut self, len: u32, out: &mut [Chunk]) -> Result<usize> {
-        let mut raw = [Chunk::default(); MAX_PUT_CHUNKS];
-        let max = out.len().min(raw.len());
+        let max = out.len().min(MAX_PUT_CHUNKS);
         let mut n = 0;
         if !self.is_exclusive() {
             return Err(EBUSY);
@@ -309,8 +350,12 @@ impl SkBuff {
         // SAFETY: `start` points into the skb's linear area, which is in the kernel's
         // direct map (`virt_to_page` is valid for it).
         let pfn = unsafe { bindings::xnt_virt_to_pfn(start) };
-        add_chunks(&mut raw[..max], &mut n, pfn, offset_in_page(start), len)?;
-        out[..n].copy_from_slice(&raw[..n]);
+        add_chunks(
+            pfn,
+            offset_in_page(start),
+            len,
+            &mut store_in(&mut out[..max], &mut n),
+        )?;
         Ok(n)
     }
 

@@ -8,5 +8,6 @@ pub mod flags;
 pub mod frontend;
 pub mod negotiate;
 pub mod netif;
+pub mod pages;
 pub mod ring;
 pub mod xenstore;
