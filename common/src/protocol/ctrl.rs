@@ -497,6 +497,82 @@ pub fn spread_mapping(table: &mut [u32], queues: u32) {
     }
 }
 
+/// Why a control request of the frontend did not succeed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CtrlError {
+    /// The backend answered with this non-success status (raw).
+    Status(u32),
+    /// The response's id or type is not the request's: the backend broke the protocol
+    /// (only one request is ever outstanding).
+    Mismatch {
+        /// The id sent.
+        id: u16,
+        /// The id answered.
+        got_id: u16,
+    },
+}
+
+/// The frontend's side of the control ring: one request at a time, each answered by a
+/// response that must echo its id and type (the backend writes the response; nothing
+/// in it is trusted).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CtrlClient {
+    next_id: u16,
+    pending: Option<CtrlRequest>,
+}
+
+impl CtrlClient {
+    /// No request sent yet.
+    pub const fn new() -> Self {
+        Self {
+            next_id: 0,
+            pending: None,
+        }
+    }
+
+    /// Makes the next request of `type_` with `data` (a fresh id) and remembers it as
+    /// outstanding; `None` while another is outstanding.
+    pub fn request(&mut self, type_: u16, data: [u32; 3]) -> Option<CtrlRequest> {
+        if self.pending.is_some() {
+            return None;
+        }
+        let req = CtrlRequest {
+            id: self.next_id,
+            type_,
+            data,
+        };
+        self.next_id = self.next_id.wrapping_add(1);
+        self.pending = Some(req);
+        Some(req)
+    }
+
+    /// The outstanding request, if any.
+    pub const fn pending(&self) -> Option<CtrlRequest> {
+        self.pending
+    }
+
+    /// Forgets the outstanding request (the ring went away, or it timed out).
+    pub fn abandon(&mut self) {
+        self.pending = None;
+    }
+
+    /// Takes the backend's response to the outstanding request: its `data` on success.
+    /// `None` when no request is outstanding (a response nobody asked for).
+    pub fn complete(&mut self, rsp: &CtrlResponse) -> Option<Result<u32, CtrlError>> {
+        let req = self.pending.take()?;
+        Some(if rsp.id != req.id || rsp.type_ != req.type_ {
+            Err(CtrlError::Mismatch {
+                id: req.id,
+                got_id: rsp.id,
+            })
+        } else if rsp.status != CtrlStatus::Success as u32 {
+            Err(CtrlError::Status(rsp.status))
+        } else {
+            Ok(rsp.data)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -1008,5 +1084,76 @@ mod tests {
         assert_eq!(t, [0, 1, 2, 3, 0, 1, 2, 3, 0, 1]);
         spread_mapping(&mut t, 0);
         assert_eq!(t, [0; 10]);
+    }
+
+    #[test]
+    fn client_against_the_backend() {
+        let mut p = Pages(std::vec![
+            (1, MS_KEY.to_vec()),
+            (2, table_page(&[1, 0, 1, 0]))
+        ]);
+        let mut cfg = HashConfig::new();
+        let mut fe = CtrlClient::new();
+        let mut ask = |fe: &mut CtrlClient, cfg: &mut HashConfig, t: u16, d: [u32; 3]| {
+            let req = fe.request(t, d).unwrap();
+            assert!(fe.request(t, d).is_none(), "one request at a time");
+            let rsp = cfg.serve(&req, 2, &mut p);
+            fe.complete(&rsp).unwrap()
+        };
+        assert_eq!(
+            ask(&mut fe, &mut cfg, ctrl_type::GET_HASH_FLAGS, [0; 3]),
+            Err(CtrlError::Status(1))
+        );
+        assert_eq!(
+            ask(&mut fe, &mut cfg, ctrl_type::SET_HASH_ALGORITHM, [1, 0, 0]),
+            Ok(0)
+        );
+        assert_eq!(
+            ask(&mut fe, &mut cfg, ctrl_type::GET_HASH_FLAGS, [0; 3]),
+            Ok(0xf)
+        );
+        assert_eq!(
+            ask(&mut fe, &mut cfg, ctrl_type::SET_HASH_FLAGS, [0xf, 0, 0]),
+            Ok(0)
+        );
+        assert_eq!(
+            ask(&mut fe, &mut cfg, ctrl_type::SET_HASH_KEY, [1, 40, 0]),
+            Ok(0)
+        );
+        assert_eq!(
+            ask(&mut fe, &mut cfg, ctrl_type::GET_HASH_MAPPING_SIZE, [0; 3]),
+            Ok(128)
+        );
+        assert_eq!(
+            ask(
+                &mut fe,
+                &mut cfg,
+                ctrl_type::SET_HASH_MAPPING_SIZE,
+                [4, 0, 0]
+            ),
+            Ok(0)
+        );
+        assert_eq!(
+            ask(&mut fe, &mut cfg, ctrl_type::SET_HASH_MAPPING, [2, 4, 0]),
+            Ok(0)
+        );
+        assert_eq!(cfg.mapping(), &[1, 0, 1, 0]);
+        // A response that is not the request's, or that nobody asked for.
+        let req = fe.request(ctrl_type::GET_HASH_FLAGS, [0; 3]).unwrap();
+        let mut rsp = cfg.serve(&req, 2, &mut p);
+        rsp.id = rsp.id.wrapping_add(1);
+        assert_eq!(
+            fe.complete(&rsp),
+            Some(Err(CtrlError::Mismatch {
+                id: req.id,
+                got_id: req.id.wrapping_add(1)
+            }))
+        );
+        assert_eq!(fe.complete(&rsp), None);
+        // Abandoned: a late answer is one nobody asked for.
+        let req = fe.request(ctrl_type::GET_HASH_FLAGS, [0; 3]).unwrap();
+        fe.abandon();
+        assert_eq!(fe.pending(), None);
+        assert_eq!(fe.complete(&cfg.serve(&req, 2, &mut p)), None);
     }
 }
