@@ -21,16 +21,15 @@
 # XNT_QEMU_EXTRA override the clock (default tcg,thread=single and -icount
 # shift=1,sleep=off). The serial log, TAP and records are kept in $XNT_CACHE/bench/.
 set -uo pipefail
-source "$(dirname "$0")/lib.sh"
-
 # The command as given, for results.md (the environment that changes the run, then make's
-# target or this script's path).
+# target or this script's path), before lib.sh sets defaults.
 given=""
 for v in XNT_BENCH_ROUNDS XNT_BENCH_SECONDS XNT_BENCH_TIMEOUT XNT_QEMU_ACCEL XNT_QEMU_EXTRA XNT_CACHE; do
 	[ -n "${!v:-}" ] && given+="$v=$(printf '%q' "${!v}") "
 done
 if [ -n "${MAKELEVEL:-}" ] && [ $# -eq 0 ]; then given+="make bench"
 else given+="tools/testing/xen-netif/bench.sh${*:+ $*}"; fi
+source "$(dirname "$0")/lib.sh"
 
 rounds=${XNT_BENCH_ROUNDS:-3} secs=${XNT_BENCH_SECONDS:-3} out="$XNT_TOP/Documentation/bench" prep=1 report=""
 while [ $# -gt 0 ]; do
@@ -76,10 +75,26 @@ ensure_gnuplot() {
 	fi
 }
 
-# plot DATA PNG: throughput per driver pair and queue count, two panels (TCP, UDP).
+# plot DATA PNG: throughput per driver pair and queue count, two panels (TCP, UDP); a pair
+# without any figure in a panel is left out of it (gnuplot refuses an all-NaN column).
 plot() {
-	local term=png
+	local term=png b p panel=() cmd titles=("C / C" "C / Rust" "Rust / C" "Rust / Rust")
 	gnuplot -e 'set terminal' 2>&1 | grep -q pngcairo && term="pngcairo font ',10'"
+	for b in 0 1; do
+		cmd=""
+		for p in 0 1 2 3; do
+			# Block b of DATA (blocks are separated by two blank lines), fields counted
+			# from the end: the label may hold spaces.
+			awk -v b=$b -v p=$p '/^$/ { blank++; next } { if (blank >= 2) blk++; blank = 0 }
+				!/^#/ && blk == b && $(NF - 11 + 3 * p) != "NaN" { found = 1 } END { exit !found }' "$1" || continue
+			cmd+="${cmd:+, }'$1' index $b using $((2 + 3 * p)):$((3 + 3 * p)):$((4 + 3 * p))"
+			[ -z "${cmd%%*xtic*}" ] || cmd+=":xtic(lab(strcol(1)))"
+			cmd+=" title \"${titles[$p]}\" lc $((p + 1))"
+		done
+		# A panel without any figure: an empty frame saying so.
+		[ -n "$cmd" ] || cmd="[0:1] [0:1] -1 notitle"
+		panel[b]=$cmd
+	done
 	gnuplot <<GNUPLOT
 set terminal $term size 1400,560
 set output '$2'
@@ -94,12 +109,13 @@ set yrange [0:*]
 lab(s) = s[1:strstrt(s, "|") - 1] . "\n" . s[strstrt(s, "|") + 1:]
 set title "TCP bulk (1 stream on 1 queue, 4 on 4 queues)"
 set ylabel "Mbit/s (receiver)"
-plot '$1' index 0 using 2:3:4:xtic(lab(strcol(1))) title "C / C", '' index 0 using 5:6:7 title "C / Rust", \
-	'' index 0 using 8:9:10 title "Rust / C", '' index 0 using 11:12:13 title "Rust / Rust"
+$([[ ${panel[0]} == "[0:1]"* ]] && echo 'set label 1 "no data" at graph 0.5, 0.5 center')
+plot ${panel[0]}
+unset label 1
 set title "UDP, 64-byte datagrams, no rate limit"
 set ylabel "thousand datagrams received per second"
-plot '$1' index 1 using 2:3:4:xtic(lab(strcol(1))) title "C / C", '' index 1 using 5:6:7 title "C / Rust", \
-	'' index 1 using 8:9:10 title "Rust / C", '' index 1 using 11:12:13 title "Rust / Rust"
+$([[ ${panel[1]} == "[0:1]"* ]] && echo 'set label 1 "no data" at graph 0.5, 0.5 center')
+plot ${panel[1]}
 unset multiplot
 GNUPLOT
 }
@@ -112,6 +128,9 @@ rc=0
 if [ -n "$report" ]; then
 	[ -f "$report" ] || die "no serial log $report"
 	serial=$report
+	# The rounds and seconds of that run, from its records.
+	rounds=$(grep -a -o 'XNT-BENCH .*' "$report" | grep -o ' round=[0-9]*' | cut -d= -f2 | sort -n | tail -n 1)
+	secs=$(grep -a -o 'XNT-BENCH .*' "$report" | grep -o -m 1 ' secs=[0-9]*' | cut -d= -f2)
 	ran="(files made again from the serial log $report)"
 	: >"$work/tap.txt"
 else
