@@ -174,7 +174,7 @@ verdict "run-scenario.sh: ... and the stale results file is empty" test ! -s "$t
 # The benchmark's parsing and tables (scenarios/bench-report.sh, shared by the scenario in
 # dom0 and the host's bench.sh), on made-up iperf3 output and records.
 (
-	# shellcheck source=scenarios/bench-report.sh
+	# shellcheck source-path=SCRIPTDIR source=scenarios/bench-report.sh
 	source "$XNT_DIR/scenarios/bench-report.sh"
 	json=$(printf '%s\n' 'XSTAT0 cpu  10 0 20 900 0 1 2 0 0 0' '{' '	"end":	{' '		"sum_sent":	{' \
 		'			"seconds":	3.000305,' '			"bytes":	41943040,' '		},' '		"sum_received":	{' \

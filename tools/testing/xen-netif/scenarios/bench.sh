@@ -20,7 +20,7 @@
 #
 # Never a pass/fail test on figures: its one result fails only when something did not run
 # (a backend that does not load, a guest that does not boot, a run that moved nothing).
-# shellcheck source=bench-report.sh
+# shellcheck source-path=SCRIPTDIR source=bench-report.sh
 source "$(dirname "${BASH_SOURCE[0]}")/bench-report.sh"
 plan 1
 rounds=${XNT_BENCH_ROUNDS:-3}
