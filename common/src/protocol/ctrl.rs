@@ -795,12 +795,12 @@ mod tests {
     fn status_codes_follow_the_c_backend() {
         let mut p = Pages(std::vec![(1, MS_KEY.to_vec())]);
         let mut cfg = HashConfig::new();
-        // Unknown types (0 and past the last) are not supported; data is 0.
+        // C1: unknown types (0 and past the last) are not supported; data is 0.
         for t in [ctrl_type::INVALID, 8, 0xffff] {
             let rsp = cfg.serve(&req(t, [1, 2, 3]), 4, &mut p);
             assert_eq!((rsp.status, rsp.data), (CtrlStatus::NotSupported as u32, 0));
         }
-        // Without an algorithm: no flags to get or set (C1, C3).
+        // Without an algorithm: no flags to get, none to set (C3).
         assert_eq!(
             status(&mut cfg, ctrl_type::GET_HASH_FLAGS, [0; 3], 4, &mut p),
             1
