@@ -17,7 +17,7 @@ use kernel::sync::Arc;
 use crate::fe;
 use crate::interface::{ChannelKind, Queue, QueueEvent, QueueRuntime};
 use crate::rx::RxConn;
-use crate::tx::TxConn;
+use crate::tx::{TxConn, TxScratch};
 use crate::xen::backend::{now_ms, GrantCopier, Watch, WorkerThread};
 use crate::xen::evtchn::IrqBinding;
 use crate::xen::protocol::backend::Credit;
@@ -26,7 +26,7 @@ use crate::xen::protocol::ring::{self, check_attach};
 use crate::xen::protocol::xenstore::{parse_mac, parse_unsigned, QueueLayout};
 use crate::xen::xenbus;
 use crate::xenbus::{BeState, Netback};
-use crate::{RxRing, TxRing, COPY_BATCH, MAX_PACKET_OPS};
+use crate::{RxRing, TxRing, COPY_BATCH, MAX_PACKET_OPS, TX_COPY_OPS};
 
 /// Per-queue XenStore values of the frontend.
 struct QueueRefs {
@@ -278,7 +278,9 @@ impl Netback {
         }
         q.shared_channel.store(shared_ch, Ordering::Relaxed);
         // Allocate before taking the locks (nothing may sleep under the spinlock).
-        let tx_copier = GrantCopier::new(COPY_BATCH, MAX_PACKET_OPS)?;
+        // Guest TX copies a batch of packets at a time, in one hypercall as C does.
+        let tx_copier = GrantCopier::new(TX_COPY_OPS, TX_COPY_OPS)?;
+        let tx_scratch = TxScratch::new()?;
         let rx_copier = GrantCopier::new(COPY_BATCH, MAX_PACKET_OPS)?;
         *q.tx.lock() = Some(TxConn {
             ring: tx_ring,
@@ -295,6 +297,7 @@ impl Netback {
                 .rate_gen
                 .load(Ordering::Acquire)
                 .wrapping_sub(1),
+            scratch: tx_scratch,
         });
         *q.rx.lock() = Some(RxConn {
             ring: rx_ring,

@@ -90,6 +90,15 @@ type RxRing = BackRing<{ ring::RX_SLOT_SIZE }, { ring::RX_RING_SIZE }>;
 const COPY_BATCH: usize = 64;
 /// Copy operations one packet can need on either path.
 const MAX_PACKET_OPS: usize = 96;
+/// Guest-TX grant copies per batch and per hypercall: the copies of several packets of a
+/// poll go in one batch, as C's `tx_copy_ops[2 * MAX_PENDING_REQS]` (one
+/// `gnttab_batch_copy` per `xenvif_tx_action`).
+const TX_COPY_OPS: usize = 2 * ring::TX_RING_SIZE as usize;
+/// Guest-TX packets gathered per batch: a NAPI poll's usual budget (`NAPI_POLL_WEIGHT`); a
+/// poll with a larger budget runs more batches.
+const TX_BATCH_PACKETS: usize = 64;
+// A batch always has room for one more packet's worst case.
+const _: () = assert!(MAX_PACKET_OPS <= TX_COPY_OPS);
 
 /// What the frontend said it accepts (read at connect).
 mod fe {

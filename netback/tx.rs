@@ -5,27 +5,40 @@
 //!
 //! Runs in the queue's NAPI poll: requests are copied out of the ring once, validated by
 //! `common/src/protocol/backend.rs`, grant-copied into a new skb and handed to GRO. The
-//! `rate` key's credit shaping is applied here too.
+//! copies of a poll's packets run together, in one batch (one hypercall) for up to
+//! `TX_BATCH_PACKETS` packets, as C's `xenvif_tx_action()` does. The `rate` key's credit
+//! shaping is applied here too.
 
 use core::sync::atomic::Ordering;
 
 use kernel::prelude::*;
 
 use crate::interface::Queue;
-use crate::xen::backend::{now_ms, GrantCopier, LocalDst};
+use crate::xen::backend::{now_ms, CopyBatch, GrantCopier, LocalDst};
 use crate::xen::evtchn::{EoiHandle, Notifier};
-use crate::xen::net::{bump, ChecksumState, Gso, NapiPoll, NapiPoller, Page};
-use crate::xen::protocol::backend::{parse_tx_packet, Credit, TxPacket, TxParse, TX_COPY_LEN};
+use crate::xen::net::{bump, ChecksumState, Gso, NapiPoll, NapiPoller, Page, SkBuff};
+use crate::xen::protocol::backend::{
+    parse_tx_packet, Credit, TxDrop, TxPacket, TxParse, TX_COPY_LEN,
+};
 use crate::xen::protocol::flags::Checksum;
 use crate::xen::protocol::netif::{GsoType, Status, TxResponse, NR_SLOTS_MIN, PAGE_SIZE};
 use crate::xen::protocol::ring::{self, unconsumed_requests};
 use crate::xen::sync::BhDisabled;
-use crate::{TxRing, MAX_PACKET_OPS};
+use crate::{TxRing, MAX_PACKET_OPS, TX_BATCH_PACKETS, TX_COPY_OPS};
 
 /// Packets up to this length are copied whole into the skb's linear area.
 const TX_LINEAR_MAX: u32 = 1600;
 /// Pages a guest-TX packet's non-linear part can take (64 KiB).
 const MAX_TX_PAGES: usize = 17;
+
+/// The linear part of the skb for a packet of `total` bytes.
+fn tx_linear_len(total: u32) -> u32 {
+    if total <= TX_LINEAR_MAX {
+        total
+    } else {
+        TX_COPY_LEN as u32
+    }
+}
 
 /// One queue's guest-TX side while connected (NAPI context only).
 pub(crate) struct TxConn {
@@ -41,12 +54,79 @@ pub(crate) struct TxConn {
     /// Credit shaping (`rate`), per queue as in C.
     pub(crate) credit: Credit,
     pub(crate) credit_gen: u32,
+    /// The packets of the batch being built; empty between polls.
+    pub(crate) scratch: TxScratch,
+}
+
+/// Room for one batch of guest-TX packets, allocated at connect so that a poll allocates
+/// nothing but the packets' skbs and pages.
+pub(crate) struct TxScratch {
+    /// The batch's packets in ring order (`TX_BATCH_PACKETS` entries, all `None` between
+    /// polls): C's `tx_queue` with the `pending_tx_info` of its packets.
+    pending: KVVec<Option<TxPending>>,
+    /// For each copy in the batch (`TX_COPY_OPS`), the id of the request it reads: a
+    /// failed copy answers that slot `RSP_ERROR`.
+    src_ids: KVec<u16>,
+}
+
+impl TxScratch {
+    /// Allocates the scratch space (process context, at connect).
+    pub(crate) fn new() -> Result<Self> {
+        let mut pending = KVVec::with_capacity(TX_BATCH_PACKETS, GFP_KERNEL)?;
+        for _ in 0..TX_BATCH_PACKETS {
+            pending.push(None, GFP_KERNEL)?;
+        }
+        let src_ids = KVec::from_elem(0u16, TX_COPY_OPS, GFP_KERNEL)?;
+        Ok(Self { pending, src_ids })
+    }
+}
+
+/// What phase 3 does with a packet of the batch.
+#[derive(Clone, Copy)]
+enum TxVerdict {
+    /// Refused by `parse_tx_packet`: every slot is answered `RSP_ERROR` (`rx_errors`).
+    Malformed(TxDrop),
+    /// A multicast control request: acknowledged, nothing else.
+    Control,
+    /// No skb, page or copy room for it: dropped (`rx_dropped`), answered `RSP_ERROR`.
+    NoRoom,
+    /// Its copies are in the batch: checked, answered, then handed to GRO.
+    Copy,
+}
+
+/// A packet between phase 1 (`tx_build`) and phase 3 (`tx_submit`) of a batch.
+struct TxPending {
+    pkt: TxPacket,
+    verdict: TxVerdict,
+    /// The skb the batch's copies fill (`Copy`), its linear part first ...
+    skb: Option<SkBuff>,
+    /// ... then these pages, the non-linear part, in order.
+    pages: [Option<Page>; MAX_TX_PAGES],
+    /// How many copies of the batch are this packet's; they follow the copies of the
+    /// packets before it.
+    ops: usize,
+}
+
+impl TxPending {
+    fn new(pkt: TxPacket, verdict: TxVerdict) -> Self {
+        Self {
+            pkt,
+            verdict,
+            skb: None,
+            pages: [const { None }; MAX_TX_PAGES],
+            ops: 0,
+        }
+    }
 }
 
 impl Queue {
     // ---- guest TX (frontend -> backend), NAPI context ----
 
     /// Processes up to `budget` packets; returns (packets, more work may be pending).
+    ///
+    /// The packets go in batches (`tx_batch`), each with one grant-copy batch for all of
+    /// its packets, as C's `xenvif_tx_action()`; the responses are pushed (and the frontend
+    /// notified) once, at the end.
     pub(crate) fn tx_poll(&self, napi: &NapiPoll<'_>, budget: i32, bh: &BhDisabled) -> i32 {
         let mut guard = self.tx.lock_with(bh);
         let Some(c) = &mut *guard else {
@@ -54,23 +134,69 @@ impl Queue {
         };
         let mut done = 0i32;
         while done < budget {
+            let (n, more) = self.tx_batch(napi, c, budget - done);
+            done += n;
+            if !more || n == 0 {
+                break;
+            }
+        }
+        if c.rsp_prod_pvt != c.ring.shared_rsp_prod() && c.ring.push_responses(c.rsp_prod_pvt) {
+            c.notifier.notify();
+        }
+        done
+    }
+
+    /// One batch of up to `budget` packets (fewer when the batch is full: `TX_BATCH_PACKETS`
+    /// packets, or no room for another packet's `MAX_PACKET_OPS` copies). Returns the
+    /// packets (ring entries) consumed and whether to go on: `false` when the ring is empty,
+    /// credit ran out or the vif is disabled.
+    ///
+    /// Phase 1 (C's `xenvif_tx_build_gops()`): each packet is parsed, charged and given an
+    /// skb and pages, and its copies join the batch; nothing is answered yet. Phase 2
+    /// (`gnttab_batch_copy()`): the batch runs. Phase 3 (`xenvif_tx_submit()`): each
+    /// packet, in ring order, is answered and handed to the stack, or dropped, exactly as
+    /// if it had been copied on its own.
+    fn tx_batch(&self, napi: &NapiPoll<'_>, c: &mut TxConn, budget: i32) -> (i32, bool) {
+        // ---- Phase 1: gather.
+        let mut batch = c.copier.batch();
+        let mut free = &mut c.scratch.pending[..];
+        // Responses the gathered packets will get (one per ring entry they consumed): the
+        // ring's response room counts them as written, as it did when each packet was
+        // answered before the next was read.
+        let mut owed = 0u32;
+        let mut n = 0i32;
+        let mut more = true;
+        while n < budget {
+            if batch.len() + MAX_PACKET_OPS > TX_COPY_OPS {
+                break;
+            }
+            let Some((slot, rest)) = core::mem::take(&mut free).split_first_mut() else {
+                break;
+            };
+            free = rest;
             if self.shared.is_disabled() {
+                more = false;
                 break;
             }
             let req_prod = c.ring.req_prod();
-            let avail =
-                match unconsumed_requests(req_prod, c.req_cons, c.rsp_prod_pvt, ring::TX_RING_SIZE)
-                {
-                    Ok(n) => n,
-                    Err(e) => {
-                        self.fatal(format_args!(
-                            "Impossible number of requests: req_prod {} req_cons {}",
-                            e.prod, e.cons
-                        ));
-                        break;
-                    }
-                };
+            let avail = match unconsumed_requests(
+                req_prod,
+                c.req_cons,
+                c.rsp_prod_pvt.wrapping_add(owed),
+                ring::TX_RING_SIZE,
+            ) {
+                Ok(n) => n,
+                Err(e) => {
+                    self.fatal(format_args!(
+                        "Impossible number of requests: req_prod {} req_cons {}",
+                        e.prod, e.cons
+                    ));
+                    more = false;
+                    break;
+                }
+            };
             if avail == 0 {
+                more = false;
                 break;
             }
             let cons = c.req_cons;
@@ -80,63 +206,82 @@ impl Queue {
                 |i| ring_ref.read_slot(cons.wrapping_add(i)),
                 self.shared.fatal_slots,
             );
-            match verdict {
+            let (pkt, verdict) = match verdict {
                 TxParse::Fatal(f) => {
                     self.fatal(format_args!("bad TX request: {f:?}"));
+                    more = false;
                     break;
                 }
                 TxParse::Drop(pkt, why) => {
                     // Charged like a good packet: C's `xenvif_tx_build_gops()` takes the
                     // first request's `size` off the credit before it counts the slots or
                     // checks the length (rows 8, 9, 11 are found after that).
-                    if !self.tx_take_credit(c, pkt.len()) {
+                    if !self.tx_take_credit(&mut c.credit, &mut c.credit_gen, pkt.len()) {
+                        more = false;
                         break;
                     }
-                    if self.note_problem() {
-                        pr_warn!(
-                            "{}: queue {}: dropping packet: {:?}\n",
-                            self.name(),
-                            self.index,
-                            why
-                        );
-                    }
-                    c.req_cons = cons.wrapping_add(pkt.consumed);
-                    Self::tx_respond(c, &pkt, Status::Error, &[]);
-                    bump(&self.stats.rx_errors, 1);
+                    (pkt, TxVerdict::Malformed(why))
                 }
                 TxParse::Packet(pkt) => {
                     // Multicast control requests are charged too (their announced size), as
                     // C's `xenvif_tx_build_gops()` checks the credit before it looks at
                     // the extras.
-                    if !self.tx_take_credit(c, pkt.len()) {
+                    if !self.tx_take_credit(&mut c.credit, &mut c.credit_gen, pkt.len()) {
+                        more = false;
                         break;
                     }
-                    c.req_cons = cons.wrapping_add(pkt.consumed);
                     if pkt.mcast.is_some() {
                         // No multicast filter: the request is acknowledged, nothing else.
-                        Self::tx_respond(c, &pkt, Status::Okay, &[]);
+                        (pkt, TxVerdict::Control)
                     } else {
-                        self.tx_packet(napi, c, &pkt);
+                        (pkt, TxVerdict::Copy)
                     }
                 }
+            };
+            c.req_cons = cons.wrapping_add(pkt.consumed);
+            owed = owed.wrapping_add(pkt.consumed);
+            let p = slot.insert(TxPending::new(pkt, verdict));
+            if let TxVerdict::Copy = verdict {
+                Self::tx_build(napi, p, &mut batch, &mut c.scratch.src_ids);
             }
             // Every request (or chain) consumed counts against the budget, packet or not
             // (dropped, multicast control): a frontend that keeps the ring full of requests
             // that make no packet must not keep this softirq polling without end.
-            done += 1;
+            n += 1;
         }
-        if c.rsp_prod_pvt != c.ring.shared_rsp_prod() && c.ring.push_responses(c.rsp_prod_pvt) {
-            c.notifier.notify();
+
+        // ---- Phase 2: all the batch's copies, in hypercalls of up to `TX_COPY_OPS`.
+        let run = batch.run(self.shared.domid);
+        if run.ops() > 0 {
+            self.copies.count_tx(&run);
         }
-        done
+
+        // ---- Phase 3: answer and deliver, in ring order. Each `Copy` packet's copies
+        // follow the previous one's in the batch (and in `src_ids`).
+        let mut statuses = run.statuses();
+        let mut first_op = 0usize;
+        for slot in c.scratch.pending.iter_mut().take(n as usize) {
+            let Some(p) = slot.take() else {
+                continue;
+            };
+            let ops = first_op..first_op + p.ops;
+            first_op = ops.end;
+            let ids = c.scratch.src_ids.get(ops).unwrap_or(&[]);
+            let mut own = statuses.by_ref().take(p.ops);
+            let copies = own.by_ref().zip(ids.iter().copied());
+            self.tx_submit(napi, &c.ring, &mut c.rsp_prod_pvt, p, copies);
+            // The next packet's statuses start after all of this one's, read or not.
+            own.for_each(|_| {});
+        }
+        (n, more)
     }
 
     /// Charges `size` bytes (the first request's `size`) to the queue's credit. Without
     /// enough credit the packet stays on the ring until the next window (row 24): the
     /// worker is asked to reschedule NAPI then, and `false` is returned.
-    fn tx_take_credit(&self, c: &mut TxConn, size: u32) -> bool {
-        self.apply_rate(c);
-        if let Err(at) = c.credit.charge(size, now_ms()) {
+    fn tx_take_credit(&self, credit: &mut Credit, credit_gen: &mut u32, size: u32) -> bool {
+        self.apply_rate(credit, credit_gen);
+        if let Err(at) = credit.charge(size, now_ms()) {
             self.credit_wake_at.store(at.max(1), Ordering::Release);
             self.waker.kick();
             return false;
@@ -152,33 +297,40 @@ impl Queue {
     }
 
     /// Takes a changed `rate` into this queue's credit.
-    fn apply_rate(&self, c: &mut TxConn) {
+    fn apply_rate(&self, credit: &mut Credit, credit_gen: &mut u32) {
         let gen = self.shared.rate_gen.load(Ordering::Acquire);
-        if gen == c.credit_gen {
+        if gen == *credit_gen {
             return;
         }
-        c.credit_gen = gen;
+        *credit_gen = gen;
         let bytes = self.shared.rate_bytes.load(Ordering::Relaxed);
         let usec = self.shared.rate_usec.load(Ordering::Relaxed);
         if bytes == u64::MAX {
-            c.credit = Credit::unlimited();
-        } else if c.credit.is_limited() {
-            c.credit.set_rate(bytes, usec);
+            *credit = Credit::unlimited();
+        } else if credit.is_limited() {
+            credit.set_rate(bytes, usec);
         } else {
-            c.credit = Credit::new(bytes, usec, now_ms());
+            *credit = Credit::new(bytes, usec, now_ms());
         }
     }
 
-    /// Writes the responses of one packet: the first request, `RSP_NULL` for each extra,
-    /// then each further slot; further slots whose id is in `failed` get `RSP_ERROR`.
-    fn tx_respond(c: &mut TxConn, pkt: &TxPacket, first: Status, failed: &[u16]) {
+    /// Writes the responses of one packet at `*rsp_prod_pvt`: the first request, `RSP_NULL`
+    /// for each extra, then each further slot; further slots whose id is in `failed` get
+    /// `RSP_ERROR`.
+    fn tx_respond(
+        ring: &TxRing,
+        rsp_prod_pvt: &mut u32,
+        pkt: &TxPacket,
+        first: Status,
+        failed: &[u16],
+    ) {
         let mut put = |id: u16, status: Status| {
             let rsp = TxResponse {
                 id,
                 status: status as i16,
             };
-            c.ring.write_slot(c.rsp_prod_pvt, &rsp.to_slot());
-            c.rsp_prod_pvt = c.rsp_prod_pvt.wrapping_add(1);
+            ring.write_slot(*rsp_prod_pvt, &rsp.to_slot());
+            *rsp_prod_pvt = rsp_prod_pvt.wrapping_add(1);
         };
         put(pkt.first.id, first);
         for _ in 0..pkt.extra_slots {
@@ -194,27 +346,37 @@ impl Queue {
         }
     }
 
-    /// Copies one validated packet into a new skb and hands it to the stack.
-    fn tx_packet(&self, napi: &NapiPoll<'_>, c: &mut TxConn, pkt: &TxPacket) {
+    /// Phase 1 for a packet to copy (C's `xenvif_tx_build_gops()` for one packet): gives
+    /// `p` a new skb and the pages for its non-linear part and adds its copies to `batch`,
+    /// each with the id of the request it reads in `src_ids` (indexed like the batch).
+    /// Without an skb, a page or room for the copies, `p` becomes `NoRoom` and none of its
+    /// copies stays in the batch.
+    fn tx_build<'l>(
+        napi: &NapiPoll<'_>,
+        p: &'l mut TxPending,
+        batch: &mut CopyBatch<'_, 'l>,
+        src_ids: &mut [u16],
+    ) {
+        let TxPending {
+            pkt,
+            verdict,
+            skb,
+            pages,
+            ops,
+        } = p;
         let total = pkt.len();
-        let linear = if total <= TX_LINEAR_MAX {
-            total
-        } else {
-            TX_COPY_LEN as u32
-        };
-        let Some(mut skb) = napi.alloc_skb(linear) else {
-            bump(&self.stats.rx_dropped, 1);
-            Self::tx_respond(c, pkt, Status::Error, &[]);
+        let linear = tx_linear_len(total);
+        let Some(new_skb) = napi.alloc_skb(linear) else {
+            *verdict = TxVerdict::NoRoom;
             return;
         };
+        let skb = skb.insert(new_skb);
         // Destinations: the linear area, then whole pages for the rest.
-        let mut pages: [Option<Page>; MAX_TX_PAGES] = [const { None }; MAX_TX_PAGES];
-        let mut dst: [Option<LocalDst<'_>>; 4 + MAX_TX_PAGES] = [None; 4 + MAX_TX_PAGES];
+        let mut dst: [Option<LocalDst<'l>>; 4 + MAX_TX_PAGES] = [None; 4 + MAX_TX_PAGES];
         let mut ndst = match skb.put_local(linear, &mut dst[..4]) {
             Ok(n) => n,
             Err(_) => {
-                bump(&self.stats.rx_dropped, 1);
-                Self::tx_respond(c, pkt, Status::Error, &[]);
+                *verdict = TxVerdict::NoRoom;
                 return;
             }
         };
@@ -222,8 +384,7 @@ impl Queue {
         let mut npages = 0usize;
         while rest > 0 {
             let Some(page) = Page::alloc_atomic() else {
-                bump(&self.stats.rx_dropped, 1);
-                Self::tx_respond(c, pkt, Status::Error, &[]);
+                *verdict = TxVerdict::NoRoom;
                 return;
             };
             let len = rest.min(PAGE_SIZE as u32);
@@ -241,8 +402,7 @@ impl Queue {
 
         // Sources: the first slot's own data, then each further slot. Each op records
         // which source it reads, so a failed copy answers the right slot.
-        let mut batch = c.copier.batch();
-        let mut src_id: [u16; MAX_PACKET_OPS] = [0; MAX_PACKET_OPS];
+        let start = batch.len();
         let first = (
             pkt.first.gref,
             pkt.first.offset,
@@ -266,11 +426,15 @@ impl Queue {
                 };
                 let dlen = d.len();
                 let n = left.min(dlen - doff);
-                if batch.len() >= MAX_PACKET_OPS {
+                if batch.len() - start >= MAX_PACKET_OPS {
                     overflow = true;
                     break;
                 }
-                src_id[batch.len()] = id;
+                let Some(src_id) = src_ids.get_mut(batch.len()) else {
+                    overflow = true;
+                    break;
+                };
+                *src_id = id;
                 let pushed = match d.sub(doff, n) {
                     Some(local) => batch.copy_from_foreign(local, gref, soff, GFP_ATOMIC),
                     None => Err(EINVAL),
@@ -289,19 +453,81 @@ impl Queue {
             }
         }
         if overflow {
-            bump(&self.stats.rx_dropped, 1);
-            Self::tx_respond(c, pkt, Status::Error, &[]);
+            batch.truncate(start);
+            *verdict = TxVerdict::NoRoom;
             return;
         }
-        let run = batch.run(self.shared.domid);
-        self.copies.count_tx(&run);
+        *ops = batch.len() - start;
+    }
+
+    /// Phase 3 for one packet (C's `xenvif_tx_submit()` for one packet): answers it and,
+    /// if it was copied whole, hands it to the stack. `copies` are its copies' statuses
+    /// with the ids of the requests they read, in the order `tx_build` added them.
+    fn tx_submit(
+        &self,
+        napi: &NapiPoll<'_>,
+        ring: &TxRing,
+        rsp_prod_pvt: &mut u32,
+        p: TxPending,
+        copies: impl Iterator<Item = (i16, u16)>,
+    ) {
+        let TxPending {
+            pkt,
+            verdict,
+            skb,
+            pages,
+            ..
+        } = p;
+        match (verdict, skb) {
+            (TxVerdict::Malformed(why), _) => {
+                if self.note_problem() {
+                    pr_warn!(
+                        "{}: queue {}: dropping packet: {:?}\n",
+                        self.name(),
+                        self.index,
+                        why
+                    );
+                }
+                Self::tx_respond(ring, rsp_prod_pvt, &pkt, Status::Error, &[]);
+                bump(&self.stats.rx_errors, 1);
+            }
+            (TxVerdict::Control, _) => {
+                Self::tx_respond(ring, rsp_prod_pvt, &pkt, Status::Okay, &[]);
+            }
+            (TxVerdict::Copy, Some(skb)) => {
+                self.tx_deliver(napi, ring, rsp_prod_pvt, &pkt, skb, pages, copies);
+            }
+            // (`Copy` always has its skb.)
+            (TxVerdict::NoRoom | TxVerdict::Copy, _) => {
+                bump(&self.stats.rx_dropped, 1);
+                Self::tx_respond(ring, rsp_prod_pvt, &pkt, Status::Error, &[]);
+            }
+        }
+    }
+
+    /// Answers a packet whose copies ran and, if they all succeeded, hands it to GRO: a
+    /// failed copy answers `RSP_ERROR` for the first request (if its own data failed) or
+    /// for the further slots whose data failed (`rx_errors`).
+    #[expect(clippy::too_many_arguments, reason = "the ring and one packet's parts")]
+    fn tx_deliver(
+        &self,
+        napi: &NapiPoll<'_>,
+        ring: &TxRing,
+        rsp_prod_pvt: &mut u32,
+        pkt: &TxPacket,
+        mut skb: SkBuff,
+        mut pages: [Option<Page>; MAX_TX_PAGES],
+        copies: impl Iterator<Item = (i16, u16)>,
+    ) {
+        let total = pkt.len();
+        let linear = tx_linear_len(total);
         // Ids of the further slots whose copy failed, each once: they all carry data, so
         // there are at most as many as `pkt.frags()`, and a packet that parsed has at most
         // `NR_SLOTS_MIN` further slots (more are dropped by `parse_tx_packet`).
         let mut failed: [u16; NR_SLOTS_MIN] = [0; NR_SLOTS_MIN];
         let mut nfailed = 0usize;
         let mut first_failed = false;
-        for (status, &id) in run.statuses().zip(src_id.iter()) {
+        for (status, id) in copies {
             if status != 0 {
                 if id == pkt.first.id {
                     first_failed = true;
@@ -320,7 +546,8 @@ impl Queue {
                 );
             }
             Self::tx_respond(
-                c,
+                ring,
+                rsp_prod_pvt,
                 pkt,
                 if first_failed {
                     Status::Error
@@ -332,10 +559,10 @@ impl Queue {
             bump(&self.stats.rx_errors, 1);
             return;
         }
-        Self::tx_respond(c, pkt, Status::Okay, &[]);
+        Self::tx_respond(ring, rsp_prod_pvt, pkt, Status::Okay, &[]);
 
         let mut rest = total - linear;
-        for slot in pages.iter_mut().take(npages) {
+        for slot in pages.iter_mut() {
             let len = rest.min(PAGE_SIZE as u32);
             rest -= len;
             if let Some(page) = slot.take() {

@@ -402,6 +402,14 @@ impl<'c, 'l> CopyBatch<'c, 'l> {
         self.copier.ops.is_empty()
     }
 
+    /// Takes back the copies added after the first `len` (none if the batch has no more):
+    /// they will not run. For a packet given up while its copies were being added to a
+    /// batch that holds other packets' copies too.
+    pub fn truncate(&mut self, len: usize) {
+        // Fewer copies only: what remains still names memory borrowed for `'l`.
+        self.copier.ops.truncate(len);
+    }
+
     /// Adds a copy of `dst.len()` bytes from offset `foreign_off` of the frontend's grant
     /// `foreign_ref` into `dst` (guest TX).
     pub fn copy_from_foreign(
