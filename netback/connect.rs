@@ -16,7 +16,7 @@ use kernel::sync::Arc;
 
 use crate::fe;
 use crate::interface::{ChannelKind, Queue, QueueEvent, QueueRuntime};
-use crate::rx::RxConn;
+use crate::rx::{RxConn, RxScratch};
 use crate::tx::{TxConn, TxScratch};
 use crate::xen::backend::{now_ms, GrantCopier, Watch, WorkerThread};
 use crate::xen::evtchn::IrqBinding;
@@ -26,7 +26,7 @@ use crate::xen::protocol::ring::{self, check_attach};
 use crate::xen::protocol::xenstore::{parse_mac, parse_unsigned, QueueLayout};
 use crate::xen::xenbus;
 use crate::xenbus::{BeState, Netback};
-use crate::{RxRing, TxRing, COPY_BATCH, MAX_PACKET_OPS, TX_COPY_OPS};
+use crate::{RxRing, TxRing, COPY_BATCH, RX_COPY_OPS, TX_COPY_OPS};
 
 /// Per-queue XenStore values of the frontend.
 struct QueueRefs {
@@ -281,7 +281,9 @@ impl Netback {
         // Guest TX copies a batch of packets at a time, in one hypercall as C does.
         let tx_copier = GrantCopier::new(TX_COPY_OPS, TX_COPY_OPS)?;
         let tx_scratch = TxScratch::new()?;
-        let rx_copier = GrantCopier::new(COPY_BATCH, MAX_PACKET_OPS)?;
+        // Guest RX too, in hypercalls of `COPY_BATCH` copies as C's `rx_copy`.
+        let rx_copier = GrantCopier::new(COPY_BATCH, RX_COPY_OPS)?;
+        let rx_scratch = RxScratch::new()?;
         *q.tx.lock() = Some(TxConn {
             ring: tx_ring,
             req_cons: tx_start,
@@ -309,6 +311,7 @@ impl Netback {
             eoi_seen_prod: rx_start,
             last_progress: now_ms(),
             slots_needed: 1,
+            scratch: rx_scratch,
         });
         q.rx_ready.store(true, Ordering::Release);
         let name = CString::try_from_fmt(fmt!("{}-q{}-guest-rx", self.name(), q.index))?;

@@ -97,8 +97,12 @@ const TX_COPY_OPS: usize = 2 * ring::TX_RING_SIZE as usize;
 /// Guest-TX packets gathered per batch: a NAPI poll's usual budget (`NAPI_POLL_WEIGHT`); a
 /// poll with a larger budget runs more batches.
 const TX_BATCH_PACKETS: usize = 64;
+/// Guest-RX grant copies per batch (run in hypercalls of `COPY_BATCH`, as C's
+/// `xenvif_rx_copy_flush()` whenever its 64-entry `rx_copy` fills): the copies of several
+/// packets go in one batch.
+const RX_COPY_OPS: usize = 2 * ring::RX_RING_SIZE as usize;
 // A batch always has room for one more packet's worst case.
-const _: () = assert!(MAX_PACKET_OPS <= TX_COPY_OPS);
+const _: () = assert!(MAX_PACKET_OPS <= TX_COPY_OPS && MAX_PACKET_OPS <= RX_COPY_OPS);
 
 /// What the frontend said it accepts (read at connect).
 mod fe {
