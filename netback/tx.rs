@@ -94,6 +94,19 @@ enum TxVerdict {
     Copy,
 }
 
+/// The parts of a queue's [`TxConn`] that phase 1 (`tx_gather`) reads or advances: all
+/// but the copier, which the batch holds, and the scratch packets, which it fills.
+struct TxCursor<'a> {
+    ring: &'a TxRing,
+    req_cons: &'a mut u32,
+    /// As it was before the batch: its responses are written in phase 3.
+    rsp_prod_pvt: u32,
+    credit: &'a mut Credit,
+    credit_gen: &'a mut u32,
+    /// `TxScratch::src_ids`.
+    src_ids: &'a mut [u16],
+}
+
 /// A packet between phase 1 (`tx_build`) and phase 3 (`tx_submit`) of a batch.
 struct TxPending {
     pkt: TxPacket,
@@ -148,18 +161,86 @@ impl Queue {
 
     /// One batch of up to `budget` packets (fewer when the batch is full: `TX_BATCH_PACKETS`
     /// packets, or no room for another packet's `MAX_PACKET_OPS` copies). Returns the
-    /// packets (ring entries) consumed and whether to go on: `false` when the ring is empty,
-    /// credit ran out or the vif is disabled.
+    /// packets (ring entries) consumed and whether to go on: `false` when the ring is
+    /// empty, credit ran out or the vif is disabled.
     ///
-    /// Phase 1 (C's `xenvif_tx_build_gops()`): each packet is parsed, charged and given an
-    /// skb and pages, and its copies join the batch; nothing is answered yet. Phase 2
-    /// (`gnttab_batch_copy()`): the batch runs. Phase 3 (`xenvif_tx_submit()`): each
-    /// packet, in ring order, is answered and handed to the stack, or dropped, exactly as
-    /// if it had been copied on its own.
+    /// Phase 1 (`tx_gather`, C's `xenvif_tx_build_gops()`): each packet is parsed, charged
+    /// and given an skb and pages, and its copies join the batch; nothing is answered yet.
+    /// Phase 2 (`gnttab_batch_copy()`): the batch runs. Phase 3 (`xenvif_tx_submit()`):
+    /// each packet, in ring order, is answered and handed to the stack, or dropped, exactly
+    /// as if it had been copied on its own.
     fn tx_batch(&self, napi: &NapiPoll<'_>, c: &mut TxConn, budget: i32) -> (i32, bool) {
-        // ---- Phase 1: gather.
-        let mut batch = c.copier.batch();
-        let mut free = &mut c.scratch.pending[..];
+        let TxConn {
+            ring,
+            req_cons,
+            rsp_prod_pvt,
+            copier,
+            credit,
+            credit_gen,
+            scratch: TxScratch { pending, src_ids },
+            ..
+        } = c;
+
+        // ---- Phase 1: gather (out of line, so that its temporaries are not on the stack
+        // under GRO in phase 3).
+        let mut batch = copier.batch();
+        let cursor = TxCursor {
+            ring,
+            req_cons,
+            rsp_prod_pvt: *rsp_prod_pvt,
+            credit,
+            credit_gen,
+            src_ids,
+        };
+        let (n, more) = self.tx_gather(napi, cursor, pending, &mut batch, budget);
+
+        // ---- Phase 2: all the batch's copies, in hypercalls of up to `TX_COPY_OPS`.
+        let run = batch.run(self.shared.domid);
+        if run.ops() > 0 {
+            self.copies.count_tx(&run);
+        }
+
+        // ---- Phase 3: answer and deliver, in ring order. Each `Copy` packet's copies
+        // follow the previous one's in the batch (and in `src_ids`). Each packet is handled
+        // where it lies in the scratch array, and emptied there.
+        let mut statuses = run.statuses();
+        let mut first_op = 0usize;
+        for slot in pending.iter_mut().take(n as usize) {
+            let Some(p) = slot.as_mut() else {
+                continue;
+            };
+            let ops = first_op..first_op + p.ops;
+            first_op = ops.end;
+            let ids = src_ids.get(ops).unwrap_or(&[]);
+            let mut own = statuses.by_ref().take(p.ops);
+            let copies = own.by_ref().zip(ids.iter().copied());
+            self.tx_submit(napi, ring, rsp_prod_pvt, p, copies);
+            // The next packet's statuses start after all of this one's, read or not.
+            own.for_each(|_| {});
+            // Frees what the packet still holds (the pages of a dropped packet).
+            *slot = None;
+        }
+        (n, more)
+    }
+
+    /// Phase 1 of a batch: reads up to `budget` packets off the ring into `pending` (in
+    /// ring order, from its first entry), charges them, and adds the copies of those to
+    /// copy to `batch`. Returns the packets (ring entries) consumed and whether to go on
+    /// (see `tx_batch`).
+    ///
+    /// Never inlined: the parse's and `tx_build`'s temporaries (a `TxParse`, the
+    /// destination array) live in this frame, which is gone before phase 3 hands the
+    /// packets to GRO, under which the whole receive path runs.
+    #[inline(never)]
+    fn tx_gather<'l>(
+        &self,
+        napi: &NapiPoll<'_>,
+        cur: TxCursor<'_>,
+        pending: &'l mut [Option<TxPending>],
+        batch: &mut CopyBatch<'_, 'l>,
+        budget: i32,
+    ) -> (i32, bool) {
+        let mut free = pending;
         // Responses the gathered packets will get (one per ring entry they consumed): the
         // ring's response room counts them as written, as it did when each packet was
         // answered before the next was read.
@@ -178,11 +259,11 @@ impl Queue {
                 more = false;
                 break;
             }
-            let req_prod = c.ring.req_prod();
+            let req_prod = cur.ring.req_prod();
             let avail = match unconsumed_requests(
                 req_prod,
-                c.req_cons,
-                c.rsp_prod_pvt.wrapping_add(owed),
+                *cur.req_cons,
+                cur.rsp_prod_pvt.wrapping_add(owed),
                 ring::TX_RING_SIZE,
             ) {
                 Ok(n) => n,
@@ -199,8 +280,8 @@ impl Queue {
                 more = false;
                 break;
             }
-            let cons = c.req_cons;
-            let ring_ref = &c.ring;
+            let cons = *cur.req_cons;
+            let ring_ref = cur.ring;
             let verdict = parse_tx_packet(
                 avail,
                 |i| ring_ref.read_slot(cons.wrapping_add(i)),
@@ -216,7 +297,7 @@ impl Queue {
                     // Charged like a good packet: C's `xenvif_tx_build_gops()` takes the
                     // first request's `size` off the credit before it counts the slots or
                     // checks the length (rows 8, 9, 11 are found after that).
-                    if !self.tx_take_credit(&mut c.credit, &mut c.credit_gen, pkt.len()) {
+                    if !self.tx_take_credit(cur.credit, cur.credit_gen, pkt.len()) {
                         more = false;
                         break;
                     }
@@ -226,7 +307,7 @@ impl Queue {
                     // Multicast control requests are charged too (their announced size), as
                     // C's `xenvif_tx_build_gops()` checks the credit before it looks at
                     // the extras.
-                    if !self.tx_take_credit(&mut c.credit, &mut c.credit_gen, pkt.len()) {
+                    if !self.tx_take_credit(cur.credit, cur.credit_gen, pkt.len()) {
                         more = false;
                         break;
                     }
@@ -238,40 +319,16 @@ impl Queue {
                     }
                 }
             };
-            c.req_cons = cons.wrapping_add(pkt.consumed);
+            *cur.req_cons = cons.wrapping_add(pkt.consumed);
             owed = owed.wrapping_add(pkt.consumed);
             let p = slot.insert(TxPending::new(pkt, verdict));
             if let TxVerdict::Copy = verdict {
-                Self::tx_build(napi, p, &mut batch, &mut c.scratch.src_ids);
+                Self::tx_build(napi, p, batch, cur.src_ids);
             }
             // Every request (or chain) consumed counts against the budget, packet or not
             // (dropped, multicast control): a frontend that keeps the ring full of requests
             // that make no packet must not keep this softirq polling without end.
             n += 1;
-        }
-
-        // ---- Phase 2: all the batch's copies, in hypercalls of up to `TX_COPY_OPS`.
-        let run = batch.run(self.shared.domid);
-        if run.ops() > 0 {
-            self.copies.count_tx(&run);
-        }
-
-        // ---- Phase 3: answer and deliver, in ring order. Each `Copy` packet's copies
-        // follow the previous one's in the batch (and in `src_ids`).
-        let mut statuses = run.statuses();
-        let mut first_op = 0usize;
-        for slot in c.scratch.pending.iter_mut().take(n as usize) {
-            let Some(p) = slot.take() else {
-                continue;
-            };
-            let ops = first_op..first_op + p.ops;
-            first_op = ops.end;
-            let ids = c.scratch.src_ids.get(ops).unwrap_or(&[]);
-            let mut own = statuses.by_ref().take(p.ops);
-            let copies = own.by_ref().zip(ids.iter().copied());
-            self.tx_submit(napi, &c.ring, &mut c.rsp_prod_pvt, p, copies);
-            // The next packet's statuses start after all of this one's, read or not.
-            own.for_each(|_| {});
         }
         (n, more)
     }
@@ -462,23 +519,17 @@ impl Queue {
 
     /// Phase 3 for one packet (C's `xenvif_tx_submit()` for one packet): answers it and,
     /// if it was copied whole, hands it to the stack. `copies` are its copies' statuses
-    /// with the ids of the requests they read, in the order `tx_build` added them.
+    /// with the ids of the requests they read, in the order `tx_build` added them. The skb
+    /// and the pages are taken out of `p` where it lies, not moved with it.
     fn tx_submit(
         &self,
         napi: &NapiPoll<'_>,
         ring: &TxRing,
         rsp_prod_pvt: &mut u32,
-        p: TxPending,
+        p: &mut TxPending,
         copies: impl Iterator<Item = (i16, u16)>,
     ) {
-        let TxPending {
-            pkt,
-            verdict,
-            skb,
-            pages,
-            ..
-        } = p;
-        match (verdict, skb) {
+        match (p.verdict, p.skb.take()) {
             (TxVerdict::Malformed(why), _) => {
                 if self.note_problem() {
                     pr_warn!(
@@ -488,26 +539,27 @@ impl Queue {
                         why
                     );
                 }
-                Self::tx_respond(ring, rsp_prod_pvt, &pkt, Status::Error, &[]);
+                Self::tx_respond(ring, rsp_prod_pvt, &p.pkt, Status::Error, &[]);
                 bump(&self.stats.rx_errors, 1);
             }
             (TxVerdict::Control, _) => {
-                Self::tx_respond(ring, rsp_prod_pvt, &pkt, Status::Okay, &[]);
+                Self::tx_respond(ring, rsp_prod_pvt, &p.pkt, Status::Okay, &[]);
             }
             (TxVerdict::Copy, Some(skb)) => {
-                self.tx_deliver(napi, ring, rsp_prod_pvt, &pkt, skb, pages, copies);
+                self.tx_deliver(napi, ring, rsp_prod_pvt, &p.pkt, skb, &mut p.pages, copies);
             }
             // (`Copy` always has its skb.)
             (TxVerdict::NoRoom | TxVerdict::Copy, _) => {
                 bump(&self.stats.rx_dropped, 1);
-                Self::tx_respond(ring, rsp_prod_pvt, &pkt, Status::Error, &[]);
+                Self::tx_respond(ring, rsp_prod_pvt, &p.pkt, Status::Error, &[]);
             }
         }
     }
 
     /// Answers a packet whose copies ran and, if they all succeeded, hands it to GRO: a
     /// failed copy answers `RSP_ERROR` for the first request (if its own data failed) or
-    /// for the further slots whose data failed (`rx_errors`).
+    /// for the further slots whose data failed (`rx_errors`). The pages given to the skb
+    /// are taken out of `pages`; those left are the caller's to free.
     #[expect(clippy::too_many_arguments, reason = "the ring and one packet's parts")]
     fn tx_deliver(
         &self,
@@ -516,7 +568,7 @@ impl Queue {
         rsp_prod_pvt: &mut u32,
         pkt: &TxPacket,
         mut skb: SkBuff,
-        mut pages: [Option<Page>; MAX_TX_PAGES],
+        pages: &mut [Option<Page>; MAX_TX_PAGES],
         copies: impl Iterator<Item = (i16, u16)>,
     ) {
         let total = pkt.len();
