@@ -241,10 +241,6 @@ impl Queue {
         budget: i32,
     ) -> (i32, bool) {
         let mut free = pending;
-        // Responses the gathered packets will get (one per ring entry they consumed): the
-        // ring's response room counts them as written, as it did when each packet was
-        // answered before the next was read.
-        let mut owed = 0u32;
         let mut n = 0i32;
         let mut more = true;
         while n < budget {
@@ -259,11 +255,16 @@ impl Queue {
                 more = false;
                 break;
             }
+            // The response room is counted from `rsp_prod_pvt` as it was before the batch:
+            // the responses owed for the packets gathered so far take room too, as in C's
+            // `XEN_RING_NR_UNCONSUMED_REQUESTS`, so that a batch never owes more than a
+            // ring of responses. A correct frontend never has more than a ring of requests
+            // past the responses it has seen, so for it the room never limits.
             let req_prod = cur.ring.req_prod();
             let avail = match unconsumed_requests(
                 req_prod,
                 *cur.req_cons,
-                cur.rsp_prod_pvt.wrapping_add(owed),
+                cur.rsp_prod_pvt,
                 ring::TX_RING_SIZE,
             ) {
                 Ok(n) => n,
@@ -320,7 +321,6 @@ impl Queue {
                 }
             };
             *cur.req_cons = cons.wrapping_add(pkt.consumed);
-            owed = owed.wrapping_add(pkt.consumed);
             let p = slot.insert(TxPending::new(pkt, verdict));
             if let TxVerdict::Copy = verdict {
                 Self::tx_build(napi, p, batch, cur.src_ids);
