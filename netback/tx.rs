@@ -30,6 +30,12 @@ use crate::{TxRing, MAX_PACKET_OPS, TX_BATCH_PACKETS, TX_COPY_OPS};
 const TX_LINEAR_MAX: u32 = 1600;
 /// Pages a guest-TX packet's non-linear part can take (64 KiB).
 const MAX_TX_PAGES: usize = 17;
+/// Pages a batch may allocate (`GFP_ATOMIC`) for its packets' non-linear parts before any
+/// of them is delivered: C's `MAX_PENDING_REQS`, the most pending slots (and so pages) its
+/// `xenvif_tx_action()` holds. A batch ends before a packet that could pass it.
+const MAX_PENDING_REQS: usize = ring::TX_RING_SIZE as usize;
+// A batch always has room for one packet's pages.
+const _: () = assert!(MAX_TX_PAGES <= MAX_PENDING_REQS);
 
 /// The linear part of the skb for a packet of `total` bytes.
 fn tx_linear_len(total: u32) -> u32 {
@@ -160,9 +166,9 @@ impl Queue {
     }
 
     /// One batch of up to `budget` packets (fewer when the batch is full: `TX_BATCH_PACKETS`
-    /// packets, or no room for another packet's `MAX_PACKET_OPS` copies). Returns the
-    /// packets (ring entries) consumed and whether to go on: `false` when the ring is
-    /// empty, credit ran out or the vif is disabled.
+    /// packets, no room for another packet's `MAX_PACKET_OPS` copies, or its pages could
+    /// pass `MAX_PENDING_REQS`). Returns the packets (ring entries) consumed and whether to
+    /// go on: `false` when the ring is empty, credit ran out or the vif is disabled.
     ///
     /// Phase 1 (`tx_gather`, C's `xenvif_tx_build_gops()`): each packet is parsed, charged
     /// and given an skb and pages, and its copies join the batch; nothing is answered yet.
@@ -241,10 +247,13 @@ impl Queue {
         budget: i32,
     ) -> (i32, bool) {
         let mut free = pending;
+        // Pages allocated for the batch's packets so far.
+        let mut pages = 0usize;
         let mut n = 0i32;
         let mut more = true;
         while n < budget {
-            if batch.len() + MAX_PACKET_OPS > TX_COPY_OPS {
+            if batch.len() + MAX_PACKET_OPS > TX_COPY_OPS || pages + MAX_TX_PAGES > MAX_PENDING_REQS
+            {
                 break;
             }
             let Some((slot, rest)) = core::mem::take(&mut free).split_first_mut() else {
@@ -323,7 +332,9 @@ impl Queue {
             *cur.req_cons = cons.wrapping_add(pkt.consumed);
             let p = slot.insert(TxPending::new(pkt, verdict));
             if let TxVerdict::Copy = verdict {
-                Self::tx_build(napi, p, batch, cur.src_ids);
+                // Pages are counted even if the packet became `NoRoom`: it holds them
+                // until phase 3.
+                pages += Self::tx_build(napi, p, batch, cur.src_ids);
             }
             // Every request (or chain) consumed counts against the budget, packet or not
             // (dropped, multicast control): a frontend that keeps the ring full of requests
@@ -407,13 +418,13 @@ impl Queue {
     /// `p` a new skb and the pages for its non-linear part and adds its copies to `batch`,
     /// each with the id of the request it reads in `src_ids` (indexed like the batch).
     /// Without an skb, a page or room for the copies, `p` becomes `NoRoom` and none of its
-    /// copies stays in the batch.
+    /// copies stays in the batch. Returns the pages it gave `p` (`NoRoom` or not).
     fn tx_build<'l>(
         napi: &NapiPoll<'_>,
         p: &'l mut TxPending,
         batch: &mut CopyBatch<'_, 'l>,
         src_ids: &mut [u16],
-    ) {
+    ) -> usize {
         let TxPending {
             pkt,
             verdict,
@@ -425,7 +436,7 @@ impl Queue {
         let linear = tx_linear_len(total);
         let Some(new_skb) = napi.alloc_skb(linear) else {
             *verdict = TxVerdict::NoRoom;
-            return;
+            return 0;
         };
         let skb = skb.insert(new_skb);
         // Destinations: the linear area, then whole pages for the rest.
@@ -434,7 +445,7 @@ impl Queue {
             Ok(n) => n,
             Err(_) => {
                 *verdict = TxVerdict::NoRoom;
-                return;
+                return 0;
             }
         };
         let mut rest = total - linear;
@@ -442,7 +453,7 @@ impl Queue {
         while rest > 0 {
             let Some(page) = Page::alloc_atomic() else {
                 *verdict = TxVerdict::NoRoom;
-                return;
+                return npages;
             };
             let len = rest.min(PAGE_SIZE as u32);
             pages[npages] = Some(page);
@@ -512,9 +523,10 @@ impl Queue {
         if overflow {
             batch.truncate(start);
             *verdict = TxVerdict::NoRoom;
-            return;
+            return npages;
         }
         *ops = batch.len() - start;
+        npages
     }
 
     /// Phase 3 for one packet (C's `xenvif_tx_submit()` for one packet): answers it and,
