@@ -539,7 +539,7 @@ enum RxEnd {
 /// Room for one batch of guest-RX packets, allocated at connect.
 pub(crate) struct RxScratch {
     /// The batch's packets in order (`RX_BATCH` entries, all `None` between batches).
-    pending: KVec<Option<RxPending>>,
+    pending: KVVec<Option<RxPending>>,
     /// For each copy in the batch (`RX_COPY_OPS`), the data slot of its packet it fills.
     op_slot: KVec<u8>,
 }
@@ -547,7 +547,7 @@ pub(crate) struct RxScratch {
 impl RxScratch {
     /// Allocates the scratch space (process context, at connect).
     pub(crate) fn new() -> Result<Self> {
-        let mut pending = KVec::with_capacity(RX_BATCH as usize, GFP_KERNEL)?;
+        let mut pending = KVVec::with_capacity(RX_BATCH as usize, GFP_KERNEL)?;
         for _ in 0..RX_BATCH {
             pending.push(None, GFP_KERNEL)?;
         }

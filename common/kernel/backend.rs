@@ -313,10 +313,14 @@ struct CopyOp {
 /// # Invariants
 ///
 /// `raw` holds `max` `struct gnttab_copy`; `max` is not 0.
+///
+/// `raw` and `ops` are `kvmalloc`ed (a batch of 512 copies takes 20 KiB and 12 KiB, which
+/// `kmalloc` would need physically contiguous): the hypercall takes the array by its
+/// virtual address, and C's own `tx_copy_ops` live in the `vzalloc`ed queue array.
 pub struct GrantCopier {
-    raw: KVec<bindings::gnttab_copy>,
+    raw: KVVec<bindings::gnttab_copy>,
     max: usize,
-    ops: KVec<CopyOp>,
+    ops: KVVec<CopyOp>,
 }
 
 impl GrantCopier {
@@ -327,8 +331,8 @@ impl GrantCopier {
             return Err(EINVAL);
         }
         // Zeroed, like the `kcalloc` this replaces.
-        let raw = KVec::from_elem(bindings::gnttab_copy::default(), max, GFP_KERNEL)?;
-        let ops = KVec::with_capacity(ops, GFP_KERNEL)?;
+        let raw = KVVec::from_elem(bindings::gnttab_copy::default(), max, GFP_KERNEL)?;
+        let ops = KVVec::with_capacity(ops, GFP_KERNEL)?;
         Ok(Self { raw, max, ops })
     }
 
@@ -369,12 +373,16 @@ impl GrantCopier {
         if issued {
             // SAFETY: `g` is an exclusive array of `g.len()` initialised `struct
             // gnttab_copy`; `gnttab_batch_copy` issues the copy hypercall on it (retrying
-            // ops that got `GNTST_eagain`) and writes the ops' `status`. The hypercall also
-            // reads or writes the local ranges the ops name, each of which came from a
-            // `LocalSrc` (read: memory held for the batch's `'l`) or a `LocalDst` (written:
-            // memory held exclusively for `'l`); `CopyBatch::run` runs inside `'l`, so that
-            // memory is the caller's for the whole call. The foreign side is checked by
-            // Xen against the frontend's grants.
+            // ops that got `GNTST_eagain`) and writes the ops' `status`. The array may be
+            // `vmalloc`ed (no physical contiguity needed): hypercall arguments are virtual
+            // addresses of the calling domain, which Xen reads through that domain's page
+            // tables (PV) or translates page by page (HVM, PVH, Arm); C passes its
+            // `vzalloc`ed `tx_copy_ops` the same way. The hypercall also reads or writes
+            // the local ranges the ops name, each of which came from a `LocalSrc` (read:
+            // memory held for the batch's `'l`) or a `LocalDst` (written: memory held
+            // exclusively for `'l`); `CopyBatch::run` runs inside `'l`, so that memory is
+            // the caller's for the whole call. The foreign side is checked by Xen against
+            // the frontend's grants.
             unsafe { bindings::gnttab_batch_copy(g.as_mut_ptr(), g.len() as u32) };
         }
         for (g, op) in g.iter().zip(ops.iter_mut()) {
