@@ -86,7 +86,8 @@ const DRIVER_NAME: &CStr = c"xen_netback";
 type TxRing = BackRing<{ ring::TX_SLOT_SIZE }, { ring::TX_RING_SIZE }>;
 type RxRing = BackRing<{ ring::RX_SLOT_SIZE }, { ring::RX_RING_SIZE }>;
 
-/// Grant copies per hypercall (`COPY_BATCH_SIZE`).
+/// Guest-RX grant copies per hypercall (C's `COPY_BATCH_SIZE`); guest TX runs up to
+/// `TX_COPY_OPS` per hypercall.
 const COPY_BATCH: usize = 64;
 /// Copy operations one packet can need on either path.
 const MAX_PACKET_OPS: usize = 96;
