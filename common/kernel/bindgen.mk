@@ -16,6 +16,17 @@ xnt_bindgen_allow := \
 	--allowlist-function 'unbind_from_irqhandler' \
 	--allowlist-function 'notify_remote_via_irq' \
 	--allowlist-function 'xen_irq_lateeoi' \
+	--allowlist-function 'rtnl_(un)?lock' \
+	--allowlist-function 'register_netdevice' \
+	--allowlist-function 'unregister_netdevice_queue' \
+	--allowlist-function 'dev_close' \
+	--allowlist-function 'free_netdev' \
+	--allowlist-function 'netif_carrier_(on|off)' \
+	--allowlist-function '__netdev_notify_peers' \
+	--allowlist-function 'netif_set_real_num_[rt]x_queues' \
+	--allowlist-function 'netdev_update_features' \
+	--allowlist-function 'napi_(enable|disable|complete_done|alloc_skb)' \
+	--allowlist-function 'eth_type_trans' \
 	--allowlist-type 'xenbus_.*' \
 	--allowlist-type 'xnt_.*' \
 	--allowlist-var 'XNT_.*' \

@@ -6,6 +6,9 @@
  */
 #include <linux/moduleparam.h>
 #include <linux/cpumask.h>
+#include <linux/etherdevice.h>
+#include <linux/netdevice.h>
+#include <linux/rtnetlink.h>
 #include <xen/xen.h>
 #include <xen/xenbus.h>
 #include <xen/grant_table.h>

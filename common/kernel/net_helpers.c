@@ -229,66 +229,16 @@ void xnt_netdev_set_ctx(struct net_device *dev, const void *ctx)
 	WRITE_ONCE(xnt_priv(dev)->ctx, ctx);
 }
 
-void xnt_netdev_free(struct net_device *dev)
-{
-	free_netdev(dev);
-}
-
-/* The register / close / unregister steps below run under RTNL (xnt_rtnl_lock()). */
-int xnt_netdev_register_locked(struct net_device *dev)
-{
-	return register_netdevice(dev);
-}
-
+/* Read under RTNL, after a failed register_netdevice. */
 bool xnt_netdev_reg_uninitialized(struct net_device *dev)
 {
 	return READ_ONCE(dev->reg_state) == NETREG_UNINITIALIZED;
 }
 
-void xnt_netdev_close_locked(struct net_device *dev)
-{
-	dev_close(dev);
-}
-
-void xnt_netdev_unregister_locked(struct net_device *dev)
-{
-	unregister_netdevice(dev);
-}
-
-void xnt_rtnl_lock(void)
-{
-	rtnl_lock();
-}
-
-void xnt_rtnl_unlock(void)
-{
-	rtnl_unlock();
-}
-
-/* The four below run under RTNL (xnt_rtnl_lock()). */
+/* Under RTNL (rtnl_lock()). */
 void xnt_netdev_set_mac_locked(struct net_device *dev, const u8 *mac)
 {
 	eth_hw_addr_set(dev, mac);
-}
-
-int xnt_netdev_set_real_queues_locked(struct net_device *dev, unsigned int count)
-{
-	int err = netif_set_real_num_tx_queues(dev, count);
-
-	return err ? err : netif_set_real_num_rx_queues(dev, count);
-}
-
-void xnt_netdev_update_features_locked(struct net_device *dev)
-{
-	netdev_update_features(dev);
-}
-
-void xnt_netdev_carrier(struct net_device *dev, bool on)
-{
-	if (on)
-		netif_carrier_on(dev);
-	else
-		netif_carrier_off(dev);
 }
 
 bool xnt_netdev_carrier_ok(struct net_device *dev)
@@ -341,34 +291,14 @@ const char *xnt_netdev_name(struct net_device *dev)
 	return dev->name;
 }
 
-void xnt_netdev_notify_peers_locked(struct net_device *dev)
-{
-	__netdev_notify_peers(dev);
-}
-
 bool xnt_netdev_feature_sg(struct net_device *dev)
 {
 	return dev->features & NETIF_F_SG;
 }
 
-unsigned int xnt_skb_len(struct sk_buff *skb)
-{
-	return skb->len;
-}
-
-u16 xnt_skb_queue_mapping(struct sk_buff *skb)
-{
-	return skb_get_queue_mapping(skb);
-}
-
 u32 xnt_skb_hash(struct sk_buff *skb)
 {
 	return skb_get_hash(skb);
-}
-
-void *xnt_skb_data(struct sk_buff *skb)
-{
-	return skb->data;
 }
 
 unsigned int xnt_skb_headlen(struct sk_buff *skb)
@@ -411,17 +341,7 @@ int xnt_skb_linearize(struct sk_buff *skb)
 	return skb_linearize(skb);
 }
 
-struct sk_buff *xnt_skb_copy(struct sk_buff *skb)
-{
-	return skb_copy(skb, GFP_ATOMIC);
-}
-
 /* Accessors for SkBuff::bounce_zeroed in common/kernel/net/skb.rs. */
-void *xnt_skb_head(struct sk_buff *skb)
-{
-	return skb->head;
-}
-
 unsigned int xnt_skb_headroom(struct sk_buff *skb)
 {
 	return skb_headroom(skb);
@@ -525,11 +445,6 @@ void xnt_skb_set_gso(struct sk_buff *skb, u16 size, unsigned int type)
 	skb_shinfo(skb)->gso_segs = 0;
 }
 
-void xnt_skb_eth_type_trans(struct sk_buff *skb, struct net_device *dev)
-{
-	skb->protocol = eth_type_trans(skb, dev);
-}
-
 void xnt_skb_reset_network_header(struct sk_buff *skb)
 {
 	skb_reset_network_header(skb);
@@ -609,16 +524,6 @@ void xnt_napi_free(struct napi_struct *napi)
 	kfree(container_of(napi, struct xnt_napi, napi));
 }
 
-void xnt_napi_enable(struct napi_struct *napi)
-{
-	napi_enable(napi);
-}
-
-void xnt_napi_disable(struct napi_struct *napi)
-{
-	napi_disable(napi);
-}
-
 void xnt_napi_schedule(struct napi_struct *napi)
 {
 	if (in_task()) {
@@ -629,16 +534,6 @@ void xnt_napi_schedule(struct napi_struct *napi)
 	} else {
 		napi_schedule(napi);
 	}
-}
-
-bool xnt_napi_complete_done(struct napi_struct *napi, int work_done)
-{
-	return napi_complete_done(napi, work_done);
-}
-
-struct sk_buff *xnt_napi_alloc_skb(struct napi_struct *napi, unsigned int len)
-{
-	return napi_alloc_skb(napi, len);
 }
 
 void xnt_napi_gro_receive(struct napi_struct *napi, struct sk_buff *skb)
@@ -654,11 +549,6 @@ struct page *xnt_page_alloc(void)
 struct page *xnt_page_alloc_zeroed(void)
 {
 	return alloc_page(GFP_ATOMIC | __GFP_NOWARN | __GFP_ZERO);
-}
-
-void xnt_page_free(struct page *page)
-{
-	__free_page(page);
 }
 
 unsigned long xnt_page_gfn(struct page *page)
@@ -734,22 +624,3 @@ void xnt_evtchn_notify(void *binding)
 	notify_remote_via_irq(((struct xnt_evtchn *)binding)->irq);
 }
 
-void xnt_xenbus_dev_fatal(struct xenbus_device *dev, int err, const char *msg)
-{
-	xenbus_dev_fatal(dev, err, "%s", msg);
-}
-
-void xnt_xenbus_dev_error(struct xenbus_device *dev, int err, const char *msg)
-{
-	xenbus_dev_error(dev, err, "%s", msg);
-}
-
-void xnt_kfree(const void *p)
-{
-	kfree(p);
-}
-
-void xnt_msleep(unsigned int ms)
-{
-	msleep(ms);
-}

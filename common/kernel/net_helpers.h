@@ -81,18 +81,9 @@ struct net_device *xnt_netdev_alloc(struct device *parent, unsigned int max_queu
 				    const struct xnt_netdev_callbacks *cb,
 				    const char *driver_name);
 void xnt_netdev_set_ctx(struct net_device *dev, const void *ctx);
-void xnt_netdev_free(struct net_device *dev);
-int xnt_netdev_register_locked(struct net_device *dev);
 /* Whether the device was never registered (a failed registration may leave it otherwise). */
 bool xnt_netdev_reg_uninitialized(struct net_device *dev);
-void xnt_netdev_close_locked(struct net_device *dev);
-void xnt_netdev_unregister_locked(struct net_device *dev);
-void xnt_rtnl_lock(void);
-void xnt_rtnl_unlock(void);
 void xnt_netdev_set_mac_locked(struct net_device *dev, const u8 *mac);
-int xnt_netdev_set_real_queues_locked(struct net_device *dev, unsigned int count);
-void xnt_netdev_update_features_locked(struct net_device *dev);
-void xnt_netdev_carrier(struct net_device *dev, bool on);
 bool xnt_netdev_carrier_ok(struct net_device *dev);
 bool xnt_netdev_running(struct net_device *dev);
 void xnt_netdev_tx_stop(struct net_device *dev, unsigned int queue);
@@ -103,14 +94,10 @@ void xnt_netdev_tx_disable(struct net_device *dev);
 unsigned int xnt_netdev_real_tx_queues(struct net_device *dev);
 unsigned int xnt_netdev_num_tx_queues(struct net_device *dev);
 const char *xnt_netdev_name(struct net_device *dev);
-void xnt_netdev_notify_peers_locked(struct net_device *dev);
 bool xnt_netdev_feature_sg(struct net_device *dev);
 
-unsigned int xnt_skb_len(struct sk_buff *skb);
-u16 xnt_skb_queue_mapping(struct sk_buff *skb);
 u32 xnt_skb_hash(struct sk_buff *skb);
 /* Accessors for the per-page chunk walk in common/kernel/net/skb.rs. */
-void *xnt_skb_data(struct sk_buff *skb);
 unsigned int xnt_skb_headlen(struct sk_buff *skb);
 unsigned int xnt_skb_nr_frags(struct sk_buff *skb);
 unsigned long xnt_skb_frag_pfn(struct sk_buff *skb, unsigned int i);
@@ -119,9 +106,7 @@ unsigned int xnt_skb_frag_size(struct sk_buff *skb, unsigned int i);
 unsigned long xnt_virt_to_pfn(const void *p);
 unsigned long xnt_pfn_to_gfn(unsigned long pfn);
 int xnt_skb_linearize(struct sk_buff *skb);
-struct sk_buff *xnt_skb_copy(struct sk_buff *skb);
 /* Accessors for SkBuff::bounce_zeroed in common/kernel/net/skb.rs. */
-void *xnt_skb_head(struct sk_buff *skb);
 unsigned int xnt_skb_headroom(struct sk_buff *skb);
 unsigned int xnt_skb_end_offset(struct sk_buff *skb);
 void xnt_skb_reserve(struct sk_buff *skb, unsigned int len);
@@ -140,7 +125,6 @@ int xnt_skb_add_page_frag(struct sk_buff *skb, struct page *page, unsigned int o
 /* Accessors for SkBuff::finish_rx in common/kernel/net/skb.rs. */
 bool xnt_skb_may_pull(struct sk_buff *skb, unsigned int len);
 void xnt_skb_set_gso(struct sk_buff *skb, u16 size, unsigned int type);
-void xnt_skb_eth_type_trans(struct sk_buff *skb, struct net_device *dev);
 void xnt_skb_reset_network_header(struct sk_buff *skb);
 void xnt_skb_set_ip_summed(struct sk_buff *skb, unsigned int ip_summed);
 
@@ -152,16 +136,11 @@ void xnt_napi_schedule_after(struct napi_struct *napi, unsigned int ms);
 void xnt_napi_cancel_timer(struct napi_struct *napi);
 void xnt_napi_del(struct napi_struct *napi);
 void xnt_napi_free(struct napi_struct *napi);
-void xnt_napi_enable(struct napi_struct *napi);
-void xnt_napi_disable(struct napi_struct *napi);
 void xnt_napi_schedule(struct napi_struct *napi);
-bool xnt_napi_complete_done(struct napi_struct *napi, int work_done);
-struct sk_buff *xnt_napi_alloc_skb(struct napi_struct *napi, unsigned int len);
 void xnt_napi_gro_receive(struct napi_struct *napi, struct sk_buff *skb);
 
 struct page *xnt_page_alloc(void);
 struct page *xnt_page_alloc_zeroed(void);
-void xnt_page_free(struct page *page);
 unsigned long xnt_page_gfn(struct page *page);
 
 /* `dev` NULL: bind our own unbound `port`; else bind the peer's `port` of `dev`. */
@@ -171,9 +150,5 @@ void *xnt_evtchn_bind(struct xenbus_device *dev, evtchn_port_t port,
 void xnt_evtchn_unbind(void *binding);
 void xnt_evtchn_notify(void *binding);
 
-void xnt_xenbus_dev_fatal(struct xenbus_device *dev, int err, const char *msg);
-void xnt_xenbus_dev_error(struct xenbus_device *dev, int err, const char *msg);
-void xnt_kfree(const void *p);
-void xnt_msleep(unsigned int ms);
 
 #endif

@@ -347,7 +347,7 @@ impl<T: NetDriver> NetDevice<T> {
             Ok(shared) => shared,
             Err(e) => {
                 // SAFETY: Never registered, no NAPI context, known to nothing else.
-                unsafe { bindings::xnt_netdev_free(p) };
+                unsafe { bindings::free_netdev(p) };
                 return Err(e.into());
             }
         };
@@ -394,7 +394,7 @@ impl<T: NetDriver> NetDevice<T> {
         let rtnl = Rtnl::lock();
         // SAFETY: The device is valid, fully set up (its context too) and never registered;
         // RTNL is held.
-        let ret = to_result(unsafe { bindings::xnt_netdev_register_locked(self.ptr.as_ptr()) });
+        let ret = to_result(unsafe { bindings::register_netdevice(self.ptr.as_ptr()) });
         if ret.is_err() {
             // SAFETY: The device is valid; its failed registration has returned, and RTNL
             // is held, so the core no longer changes `reg_state`.
@@ -430,12 +430,15 @@ impl<T: NetDriver> NetDevice<T> {
             let rtnl = Rtnl::lock();
             // SAFETY: The device is registered, RTNL is held. `dev_close` of a device that
             // is down does nothing.
-            unsafe { bindings::xnt_netdev_close_locked(self.ptr.as_ptr()) };
+            unsafe { bindings::dev_close(self.ptr.as_ptr()) };
             // Nobody can open the device again while we hold RTNL.
             self.shared.kill_locked(&rtnl);
             // SAFETY: The device is registered (and down), RTNL is held; this is its only
             // unregistration. It is completed (operations waited for) by `rtnl_unlock`.
-            unsafe { bindings::xnt_netdev_unregister_locked(self.ptr.as_ptr()) };
+            // (`unregister_netdevice(dev)` is this call with no list.)
+            unsafe {
+                bindings::unregister_netdevice_queue(self.ptr.as_ptr(), core::ptr::null_mut())
+            };
             drop(rtnl);
             self.reg = Registration::Unregistered;
         }
@@ -463,7 +466,7 @@ impl<T: NetDriver> Drop for NetDevice<T> {
         // SAFETY: The device is no longer registered, has no NAPI context left, no handle
         // operation runs on it or can start (`alive` is false, see `kill_locked`), and
         // nothing else frees it.
-        unsafe { bindings::xnt_netdev_free(self.ptr.as_ptr()) };
+        unsafe { bindings::free_netdev(self.ptr.as_ptr()) };
         // `self.ctx` is released after this: no operation can run any more.
     }
 }
@@ -514,7 +517,7 @@ impl Rtnl {
     fn lock() -> Self {
         kernel::task::might_sleep();
         // SAFETY: Process context (the caller's requirement); released by `drop`.
-        unsafe { bindings::xnt_rtnl_lock() };
+        unsafe { bindings::rtnl_lock() };
         Self(PhantomData)
     }
 }
@@ -522,7 +525,7 @@ impl Rtnl {
 impl Drop for Rtnl {
     fn drop(&mut self) {
         // SAFETY: Taken by `lock`, on this thread (not `Send`).
-        unsafe { bindings::xnt_rtnl_unlock() };
+        unsafe { bindings::rtnl_unlock() };
     }
 }
 
@@ -647,7 +650,9 @@ impl NetDevRef {
     pub fn set_real_queues(&self, count: u32) -> Result {
         let d = self.live_rtnl().ok_or(ENODEV)?;
         // SAFETY: Allocated device (`LiveDev`), RTNL held.
-        to_result(unsafe { bindings::xnt_netdev_set_real_queues_locked(d.raw(), count) })
+        to_result(unsafe { bindings::netif_set_real_num_tx_queues(d.raw(), count) })?;
+        // SAFETY: As above.
+        to_result(unsafe { bindings::netif_set_real_num_rx_queues(d.raw(), count) })
     }
 
     /// Re-runs feature negotiation (`netdev_update_features`; takes RTNL: process context,
@@ -656,7 +661,7 @@ impl NetDevRef {
     pub fn update_features(&self) {
         if let Some(d) = self.live_rtnl() {
             // SAFETY: Allocated device (`LiveDev`), RTNL held.
-            unsafe { bindings::xnt_netdev_update_features_locked(d.raw()) };
+            unsafe { bindings::netdev_update_features(d.raw()) };
         }
     }
 
@@ -664,7 +669,13 @@ impl NetDevRef {
     pub fn set_carrier(&self, on: bool) {
         if let Some(d) = self.live() {
             // SAFETY: Allocated device (`LiveDev`). `netif_carrier_on/off` do not sleep.
-            unsafe { bindings::xnt_netdev_carrier(d.raw(), on) };
+            unsafe {
+                if on {
+                    bindings::netif_carrier_on(d.raw())
+                } else {
+                    bindings::netif_carrier_off(d.raw())
+                }
+            };
         }
     }
 
@@ -765,7 +776,7 @@ impl NetDevRef {
         if let Some(d) = self.live_rtnl() {
             // SAFETY: Allocated device (`LiveDev`), RTNL held (`__netdev_notify_peers`
             // asserts it).
-            unsafe { bindings::xnt_netdev_notify_peers_locked(d.raw()) };
+            unsafe { bindings::__netdev_notify_peers(d.raw()) };
         }
     }
 
