@@ -229,12 +229,6 @@ void xnt_netdev_set_ctx(struct net_device *dev, const void *ctx)
 	WRITE_ONCE(xnt_priv(dev)->ctx, ctx);
 }
 
-/* Read under RTNL, after a failed register_netdevice. */
-bool xnt_netdev_reg_uninitialized(struct net_device *dev)
-{
-	return READ_ONCE(dev->reg_state) == NETREG_UNINITIALIZED;
-}
-
 /* Under RTNL (rtnl_lock()). */
 void xnt_netdev_set_mac_locked(struct net_device *dev, const u8 *mac)
 {
@@ -274,26 +268,6 @@ void xnt_netdev_tx_start_all(struct net_device *dev)
 void xnt_netdev_tx_disable(struct net_device *dev)
 {
 	netif_tx_disable(dev);
-}
-
-unsigned int xnt_netdev_real_tx_queues(struct net_device *dev)
-{
-	return dev->real_num_tx_queues;
-}
-
-unsigned int xnt_netdev_num_tx_queues(struct net_device *dev)
-{
-	return dev->num_tx_queues;
-}
-
-const char *xnt_netdev_name(struct net_device *dev)
-{
-	return dev->name;
-}
-
-bool xnt_netdev_feature_sg(struct net_device *dev)
-{
-	return dev->features & NETIF_F_SG;
 }
 
 u32 xnt_skb_hash(struct sk_buff *skb)

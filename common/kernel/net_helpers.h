@@ -81,8 +81,6 @@ struct net_device *xnt_netdev_alloc(struct device *parent, unsigned int max_queu
 				    const struct xnt_netdev_callbacks *cb,
 				    const char *driver_name);
 void xnt_netdev_set_ctx(struct net_device *dev, const void *ctx);
-/* Whether the device was never registered (a failed registration may leave it otherwise). */
-bool xnt_netdev_reg_uninitialized(struct net_device *dev);
 void xnt_netdev_set_mac_locked(struct net_device *dev, const u8 *mac);
 bool xnt_netdev_carrier_ok(struct net_device *dev);
 bool xnt_netdev_running(struct net_device *dev);
@@ -91,10 +89,6 @@ void xnt_netdev_tx_wake(struct net_device *dev, unsigned int queue);
 bool xnt_netdev_tx_stopped(struct net_device *dev, unsigned int queue);
 void xnt_netdev_tx_start_all(struct net_device *dev);
 void xnt_netdev_tx_disable(struct net_device *dev);
-unsigned int xnt_netdev_real_tx_queues(struct net_device *dev);
-unsigned int xnt_netdev_num_tx_queues(struct net_device *dev);
-const char *xnt_netdev_name(struct net_device *dev);
-bool xnt_netdev_feature_sg(struct net_device *dev);
 
 u32 xnt_skb_hash(struct sk_buff *skb);
 /* Accessors for the per-page chunk walk in common/kernel/net/skb.rs. */

@@ -22,6 +22,9 @@ use super::super::sync::BhDisabled;
 use super::napi::NapiInner;
 use super::SkBuff;
 
+/// `NETIF_F_SG` (`netdev_features_t` bits are macros over the `NETIF_F_*_BIT` enum).
+const NETIF_F_SG: u64 = 1 << bindings::NETIF_F_SG_BIT;
+
 /// Length of one ethtool statistics name, including its NUL.
 pub const STAT_NAME_LEN: usize = bindings::XNT_STAT_NAME_LEN as usize;
 
@@ -333,9 +336,9 @@ impl<T: NetDriver> NetDevice<T> {
     /// nothing else uses or frees.
     unsafe fn from_raw(p: *mut bindings::net_device) -> Result<Self> {
         let ptr = NonNull::new(p).ok_or(ENOMEM)?;
-        // SAFETY: The device is valid (safety requirement); `num_tx_queues` is set by
-        // `alloc_netdev_mqs` and never changes.
-        let tx_queues = unsafe { bindings::xnt_netdev_num_tx_queues(p) };
+        // SAFETY: The device is valid (safety requirement); `num_tx_queues` is a plain
+        // field set by `alloc_netdev_mqs` and never changed.
+        let tx_queues = unsafe { (*p).num_tx_queues };
         let shared = match Arc::new(
             NetDevShared {
                 ptr,
@@ -397,8 +400,10 @@ impl<T: NetDriver> NetDevice<T> {
         let ret = to_result(unsafe { bindings::register_netdevice(self.ptr.as_ptr()) });
         if ret.is_err() {
             // SAFETY: The device is valid; its failed registration has returned, and RTNL
-            // is held, so the core no longer changes `reg_state`.
-            if !unsafe { bindings::xnt_netdev_reg_uninitialized(self.ptr.as_ptr()) } {
+            // is held, so the core no longer changes `reg_state` (a plain `u8`, read as the
+            // core does, with `READ_ONCE`).
+            let reg_state = unsafe { (&raw const (*self.ptr.as_ptr()).reg_state).read_volatile() };
+            if u32::from(reg_state) != bindings::netdev_reg_state_NETREG_UNINITIALIZED {
                 // Unregistered by the failure path (completed by `rtnl_unlock`, as for
                 // `unregister`); never registered again. The handles end here, before that.
                 self.shared.kill_locked(&rtnl);
@@ -755,18 +760,22 @@ impl NetDevRef {
 
     /// The real number of TX queues (0 once the device is gone). Any context.
     pub fn real_tx_queues(&self) -> u32 {
-        // SAFETY: Allocated device (`LiveDev`); a field read.
+        // SAFETY: Allocated device (`LiveDev`). The field changes under RTNL, which this
+        // does not hold: read once, as `READ_ONCE` would (C reads it unlocked too).
         self.live().map_or(0, |d| unsafe {
-            bindings::xnt_netdev_real_tx_queues(d.raw())
+            (&raw const (*d.raw()).real_num_tx_queues).read_volatile()
         })
     }
 
     /// Whether scatter-gather is currently enabled (`false` once the device is gone). Any
     /// context.
     pub fn sg_enabled(&self) -> bool {
-        // SAFETY: Allocated device (`LiveDev`); a field read.
-        self.live()
-            .is_some_and(|d| unsafe { bindings::xnt_netdev_feature_sg(d.raw()) })
+        self.live().is_some_and(|d| {
+            // SAFETY: Allocated device (`LiveDev`). `features` changes under RTNL, which
+            // this does not hold: read once, as `READ_ONCE` would (C reads it unlocked too).
+            let features = unsafe { (&raw const (*d.raw()).features).read_volatile() };
+            features & NETIF_F_SG != 0
+        })
     }
 
     /// Sends gratuitous ARP / unsolicited neighbour advertisements (takes RTNL: process
@@ -791,7 +800,7 @@ impl NetDevRef {
             // NUL.)
             unsafe {
                 core::ptr::copy_nonoverlapping(
-                    bindings::xnt_netdev_name(d.raw()).cast::<u8>(),
+                    (&raw const (*d.raw()).name).cast::<u8>(),
                     name.0.as_mut_ptr(),
                     name.0.len() - 1,
                 )
