@@ -22,197 +22,16 @@
 
 static_assert(PAGE_SIZE == XEN_PAGE_SIZE);
 
-struct xnt_netdev_priv {
-	const struct xnt_netdev_callbacks *cb;
-	const void *ctx;
-	const char *driver_name;
-};
-
-static struct xnt_netdev_priv *xnt_priv(struct net_device *dev)
-{
-	return netdev_priv(dev);
-}
-
-static int xnt_ndo_open(struct net_device *dev)
-{
-	struct xnt_netdev_priv *p = xnt_priv(dev);
-
-	return p->ctx ? p->cb->open(p->ctx) : -ENODEV;
-}
-
-static int xnt_ndo_stop(struct net_device *dev)
-{
-	struct xnt_netdev_priv *p = xnt_priv(dev);
-
-	return p->ctx ? p->cb->stop(p->ctx) : 0;
-}
-
-static netdev_tx_t xnt_ndo_start_xmit(struct sk_buff *skb, struct net_device *dev)
-{
-	struct xnt_netdev_priv *p = xnt_priv(dev);
-
-	if (unlikely(!p->ctx)) {
-		dev_kfree_skb_any(skb);
-		return NETDEV_TX_OK;
-	}
-	p->cb->start_xmit(p->ctx, skb);
-	return NETDEV_TX_OK;
-}
-
-static u16 xnt_ndo_select_queue(struct net_device *dev, struct sk_buff *skb,
-				struct net_device *sb_dev)
-{
-	struct xnt_netdev_priv *p = xnt_priv(dev);
-
-	return p->ctx ? p->cb->select_queue(p->ctx, skb) : 0;
-}
-
-static void xnt_ndo_get_stats64(struct net_device *dev, struct rtnl_link_stats64 *tot)
-{
-	struct xnt_netdev_priv *p = xnt_priv(dev);
-	struct xnt_link_stats s = {};
-
-	if (p->ctx)
-		p->cb->get_stats64(p->ctx, &s);
-	tot->rx_packets = s.rx_packets;
-	tot->tx_packets = s.tx_packets;
-	tot->rx_bytes = s.rx_bytes;
-	tot->tx_bytes = s.tx_bytes;
-	tot->rx_errors = s.rx_errors;
-	tot->tx_errors = s.tx_errors;
-	tot->rx_dropped = s.rx_dropped;
-	tot->tx_dropped = s.tx_dropped;
-}
-
-static netdev_features_t xnt_ndo_fix_features(struct net_device *dev,
-					      netdev_features_t features)
-{
-	struct xnt_netdev_priv *p = xnt_priv(dev);
-	u32 allowed = p->ctx ? p->cb->allowed_features(p->ctx) : XNT_FEAT_IP_CSUM;
-
-	if (!(allowed & XNT_FEAT_IP_CSUM))
-		features &= ~NETIF_F_IP_CSUM;
-	if (!(allowed & XNT_FEAT_SG))
-		features &= ~NETIF_F_SG;
-	if (!(allowed & XNT_FEAT_IPV6_CSUM))
-		features &= ~NETIF_F_IPV6_CSUM;
-	if (!(allowed & XNT_FEAT_TSO))
-		features &= ~NETIF_F_TSO;
-	if (!(allowed & XNT_FEAT_TSO6))
-		features &= ~NETIF_F_TSO6;
-	return features;
-}
-
-static int xnt_ndo_set_features(struct net_device *dev, netdev_features_t features)
-{
-	if (!(features & NETIF_F_SG) && dev->mtu > ETH_DATA_LEN) {
-		netdev_info(dev, "reducing MTU to %u: no scatter-gather\n", ETH_DATA_LEN);
-		WRITE_ONCE(dev->mtu, ETH_DATA_LEN);
-	}
-	return 0;
-}
-
-static int xnt_ndo_change_mtu(struct net_device *dev, int mtu)
-{
-	struct xnt_netdev_priv *p = xnt_priv(dev);
-	u32 max = p->ctx ? p->cb->max_mtu(p->ctx) : ETH_DATA_LEN;
-
-	if (mtu > max)
-		return -EINVAL;
-	WRITE_ONCE(dev->mtu, mtu);
-	return 0;
-}
-
-static const struct net_device_ops xnt_netdev_ops = {
-	.ndo_open = xnt_ndo_open,
-	.ndo_stop = xnt_ndo_stop,
-	.ndo_start_xmit = xnt_ndo_start_xmit,
-	.ndo_select_queue = xnt_ndo_select_queue,
-	.ndo_get_stats64 = xnt_ndo_get_stats64,
-	.ndo_fix_features = xnt_ndo_fix_features,
-	.ndo_set_features = xnt_ndo_set_features,
-	.ndo_change_mtu = xnt_ndo_change_mtu,
-	.ndo_set_mac_address = eth_mac_addr,
-	.ndo_validate_addr = eth_validate_addr,
-};
-
-static void xnt_get_drvinfo(struct net_device *dev, struct ethtool_drvinfo *info)
-{
-	struct xnt_netdev_priv *p = xnt_priv(dev);
-
-	strscpy(info->driver, p->driver_name, sizeof(info->driver));
-	if (dev->dev.parent)
-		strscpy(info->bus_info, dev_name(dev->dev.parent), sizeof(info->bus_info));
-}
-
-static int xnt_get_sset_count(struct net_device *dev, int sset)
-{
-	struct xnt_netdev_priv *p = xnt_priv(dev);
-
-	if (sset != ETH_SS_STATS)
-		return -EOPNOTSUPP;
-	return p->ctx ? p->cb->stats_count(p->ctx) : 0;
-}
-
-static void xnt_get_strings(struct net_device *dev, u32 sset, u8 *data)
-{
-	struct xnt_netdev_priv *p = xnt_priv(dev);
-	u32 n;
-
-	if (sset != ETH_SS_STATS || !p->ctx)
-		return;
-	n = p->cb->stats_count(p->ctx);
-	memset(data, 0, (size_t)n * ETH_GSTRING_LEN);
-	p->cb->stats_names(p->ctx, data, n);
-}
-
-static void xnt_get_ethtool_stats(struct net_device *dev, struct ethtool_stats *stats,
-				  u64 *data)
-{
-	struct xnt_netdev_priv *p = xnt_priv(dev);
-
-	if (p->ctx)
-		p->cb->stats_values(p->ctx, data, p->cb->stats_count(p->ctx));
-}
-
-static void xnt_get_channels(struct net_device *dev, struct ethtool_channels *ch)
-{
-	struct xnt_netdev_priv *p = xnt_priv(dev);
-	u32 max = 1, cur = 1;
-
-	if (p->ctx)
-		p->cb->channels(p->ctx, &max, &cur);
-	ch->max_combined = max;
-	ch->combined_count = cur;
-}
-
-static const struct ethtool_ops xnt_ethtool_ops = {
-	.get_drvinfo = xnt_get_drvinfo,
-	.get_link = ethtool_op_get_link,
-	.get_sset_count = xnt_get_sset_count,
-	.get_strings = xnt_get_strings,
-	.get_ethtool_stats = xnt_get_ethtool_stats,
-	.get_channels = xnt_get_channels,
-};
-
-static_assert(ETH_GSTRING_LEN == XNT_STAT_NAME_LEN);
-
 struct net_device *xnt_netdev_alloc(struct device *parent, unsigned int max_queues,
-				    const struct xnt_netdev_callbacks *cb,
-				    const char *driver_name)
+				    const struct net_device_ops *ops,
+				    const struct ethtool_ops *ethtool_ops, unsigned int priv_size)
 {
-	struct net_device *dev;
-	struct xnt_netdev_priv *p;
+	struct net_device *dev = alloc_etherdev_mq(priv_size, max_queues);
 
-	dev = alloc_etherdev_mq(sizeof(*p), max_queues);
 	if (!dev)
 		return NULL;
-	p = xnt_priv(dev);
-	p->cb = cb;
-	p->ctx = NULL;
-	p->driver_name = driver_name;
-	dev->netdev_ops = &xnt_netdev_ops;
-	dev->ethtool_ops = &xnt_ethtool_ops;
+	dev->netdev_ops = ops;
+	dev->ethtool_ops = ethtool_ops;
 	dev->hw_features = NETIF_F_IP_CSUM | NETIF_F_SG | NETIF_F_IPV6_CSUM | NETIF_F_TSO |
 			   NETIF_F_TSO6;
 	dev->features = NETIF_F_RXCSUM | NETIF_F_GSO_ROBUST | dev->hw_features;
@@ -222,11 +41,6 @@ struct net_device *xnt_netdev_alloc(struct device *parent, unsigned int max_queu
 	SET_NETDEV_DEV(dev, parent);
 	netif_carrier_off(dev);
 	return dev;
-}
-
-void xnt_netdev_set_ctx(struct net_device *dev, const void *ctx)
-{
-	WRITE_ONCE(xnt_priv(dev)->ctx, ctx);
 }
 
 /* Under RTNL (rtnl_lock()). */

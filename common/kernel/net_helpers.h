@@ -1,12 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * C side of the Rust net_device / NAPI / skb / page / event-channel abstractions.
- *
- * The kernel's own Rust bindings see `struct net_device`, `struct sk_buff` and
- * `struct napi_struct` only as opaque types, and most of the API around them is made of
- * static inline functions. This glue keeps those structs opaque to Rust: it owns the
- * callback tables (calling back into Rust through `struct xnt_netdev_callbacks`) and
- * exposes each operation the Rust abstractions need as a plain function.
+ * C side of the Rust net_device / NAPI / skb / page / event-channel abstractions: what
+ * must be C or is a static inline / macro of the net, skb and page API. The ops tables and
+ * their dispatch are Rust (common/kernel/net/netdev.rs), as are the calls of exported
+ * functions and the reads of plain fields.
  */
 #ifndef XNT_NET_HELPERS_H
 #define XNT_NET_HELPERS_H
@@ -19,13 +16,8 @@ struct napi_struct;
 struct page;
 struct device;
 struct xenbus_device;
-
-/* Offload features a driver may allow in `fix_features`. */
-#define XNT_FEAT_SG		(1U << 0)
-#define XNT_FEAT_IPV6_CSUM	(1U << 1)
-#define XNT_FEAT_TSO		(1U << 2)
-#define XNT_FEAT_TSO6		(1U << 3)
-#define XNT_FEAT_IP_CSUM	(1U << 4)
+struct net_device_ops;
+struct ethtool_ops;
 
 /* `skb->ip_summed` values, as the Rust side sees them. */
 #define XNT_CSUM_NONE		0
@@ -44,43 +36,14 @@ struct xenbus_device;
 #define XNT_EOI_SPURIOUS	1
 #define XNT_EOI_NONE		2
 
-/* Length of one ethtool statistics name, including the terminating NUL. */
-#define XNT_STAT_NAME_LEN	32
-
-struct xnt_link_stats {
-	u64 rx_packets;
-	u64 tx_packets;
-	u64 rx_bytes;
-	u64 tx_bytes;
-	u64 rx_errors;
-	u64 tx_errors;
-	u64 rx_dropped;
-	u64 tx_dropped;
-};
-
-/* Driver callbacks; `ctx` is the pointer given to xnt_netdev_set_ctx(). */
-struct xnt_netdev_callbacks {
-	int (*open)(const void *ctx);
-	int (*stop)(const void *ctx);
-	/* Always takes the skb. */
-	void (*start_xmit)(const void *ctx, struct sk_buff *skb);
-	u16 (*select_queue)(const void *ctx, struct sk_buff *skb);
-	void (*get_stats64)(const void *ctx, struct xnt_link_stats *stats);
-	/* Returns the XNT_FEAT_* bits that may stay on. */
-	u32 (*allowed_features)(const void *ctx);
-	/* Largest MTU accepted now. */
-	u32 (*max_mtu)(const void *ctx);
-	u32 (*stats_count)(const void *ctx);
-	/* `names` has stats_count() entries of XNT_STAT_NAME_LEN bytes, zeroed. */
-	void (*stats_names)(const void *ctx, u8 *names, u32 count);
-	void (*stats_values)(const void *ctx, u64 *values, u32 count);
-	void (*channels)(const void *ctx, u32 *max_combined, u32 *combined);
-};
-
+/*
+ * An Ethernet device with room for `max_queues` queues and `priv_size` bytes of private
+ * data (zeroed), with the given ops tables (static, Rust's), the offloads and MTU range of
+ * the netif protocol, `parent` as its parent device, carrier off.
+ */
 struct net_device *xnt_netdev_alloc(struct device *parent, unsigned int max_queues,
-				    const struct xnt_netdev_callbacks *cb,
-				    const char *driver_name);
-void xnt_netdev_set_ctx(struct net_device *dev, const void *ctx);
+				    const struct net_device_ops *ops,
+				    const struct ethtool_ops *ethtool_ops, unsigned int priv_size);
 void xnt_netdev_set_mac_locked(struct net_device *dev, const u8 *mac);
 bool xnt_netdev_carrier_ok(struct net_device *dev);
 bool xnt_netdev_running(struct net_device *dev);
