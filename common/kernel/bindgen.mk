@@ -28,6 +28,7 @@ xnt_bindgen_allow := \
 	--allowlist-function '__xenbus_.*' \
 	--allowlist-function 'gnttab_.*' \
 	--allowlist-function 'bind_interdomain_evtchn_to_irq.*' \
+	--allowlist-function 'bind_evtchn_to_irqhandler_lateeoi' \
 	--allowlist-function 'unbind_from_irqhandler' \
 	--allowlist-function 'notify_remote_via_irq' \
 	--allowlist-function 'xen_irq_lateeoi' \

@@ -5,16 +5,12 @@
  * side (common/kernel/net/, evtchn.rs) documents the safety contracts.
  */
 #include <linux/etherdevice.h>
-#include <linux/ethtool.h>
 #include <linux/interrupt.h>
 #include <linux/netdevice.h>
-#include <linux/rtnetlink.h>
 #include <linux/skbuff.h>
 #include <linux/slab.h>
-#include <linux/delay.h>
 #include <net/gro.h>
 #include <net/tcp.h>
-#include <xen/events.h>
 #include <xen/page.h>
 #include <xen/xenbus.h>
 #include <xen/interface/io/netif.h>
@@ -342,73 +338,5 @@ struct page *xnt_page_alloc_zeroed(void)
 unsigned long xnt_page_gfn(struct page *page)
 {
 	return xen_page_to_gfn(page);
-}
-
-struct xnt_evtchn {
-	unsigned int (*handler)(const void *ctx);
-	const void *ctx;
-	int irq;
-	char name[32];
-};
-
-static irqreturn_t xnt_evtchn_interrupt(int irq, void *data)
-{
-	struct xnt_evtchn *b = data;
-
-	switch (b->handler(b->ctx)) {
-	case XNT_EOI_DONE:
-		xen_irq_lateeoi(irq, 0);
-		break;
-	case XNT_EOI_SPURIOUS:
-		xen_irq_lateeoi(irq, XEN_EOI_FLAG_SPURIOUS);
-		break;
-	default:
-		break;
-	}
-	return IRQ_HANDLED;
-}
-
-void *xnt_evtchn_bind(struct xenbus_device *dev, evtchn_port_t port,
-		      unsigned int (*handler)(const void *ctx), const void *ctx,
-		      const char *name, int *irq)
-{
-	struct xnt_evtchn *b = kzalloc(sizeof(*b), GFP_KERNEL);
-	int ret;
-
-	if (!b) {
-		*irq = -ENOMEM;
-		return NULL;
-	}
-	b->handler = handler;
-	b->ctx = ctx;
-	strscpy(b->name, name, sizeof(b->name));
-	if (dev)
-		ret = bind_interdomain_evtchn_to_irqhandler_lateeoi(dev, port,
-								     xnt_evtchn_interrupt, 0,
-								     b->name, b);
-	else
-		ret = bind_evtchn_to_irqhandler_lateeoi(port, xnt_evtchn_interrupt, 0, b->name,
-							b);
-	if (ret < 0) {
-		kfree(b);
-		*irq = ret;
-		return NULL;
-	}
-	b->irq = ret;
-	*irq = ret;
-	return b;
-}
-
-void xnt_evtchn_unbind(void *binding)
-{
-	struct xnt_evtchn *b = binding;
-
-	unbind_from_irqhandler(b->irq, b);
-	kfree(b);
-}
-
-void xnt_evtchn_notify(void *binding)
-{
-	notify_remote_via_irq(((struct xnt_evtchn *)binding)->irq);
 }
 

@@ -31,11 +31,6 @@ struct ethtool_ops;
 #define XNT_GSO_TCPV6		2
 #define XNT_GSO_OTHER		3
 
-/* What an event handler tells the glue to do with the late EOI. */
-#define XNT_EOI_DONE		0
-#define XNT_EOI_SPURIOUS	1
-#define XNT_EOI_NONE		2
-
 /*
  * An Ethernet device with room for `max_queues` queues and `priv_size` bytes of private
  * data (zeroed), with the given ops tables (static, Rust's), the offloads and MTU range of
@@ -99,13 +94,5 @@ void xnt_napi_gro_receive(struct napi_struct *napi, struct sk_buff *skb);
 struct page *xnt_page_alloc(void);
 struct page *xnt_page_alloc_zeroed(void);
 unsigned long xnt_page_gfn(struct page *page);
-
-/* `dev` NULL: bind our own unbound `port`; else bind the peer's `port` of `dev`. */
-void *xnt_evtchn_bind(struct xenbus_device *dev, evtchn_port_t port,
-		      unsigned int (*handler)(const void *ctx), const void *ctx,
-		      const char *name, int *irq);
-void xnt_evtchn_unbind(void *binding);
-void xnt_evtchn_notify(void *binding);
-
 
 #endif
