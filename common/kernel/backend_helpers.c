@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * C side of the backend abstractions; see backend_helpers.h. Included after
- * net_helpers.c (it shares its includes).
+ * net_helpers.c (it shares its includes). What remains: the XenStore watch (an embedded
+ * struct xenbus_watch, container_of in its callback), the vif's field set-up (a bit field
+ * and macros) and one-line wrappers of static inlines and macros.
+ * 122 lines; see Documentation/design.md, "The C that remains, and why".
  */
 #include <linux/sched.h>
 #include <linux/jiffies.h>

@@ -2,6 +2,9 @@
 /*
  * C wrappers linked into each Rust xen-netif module: static inline functions and macros
  * that bindgen cannot see. Each wrapper only forwards; the Rust side documents safety.
+ * Exported functions (the xenbus registration, uevents, device_unregister, ...) are
+ * called from Rust directly, and plain fields (drvdata) read there.
+ * 86 lines; see Documentation/design.md, "The C that remains, and why".
  */
 #include <linux/cpumask.h>
 #include <linux/mm.h>

@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * C side of the Rust net_device / NAPI / skb / page / event-channel abstractions; see
- * net_helpers.h. Every function here only adapts a kernel API to plain types; the Rust
- * side (common/kernel/net/, evtchn.rs) documents the safety contracts.
+ * C side of the Rust net_device / NAPI / skb / page abstractions; see net_helpers.h.
+ * Every function here only adapts a kernel API to plain types; the Rust side
+ * (common/kernel/net/) documents the safety contracts. What remains: the device's field
+ * set-up (macros), the NAPI wrapper (an embedded struct napi_struct, opaque to Rust, with
+ * its timer, container_of in the callbacks) and one-line wrappers of static inlines. The
+ * ops tables, the event-channel binding and the exported functions are Rust.
+ * 346 lines; see Documentation/design.md, "The C that remains, and why".
  */
 #include <linux/etherdevice.h>
 #include <linux/interrupt.h>
