@@ -6,7 +6,7 @@
  * set-up (macros), the NAPI wrapper (an embedded struct napi_struct, opaque to Rust, with
  * its timer, container_of in the callbacks) and one-line wrappers of static inlines. The
  * ops tables, the event-channel binding and the exported functions are Rust.
- * 346 lines; see Documentation/design.md, "The C that remains, and why".
+ * 356 lines; see Documentation/design.md, "The C that remains, and why".
  */
 #include <linux/etherdevice.h>
 #include <linux/interrupt.h>
@@ -19,6 +19,16 @@
 #include <xen/xenbus.h>
 #include <xen/interface/io/netif.h>
 #include "net_helpers.h"
+
+/*
+ * kCFI hashes an enum by its name, but a module crate cannot mark its Rust callbacks with
+ * `#[cfi_encoding]`: `ndo_start_xmit` (returns `netdev_tx_t`) and the xenbus
+ * `otherend_changed` (takes `enum xenbus_state`) would fail every CFI check. See
+ * Documentation/design.md, "CFI". (CONFIG_CFI_CLANG: its name in older kernels.)
+ */
+#if IS_ENABLED(CONFIG_CFI) || IS_ENABLED(CONFIG_CFI_CLANG)
+#error "xen-netif-rust cannot be built with CONFIG_CFI (kCFI): see Documentation/design.md"
+#endif
 
 static_assert(PAGE_SIZE == XEN_PAGE_SIZE);
 
