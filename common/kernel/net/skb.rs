@@ -192,6 +192,28 @@ fn nth_chunk_pfn(pfn: usize, offset: u32, len: u32, index: &mut usize) -> Option
     None
 }
 
+/// A field of a bindgen union emulation (`__BindgenUnionField<T>`, a zero-sized marker at
+/// the start of the union) as a pointer to its type `T`. `T` is inferred from the field, so
+/// the caller names no anonymous bindgen type (`sk_buff__bindgen_ty_4__bindgen_ty_2`, ...),
+/// whose number a kernel update may give to another type.
+const fn union_field<T>(p: *mut kernel::bindings::__BindgenUnionField<T>) -> *mut T {
+    p.cast()
+}
+
+/// `&skb->protocol`. The field is in the skb's `headers` struct group, a union of an
+/// anonymous struct and the struct `headers` with the same members, which bindgen emits as
+/// a union emulation (`__bindgen_anon_4`, a struct of `__BindgenUnionField`s).
+///
+/// # Safety
+///
+/// `skb` points to an `sk_buff` (not necessarily initialised: nothing is read).
+const unsafe fn protocol_ptr(skb: *mut bindings::sk_buff) -> *mut bindings::__be16 {
+    // SAFETY: `skb` points to an `sk_buff` (the caller's requirement); this only computes
+    // the address of one of its fields, reading nothing. `union_field` gives the `headers`
+    // member's address with its own type, which has `protocol`.
+    unsafe { &raw mut (*union_field(&raw mut (*skb).__bindgen_anon_4.headers)).protocol }
+}
+
 impl SkBuff {
     pub(super) fn raw(&self) -> *mut bindings::sk_buff {
         self.0.as_ptr()
@@ -619,13 +641,10 @@ impl SkBuff {
             unsafe { bindings::xnt_skb_set_gso(skb, size, (t | bindings::SKB_GSO_DODGY) as u32) };
         }
         // SAFETY: Valid skb, exclusively ours, with `ETH_HLEN` bytes of linear data (pulled
-        // above); `live` is an allocated device. `protocol` is a plain field of the skb's
-        // `headers` group (`skb->protocol = eth_type_trans(skb, dev)`).
-        unsafe {
-            let headers = (&raw mut (*skb).__bindgen_anon_4.headers)
-                .cast::<bindings::sk_buff__bindgen_ty_4__bindgen_ty_2>();
-            (*headers).protocol = bindings::eth_type_trans(skb, live.raw());
-        }
+        // above); `live` is an allocated device. `protocol_ptr` is the address of the plain
+        // field `skb->protocol` (`skb->protocol = eth_type_trans(skb, dev)`), which nothing
+        // else accesses while the skb is exclusively ours.
+        unsafe { protocol_ptr(skb).write(bindings::eth_type_trans(skb, live.raw())) };
         // SAFETY: Valid skb, exclusively ours.
         unsafe { bindings::xnt_skb_reset_network_header(skb) };
         match csum {
