@@ -214,6 +214,19 @@ const unsafe fn protocol_ptr(skb: *mut bindings::sk_buff) -> *mut bindings::__be
     unsafe { &raw mut (*union_field(&raw mut (*skb).__bindgen_anon_4.headers)).protocol }
 }
 
+// `skb->protocol` is where C has it (see `common/kernel/layout.rs` for the other fields).
+const _: () = {
+    let mut skb = core::mem::MaybeUninit::<bindings::sk_buff>::uninit();
+    let base = skb.as_mut_ptr();
+    // SAFETY: `base` points to an (uninitialised) `sk_buff`; `protocol_ptr` reads nothing,
+    // and its result is a field address inside the same object.
+    let offset = unsafe { protocol_ptr(base).byte_offset_from(base) };
+    assert!(
+        offset as usize == bindings::XNT_OFF_SKB_PROTOCOL as usize,
+        "`sk_buff.protocol` is not at C's offset"
+    );
+};
+
 impl SkBuff {
     pub(super) fn raw(&self) -> *mut bindings::sk_buff {
         self.0.as_ptr()
