@@ -86,7 +86,10 @@ pub trait NetDriver: Send + Sync + 'static {
     fn allowed_features(&self) -> u32;
     /// The largest MTU `ndo_change_mtu` accepts now.
     fn max_mtu(&self) -> u32;
-    /// Number of ethtool statistics.
+    /// Number of ethtool statistics. Read once, by [`NetDevice::register`]: that value is
+    /// the statistics set's count (`get_sset_count`) and the number of names and values
+    /// [`Self::stats_names`] and [`Self::stats_values`] are asked for, for the lifetime of
+    /// the device, whatever this would return later.
     fn stats_count(&self) -> u32;
     /// Fills the ethtool statistics names (each zeroed on entry, at most 31 bytes used).
     fn stats_names(&self, names: &mut [[u8; STAT_NAME_LEN]]);
