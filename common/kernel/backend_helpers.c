@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * C side of the backend abstractions; see backend_helpers.h. Included after
- * net_helpers.c (it shares struct xnt_evtchn, struct xnt_netdev_priv and the ops tables).
+ * net_helpers.c (it shares its includes). What remains: the XenStore watch (an embedded
+ * struct xenbus_watch, container_of in its callback), the vif's field set-up (a bit field
+ * and macros) and one-line wrappers of static inlines and macros.
+ * 122 lines; see Documentation/design.md, "The C that remains, and why".
  */
 #include <linux/sched.h>
 #include <linux/jiffies.h>
@@ -79,22 +82,18 @@ struct sk_buff *xnt_skb_peek(struct sk_buff_head *list)
 }
 
 struct net_device *xnt_netdev_alloc_backend(struct device *parent, unsigned int max_queues,
-					    const struct xnt_netdev_callbacks *cb,
-					    const char *driver_name, const char *name)
+					    const struct net_device_ops *ops,
+					    const struct ethtool_ops *ethtool_ops,
+					    unsigned int priv_size, const char *name)
 {
 	static const u8 dummy_addr[ETH_ALEN] = { 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff };
 	struct net_device *dev;
-	struct xnt_netdev_priv *p;
 
-	dev = alloc_netdev_mq(sizeof(*p), name, NET_NAME_UNKNOWN, ether_setup, max_queues);
+	dev = alloc_netdev_mq(priv_size, name, NET_NAME_UNKNOWN, ether_setup, max_queues);
 	if (!dev)
 		return NULL;
-	p = xnt_priv(dev);
-	p->cb = cb;
-	p->ctx = NULL;
-	p->driver_name = driver_name;
-	dev->netdev_ops = &xnt_netdev_ops;
-	dev->ethtool_ops = &xnt_ethtool_ops;
+	dev->netdev_ops = ops;
+	dev->ethtool_ops = ethtool_ops;
 	dev->hw_features = NETIF_F_SG | NETIF_F_IP_CSUM | NETIF_F_IPV6_CSUM | NETIF_F_TSO |
 			   NETIF_F_TSO6;
 	dev->features = dev->hw_features | NETIF_F_RXCSUM;

@@ -14,7 +14,8 @@ struct device;
 struct net_device;
 struct sk_buff;
 struct xenbus_device;
-struct xnt_netdev_callbacks;
+struct net_device_ops;
+struct ethtool_ops;
 
 /* The guest-RX worker thread (backend.rs) yields the CPU between passes. */
 void xnt_cond_resched(void);
@@ -36,9 +37,11 @@ void xnt_skb_queue_tail(struct sk_buff_head *list, struct sk_buff *skb);
 struct sk_buff *xnt_skb_dequeue(struct sk_buff_head *list);
 struct sk_buff *xnt_skb_peek(struct sk_buff_head *list);
 
+/* As xnt_netdev_alloc, for the vif named `name`. */
 struct net_device *xnt_netdev_alloc_backend(struct device *parent, unsigned int max_queues,
-					    const struct xnt_netdev_callbacks *cb,
-					    const char *driver_name, const char *name);
+					    const struct net_device_ops *ops,
+					    const struct ethtool_ops *ethtool_ops,
+					    unsigned int priv_size, const char *name);
 unsigned int xnt_skb_tailroom(struct sk_buff *skb);
 u64 xnt_jiffies_ms(void);
 

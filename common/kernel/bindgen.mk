@@ -6,6 +6,21 @@
 
 xnt_common := $(src)/../common/kernel
 
+# Types `struct net_device` and `struct net_device_ops` embed or point to that the kernel's
+# `bindings` crate lacks; generated as opaque blobs of the right size and alignment.
+xnt_netdev_opaque := Qdisc bpf_xdp_entity cpu_rmap dev_ifalias devlink_port dim_irq_moder \
+	header_ops ifla_vf_guid ifla_vf_info ifla_vf_stats in_device inet6_dev ip_tunnel_parm_kern \
+	napi_config ndisc_ops ndmsg neigh_parms net_device_core_stats net_device_path \
+	net_device_path_ctx net_device_stats netdev_bpf netdev_config netdev_hw_addr_list \
+	netdev_name_node netdev_phys_item_id netdev_queue netdev_queue_mgmt_ops netdev_rx_queue \
+	netdev_stat_ops netdev_tc_txq netpoll_info netprio_map pcpu_dstats pcpu_lstats \
+	pcpu_sw_netstats phy_link_topology rtnl_hw_stats64 rtnl_link_ops udp_tunnel_nic \
+	udp_tunnel_nic_info xdp_buff xdp_dev_bulk_queue xdp_metadata_ops xps_dev_maps \
+	xsk_tx_metadata_ops xsk_buff_pool
+xnt_empty :=
+xnt_space := $(xnt_empty) $(xnt_empty)
+xnt_netdev_opaque_re := $(subst $(xnt_space),|,$(strip $(xnt_netdev_opaque)))
+
 xnt_bindgen_allow := \
 	--no-recursive-allowlist \
 	--allowlist-function 'xnt_.*' \
@@ -13,9 +28,28 @@ xnt_bindgen_allow := \
 	--allowlist-function '__xenbus_.*' \
 	--allowlist-function 'gnttab_.*' \
 	--allowlist-function 'bind_interdomain_evtchn_to_irq.*' \
+	--allowlist-function 'bind_evtchn_to_irqhandler_lateeoi' \
 	--allowlist-function 'unbind_from_irqhandler' \
 	--allowlist-function 'notify_remote_via_irq' \
 	--allowlist-function 'xen_irq_lateeoi' \
+	--allowlist-function 'rtnl_(un)?lock' \
+	--allowlist-function 'register_netdevice' \
+	--allowlist-function 'unregister_netdevice_queue' \
+	--allowlist-function 'dev_close' \
+	--allowlist-function 'free_netdev' \
+	--allowlist-function 'netif_carrier_(on|off)' \
+	--allowlist-function '__netdev_notify_peers' \
+	--allowlist-function 'netif_set_real_num_[rt]x_queues' \
+	--allowlist-function 'netdev_update_features' \
+	--allowlist-function 'napi_(enable|disable|complete_done|alloc_skb)' \
+	--allowlist-function 'eth_type_trans|eth_mac_addr|eth_validate_addr|netdev_info' \
+	--allowlist-type 'net_device' \
+	--allowlist-type 'net_device_ops' \
+	--allowlist-type 'rtnl_link_stats64' \
+	--allowlist-type 'netdev_reg_state' \
+	--allowlist-type 'netdev_tx_t|netdev_tx|rx_handler_func_t|rx_handler_result_t|rx_handler_result|xdp_features_t|netdev_ml_priv_type|netdev_stat_type|tc_setup_type' \
+	--allowlist-type '$(xnt_netdev_opaque_re)' \
+	--opaque-type '$(xnt_netdev_opaque_re)' \
 	--allowlist-type 'xenbus_.*' \
 	--allowlist-type 'xnt_.*' \
 	--allowlist-var 'XNT_.*' \

@@ -16,6 +16,10 @@
     improper_ctypes,
     missing_docs,
     clippy::all,
+    clippy::as_underscore,
+    clippy::cast_lossless,
+    clippy::ptr_as_ptr,
+    clippy::ref_as_ptr,
     clippy::undocumented_unsafe_blocks,
     reason = "bindgen output"
 )]

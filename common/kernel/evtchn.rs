@@ -5,7 +5,8 @@
 //!
 //! C header: [`include/xen/events.h`](srctree/include/xen/events.h)
 
-use core::ffi::c_void;
+use core::ffi::{c_int, c_void};
+use core::ptr::NonNull;
 
 use kernel::prelude::*;
 use kernel::sync::aref::ARef;
@@ -13,16 +14,16 @@ use kernel::sync::Arc;
 
 use super::bindings;
 
-/// What the glue does with the late EOI after a handler ran (XSA-332 / XSA-391).
+/// What the interrupt handler does with the late EOI after an [`EventHandler`] ran
+/// (XSA-332 / XSA-391).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
 pub enum Eoi {
     /// The handler found work: send the EOI now.
-    Done = bindings::XNT_EOI_DONE,
+    Done,
     /// No work: send the EOI flagged spurious, so an event storm gets throttled.
-    Spurious = bindings::XNT_EOI_SPURIOUS,
+    Spurious,
     /// Send no EOI at all (the device is broken; let its channel go quiet).
-    Withhold = bindings::XNT_EOI_NONE,
+    Withhold,
 }
 
 /// Receives the events of one bound channel, in hard-interrupt context.
@@ -83,23 +84,30 @@ impl EoiHandle {
     }
 }
 
+/// What the interrupt handler of an [`IrqBinding`] gets as its `dev_id`: the handler, and
+/// the IRQ name, which the IRQ core keeps a pointer to while the IRQ is bound.
+struct BindingData<T> {
+    ctx: Arc<T>,
+    name: [u8; 32],
+}
+
 /// A port bound to an interrupt handler; unbinding (on drop) also closes the port.
 ///
 /// # Invariants
 ///
-/// `raw` is the binding returned by `xnt_evtchn_bind` for a handler whose context is the
-/// `T` inside `ctx`; it stays bound until `drop`. For an interdomain binding, `_dev`
-/// counts a reference to the xenbus device passed to `xnt_evtchn_bind`.
+/// `irq` is bound to `event_interrupt::<T>` with `data` as its `dev_id`, until `drop`
+/// unbinds it; `data` came from `KBox::into_raw` and is freed by `drop` after that. For an
+/// interdomain binding, `_dev` counts a reference to the xenbus device it was bound with.
 pub struct IrqBinding<T: EventHandler> {
-    raw: *mut c_void,
+    data: NonNull<BindingData<T>>,
     irq: i32,
-    _ctx: Arc<T>,
     /// The xenbus device of an interdomain binding, which the event-channel core keeps a
     /// pointer to until unbinding; dropped after `drop` has unbound.
     _dev: Option<ARef<kernel::device::Device>>,
 }
 
-// SAFETY: The binding is owned; the C side synchronises unbinding with running handlers.
+// SAFETY: The binding is owned, its `BindingData` too (an `Arc<T>` of a `Send + Sync` `T`
+// and a name); unbinding synchronises with running handlers.
 unsafe impl<T: EventHandler> Send for IrqBinding<T> {}
 // SAFETY: `&IrqBinding` only allows notifying, which is thread-safe.
 unsafe impl<T: EventHandler> Sync for IrqBinding<T> {}
@@ -128,27 +136,42 @@ impl<T: EventHandler> IrqBinding<T> {
         name: &CStr,
         ctx: Arc<T>,
     ) -> Result<Self> {
-        let mut irq: i32 = 0;
-        // SAFETY: `dev` is null or a live xenbus device (the safety requirement); `name`
-        // is NUL-terminated (copied by the glue); the context stays valid while the
-        // binding exists because the binding keeps `ctx` alive.
-        let raw = unsafe {
-            bindings::xnt_evtchn_bind(
-                dev,
-                port,
-                Some(event_trampoline::<T>),
-                Arc::as_ptr(&ctx).cast(),
-                name.as_char_ptr(),
-                &mut irq,
-            )
-        };
-        if raw.is_null() {
-            return Err(Error::from_errno(irq));
+        // The name as `strscpy` copies it: truncated to 31 bytes, NUL-terminated.
+        let mut buf = [0u8; 32];
+        for (d, &s) in buf[..31].iter_mut().zip(name.to_bytes()) {
+            *d = s;
         }
+        let data = KBox::into_raw(KBox::new(BindingData { ctx, name: buf }, GFP_KERNEL)?);
+        // SAFETY: `data` was just allocated and is freed only below or by `drop`.
+        let name = unsafe { (*data).name.as_ptr() };
+        let handler: bindings::irq_handler_t = Some(event_interrupt::<T>);
+        // SAFETY: `dev` is null or a live xenbus device (the safety requirement); `name`
+        // is NUL-terminated and, with the context, lives in `data`, which stays allocated
+        // until after the IRQ is unbound (`drop`, or just below on failure).
+        let ret = unsafe {
+            if dev.is_null() {
+                bindings::bind_evtchn_to_irqhandler_lateeoi(port, handler, 0, name, data.cast())
+            } else {
+                bindings::bind_interdomain_evtchn_to_irqhandler_lateeoi(
+                    dev,
+                    port,
+                    handler,
+                    0,
+                    name,
+                    data.cast(),
+                )
+            }
+        };
+        if ret < 0 {
+            // SAFETY: Not bound, so nothing else has `data`: freed once, here.
+            drop(unsafe { KBox::from_raw(data) });
+            return Err(Error::from_errno(ret));
+        }
+        // INVARIANT: `ret` is the IRQ bound to `event_interrupt::<T>` with `data`.
         Ok(Self {
-            raw,
-            irq,
-            _ctx: ctx,
+            // SAFETY: `KBox::into_raw` does not return null.
+            data: unsafe { NonNull::new_unchecked(data) },
+            irq: ret,
             _dev: dev_ref,
         })
     }
@@ -171,18 +194,37 @@ impl<T: EventHandler> IrqBinding<T> {
 
 impl<T: EventHandler> Drop for IrqBinding<T> {
     fn drop(&mut self) {
-        // SAFETY: By the type invariant `raw` is bound; unbinding waits for a running
-        // handler and frees the glue's allocation. `_ctx` and `_dev` are dropped after this.
-        unsafe { bindings::xnt_evtchn_unbind(self.raw) };
+        // SAFETY: By the type invariant `irq` is bound with `data` as its `dev_id`;
+        // unbinding frees the IRQ (waiting for a running handler) and closes the port.
+        unsafe { bindings::unbind_from_irqhandler(self.irq as u32, self.data.as_ptr().cast()) };
+        // SAFETY: From `KBox::into_raw` (type invariant); no handler can use it any more.
+        drop(unsafe { KBox::from_raw(self.data.as_ptr()) });
+        // `_dev` is dropped after this.
     }
 }
 
+/// The interrupt handler of an [`IrqBinding<T>`]: runs the [`EventHandler`], then sends
+/// the late EOI as it asks. Always `IRQ_HANDLED`.
+///
 /// # Safety
 ///
-/// `ctx` is the pointer given to `xnt_evtchn_bind` by [`IrqBinding::new`], which keeps the
-/// `T` alive while the handler can run.
-unsafe extern "C" fn event_trampoline<T: EventHandler>(ctx: *const c_void) -> u32 {
-    // SAFETY: Per the function's safety requirement `ctx` points to a live `T`.
-    let handler = unsafe { &*ctx.cast::<T>() };
-    handler.handle_event() as u32
+/// Called by the IRQ core only, for an IRQ bound by [`IrqBinding::bind`], with its `data`
+/// (a live `BindingData<T>`: the binding frees it only after unbinding).
+unsafe extern "C" fn event_interrupt<T: EventHandler>(
+    irq: c_int,
+    data: *mut c_void,
+) -> bindings::irqreturn_t {
+    // SAFETY: Per the function's safety requirement `data` points to a live
+    // `BindingData<T>`, only read while bound.
+    let data = unsafe { &*data.cast::<BindingData<T>>() };
+    let flags = match data.ctx.handle_event() {
+        Eoi::Done => Some(0),
+        Eoi::Spurious => Some(bindings::XEN_EOI_FLAG_SPURIOUS),
+        Eoi::Withhold => None,
+    };
+    if let Some(flags) = flags {
+        // SAFETY: `irq` is the bound IRQ this handler runs for; no pointers.
+        unsafe { bindings::xen_irq_lateeoi(irq as u32, flags) };
+    }
+    bindings::irqreturn_t::IRQ_HANDLED
 }

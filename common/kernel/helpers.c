@@ -2,16 +2,17 @@
 /*
  * C wrappers linked into each Rust xen-netif module: static inline functions and macros
  * that bindgen cannot see. Each wrapper only forwards; the Rust side documents safety.
+ * Exported functions (the xenbus registration, uevents, device_unregister, ...) are
+ * called from Rust directly, and plain fields (drvdata) read there.
+ * 86 lines; see Documentation/design.md, "The C that remains, and why".
  */
 #include <linux/cpumask.h>
-#include <linux/device.h>
 #include <linux/mm.h>
 #include <linux/skbuff.h>
 #include <linux/spinlock.h>
 #include <linux/workqueue.h>
 #include <xen/platform_pci.h>
 #include <xen/xen.h>
-#include <xen/xenbus.h>
 #include "helpers.h"
 
 unsigned int xnt_num_online_cpus(void)
@@ -27,51 +28,6 @@ bool xnt_xen_domain(void)
 bool xnt_xen_initial_domain(void)
 {
 	return xen_initial_domain();
-}
-
-int xnt_xenbus_register_frontend(struct xenbus_driver *drv, struct module *owner,
-				 const char *mod_name)
-{
-	return __xenbus_register_frontend(drv, owner, mod_name);
-}
-
-int xnt_xenbus_register_backend(struct xenbus_driver *drv, struct module *owner,
-				const char *mod_name)
-{
-#ifdef XNT_BACKEND
-	return __xenbus_register_backend(drv, owner, mod_name);
-#else
-	/*
-	 * xen_netfront registers no backend driver, and must not reference the backend bus:
-	 * a guest kernel without CONFIG_XEN_BACKEND does not export it.
-	 */
-	return -ENODEV;
-#endif
-}
-
-void *xnt_xenbus_get_drvdata(struct xenbus_device *dev)
-{
-	return dev_get_drvdata(&dev->dev);
-}
-
-void xnt_xenbus_set_drvdata(struct xenbus_device *dev, void *data)
-{
-	dev_set_drvdata(&dev->dev, data);
-}
-
-int xnt_uevent_add(struct kobj_uevent_env *env, const char *var)
-{
-	return add_uevent_var(env, "%s", var);
-}
-
-void xnt_xenbus_uevent(struct xenbus_device *dev, int action)
-{
-	kobject_uevent(&dev->dev.kobj, action);
-}
-
-void xnt_xenbus_device_unregister(struct xenbus_device *dev)
-{
-	device_unregister(&dev->dev);
 }
 
 void xnt_spin_lock_bh(spinlock_t *lock)

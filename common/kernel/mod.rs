@@ -14,6 +14,7 @@ pub mod backend;
 pub(crate) mod bindings;
 pub mod evtchn;
 pub mod grant;
+mod layout;
 pub mod net;
 pub mod param;
 #[path = "../src/protocol/mod.rs"]

@@ -1,12 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * C side of the Rust net_device / NAPI / skb / page / event-channel abstractions.
- *
- * The kernel's own Rust bindings see `struct net_device`, `struct sk_buff` and
- * `struct napi_struct` only as opaque types, and most of the API around them is made of
- * static inline functions. This glue keeps those structs opaque to Rust: it owns the
- * callback tables (calling back into Rust through `struct xnt_netdev_callbacks`) and
- * exposes each operation the Rust abstractions need as a plain function.
+ * C side of the Rust net_device / NAPI / skb / page / event-channel abstractions: what
+ * must be C or is a static inline / macro of the net, skb and page API. The ops tables and
+ * their dispatch are Rust (common/kernel/net/netdev.rs), as are the calls of exported
+ * functions and the reads of plain fields.
  */
 #ifndef XNT_NET_HELPERS_H
 #define XNT_NET_HELPERS_H
@@ -19,13 +16,8 @@ struct napi_struct;
 struct page;
 struct device;
 struct xenbus_device;
-
-/* Offload features a driver may allow in `fix_features`. */
-#define XNT_FEAT_SG		(1U << 0)
-#define XNT_FEAT_IPV6_CSUM	(1U << 1)
-#define XNT_FEAT_TSO		(1U << 2)
-#define XNT_FEAT_TSO6		(1U << 3)
-#define XNT_FEAT_IP_CSUM	(1U << 4)
+struct net_device_ops;
+struct ethtool_ops;
 
 /* `skb->ip_summed` values, as the Rust side sees them. */
 #define XNT_CSUM_NONE		0
@@ -39,60 +31,15 @@ struct xenbus_device;
 #define XNT_GSO_TCPV6		2
 #define XNT_GSO_OTHER		3
 
-/* What an event handler tells the glue to do with the late EOI. */
-#define XNT_EOI_DONE		0
-#define XNT_EOI_SPURIOUS	1
-#define XNT_EOI_NONE		2
-
-/* Length of one ethtool statistics name, including the terminating NUL. */
-#define XNT_STAT_NAME_LEN	32
-
-struct xnt_link_stats {
-	u64 rx_packets;
-	u64 tx_packets;
-	u64 rx_bytes;
-	u64 tx_bytes;
-	u64 rx_errors;
-	u64 tx_errors;
-	u64 rx_dropped;
-	u64 tx_dropped;
-};
-
-/* Driver callbacks; `ctx` is the pointer given to xnt_netdev_set_ctx(). */
-struct xnt_netdev_callbacks {
-	int (*open)(const void *ctx);
-	int (*stop)(const void *ctx);
-	/* Always takes the skb. */
-	void (*start_xmit)(const void *ctx, struct sk_buff *skb);
-	u16 (*select_queue)(const void *ctx, struct sk_buff *skb);
-	void (*get_stats64)(const void *ctx, struct xnt_link_stats *stats);
-	/* Returns the XNT_FEAT_* bits that may stay on. */
-	u32 (*allowed_features)(const void *ctx);
-	/* Largest MTU accepted now. */
-	u32 (*max_mtu)(const void *ctx);
-	u32 (*stats_count)(const void *ctx);
-	/* `names` has stats_count() entries of XNT_STAT_NAME_LEN bytes, zeroed. */
-	void (*stats_names)(const void *ctx, u8 *names, u32 count);
-	void (*stats_values)(const void *ctx, u64 *values, u32 count);
-	void (*channels)(const void *ctx, u32 *max_combined, u32 *combined);
-};
-
+/*
+ * An Ethernet device with room for `max_queues` queues and `priv_size` bytes of private
+ * data (zeroed), with the given ops tables (static, Rust's), the offloads and MTU range of
+ * the netif protocol, `parent` as its parent device, carrier off.
+ */
 struct net_device *xnt_netdev_alloc(struct device *parent, unsigned int max_queues,
-				    const struct xnt_netdev_callbacks *cb,
-				    const char *driver_name);
-void xnt_netdev_set_ctx(struct net_device *dev, const void *ctx);
-void xnt_netdev_free(struct net_device *dev);
-int xnt_netdev_register_locked(struct net_device *dev);
-/* Whether the device was never registered (a failed registration may leave it otherwise). */
-bool xnt_netdev_reg_uninitialized(struct net_device *dev);
-void xnt_netdev_close_locked(struct net_device *dev);
-void xnt_netdev_unregister_locked(struct net_device *dev);
-void xnt_rtnl_lock(void);
-void xnt_rtnl_unlock(void);
+				    const struct net_device_ops *ops,
+				    const struct ethtool_ops *ethtool_ops, unsigned int priv_size);
 void xnt_netdev_set_mac_locked(struct net_device *dev, const u8 *mac);
-int xnt_netdev_set_real_queues_locked(struct net_device *dev, unsigned int count);
-void xnt_netdev_update_features_locked(struct net_device *dev);
-void xnt_netdev_carrier(struct net_device *dev, bool on);
 bool xnt_netdev_carrier_ok(struct net_device *dev);
 bool xnt_netdev_running(struct net_device *dev);
 void xnt_netdev_tx_stop(struct net_device *dev, unsigned int queue);
@@ -100,17 +47,9 @@ void xnt_netdev_tx_wake(struct net_device *dev, unsigned int queue);
 bool xnt_netdev_tx_stopped(struct net_device *dev, unsigned int queue);
 void xnt_netdev_tx_start_all(struct net_device *dev);
 void xnt_netdev_tx_disable(struct net_device *dev);
-unsigned int xnt_netdev_real_tx_queues(struct net_device *dev);
-unsigned int xnt_netdev_num_tx_queues(struct net_device *dev);
-const char *xnt_netdev_name(struct net_device *dev);
-void xnt_netdev_notify_peers_locked(struct net_device *dev);
-bool xnt_netdev_feature_sg(struct net_device *dev);
 
-unsigned int xnt_skb_len(struct sk_buff *skb);
-u16 xnt_skb_queue_mapping(struct sk_buff *skb);
 u32 xnt_skb_hash(struct sk_buff *skb);
 /* Accessors for the per-page chunk walk in common/kernel/net/skb.rs. */
-void *xnt_skb_data(struct sk_buff *skb);
 unsigned int xnt_skb_headlen(struct sk_buff *skb);
 unsigned int xnt_skb_nr_frags(struct sk_buff *skb);
 unsigned long xnt_skb_frag_pfn(struct sk_buff *skb, unsigned int i);
@@ -119,9 +58,7 @@ unsigned int xnt_skb_frag_size(struct sk_buff *skb, unsigned int i);
 unsigned long xnt_virt_to_pfn(const void *p);
 unsigned long xnt_pfn_to_gfn(unsigned long pfn);
 int xnt_skb_linearize(struct sk_buff *skb);
-struct sk_buff *xnt_skb_copy(struct sk_buff *skb);
 /* Accessors for SkBuff::bounce_zeroed in common/kernel/net/skb.rs. */
-void *xnt_skb_head(struct sk_buff *skb);
 unsigned int xnt_skb_headroom(struct sk_buff *skb);
 unsigned int xnt_skb_end_offset(struct sk_buff *skb);
 void xnt_skb_reserve(struct sk_buff *skb, unsigned int len);
@@ -140,7 +77,6 @@ int xnt_skb_add_page_frag(struct sk_buff *skb, struct page *page, unsigned int o
 /* Accessors for SkBuff::finish_rx in common/kernel/net/skb.rs. */
 bool xnt_skb_may_pull(struct sk_buff *skb, unsigned int len);
 void xnt_skb_set_gso(struct sk_buff *skb, u16 size, unsigned int type);
-void xnt_skb_eth_type_trans(struct sk_buff *skb, struct net_device *dev);
 void xnt_skb_reset_network_header(struct sk_buff *skb);
 void xnt_skb_set_ip_summed(struct sk_buff *skb, unsigned int ip_summed);
 
@@ -152,28 +88,11 @@ void xnt_napi_schedule_after(struct napi_struct *napi, unsigned int ms);
 void xnt_napi_cancel_timer(struct napi_struct *napi);
 void xnt_napi_del(struct napi_struct *napi);
 void xnt_napi_free(struct napi_struct *napi);
-void xnt_napi_enable(struct napi_struct *napi);
-void xnt_napi_disable(struct napi_struct *napi);
 void xnt_napi_schedule(struct napi_struct *napi);
-bool xnt_napi_complete_done(struct napi_struct *napi, int work_done);
-struct sk_buff *xnt_napi_alloc_skb(struct napi_struct *napi, unsigned int len);
 void xnt_napi_gro_receive(struct napi_struct *napi, struct sk_buff *skb);
 
 struct page *xnt_page_alloc(void);
 struct page *xnt_page_alloc_zeroed(void);
-void xnt_page_free(struct page *page);
 unsigned long xnt_page_gfn(struct page *page);
-
-/* `dev` NULL: bind our own unbound `port`; else bind the peer's `port` of `dev`. */
-void *xnt_evtchn_bind(struct xenbus_device *dev, evtchn_port_t port,
-		      unsigned int (*handler)(const void *ctx), const void *ctx,
-		      const char *name, int *irq);
-void xnt_evtchn_unbind(void *binding);
-void xnt_evtchn_notify(void *binding);
-
-void xnt_xenbus_dev_fatal(struct xenbus_device *dev, int err, const char *msg);
-void xnt_xenbus_dev_error(struct xenbus_device *dev, int err, const char *msg);
-void xnt_kfree(const void *p);
-void xnt_msleep(unsigned int ms);
 
 #endif

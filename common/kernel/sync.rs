@@ -127,7 +127,7 @@ unsafe impl Backend for SpinLockBhBackend {
 }
 
 /// Proof that softirqs cannot run on this CPU for its lifetime: bottom halves are disabled
-/// (softirq context, `local_bh_disable`) or hard IRQs are off (netpoll). Only the glue of
+/// (softirq context, `local_bh_disable`) or hard IRQs are off (netpoll). Only the adapters of
 /// callbacks that the kernel runs so makes one ([`super::net`]).
 ///
 /// # Invariants

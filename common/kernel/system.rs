@@ -34,5 +34,5 @@ pub fn xen_has_pv_nic_devices() -> bool {
 pub fn msleep(ms: u32) {
     // SAFETY: `msleep` has no preconditions beyond being allowed to sleep, which callers
     // in process context are.
-    unsafe { bindings::xnt_msleep(ms) };
+    unsafe { bindings::msleep(ms) };
 }

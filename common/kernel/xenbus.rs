@@ -262,7 +262,9 @@ impl UeventEnv {
     pub fn add(&mut self, var: &CStr) -> Result {
         // SAFETY: `self.0` is the environment the driver core passed to the callback that
         // created this value, valid for its duration; `var` is NUL-terminated.
-        to_result(unsafe { bindings::xnt_uevent_add(self.0, var.as_char_ptr()) })
+        to_result(unsafe {
+            bindings::add_uevent_var(self.0, c"%s".as_char_ptr(), var.as_char_ptr())
+        })
     }
 }
 
@@ -318,22 +320,26 @@ impl<T: Driver> Registration<T> {
             (*drv).otherend_changed = Some(otherend_changed_callback::<T>);
             (*drv).uevent = Some(uevent_callback::<T>);
         }
-        // SAFETY: `drv` is a fully initialised driver struct whose id table lives in the same
-        // allocation; both stay at a fixed address until `drop` unregisters the driver.
-        // `module` and `module_name` are valid for the module's lifetime.
-        let ret = unsafe {
-            match T::SIDE {
-                Side::Frontend => bindings::xnt_xenbus_register_frontend(
+        let ret = match T::SIDE {
+            // SAFETY: `drv` is a fully initialised driver struct whose id table lives in the
+            // same allocation; both stay at a fixed address until `drop` unregisters the
+            // driver. `module` and `module_name` are valid for the module's lifetime.
+            Side::Frontend => unsafe {
+                bindings::__xenbus_register_frontend(
                     drv,
                     module.as_ptr(),
                     module_name.as_char_ptr(),
-                ),
-                Side::Backend => bindings::xnt_xenbus_register_backend(
-                    drv,
-                    module.as_ptr(),
-                    module_name.as_char_ptr(),
-                ),
-            }
+                )
+            },
+            // SAFETY: As for the frontend.
+            #[cfg(xnt_backend)]
+            Side::Backend => unsafe {
+                bindings::__xenbus_register_backend(drv, module.as_ptr(), module_name.as_char_ptr())
+            },
+            // `xen_netfront` registers no backend driver, and must not reference the backend
+            // bus: a guest kernel without `CONFIG_XEN_BACKEND` does not export it.
+            #[cfg(not(xnt_backend))]
+            Side::Backend => ENODEV.to_errno(),
         };
         to_result(ret)?;
         // INVARIANT: the driver was registered above.
@@ -366,8 +372,8 @@ unsafe extern "C" fn probe_callback<T: Driver>(
         let dev = unsafe { Device::from_raw(xdev) };
         let data = T::probe(dev)?;
         // SAFETY: `xdev` is live; the pointer stored is reclaimed exactly once, by
-        // `remove_callback`.
-        unsafe { bindings::xnt_xenbus_set_drvdata(xdev, KBox::into_raw(data).cast()) };
+        // `remove_callback`. (`dev_set_drvdata` is this store of a plain field.)
+        unsafe { (*xdev).dev.driver_data = KBox::into_raw(data).cast() };
         Ok(0)
     })
 }
@@ -381,14 +387,15 @@ unsafe extern "C" fn remove_callback<T: Driver>(xdev: *mut bindings::xenbus_devi
     // SAFETY: The xenbus core passes a live device for the duration of the call.
     let dev = unsafe { Device::from_raw(xdev) };
     // SAFETY: `xdev` is live; remove is only called for devices whose probe succeeded.
-    let raw = unsafe { bindings::xnt_xenbus_get_drvdata(xdev) };
+    // (`dev_get_drvdata` is this read of a plain field.)
+    let raw = unsafe { (*xdev).dev.driver_data };
     if raw.is_null() {
         return;
     }
     // SAFETY: `raw` came from `KBox::into_raw` in `probe_callback` and is reclaimed once.
     let data = unsafe { KBox::from_raw(raw.cast::<T::Data>()) };
     // SAFETY: `xdev` is live; clear the stale pointer.
-    unsafe { bindings::xnt_xenbus_set_drvdata(xdev, core::ptr::null_mut()) };
+    unsafe { (*xdev).dev.driver_data = core::ptr::null_mut() };
     T::remove(dev, data);
 }
 
@@ -404,8 +411,8 @@ unsafe extern "C" fn otherend_changed_callback<T: Driver>(
 ) {
     // SAFETY: The xenbus core passes a live device for the duration of the call.
     let dev = unsafe { Device::from_raw(xdev) };
-    // SAFETY: `xdev` is live.
-    let raw = unsafe { bindings::xnt_xenbus_get_drvdata(xdev) };
+    // SAFETY: `xdev` is live (`dev_get_drvdata`, as in `remove_callback`).
+    let raw = unsafe { (*xdev).dev.driver_data };
     if raw.is_null() {
         return;
     }
@@ -419,7 +426,7 @@ unsafe extern "C" fn otherend_changed_callback<T: Driver>(
     if T::unregister_after_change(data) {
         // SAFETY: `xdev` is live and registered; `data` is not used after this point, since
         // unregistering runs `remove_callback`, which frees it.
-        unsafe { bindings::xnt_xenbus_device_unregister(xdev) };
+        unsafe { bindings::device_unregister(&raw mut (*xdev).dev) };
     }
 }
 
@@ -470,7 +477,7 @@ pub fn read(dir: &CStr, key: &CStr) -> Result<KVec<u8>> {
     let bytes = unsafe { core::slice::from_raw_parts(p.cast::<u8>(), len as usize) };
     let res = out.extend_from_slice(bytes, GFP_KERNEL);
     // SAFETY: `p` is the buffer returned above, freed exactly once.
-    unsafe { bindings::xnt_kfree(p) };
+    unsafe { bindings::kfree(p) };
     res?;
     Ok(out)
 }
@@ -588,9 +595,9 @@ impl Device {
     pub fn uevent_online(&self) {
         // SAFETY: The device is alive; the action is one of `enum kobject_action`.
         unsafe {
-            bindings::xnt_xenbus_uevent(
-                self.as_raw(),
-                kernel::bindings::kobject_action_KOBJ_ONLINE as i32,
+            bindings::kobject_uevent(
+                &raw mut (*self.as_device_ptr()).kobj,
+                bindings::kobject_action_KOBJ_ONLINE,
             )
         };
     }
@@ -599,9 +606,9 @@ impl Device {
     pub fn uevent_offline(&self) {
         // SAFETY: The device is alive; the action is one of `enum kobject_action`.
         unsafe {
-            bindings::xnt_xenbus_uevent(
-                self.as_raw(),
-                kernel::bindings::kobject_action_KOBJ_OFFLINE as i32,
+            bindings::kobject_uevent(
+                &raw mut (*self.as_device_ptr()).kobj,
+                bindings::kobject_action_KOBJ_OFFLINE,
             )
         };
     }
@@ -637,7 +644,12 @@ impl Device {
         };
         // SAFETY: The device is alive; `text` is NUL-terminated and passed as a `%s` argument.
         unsafe {
-            bindings::xnt_xenbus_dev_fatal(self.as_raw(), err.to_errno(), text.as_char_ptr())
+            bindings::xenbus_dev_fatal(
+                self.as_raw(),
+                err.to_errno(),
+                c"%s".as_char_ptr(),
+                text.as_char_ptr(),
+            )
         };
     }
 

@@ -2,9 +2,10 @@
 
 //! Network devices, NAPI contexts, socket buffers and pages for the netif drivers.
 //!
-//! `struct net_device`, `struct napi_struct` and `struct sk_buff` stay opaque here: the C
-//! glue in `net_helpers.c` owns the `net_device_ops` / `ethtool_ops` tables, dispatches them
-//! to a [`NetDriver`], and exposes each operation as a plain function.
+//! The `net_device_ops` / `ethtool_ops` tables are Rust constants that dispatch to a
+//! [`NetDriver`]; the static inline parts of the net, skb and page API are one-line C
+//! wrappers in `net_helpers.c`, and `struct napi_struct` stays opaque (the C NAPI wrapper
+//! embeds it).
 //!
 //! The items live in one module per role and are re-exported here, so `xen::net::X` names
 //! each of them:

@@ -92,7 +92,7 @@ impl NapiInner {
             // device is freed). The context is disabled, as `napi_enable` requires; it
             // takes the device's instance lock and may sleep (process context, no spinlock
             // held: `state` is a mutex).
-            unsafe { bindings::xnt_napi_enable(self.ptr.as_ptr()) };
+            unsafe { bindings::napi_enable(self.ptr.as_ptr()) };
             *st = NapiState::Enabled;
         }
     }
@@ -103,7 +103,7 @@ impl NapiInner {
         if *st == NapiState::Enabled {
             // SAFETY: As in `enable`; the context is enabled, so this is not a second
             // `napi_disable` (which would wait forever for `NAPI_STATE_SCHED` to clear).
-            unsafe { bindings::xnt_napi_disable(self.ptr.as_ptr()) };
+            unsafe { bindings::napi_disable(self.ptr.as_ptr()) };
             *st = NapiState::Disabled;
         }
     }
@@ -118,7 +118,7 @@ impl NapiInner {
             NapiState::Deleted => return,
             NapiState::Enabled => {
                 // SAFETY: As in `disable`.
-                unsafe { bindings::xnt_napi_disable(self.ptr.as_ptr()) };
+                unsafe { bindings::napi_disable(self.ptr.as_ptr()) };
             }
             NapiState::Disabled => {}
         }
@@ -319,14 +319,14 @@ impl NapiPoll<'_> {
     pub fn complete_done(self, work: i32) -> bool {
         // SAFETY: The context is being polled by us (type invariant), not completed yet
         // (this consumes the token).
-        unsafe { bindings::xnt_napi_complete_done(self.ptr.as_ptr(), work) }
+        unsafe { bindings::napi_complete_done(self.ptr.as_ptr(), work) }
     }
 
     /// Allocates a receive skb with `len` bytes of linear room (`napi_alloc_skb`, from the
     /// per-CPU NAPI cache).
     pub fn alloc_skb(&self, len: u32) -> Option<SkBuff> {
         // SAFETY: In the context's poll (type invariant), with bottom halves off.
-        NonNull::new(unsafe { bindings::xnt_napi_alloc_skb(self.ptr.as_ptr(), len) }).map(SkBuff)
+        NonNull::new(unsafe { bindings::napi_alloc_skb(self.ptr.as_ptr(), len) }).map(SkBuff)
     }
 
     /// Hands a received packet to GRO and the stack (`napi_gro_receive`).

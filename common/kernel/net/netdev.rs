@@ -3,15 +3,16 @@
 //! Network devices: [`NetDevice`] and its [`NetDriver`], the [`NetDevRef`] handle, offload
 //! [`features`], and the statistics / ethtool helpers.
 //!
-//! The C glue in `net_helpers.c` owns the `net_device_ops` / `ethtool_ops` tables and
-//! dispatches them to a [`NetDriver`] through the callbacks here.
+//! The `net_device_ops` / `ethtool_ops` tables of a [`NetDevice<T>`] are constants of
+//! `NetDevice<T>`, their entries the `ndo_*` / `eth_*` adapters at the end of this file,
+//! which find the driver context in the device's private area ([`NetDevPriv`]).
 //!
 //! C header: [`include/linux/netdevice.h`](srctree/include/linux/netdevice.h)
 
-use core::ffi::c_void;
+use core::ffi::{c_int, c_void};
 use core::marker::PhantomData;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 
 use kernel::error::to_result;
 use kernel::prelude::*;
@@ -22,21 +23,28 @@ use super::super::sync::BhDisabled;
 use super::napi::NapiInner;
 use super::SkBuff;
 
+// `netdev_features_t` bits (macros over the `NETIF_F_*_BIT` enum).
+const NETIF_F_SG: u64 = 1 << bindings::NETIF_F_SG_BIT;
+const NETIF_F_IP_CSUM: u64 = 1 << bindings::NETIF_F_IP_CSUM_BIT;
+const NETIF_F_IPV6_CSUM: u64 = 1 << bindings::NETIF_F_IPV6_CSUM_BIT;
+const NETIF_F_TSO: u64 = 1 << bindings::NETIF_F_TSO_BIT;
+const NETIF_F_TSO6: u64 = 1 << bindings::NETIF_F_TSO6_BIT;
+
 /// Length of one ethtool statistics name, including its NUL.
-pub const STAT_NAME_LEN: usize = bindings::XNT_STAT_NAME_LEN as usize;
+pub const STAT_NAME_LEN: usize = bindings::ETH_GSTRING_LEN as usize;
 
 /// Offload features a driver can allow (see [`NetDriver::allowed_features`]).
 pub mod features {
     /// Scatter-gather.
-    pub const SG: u32 = super::bindings::XNT_FEAT_SG;
-    /// IPv4 checksum offload (packets may leave with a partial checksum).
-    pub const IP_CSUM: u32 = super::bindings::XNT_FEAT_IP_CSUM;
+    pub const SG: u32 = 1 << 0;
     /// IPv6 checksum offload.
-    pub const IPV6_CSUM: u32 = super::bindings::XNT_FEAT_IPV6_CSUM;
+    pub const IPV6_CSUM: u32 = 1 << 1;
     /// TCP segmentation offload over IPv4.
-    pub const TSO: u32 = super::bindings::XNT_FEAT_TSO;
+    pub const TSO: u32 = 1 << 2;
     /// TCP segmentation offload over IPv6.
-    pub const TSO6: u32 = super::bindings::XNT_FEAT_TSO6;
+    pub const TSO6: u32 = 1 << 3;
+    /// IPv4 checksum offload (packets may leave with a partial checksum).
+    pub const IP_CSUM: u32 = 1 << 4;
 }
 
 /// The counters `ndo_get_stats64` reports.
@@ -78,7 +86,10 @@ pub trait NetDriver: Send + Sync + 'static {
     fn allowed_features(&self) -> u32;
     /// The largest MTU `ndo_change_mtu` accepts now.
     fn max_mtu(&self) -> u32;
-    /// Number of ethtool statistics.
+    /// Number of ethtool statistics. Read once, by [`NetDevice::register`]: that value is
+    /// the statistics set's count (`get_sset_count`) and the number of names and values
+    /// [`Self::stats_names`] and [`Self::stats_values`] are asked for, for the lifetime of
+    /// the device, whatever this would return later.
     fn stats_count(&self) -> u32;
     /// Fills the ethtool statistics names (each zeroed on entry, at most 31 bytes used).
     fn stats_names(&self, names: &mut [[u8; STAT_NAME_LEN]]);
@@ -241,11 +252,12 @@ enum Registration {
 ///
 /// # Invariants
 ///
-/// `ptr` came from `xnt_netdev_alloc` and is freed in `drop` (after deleting every NAPI
-/// context in `napis`, unregistering it if `reg` is `Registered`, and killing `shared`, see
-/// [`NetDevRef`]); `shared.ptr` is `ptr`. When `ctx` is set,
-/// the glue's context pointer is `Arc::as_ptr(ctx)`; it is set (and only changed) by
-/// `register` while `reg` is `New`, and is set whenever `reg` is not `New`. `napis` holds
+/// `ptr` came from `xnt_netdev_alloc*` with `NetDevice<T>`'s ops tables and a [`NetDevPriv`]
+/// private area, and is freed in `drop` (after deleting every NAPI context in `napis`,
+/// unregistering it if `reg` is `Registered`, and killing `shared`, see [`NetDevRef`]);
+/// `shared.ptr` is `ptr`. When `ctx` is set, the private area's context pointer is
+/// `Arc::as_ptr(ctx)`; it is set (and only changed) by `register` while `reg` is `New`, and
+/// is set whenever `reg` is not `New`. `napis` holds
 /// every NAPI context added to the device ([`NapiBuilder::new`](super::NapiBuilder::new)
 /// pushes it).
 pub struct NetDevice<T: NetDriver> {
@@ -263,19 +275,44 @@ unsafe impl<T: NetDriver> Send for NetDevice<T> {}
 unsafe impl<T: NetDriver> Sync for NetDevice<T> {}
 
 impl<T: NetDriver> NetDevice<T> {
-    const CALLBACKS: bindings::xnt_netdev_callbacks = bindings::xnt_netdev_callbacks {
-        open: Some(cb_open::<T>),
-        stop: Some(cb_stop::<T>),
-        start_xmit: Some(cb_start_xmit::<T>),
-        select_queue: Some(cb_select_queue::<T>),
-        get_stats64: Some(cb_get_stats64::<T>),
-        allowed_features: Some(cb_allowed_features::<T>),
-        max_mtu: Some(cb_max_mtu::<T>),
-        stats_count: Some(cb_stats_count::<T>),
-        stats_names: Some(cb_stats_names::<T>),
-        stats_values: Some(cb_stats_values::<T>),
-        channels: Some(cb_channels::<T>),
+    /// The device's `net_device_ops`, dispatching to `T` (see [`driver`]).
+    const NETDEV_OPS: bindings::net_device_ops = bindings::net_device_ops {
+        ndo_open: Some(ndo_open::<T>),
+        ndo_stop: Some(ndo_stop::<T>),
+        ndo_start_xmit: Some(ndo_start_xmit::<T>),
+        ndo_select_queue: Some(ndo_select_queue::<T>),
+        ndo_get_stats64: Some(ndo_get_stats64::<T>),
+        ndo_fix_features: Some(ndo_fix_features::<T>),
+        ndo_set_features: Some(ndo_set_features),
+        ndo_change_mtu: Some(ndo_change_mtu::<T>),
+        ndo_set_mac_address: Some(bindings::eth_mac_addr),
+        ndo_validate_addr: Some(bindings::eth_validate_addr),
+        ..pin_init::zeroed()
     };
+
+    /// The device's `ethtool_ops`, dispatching to `T` (see [`driver`]).
+    const ETHTOOL_OPS: bindings::ethtool_ops = bindings::ethtool_ops {
+        get_drvinfo: Some(eth_get_drvinfo),
+        get_link: Some(bindings::ethtool_op_get_link),
+        get_sset_count: Some(eth_get_sset_count::<T>),
+        get_strings: Some(eth_get_strings::<T>),
+        get_ethtool_stats: Some(eth_get_ethtool_stats::<T>),
+        get_channels: Some(eth_get_channels::<T>),
+        ..pin_init::zeroed()
+    };
+
+    /// The size of the private area `xnt_netdev_alloc*` allocates.
+    const PRIV_SIZE: u32 = core::mem::size_of::<NetDevPriv>() as u32;
+
+    /// The ops tables, `'static` (the constants are promoted: the annotation makes the
+    /// compiler check it, where a coercion to a raw pointer would take a temporary's
+    /// address).
+    fn ops() -> (
+        &'static bindings::net_device_ops,
+        &'static bindings::ethtool_ops,
+    ) {
+        (&Self::NETDEV_OPS, &Self::ETHTOOL_OPS)
+    }
 
     /// Allocates an Ethernet device with room for `max_queues` queues, carrier off, with
     /// `parent` as its parent device. It has no driver context until [`Self::register`].
@@ -284,19 +321,21 @@ impl<T: NetDriver> NetDevice<T> {
         max_queues: u32,
         driver_name: &'static CStr,
     ) -> Result<Self> {
+        let (ops, ethtool_ops) = Self::ops();
         // SAFETY: `parent` is a live xenbus device that outlives the netdev (freed in
-        // remove); the callback table and `driver_name` are static.
+        // remove); the ops tables are static.
         let p = unsafe {
             bindings::xnt_netdev_alloc(
                 parent.as_device_ptr(),
                 max_queues,
-                &Self::CALLBACKS,
-                driver_name.as_char_ptr(),
+                ops,
+                ethtool_ops,
+                Self::PRIV_SIZE,
             )
         };
-        // SAFETY: `p` is null or a device just allocated, never registered, known to
-        // nothing else.
-        unsafe { Self::from_raw(p) }
+        // SAFETY: `p` is null or a device just allocated with this type's tables and
+        // private area size, never registered, known to nothing else.
+        unsafe { Self::from_raw(p, driver_name) }
     }
 
     /// Allocates a backend `vif` device named `name` (for example `vif5.0`): MAC
@@ -309,33 +348,47 @@ impl<T: NetDriver> NetDevice<T> {
         driver_name: &'static CStr,
         name: &CStr,
     ) -> Result<Self> {
+        let (ops, ethtool_ops) = Self::ops();
         // SAFETY: As in `new`; `name` is NUL-terminated and copied by `alloc_netdev_mq`.
         let p = unsafe {
             bindings::xnt_netdev_alloc_backend(
                 parent.as_device_ptr(),
                 max_queues,
-                &Self::CALLBACKS,
-                driver_name.as_char_ptr(),
+                ops,
+                ethtool_ops,
+                Self::PRIV_SIZE,
                 name.as_char_ptr(),
             )
         };
-        // SAFETY: `p` is null or a device just allocated, never registered, known to
-        // nothing else.
-        unsafe { Self::from_raw(p) }
+        // SAFETY: `p` is null or a device just allocated with this type's tables and
+        // private area size, never registered, known to nothing else.
+        unsafe { Self::from_raw(p, driver_name) }
     }
 
-    /// Takes ownership of a device fresh from `xnt_netdev_alloc*` (`ENOMEM` if null),
-    /// freeing it if the shared part of its handles cannot be allocated.
+    /// Takes ownership of a device fresh from `xnt_netdev_alloc*` (`ENOMEM` if null) and
+    /// sets up its private area, freeing it if the shared part of its handles cannot be
+    /// allocated.
     ///
     /// # Safety
     ///
-    /// `p` is null or a device allocated by `xnt_netdev_alloc*`, never registered, that
-    /// nothing else uses or frees.
-    unsafe fn from_raw(p: *mut bindings::net_device) -> Result<Self> {
+    /// `p` is null or a device allocated by `xnt_netdev_alloc*` with [`Self::NETDEV_OPS`],
+    /// [`Self::ETHTOOL_OPS`] and [`Self::PRIV_SIZE`], never registered, that nothing else
+    /// uses or frees.
+    unsafe fn from_raw(p: *mut bindings::net_device, driver_name: &'static CStr) -> Result<Self> {
         let ptr = NonNull::new(p).ok_or(ENOMEM)?;
-        // SAFETY: The device is valid (safety requirement); `num_tx_queues` is set by
-        // `alloc_netdev_mqs` and never changes.
-        let tx_queues = unsafe { bindings::xnt_netdev_num_tx_queues(p) };
+        // SAFETY: The device is valid and its private area `PRIV_SIZE` bytes (the safety
+        // requirement), cache-line aligned (`netdev_priv`); nothing reads it before the
+        // device is registered.
+        unsafe {
+            priv_of(p).write(NetDevPriv {
+                ctx: AtomicPtr::new(core::ptr::null_mut()),
+                stats_count: AtomicU32::new(0),
+                driver_name: driver_name.as_char_ptr(),
+            })
+        };
+        // SAFETY: The device is valid (safety requirement); `num_tx_queues` is a plain
+        // field set by `alloc_netdev_mqs` and never changed.
+        let tx_queues = unsafe { (*p).num_tx_queues };
         let shared = match Arc::new(
             NetDevShared {
                 ptr,
@@ -347,7 +400,7 @@ impl<T: NetDriver> NetDevice<T> {
             Ok(shared) => shared,
             Err(e) => {
                 // SAFETY: Never registered, no NAPI context, known to nothing else.
-                unsafe { bindings::xnt_netdev_free(p) };
+                unsafe { bindings::free_netdev(p) };
                 return Err(e.into());
             }
         };
@@ -381,24 +434,31 @@ impl<T: NetDriver> NetDevice<T> {
         if self.reg != Registration::New {
             return Err(EINVAL);
         }
-        // SAFETY: The device is owned and valid, and not registered (`New`): no operation
-        // runs or can start on it, a failed earlier `register_netdev` having unwound before
-        // it returned, so the previous context (if any) is not in use. The new pointer stays
-        // valid because `self` keeps the `Arc` until after the device is unregistered and
-        // freed, and is not replaced after this (only `New` allows it).
-        unsafe { bindings::xnt_netdev_set_ctx(self.ptr.as_ptr(), Arc::as_ptr(&ctx).cast()) };
-        // INVARIANT: `ctx` is the glue's context pointer, set while `New`.
+        // SAFETY: The device is owned and valid, its private area set up by `from_raw`.
+        let p = unsafe { &*priv_of(self.ptr.as_ptr()) };
+        // The device is not registered (`New`): no operation runs or can start on it, a
+        // failed earlier `register_netdev` having unwound before it returned, so the
+        // previous context (if any) is not in use. The new pointer stays valid because
+        // `self` keeps the `Arc` until after the device is unregistered and freed, and is
+        // not replaced after this (only `New` allows it). Stored once each (`WRITE_ONCE`);
+        // `register_netdevice` publishes them to the operations.
+        p.stats_count.store(ctx.stats_count(), Ordering::Relaxed);
+        p.ctx
+            .store(Arc::as_ptr(&ctx).cast_mut().cast(), Ordering::Relaxed);
+        // INVARIANT: `ctx` is the private area's context pointer, set while `New`.
         self.ctx = Some(ctx);
         // `register_netdev`, split so that a late failure can end the handles before the
         // core's unregistration finishes (in `rtnl_unlock`).
         let rtnl = Rtnl::lock();
         // SAFETY: The device is valid, fully set up (its context too) and never registered;
         // RTNL is held.
-        let ret = to_result(unsafe { bindings::xnt_netdev_register_locked(self.ptr.as_ptr()) });
+        let ret = to_result(unsafe { bindings::register_netdevice(self.ptr.as_ptr()) });
         if ret.is_err() {
             // SAFETY: The device is valid; its failed registration has returned, and RTNL
-            // is held, so the core no longer changes `reg_state`.
-            if !unsafe { bindings::xnt_netdev_reg_uninitialized(self.ptr.as_ptr()) } {
+            // is held, so the core no longer changes `reg_state` (a plain `u8`, read as the
+            // core does, with `READ_ONCE`).
+            let reg_state = unsafe { (&raw const (*self.ptr.as_ptr()).reg_state).read_volatile() };
+            if u32::from(reg_state) != bindings::netdev_reg_state_NETREG_UNINITIALIZED {
                 // Unregistered by the failure path (completed by `rtnl_unlock`, as for
                 // `unregister`); never registered again. The handles end here, before that.
                 self.shared.kill_locked(&rtnl);
@@ -430,12 +490,15 @@ impl<T: NetDriver> NetDevice<T> {
             let rtnl = Rtnl::lock();
             // SAFETY: The device is registered, RTNL is held. `dev_close` of a device that
             // is down does nothing.
-            unsafe { bindings::xnt_netdev_close_locked(self.ptr.as_ptr()) };
+            unsafe { bindings::dev_close(self.ptr.as_ptr()) };
             // Nobody can open the device again while we hold RTNL.
             self.shared.kill_locked(&rtnl);
             // SAFETY: The device is registered (and down), RTNL is held; this is its only
             // unregistration. It is completed (operations waited for) by `rtnl_unlock`.
-            unsafe { bindings::xnt_netdev_unregister_locked(self.ptr.as_ptr()) };
+            // (`unregister_netdevice(dev)` is this call with no list.)
+            unsafe {
+                bindings::unregister_netdevice_queue(self.ptr.as_ptr(), core::ptr::null_mut())
+            };
             drop(rtnl);
             self.reg = Registration::Unregistered;
         }
@@ -463,7 +526,7 @@ impl<T: NetDriver> Drop for NetDevice<T> {
         // SAFETY: The device is no longer registered, has no NAPI context left, no handle
         // operation runs on it or can start (`alive` is false, see `kill_locked`), and
         // nothing else frees it.
-        unsafe { bindings::xnt_netdev_free(self.ptr.as_ptr()) };
+        unsafe { bindings::free_netdev(self.ptr.as_ptr()) };
         // `self.ctx` is released after this: no operation can run any more.
     }
 }
@@ -514,7 +577,7 @@ impl Rtnl {
     fn lock() -> Self {
         kernel::task::might_sleep();
         // SAFETY: Process context (the caller's requirement); released by `drop`.
-        unsafe { bindings::xnt_rtnl_lock() };
+        unsafe { bindings::rtnl_lock() };
         Self(PhantomData)
     }
 }
@@ -522,7 +585,7 @@ impl Rtnl {
 impl Drop for Rtnl {
     fn drop(&mut self) {
         // SAFETY: Taken by `lock`, on this thread (not `Send`).
-        unsafe { bindings::xnt_rtnl_unlock() };
+        unsafe { bindings::rtnl_unlock() };
     }
 }
 
@@ -647,7 +710,9 @@ impl NetDevRef {
     pub fn set_real_queues(&self, count: u32) -> Result {
         let d = self.live_rtnl().ok_or(ENODEV)?;
         // SAFETY: Allocated device (`LiveDev`), RTNL held.
-        to_result(unsafe { bindings::xnt_netdev_set_real_queues_locked(d.raw(), count) })
+        to_result(unsafe { bindings::netif_set_real_num_tx_queues(d.raw(), count) })?;
+        // SAFETY: As above.
+        to_result(unsafe { bindings::netif_set_real_num_rx_queues(d.raw(), count) })
     }
 
     /// Re-runs feature negotiation (`netdev_update_features`; takes RTNL: process context,
@@ -656,7 +721,7 @@ impl NetDevRef {
     pub fn update_features(&self) {
         if let Some(d) = self.live_rtnl() {
             // SAFETY: Allocated device (`LiveDev`), RTNL held.
-            unsafe { bindings::xnt_netdev_update_features_locked(d.raw()) };
+            unsafe { bindings::netdev_update_features(d.raw()) };
         }
     }
 
@@ -664,7 +729,13 @@ impl NetDevRef {
     pub fn set_carrier(&self, on: bool) {
         if let Some(d) = self.live() {
             // SAFETY: Allocated device (`LiveDev`). `netif_carrier_on/off` do not sleep.
-            unsafe { bindings::xnt_netdev_carrier(d.raw(), on) };
+            unsafe {
+                if on {
+                    bindings::netif_carrier_on(d.raw())
+                } else {
+                    bindings::netif_carrier_off(d.raw())
+                }
+            };
         }
     }
 
@@ -744,18 +815,22 @@ impl NetDevRef {
 
     /// The real number of TX queues (0 once the device is gone). Any context.
     pub fn real_tx_queues(&self) -> u32 {
-        // SAFETY: Allocated device (`LiveDev`); a field read.
+        // SAFETY: Allocated device (`LiveDev`). The field changes under RTNL, which this
+        // does not hold: read once, as `READ_ONCE` would (C reads it unlocked too).
         self.live().map_or(0, |d| unsafe {
-            bindings::xnt_netdev_real_tx_queues(d.raw())
+            (&raw const (*d.raw()).real_num_tx_queues).read_volatile()
         })
     }
 
     /// Whether scatter-gather is currently enabled (`false` once the device is gone). Any
     /// context.
     pub fn sg_enabled(&self) -> bool {
-        // SAFETY: Allocated device (`LiveDev`); a field read.
-        self.live()
-            .is_some_and(|d| unsafe { bindings::xnt_netdev_feature_sg(d.raw()) })
+        self.live().is_some_and(|d| {
+            // SAFETY: Allocated device (`LiveDev`). `features` changes under RTNL, which
+            // this does not hold: read once, as `READ_ONCE` would (C reads it unlocked too).
+            let features = unsafe { (&raw const (*d.raw()).features).read_volatile() };
+            features & NETIF_F_SG != 0
+        })
     }
 
     /// Sends gratuitous ARP / unsolicited neighbour advertisements (takes RTNL: process
@@ -765,7 +840,7 @@ impl NetDevRef {
         if let Some(d) = self.live_rtnl() {
             // SAFETY: Allocated device (`LiveDev`), RTNL held (`__netdev_notify_peers`
             // asserts it).
-            unsafe { bindings::xnt_netdev_notify_peers_locked(d.raw()) };
+            unsafe { bindings::__netdev_notify_peers(d.raw()) };
         }
     }
 
@@ -780,7 +855,7 @@ impl NetDevRef {
             // NUL.)
             unsafe {
                 core::ptr::copy_nonoverlapping(
-                    bindings::xnt_netdev_name(d.raw()).cast::<u8>(),
+                    (&raw const (*d.raw()).name).cast::<u8>(),
                     name.0.as_mut_ptr(),
                     name.0.len() - 1,
                 )
@@ -790,156 +865,356 @@ impl NetDevRef {
     }
 }
 
-/// # Safety
+/// The private area of a [`NetDevice`]'s `net_device` (`netdev_priv`), set up by
+/// `NetDevice::from_raw` before the device can be registered.
 ///
-/// `p` is the context pointer set by [`NetDevice::register`], and the `NetDevice` (which
-/// keeps the `Arc` alive) is not dropped for `'a`.
-unsafe fn ctx<'a, T>(p: *const c_void) -> &'a T {
-    // SAFETY: Per the function's safety requirement `p` points to a live `T`.
-    unsafe { &*p.cast::<T>() }
+/// `ctx` is null until [`NetDevice::register`] stores the driver context in it
+/// (`Arc::as_ptr`); each operation reads it once and uses a context-less default while it
+/// is null. `stats_count` is the context's [`NetDriver::stats_count`], stored by `register`
+/// before the context: the ethtool core sizes its statistics buffers by the count one
+/// operation returns and hands them to the next, so all three use this one value, whatever
+/// the driver's method would return later. `driver_name` is static and never changes.
+#[repr(C)]
+struct NetDevPriv {
+    ctx: AtomicPtr<c_void>,
+    stats_count: AtomicU32,
+    driver_name: *const kernel::ffi::c_char,
 }
 
+/// `netdev_priv(dev)`: the address of the device's private area (`dev->priv`).
+///
 /// # Safety
 ///
-/// Called by the glue only, with the context pointer set by [`NetDevice::register`] while
-/// the device can run operations, and with valid arguments for the operation.
-unsafe extern "C" fn cb_open<T: NetDriver>(p: *const c_void) -> i32 {
-    // SAFETY: The glue passes the registered context (see the safety section).
-    match unsafe { ctx::<T>(p) }.open() {
-        Ok(()) => 0,
-        Err(e) => e.to_errno(),
+/// `dev` is an allocated device.
+unsafe fn priv_of(dev: *mut bindings::net_device) -> *mut NetDevPriv {
+    // SAFETY: `dev` is allocated (the caller's requirement); this only computes the address
+    // of its trailing private area.
+    unsafe { (&raw mut (*dev).priv_).cast() }
+}
+
+// The adapters below are the entries of `NetDevice<T>::NETDEV_OPS` / `ETHTOOL_OPS`, so only
+// the networking core calls them, on a device `NetDevice::<T>::new*` allocated (its private
+// area a `NetDevPriv`, see `from_raw`), in the contexts it documents for each operation,
+// with valid arguments. They behave as the C glue they replace: the same context-less
+// defaults, the same feature and MTU rules, the same message.
+
+/// The driver context of `dev`, if one was registered (`None` before [`NetDevice::register`]),
+/// with the device's private area.
+///
+/// # Safety
+///
+/// `dev` is a device `NetDevice::<T>::new*` allocated, in one of its operations. The
+/// context, once set, is the `Arc<T>` its `NetDevice` keeps until the device is
+/// unregistered (which waits for running operations) and freed, so it outlives `'a`, the
+/// operation.
+unsafe fn driver<'a, T: NetDriver>(
+    dev: *mut bindings::net_device,
+) -> Option<(&'a T, &'a NetDevPriv)> {
+    // SAFETY: The private area is a `NetDevPriv` (the caller's requirement), allocated with
+    // the device; only its atomics are written after set-up.
+    let p = unsafe { &*priv_of(dev) };
+    // Read once (`READ_ONCE`).
+    let ctx = p.ctx.load(Ordering::Relaxed);
+    // SAFETY: A set context is a live `T` for the operation (the caller's requirement).
+    (!ctx.is_null()).then(|| (unsafe { &*ctx.cast::<T>() }, p))
+}
+
+/// `ndo_open`: `ENODEV` without a context.
+///
+/// # Safety
+///
+/// Called by the networking core only, as the entry of `NetDevice<T>::NETDEV_OPS`.
+unsafe extern "C" fn ndo_open<T: NetDriver>(dev: *mut bindings::net_device) -> c_int {
+    // SAFETY: One of `NetDevice<T>`'s devices, in an operation (the safety requirement).
+    match unsafe { driver::<T>(dev) } {
+        Some((d, _)) => match d.open() {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        },
+        None => ENODEV.to_errno(),
     }
 }
 
+/// `ndo_stop`: nothing to do without a context.
+///
 /// # Safety
 ///
-/// Called by the glue only, with the context pointer set by [`NetDevice::register`] while
-/// the device can run operations, and with valid arguments for the operation.
-unsafe extern "C" fn cb_stop<T: NetDriver>(p: *const c_void) -> i32 {
-    // SAFETY: The glue passes the registered context (see the safety section).
-    match unsafe { ctx::<T>(p) }.stop() {
-        Ok(()) => 0,
-        Err(e) => e.to_errno(),
+/// Called by the networking core only, as the entry of `NetDevice<T>::NETDEV_OPS`.
+unsafe extern "C" fn ndo_stop<T: NetDriver>(dev: *mut bindings::net_device) -> c_int {
+    // SAFETY: One of `NetDevice<T>`'s devices, in an operation (the safety requirement).
+    match unsafe { driver::<T>(dev) } {
+        Some((d, _)) => match d.stop() {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        },
+        None => 0,
     }
 }
 
+/// `ndo_start_xmit`: the driver takes the skb; without a context it is dropped. Always
+/// `NETDEV_TX_OK`.
+///
 /// # Safety
 ///
-/// Called by the glue only, with the context pointer set by [`NetDevice::register`] while
-/// the device can run operations, and with valid arguments for the operation.
-unsafe extern "C" fn cb_start_xmit<T: NetDriver>(p: *const c_void, skb: *mut bindings::sk_buff) {
-    if let Some(skb) = NonNull::new(skb) {
-        // SAFETY: The networking core calls `ndo_start_xmit` with bottom halves disabled
-        // (`__dev_queue_xmit`'s `rcu_read_lock_bh`, `dev_direct_xmit`, pktgen) or, for
-        // netpoll, with hard IRQs off in task or softirq context; the token does not
-        // outlive this call.
-        let bh = unsafe { BhDisabled::assume() };
-        // INVARIANT: `ndo_start_xmit` hands over the caller's reference to the skb.
-        // SAFETY: The glue passes the registered context (see the safety section).
-        unsafe { ctx::<T>(p) }.start_xmit(SkBuff(skb), bh);
-    }
-}
-
-/// # Safety
-///
-/// Called by the glue only, with the context pointer set by [`NetDevice::register`] while
-/// the device can run operations, and with valid arguments for the operation.
-unsafe extern "C" fn cb_select_queue<T: NetDriver>(
-    p: *const c_void,
+/// Called by the networking core only, as the entry of `NetDevice<T>::NETDEV_OPS`.
+unsafe extern "C" fn ndo_start_xmit<T: NetDriver>(
     skb: *mut bindings::sk_buff,
+    dev: *mut bindings::net_device,
+) -> bindings::netdev_tx_t {
+    if let Some(skb) = NonNull::new(skb) {
+        // INVARIANT: `ndo_start_xmit` hands over the caller's reference to the skb.
+        let skb = SkBuff(skb);
+        // SAFETY: One of `NetDevice<T>`'s devices, in an operation (the safety requirement).
+        match unsafe { driver::<T>(dev) } {
+            Some((d, _)) => {
+                // SAFETY: The networking core calls `ndo_start_xmit` with bottom halves
+                // disabled (`__dev_queue_xmit`'s `rcu_read_lock_bh`, `dev_direct_xmit`,
+                // pktgen) or, for netpoll, with hard IRQs off in task or softirq context;
+                // the token does not outlive this call.
+                let bh = unsafe { BhDisabled::assume() };
+                d.start_xmit(skb, bh);
+            }
+            // Freed as a drop (`dev_kfree_skb_any`).
+            None => drop(skb),
+        }
+    }
+    bindings::netdev_tx_NETDEV_TX_OK
+}
+
+/// `ndo_select_queue`: queue 0 without a context.
+///
+/// # Safety
+///
+/// Called by the networking core only, as the entry of `NetDevice<T>::NETDEV_OPS`.
+unsafe extern "C" fn ndo_select_queue<T: NetDriver>(
+    dev: *mut bindings::net_device,
+    skb: *mut bindings::sk_buff,
+    _sb_dev: *mut bindings::net_device,
 ) -> u16 {
-    let Some(nn) = NonNull::new(skb) else {
+    // SAFETY: One of `NetDevice<T>`'s devices, in an operation (the safety requirement).
+    let (Some((d, _)), Some(nn)) = (unsafe { driver::<T>(dev) }, NonNull::new(skb)) else {
         return 0;
     };
     // The skb stays owned by the caller: wrap it without running the destructor.
     let skb = core::mem::ManuallyDrop::new(SkBuff(nn));
-    // SAFETY: The glue passes the registered context (see the safety section).
-    unsafe { ctx::<T>(p) }.select_queue(&skb)
+    d.select_queue(&skb)
 }
 
+/// `ndo_get_stats64`: the driver's counters (zero without a context) in the eight fields
+/// it keeps; the others are left as the core passed them.
+///
 /// # Safety
 ///
-/// Called by the glue only, with the context pointer set by [`NetDevice::register`] while
-/// the device can run operations, and with valid arguments for the operation.
-unsafe extern "C" fn cb_get_stats64<T: NetDriver>(
-    p: *const c_void,
-    out: *mut bindings::xnt_link_stats,
+/// Called by the networking core only, as the entry of `NetDevice<T>::NETDEV_OPS`.
+unsafe extern "C" fn ndo_get_stats64<T: NetDriver>(
+    dev: *mut bindings::net_device,
+    tot: *mut bindings::rtnl_link_stats64,
 ) {
-    // SAFETY: The glue passes the registered context (see the safety section).
-    let s = unsafe { ctx::<T>(p) }.stats64();
-    // SAFETY: The glue passes a valid, exclusive stats struct.
-    let out = unsafe { &mut *out };
-    out.rx_packets = s.rx_packets;
-    out.tx_packets = s.tx_packets;
-    out.rx_bytes = s.rx_bytes;
-    out.tx_bytes = s.tx_bytes;
-    out.rx_errors = s.rx_errors;
-    out.tx_errors = s.tx_errors;
-    out.rx_dropped = s.rx_dropped;
-    out.tx_dropped = s.tx_dropped;
+    // SAFETY: One of `NetDevice<T>`'s devices, in an operation (the safety requirement).
+    let s = unsafe { driver::<T>(dev) }.map_or_else(LinkStats::default, |(d, _)| d.stats64());
+    // SAFETY: The core passes a valid stats struct, ours for the call.
+    let tot = unsafe { &mut *tot };
+    tot.rx_packets = s.rx_packets;
+    tot.tx_packets = s.tx_packets;
+    tot.rx_bytes = s.rx_bytes;
+    tot.tx_bytes = s.tx_bytes;
+    tot.rx_errors = s.rx_errors;
+    tot.tx_errors = s.tx_errors;
+    tot.rx_dropped = s.rx_dropped;
+    tot.tx_dropped = s.tx_dropped;
 }
 
+/// `ndo_fix_features`: clears the offloads the driver does not allow now (without a
+/// context, all but IPv4 checksum offload).
+///
 /// # Safety
 ///
-/// Called by the glue only, with the context pointer set by [`NetDevice::register`] while
-/// the device can run operations, and with valid arguments for the operation.
-unsafe extern "C" fn cb_allowed_features<T: NetDriver>(p: *const c_void) -> u32 {
-    // SAFETY: The glue passes the registered context (see the safety section).
-    unsafe { ctx::<T>(p) }.allowed_features()
-}
-
-/// # Safety
-///
-/// Called by the glue only, with the context pointer set by [`NetDevice::register`] while
-/// the device can run operations, and with valid arguments for the operation.
-unsafe extern "C" fn cb_max_mtu<T: NetDriver>(p: *const c_void) -> u32 {
-    // SAFETY: The glue passes the registered context (see the safety section).
-    unsafe { ctx::<T>(p) }.max_mtu()
-}
-
-/// # Safety
-///
-/// Called by the glue only, with the context pointer set by [`NetDevice::register`] while
-/// the device can run operations, and with valid arguments for the operation.
-unsafe extern "C" fn cb_stats_count<T: NetDriver>(p: *const c_void) -> u32 {
-    // SAFETY: The glue passes the registered context (see the safety section).
-    unsafe { ctx::<T>(p) }.stats_count()
-}
-
-/// # Safety
-///
-/// Called by the glue only, with the context pointer set by [`NetDevice::register`] while
-/// the device can run operations, and with valid arguments for the operation.
-unsafe extern "C" fn cb_stats_names<T: NetDriver>(p: *const c_void, names: *mut u8, count: u32) {
-    // SAFETY: The glue passes a zeroed buffer of `count` names of `STAT_NAME_LEN` bytes.
-    let names = unsafe {
-        core::slice::from_raw_parts_mut(names.cast::<[u8; STAT_NAME_LEN]>(), count as usize)
-    };
-    // SAFETY: The glue passes the registered context (see the safety section).
-    unsafe { ctx::<T>(p) }.stats_names(names);
-}
-
-/// # Safety
-///
-/// Called by the glue only, with the context pointer set by [`NetDevice::register`] while
-/// the device can run operations, and with valid arguments for the operation.
-unsafe extern "C" fn cb_stats_values<T: NetDriver>(p: *const c_void, values: *mut u64, count: u32) {
-    // SAFETY: The glue passes a buffer of `count` values.
-    let values = unsafe { core::slice::from_raw_parts_mut(values, count as usize) };
-    // SAFETY: The glue passes the registered context (see the safety section).
-    unsafe { ctx::<T>(p) }.stats_values(values);
-}
-
-/// # Safety
-///
-/// Called by the glue only, with the context pointer set by [`NetDevice::register`] while
-/// the device can run operations, and with valid arguments for the operation.
-unsafe extern "C" fn cb_channels<T: NetDriver>(p: *const c_void, max: *mut u32, cur: *mut u32) {
-    // SAFETY: The glue passes the registered context (see the safety section).
-    let (m, c) = unsafe { ctx::<T>(p) }.channels();
-    // SAFETY: The glue passes two valid out parameters.
-    unsafe {
-        *max = m;
-        *cur = c;
+/// Called by the networking core only, as the entry of `NetDevice<T>::NETDEV_OPS`.
+unsafe extern "C" fn ndo_fix_features<T: NetDriver>(
+    dev: *mut bindings::net_device,
+    features: bindings::netdev_features_t,
+) -> bindings::netdev_features_t {
+    // SAFETY: One of `NetDevice<T>`'s devices, in an operation (the safety requirement).
+    let allowed =
+        unsafe { driver::<T>(dev) }.map_or(features::IP_CSUM, |(d, _)| d.allowed_features());
+    let mut features = features;
+    for (bit, feature) in [
+        (features::IP_CSUM, NETIF_F_IP_CSUM),
+        (features::SG, NETIF_F_SG),
+        (features::IPV6_CSUM, NETIF_F_IPV6_CSUM),
+        (features::TSO, NETIF_F_TSO),
+        (features::TSO6, NETIF_F_TSO6),
+    ] {
+        if allowed & bit == 0 {
+            features &= !feature;
+        }
     }
+    features
+}
+
+/// `ndo_set_features`: without scatter-gather, an MTU above 1500 comes down to 1500.
+///
+/// # Safety
+///
+/// Called by the networking core only (under RTNL), as the entry of a [`NetDevice`]'s
+/// `NETDEV_OPS`.
+unsafe extern "C" fn ndo_set_features(
+    dev: *mut bindings::net_device,
+    features: bindings::netdev_features_t,
+) -> c_int {
+    // SAFETY: `dev` is a live device (the safety requirement); RTNL is held, under which
+    // all MTU changes are made, so the plain read races with no write.
+    let mtu = unsafe { (*dev).mtu };
+    if features & NETIF_F_SG == 0 && mtu > bindings::ETH_DATA_LEN {
+        // SAFETY: A live device; the format takes one `unsigned int`, which is passed.
+        unsafe {
+            bindings::netdev_info(
+                dev,
+                c"reducing MTU to %u: no scatter-gather\n".as_char_ptr(),
+                bindings::ETH_DATA_LEN,
+            );
+        }
+        // SAFETY: A live device, RTNL held; stored once (`WRITE_ONCE`), as lockless readers
+        // read it with `READ_ONCE`.
+        unsafe { (&raw mut (*dev).mtu).write_volatile(bindings::ETH_DATA_LEN) };
+    }
+    0
+}
+
+/// `ndo_change_mtu`: `EINVAL` above the driver's limit (1500 without a context).
+///
+/// # Safety
+///
+/// Called by the networking core only (under RTNL), as the entry of
+/// `NetDevice<T>::NETDEV_OPS`.
+unsafe extern "C" fn ndo_change_mtu<T: NetDriver>(
+    dev: *mut bindings::net_device,
+    mtu: c_int,
+) -> c_int {
+    // SAFETY: One of `NetDevice<T>`'s devices, in an operation (the safety requirement).
+    let max = unsafe { driver::<T>(dev) }.map_or(bindings::ETH_DATA_LEN, |(d, _)| d.max_mtu());
+    // Compared as unsigned, as C's `int > u32` does (the core checked `min_mtu` already).
+    let mtu = mtu as u32;
+    if mtu > max {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: A live device, RTNL held; stored once (`WRITE_ONCE`), as lockless readers
+    // read it with `READ_ONCE`.
+    unsafe { (&raw mut (*dev).mtu).write_volatile(mtu) };
+    0
+}
+
+/// `ethtool -i`: the driver name and, if the device has a parent, its name as the bus
+/// address.
+///
+/// # Safety
+///
+/// Called by the ethtool core only, as the entry of a [`NetDevice`]'s `ETHTOOL_OPS`.
+unsafe extern "C" fn eth_get_drvinfo(
+    dev: *mut kernel::bindings::net_device,
+    info: *mut bindings::ethtool_drvinfo,
+) {
+    let dev = dev.cast::<bindings::net_device>();
+    // SAFETY: One of `NetDevice`'s devices (the safety requirement), so its private area is
+    // a `NetDevPriv` whose `driver_name` is a static C string; `info` is valid and ours for
+    // the call. `strscpy` truncates to the buffer and NUL-terminates.
+    unsafe {
+        let info = &mut *info;
+        bindings::sized_strscpy(
+            info.driver.as_mut_ptr(),
+            (*priv_of(dev)).driver_name,
+            info.driver.len(),
+        );
+        let parent = (*dev).dev.parent;
+        if !parent.is_null() {
+            bindings::sized_strscpy(
+                info.bus_info.as_mut_ptr(),
+                bindings::dev_name(parent),
+                info.bus_info.len(),
+            );
+        }
+    }
+}
+
+/// `ethtool` string-set sizes: the driver's statistics count (0 without a context);
+/// `EOPNOTSUPP` for other sets.
+///
+/// # Safety
+///
+/// Called by the ethtool core only, as the entry of `NetDevice<T>::ETHTOOL_OPS`.
+unsafe extern "C" fn eth_get_sset_count<T: NetDriver>(
+    dev: *mut kernel::bindings::net_device,
+    sset: c_int,
+) -> c_int {
+    if sset != bindings::ethtool_stringset_ETH_SS_STATS as c_int {
+        return EOPNOTSUPP.to_errno();
+    }
+    // SAFETY: One of `NetDevice<T>`'s devices, in an operation (the safety requirement).
+    unsafe { driver::<T>(dev.cast()) }
+        .map_or(0, |(_, p)| p.stats_count.load(Ordering::Relaxed) as c_int)
+}
+
+/// `ethtool -S` names: zeroed, then filled by the driver (nothing without a context).
+///
+/// # Safety
+///
+/// Called by the ethtool core only, as the entry of `NetDevice<T>::ETHTOOL_OPS`.
+unsafe extern "C" fn eth_get_strings<T: NetDriver>(
+    dev: *mut kernel::bindings::net_device,
+    sset: u32,
+    data: *mut u8,
+) {
+    if sset != bindings::ethtool_stringset_ETH_SS_STATS {
+        return;
+    }
+    // SAFETY: One of `NetDevice<T>`'s devices, in an operation (the safety requirement).
+    let Some((d, p)) = (unsafe { driver::<T>(dev.cast()) }) else {
+        return;
+    };
+    let n = p.stats_count.load(Ordering::Relaxed) as usize;
+    // SAFETY: The ethtool core sized `data` for the count `eth_get_sset_count` returned:
+    // `n` (fixed before the context was set, see `NetDevPriv`) names of `STAT_NAME_LEN`
+    // bytes.
+    let names = unsafe {
+        core::ptr::write_bytes(data, 0, n * STAT_NAME_LEN);
+        core::slice::from_raw_parts_mut(data.cast::<[u8; STAT_NAME_LEN]>(), n)
+    };
+    d.stats_names(names);
+}
+
+/// `ethtool -S` values, in the order of the names (nothing without a context).
+///
+/// # Safety
+///
+/// Called by the ethtool core only, as the entry of `NetDevice<T>::ETHTOOL_OPS`.
+unsafe extern "C" fn eth_get_ethtool_stats<T: NetDriver>(
+    dev: *mut kernel::bindings::net_device,
+    _stats: *mut bindings::ethtool_stats,
+    data: *mut u64,
+) {
+    // SAFETY: One of `NetDevice<T>`'s devices, in an operation (the safety requirement).
+    if let Some((d, p)) = unsafe { driver::<T>(dev.cast()) } {
+        let n = p.stats_count.load(Ordering::Relaxed) as usize;
+        // SAFETY: As in `eth_get_strings`: `data` has room for the count
+        // `eth_get_sset_count` returned, `n`.
+        let values = unsafe { core::slice::from_raw_parts_mut(data, n) };
+        d.stats_values(values);
+    }
+}
+
+/// `ethtool -l`: the driver's combined channels (1 of 1 without a context).
+///
+/// # Safety
+///
+/// Called by the ethtool core only, as the entry of `NetDevice<T>::ETHTOOL_OPS`.
+unsafe extern "C" fn eth_get_channels<T: NetDriver>(
+    dev: *mut kernel::bindings::net_device,
+    ch: *mut bindings::ethtool_channels,
+) {
+    // SAFETY: One of `NetDevice<T>`'s devices, in an operation (the safety requirement).
+    let (max, cur) = unsafe { driver::<T>(dev.cast()) }.map_or((1, 1), |(d, _)| d.channels());
+    // SAFETY: The core passes a valid channels struct, ours for the call.
+    let ch = unsafe { &mut *ch };
+    ch.max_combined = max;
+    ch.combined_count = cur;
 }

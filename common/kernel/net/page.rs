@@ -46,8 +46,8 @@ impl Page {
 
 impl Drop for Page {
     fn drop(&mut self) {
-        // SAFETY: We own this page reference.
-        unsafe { bindings::xnt_page_free(self.0.as_ptr()) };
+        // SAFETY: We own this page reference, to an order-0 page (`__free_page`).
+        unsafe { bindings::__free_pages(self.0.as_ptr(), 0) };
     }
 }
 

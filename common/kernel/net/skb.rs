@@ -192,6 +192,41 @@ fn nth_chunk_pfn(pfn: usize, offset: u32, len: u32, index: &mut usize) -> Option
     None
 }
 
+/// A field of a bindgen union emulation (`__BindgenUnionField<T>`, a zero-sized marker at
+/// the start of the union) as a pointer to its type `T`. `T` is inferred from the field, so
+/// the caller names no anonymous bindgen type (`sk_buff__bindgen_ty_4__bindgen_ty_2`, ...),
+/// whose number a kernel update may give to another type.
+const fn union_field<T>(p: *mut kernel::bindings::__BindgenUnionField<T>) -> *mut T {
+    p.cast()
+}
+
+/// `&skb->protocol`. The field is in the skb's `headers` struct group, a union of an
+/// anonymous struct and the struct `headers` with the same members, which bindgen emits as
+/// a union emulation (`__bindgen_anon_4`, a struct of `__BindgenUnionField`s).
+///
+/// # Safety
+///
+/// `skb` points to an `sk_buff` (not necessarily initialised: nothing is read).
+const unsafe fn protocol_ptr(skb: *mut bindings::sk_buff) -> *mut bindings::__be16 {
+    // SAFETY: `skb` points to an `sk_buff` (the caller's requirement); this only computes
+    // the address of one of its fields, reading nothing. `union_field` gives the `headers`
+    // member's address with its own type, which has `protocol`.
+    unsafe { &raw mut (*union_field(&raw mut (*skb).__bindgen_anon_4.headers)).protocol }
+}
+
+// `skb->protocol` is where C has it (see `common/kernel/layout.rs` for the other fields).
+const _: () = {
+    let mut skb = core::mem::MaybeUninit::<bindings::sk_buff>::uninit();
+    let base = skb.as_mut_ptr();
+    // SAFETY: `base` points to an (uninitialised) `sk_buff`; `protocol_ptr` reads nothing,
+    // and its result is a field address inside the same object.
+    let offset = unsafe { protocol_ptr(base).byte_offset_from(base) };
+    assert!(
+        offset as usize == bindings::XNT_OFF_SKB_PROTOCOL as usize,
+        "`sk_buff.protocol` is not at C's offset"
+    );
+};
+
 impl SkBuff {
     pub(super) fn raw(&self) -> *mut bindings::sk_buff {
         self.0.as_ptr()
@@ -199,8 +234,8 @@ impl SkBuff {
 
     /// Total packet length.
     pub fn len(&self) -> u32 {
-        // SAFETY: By the type invariant the skb is valid.
-        unsafe { bindings::xnt_skb_len(self.raw()) }
+        // SAFETY: By the type invariant the skb is valid; `len` is a plain field.
+        unsafe { (*self.raw()).len }
     }
 
     /// Whether the packet is empty.
@@ -210,8 +245,8 @@ impl SkBuff {
 
     /// The TX queue the stack picked.
     pub fn queue_mapping(&self) -> u16 {
-        // SAFETY: Valid skb.
-        unsafe { bindings::xnt_skb_queue_mapping(self.raw()) }
+        // SAFETY: Valid skb; `queue_mapping` is a plain field (`skb_get_queue_mapping`).
+        unsafe { (*self.raw()).queue_mapping }
     }
 
     /// The flow hash (computed on demand, `skb_get_hash`).
@@ -239,9 +274,8 @@ impl SkBuff {
         mut f: impl FnMut(usize, u32, u32) -> ControlFlow<B>,
     ) -> ControlFlow<B> {
         let skb = self.raw();
-        // SAFETY: Valid skb.
-        let (data, headlen) =
-            unsafe { (bindings::xnt_skb_data(skb), bindings::xnt_skb_headlen(skb)) };
+        // SAFETY: Valid skb; `data` is a plain field.
+        let (data, headlen) = unsafe { ((*skb).data.cast(), bindings::xnt_skb_headlen(skb)) };
         // SAFETY: `data` points into the skb's linear area, which is in the kernel's direct
         // map (`virt_to_page` is valid for it).
         let pfn = unsafe { bindings::xnt_virt_to_pfn(data) };
@@ -421,8 +455,8 @@ impl SkBuff {
     /// A fresh, linear copy of the packet (`skb_copy`), if memory allows: a private skb
     /// (one reference, data of its own) even when this one is shared or cloned.
     pub fn copy(&self) -> Option<SkBuff> {
-        // SAFETY: Valid skb.
-        NonNull::new(unsafe { bindings::xnt_skb_copy(self.raw()) }).map(SkBuff)
+        // SAFETY: Valid skb; `GFP_ATOMIC` suits every context.
+        NonNull::new(unsafe { bindings::skb_copy(self.raw(), bindings::GFP_ATOMIC) }).map(SkBuff)
     }
 
     /// A linear copy of the packet in fresh, zeroed memory of whole pages (C netfront's
@@ -440,7 +474,7 @@ impl SkBuff {
             (
                 bindings::xnt_skb_headroom(skb),
                 bindings::xnt_skb_end_offset(skb),
-                bindings::xnt_skb_len(skb),
+                (*skb).len,
                 bindings::xnt_skb_headlen(skb),
             )
         };
@@ -467,8 +501,8 @@ impl SkBuff {
         // Owned from here: dropping it frees the new skb.
         let new = SkBuff(NonNull::new(raw)?);
         let n = new.raw();
-        // SAFETY: `n` is a valid skb, ours alone.
-        let (head, room) = unsafe { (bindings::xnt_skb_head(n), bindings::xnt_skb_end_offset(n)) };
+        // SAFETY: `n` is a valid skb, ours alone; `head` is a plain field.
+        let (head, room) = unsafe { ((*n).head.cast(), bindings::xnt_skb_end_offset(n)) };
         if offset_in_page(head) != 0 {
             kernel::pr_warn_once!("misaligned skb allocated\n");
             return None;
@@ -620,8 +654,10 @@ impl SkBuff {
             unsafe { bindings::xnt_skb_set_gso(skb, size, (t | bindings::SKB_GSO_DODGY) as u32) };
         }
         // SAFETY: Valid skb, exclusively ours, with `ETH_HLEN` bytes of linear data (pulled
-        // above); `live` is an allocated device.
-        unsafe { bindings::xnt_skb_eth_type_trans(skb, live.raw()) };
+        // above); `live` is an allocated device. `protocol_ptr` is the address of the plain
+        // field `skb->protocol` (`skb->protocol = eth_type_trans(skb, dev)`), which nothing
+        // else accesses while the skb is exclusively ours.
+        unsafe { protocol_ptr(skb).write(bindings::eth_type_trans(skb, live.raw())) };
         // SAFETY: Valid skb, exclusively ours.
         unsafe { bindings::xnt_skb_reset_network_header(skb) };
         match csum {
