@@ -42,6 +42,7 @@ mod connect;
 mod interface;
 mod rx;
 mod tx;
+mod tx_packet;
 mod xenbus;
 
 use kernel::prelude::*;
