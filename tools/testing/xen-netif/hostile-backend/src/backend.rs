@@ -146,6 +146,8 @@ pub struct Backend<'m> {
     tx_dead: bool,
     kept_ro: Vec<ForeignPages<'m>>,
     kept_rw: Vec<WritablePages<'m>>,
+    /// A port bound before the frontend connected (early-event mode): remote, local.
+    early_port: Option<(u32, u32)>,
     /// What happened, for the report.
     pub stats: Stats,
 }
@@ -194,6 +196,7 @@ impl<'m> Backend<'m> {
             tx_dead: false,
             kept_ro: Vec::new(),
             kept_rw: Vec::new(),
+            early_port: None,
             stats: Stats::default(),
         })
     }
@@ -235,6 +238,10 @@ impl<'m> Backend<'m> {
         let deadline = Instant::now() + self.cfg.timeout;
         self.xs.watch(&format!("{}/state", self.fe), "fe")?;
         self.xs.watch(&self.be_key("online"), "online")?;
+        if self.cfg.mode.kind == Kind::EarlyEvent {
+            // Every key the frontend writes, to catch its event channel at once.
+            self.xs.watch(&self.fe.clone(), "fe-dir")?;
+        }
         self.offer()?;
         let mut last_look = Instant::now();
         loop {
@@ -279,6 +286,13 @@ impl<'m> Backend<'m> {
             self.disconnect();
             return Ok(true);
         }
+        if self.cfg.mode.kind == Kind::EarlyEvent
+            && self.early_port.is_none()
+            && self.state == state::INIT_WAIT
+            && fe_state != Some(state::CONNECTED)
+        {
+            self.early_events()?;
+        }
         match fe_state {
             None | Some(state::UNKNOWN) => {
                 say(&format!("XNTB-FRONTEND state={fe_state:?}: gone"));
@@ -313,6 +327,48 @@ impl<'m> Backend<'m> {
             _ => {}
         }
         Ok(false)
+    }
+
+    /// Early-event mode: once the frontend's (flat) event channel key is there, binds it
+    /// and notifies it without pause until the frontend publishes Connected (at most 10 s).
+    fn early_events(&mut self) -> io::Result<()> {
+        let fe = self.fe.clone();
+        let Some(remote) = self.read_fe_u32(&fe, queue_keys::EVENT_CHANNEL)? else {
+            return Ok(());
+        };
+        let local = match self.evtchn.bind_interdomain(self.cfg.domid, remote) {
+            Ok(l) => l,
+            Err(e) => {
+                say(&format!(
+                    "XNTB-EARLY cannot bind event channel {remote} yet: {e}"
+                ));
+                return Ok(());
+            }
+        };
+        self.early_port = Some((remote, local));
+        self.armed = false;
+        let t0 = Instant::now();
+        let mut sent = 0u32;
+        let fe_state = format!("{fe}/state");
+        loop {
+            for _ in 0..20 {
+                self.evtchn.notify(local)?;
+                sent += 1;
+            }
+            let st = self
+                .xs
+                .read(&fe_state)?
+                .and_then(|v| parse_unsigned(v.as_bytes()));
+            if st != Some(state::INITIALISING) || t0.elapsed() > Duration::from_secs(10) {
+                let note = format!(
+                    "{sent} notifications on event channel {remote} in {} ms, from its key until the frontend's state {st:?}",
+                    t0.elapsed().as_millis()
+                );
+                say(&format!("XNTB-HOSTILE early-event: {note}"));
+                self.stats.hostile = Some(note);
+                return Ok(());
+            }
+        }
     }
 
     fn read_fe_u32(&mut self, dir: &str, key: &str) -> io::Result<Option<u32>> {
@@ -396,7 +452,10 @@ impl<'m> Backend<'m> {
                 .map_err(|e| err(format!("queue {q}: TX ring overflow at attach: {e:?}")))?;
             check_attach(rx_req, rx_rsp, RX_RING_SIZE)
                 .map_err(|e| err(format!("queue {q}: RX ring overflow at attach: {e:?}")))?;
-            let port_tx = self.evtchn.bind_interdomain(domid, remote_tx)?;
+            let port_tx = match self.early_port {
+                Some((remote, local)) if remote == remote_tx && q == 0 => local,
+                _ => self.evtchn.bind_interdomain(domid, remote_tx)?,
+            };
             let port_rx = match remote_rx {
                 Some(r) => self.evtchn.bind_interdomain(domid, r)?,
                 None => port_tx,
@@ -455,6 +514,7 @@ impl<'m> Backend<'m> {
             }
         }
         self.rx_backlog.clear();
+        self.early_port = None;
         say("XNTB-DISCONNECTED");
     }
 
