@@ -31,7 +31,8 @@
 # it, the report comes on the console), and the whole console must be clean.
 #
 # XNT_HBE_ONLY="mode ..." (or "mode,mode") limits the run to those modes;
-# XNT_HBE_FRONTENDS="rust c" (or "rust,c") chooses the netfronts.
+# XNT_HBE_FRONTENDS="rust c" (or "rust,c") chooses the netfronts; XNT_HBE_DEBUG=1 shows
+# the tool's whole log, the guest's probe output and its console for every mode.
 
 XNT_HBE_ONLY=${XNT_HBE_ONLY//,/ }
 XNT_HBE_FRONTENDS=${XNT_HBE_FRONTENDS:-rust c}
@@ -143,10 +144,12 @@ hbe_one() {
 		--mac "$HBE_MAC" --timeout 240 >"$log" 2>&1 &
 	pid=$!
 	# Connected, refused by either side (the backend follows a frontend that closes), or
-	# the tool gone.
-	for i in $(seq 120); do
+	# the tool gone. state-flap closes on purpose and may connect later: 20 s for that.
+	local waits=120 closing="XNTB-STATE backend=5"
+	[ "$mode" = state-flap ] && waits=40 closing=XNTB-NEVER
+	for i in $(seq $waits); do
 		has XNTB-CONNECTED "$log" || has XNTB-REFUSED "$log" || has XNTB-ERROR "$log" ||
-			has "XNTB-STATE backend=5" "$log" || {
+			has "$closing" "$log" || {
 			kill -0 $pid 2>/dev/null && { nap 0.5; continue; }
 		}
 		break
@@ -209,6 +212,16 @@ hbe_one() {
 		grep -aE '^irq ' <<<"$out"
 		grep -aE "$BROKEN_RE|rx->offset|Missing extra|Invalid extra|extra info|Need more slots|Too many slots|GSO|Bad rx|dropping RX|still in use|queues|xen-netfront|xen_netfront|netfront" <<<"$new" | head -n 8
 	} | show
+	if [ -n "$XNT_HBE_DEBUG" ]; then
+		{
+			echo "--- tool log:"
+			cat "$log"
+			echo "--- guest probe:"
+			printf '%s\n' "$out"
+			echo "--- guest console since the vif came:"
+			printf '%s\n' "$new" | tail -n 60
+		} | show
+	fi
 	echo "$mode $r $clean ${why:- -}" >/tmp/hbe-result
 }
 

@@ -148,6 +148,8 @@ pub struct Backend<'m> {
     kept_rw: Vec<WritablePages<'m>>,
     /// A port bound before the frontend connected (early-event mode): remote, local.
     early_port: Option<(u32, u32)>,
+    /// The state-flap mode's flap is done.
+    flapped: bool,
     /// What happened, for the report.
     pub stats: Stats,
 }
@@ -197,6 +199,7 @@ impl<'m> Backend<'m> {
             kept_ro: Vec::new(),
             kept_rw: Vec::new(),
             early_port: None,
+            flapped: false,
             stats: Stats::default(),
         })
     }
@@ -238,7 +241,7 @@ impl<'m> Backend<'m> {
         let deadline = Instant::now() + self.cfg.timeout;
         self.xs.watch(&format!("{}/state", self.fe), "fe")?;
         self.xs.watch(&self.be_key("online"), "online")?;
-        if self.cfg.mode.kind == Kind::EarlyEvent {
+        if matches!(self.cfg.mode.kind, Kind::EarlyEvent | Kind::StateFlap) {
             // Every key the frontend writes, to catch its event channel at once.
             self.xs.watch(&self.fe.clone(), "fe-dir")?;
         }
@@ -292,6 +295,25 @@ impl<'m> Backend<'m> {
             && fe_state != Some(state::CONNECTED)
         {
             self.early_events()?;
+        }
+        if self.cfg.mode.kind == Kind::StateFlap
+            && !self.flapped
+            && self.state == state::INIT_WAIT
+            && fe_state != Some(state::CONNECTED)
+        {
+            let fe = self.fe.clone();
+            if self.read_fe_u32(&fe, queue_keys::EVENT_CHANNEL)?.is_some() {
+                self.flapped = true;
+                for st in [state::CLOSING, state::CLOSED, state::INIT_WAIT] {
+                    self.set_state(st)?;
+                    std::thread::sleep(Duration::from_millis(300));
+                }
+                let note =
+                    "Closing, Closed, InitWait (300 ms apart) once the frontend's keys appeared";
+                say(&format!("XNTB-HOSTILE state-flap: {note}"));
+                self.stats.hostile = Some(note.into());
+                return Ok(false);
+            }
         }
         match fe_state {
             None | Some(state::UNKNOWN) => {
@@ -521,7 +543,7 @@ impl<'m> Backend<'m> {
     /// Services every queue: TX requests, then RX replies waiting for buffers.
     fn service(&mut self) -> io::Result<()> {
         for q in 0..self.queues.len() {
-            if !self.tx_dead && self.cfg.mode.kind != Kind::TxNeverAnswer {
+            if q < self.queues.len() && !self.tx_dead && self.cfg.mode.kind != Kind::TxNeverAnswer {
                 self.service_tx(q)?;
             }
         }
@@ -611,6 +633,13 @@ impl<'m> Backend<'m> {
                 self.armed = false;
             }
             self.answer_tx(q, &pkt, ok, hostile)?;
+            if hostile && self.cfg.mode.kind == Kind::RingsVanish {
+                say("XNTB-HOSTILE rings-vanish: rings unmapped, event channel unbound, still Connected");
+                self.stats.hostile =
+                    Some("rings unmapped and event channel unbound while Connected".into());
+                self.disconnect();
+                return Ok(());
+            }
             if let Some(f) = frame {
                 self.handle_frame(&f)?;
             }

@@ -50,6 +50,11 @@ pub enum Kind {
     /// Binds the frontend's event channel as soon as its key appears and notifies it
     /// without pause until the frontend says Connected (events during its setup).
     EarlyEvent,
+    /// Once the frontend's keys appear: Closing, Closed, InitWait again, then correct.
+    StateFlap,
+    /// Answers the first TX packet for the fake host, then unmaps the rings and unbinds
+    /// the event channel while staying Connected.
+    RingsVanish,
     /// Writes `multi-queue-max-queues` = 0.
     MaxQueuesZero,
     /// Writes `multi-queue-max-queues` = 4294967295.
@@ -89,12 +94,14 @@ impl Mode {
             | Kind::TxNeverAnswer
             | Kind::MaxQueuesZero
             | Kind::MaxQueuesHuge
-            | Kind::EarlyEvent => Trigger::None,
+            | Kind::EarlyEvent
+            | Kind::StateFlap => Trigger::None,
             Kind::TxRspAhead
             | Kind::TxIdRange
             | Kind::TxIdInactive
             | Kind::TxIdDup
-            | Kind::TxKeepMapped => Trigger::FirstTx,
+            | Kind::TxKeepMapped
+            | Kind::RingsVanish => Trigger::FirstTx,
             _ => Trigger::FirstEchoReply,
         }
     }
@@ -282,6 +289,20 @@ pub static ALL: &[Mode] = &[
         "works",
         "event channel notified from the moment its key appears until Connected",
         Kind::EarlyEvent,
+    ),
+    mode(
+        "state-flap",
+        "F21",
+        "refused|works",
+        "backend Closing, Closed, InitWait while the frontend sets up",
+        Kind::StateFlap,
+    ),
+    mode(
+        "rings-vanish",
+        "-",
+        "stalled",
+        "rings unmapped and event channel unbound while Connected",
+        Kind::RingsVanish,
     ),
     mode(
         "max-queues-0",
