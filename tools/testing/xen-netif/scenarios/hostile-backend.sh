@@ -66,8 +66,9 @@ nfe=$(wc -w <<<"$XNT_HBE_FRONTENDS")
 nrust=0
 case " $XNT_HBE_FRONTENDS " in *" rust "*) nrust=1 ;; esac
 # Per frontend: 2 setup checks, per mode one clean check (and for Rust one reaction check),
-# the fresh vif, the unload, the whole console; plus the selection check.
-plan $((1 + nfe * (5 + nsel) + nrust * nsel))
+# the fresh vif, the unload, the whole console (and for Rust the XSA-403 check); plus the
+# selection check.
+plan $((1 + nfe * (5 + nsel) + nrust * (nsel + 1)))
 info "hostile backend: modes selected:$sel; frontends: $XNT_HBE_FRONTENDS; netback for vif 0: $XNT_BACKEND"
 check "hostile backend: the tool's list holds every mode asked for (selected $nsel)" \
 	test "$nsel" -gt 0 -a -z "$missing"
@@ -222,7 +223,16 @@ hbe_one() {
 			printf '%s\n' "$new" | tail -n 60
 		} | show
 	fi
+	# XSA-403: every RX buffer the tool wrote, it read first (zeroed, or stale data).
+	local summary
+	summary=$(grep -a '^XNTB-SUMMARY' "$log")
+	echo "$(field rx_pages "$summary") $(field rx_pages_stale "$summary")" >>"/tmp/hbe-xsa403-$fe"
 	echo "$mode $r $clean ${why:- -}" >/tmp/hbe-result
+}
+
+# xsa403_total FE: "PAGES STALE" summed over the modes run against FE.
+xsa403_total() {
+	awk '{ p += $1; s += $2 } END { print p + 0, s + 0 }' "/tmp/hbe-xsa403-$1" 2>/dev/null
 }
 
 # The fresh vif at the end: served by the netback (autoprobe on again), given an address
@@ -273,8 +283,9 @@ hbe_unload() {
 
 # hbe_run FE: every selected mode against the FE netfront; fills /tmp/hbe-FE.
 hbe_run() {
-	local fe=$1 name=hb-$1 devid=0 mode r clean why domid
+	local fe=$1 name=hb-$1 devid=0 mode r clean why domid pages stale
 	: >"/tmp/hbe-$fe"
+	: >"/tmp/hbe-xsa403-$fe"
 	check "[$fe] guest with the $fe netfront (1 queue; vif 0 on the $XNT_BACKEND netback) answers" \
 		start_guest "$name" --frontend "$fe" --queues 1 || return 1
 	domid=$(guest_domid "$name")
@@ -299,6 +310,13 @@ hbe_run() {
 			not_ok "[$fe] hostile backend $mode: vif removed, device gone, tool done, console clean" "$why"
 		fi
 	done
+	read -r pages stale < <(xsa403_total "$fe")
+	if [ "$fe" = rust ]; then
+		check "[rust] XSA-403: the RX buffers the tool wrote ($pages) held no stale data before ($stale did)" \
+			test "${pages:-0}" -gt 0 -a "${stale:-1}" -eq 0
+	else
+		info "[$fe] XSA-403: of the $pages RX buffers the tool wrote, $stale held data before"
+	fi
 	check "[$fe] a fresh vif on the $XNT_BACKEND netback passes 3 echoes both ways through its own device" \
 		hbe_fresh "$name" $((devid + 1))
 	check "[$fe] the $fe netfront unbinds and unloads (console report)" hbe_unload "$name"
