@@ -727,6 +727,10 @@ impl<'m> Backend<'m> {
                         pkt.first.id
                     )
                 }
+                Kind::TxRspNull => {
+                    rsps[0].status = Status::Null as i16;
+                    format!("TX request id {} answered RSP_NULL", pkt.first.id)
+                }
                 Kind::TxIdDup => {
                     rsps.push(rsps[0]);
                     format!("TX response for id {} written twice", pkt.first.id)

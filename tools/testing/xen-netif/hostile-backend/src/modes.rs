@@ -19,6 +19,9 @@ pub enum Kind {
     TxIdDup,
     /// Keeps the grant of the first TX packet for the fake host mapped after answering.
     TxKeepMapped,
+    /// Answers the first TX packet for the fake host with `RSP_NULL` (1) instead of
+    /// `OKAY`: the frontend skips it, and the request stays pending for good.
+    TxRspNull,
     /// Never answers (nor reads) a TX request: the ring fills up.
     TxNeverAnswer,
     /// First echo reply: data slot status -1.
@@ -101,6 +104,7 @@ impl Mode {
             | Kind::TxIdInactive
             | Kind::TxIdDup
             | Kind::TxKeepMapped
+            | Kind::TxRspNull
             | Kind::RingsVanish => Trigger::FirstTx,
             _ => Trigger::FirstEchoReply,
         }
@@ -184,6 +188,13 @@ pub static ALL: &[Mode] = &[
         "broken",
         "TX grant still mapped when the response arrives",
         Kind::TxKeepMapped,
+    ),
+    mode(
+        "tx-rsp-null",
+        "F5",
+        "works",
+        "TX request answered RSP_NULL (skipped by the frontend, pending for good)",
+        Kind::TxRspNull,
     ),
     mode(
         "tx-never-answer",
