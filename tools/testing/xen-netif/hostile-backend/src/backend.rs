@@ -7,6 +7,7 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use xen_netif::backend::{parse_tx_packet, TxPacket, TxParse};
@@ -119,12 +120,6 @@ struct Queue<'m> {
     rx_req_cons: u32,
     rx_rsp_prod_pvt: u32,
     rx_rsp_published: u32,
-}
-
-/// One RX response slot the backend is about to write: a data slot or an extra.
-enum RxSlot {
-    Data(RxResponse),
-    Extra(ExtraInfo),
 }
 
 /// The hand-driven backend of one vif.
@@ -868,7 +863,7 @@ impl<'m> Backend<'m> {
                 continue;
             }
             let frame = self.rx_backlog.pop_front().unwrap_or_default();
-            self.write_rx(q, &frame, slots, hostile)?;
+            self.write_rx(q, &frame, hostile)?;
             if is_echo {
                 self.echo_sent += 1;
             }
@@ -878,31 +873,28 @@ impl<'m> Backend<'m> {
 
     /// RX slots (requests) one reply takes.
     fn rx_slots_for(&self, len: usize, hostile: bool) -> u32 {
-        let data = len.div_ceil(PAGE).max(1) as u32;
-        if !hostile {
-            return data;
-        }
-        match self.cfg.mode.kind {
-            Kind::RxExtraEndless => data + 8,
-            Kind::RxExtraUnknown | Kind::RxGsoUnasked | Kind::RxGsoSize0 => data + 1,
-            Kind::RxTooManySlots => TOO_MANY_SLOTS,
-            _ => data,
-        }
+        let kind = if hostile {
+            self.cfg.mode.kind
+        } else {
+            Kind::Correct
+        };
+        RxLayout::new(kind, len).slots()
     }
 
-    /// Takes `slots` posted requests of queue `q`, writes `frame` into their buffers and
-    /// the responses into their slots, as the mode says when `hostile`.
-    fn write_rx(&mut self, q: usize, frame: &[u8], slots: u32, hostile: bool) -> io::Result<()> {
+    /// Takes the posted requests of queue `q` one reply needs, writes `frame` into their
+    /// buffers and the responses into their slots, as the mode says when `hostile`.
+    fn write_rx(&mut self, q: usize, frame: &[u8], hostile: bool) -> io::Result<()> {
         let kind = if hostile {
             self.armed = false;
             self.cfg.mode.kind
         } else {
             Kind::Correct
         };
+        let layout = RxLayout::new(kind, frame.len());
         // The requests, each read once.
         let reqs: Vec<RxRequest> = {
             let queue = &mut self.queues[q];
-            (0..slots)
+            (0..layout.slots())
                 .map(|_| {
                     let idx = queue.rx_req_cons;
                     queue.rx_req_cons = idx.wrapping_add(1);
@@ -914,164 +906,62 @@ impl<'m> Backend<'m> {
                 })
                 .collect()
         };
-        // How the frame is cut into data slots, and which request slots hold extras.
-        let chunks: Vec<&[u8]> = if kind == Kind::RxTooManySlots {
-            let per = frame.len().div_ceil(slots as usize).max(1);
-            let mut c: Vec<&[u8]> = frame.chunks(per).collect();
-            while c.len() < slots as usize {
-                c.push(&[]);
-            }
-            c
-        } else {
-            frame.chunks(PAGE).collect()
-        };
-        let extras: Vec<ExtraInfo> = match kind {
-            Kind::RxExtraEndless => (0..slots - chunks.len() as u32)
-                .map(|_| {
-                    ExtraInfo::encode(
-                        &Extra::Hash {
-                            hash_type: 0,
-                            algorithm: 1,
-                            value: 0,
-                        },
-                        true,
-                    )
-                })
-                .collect(),
-            Kind::RxExtraUnknown => vec![ExtraInfo {
-                type_: 7,
-                flags: 0,
-                payload: [0; 6],
-            }],
-            Kind::RxGsoUnasked => vec![ExtraInfo::encode(
-                &Extra::Gso {
-                    size: 1400,
-                    gso_type: GsoType::TcpV4,
-                },
-                false,
-            )],
-            Kind::RxGsoSize0 => vec![ExtraInfo {
-                type_: extra_type::GSO,
-                flags: 0,
-                // size 0 (u16), type TCPv4, pad, features 0.
-                payload: [0, 0, GsoType::TcpV4.to_wire(), 0, 0, 0],
-            }],
-            _ => Vec::new(),
-        };
         // Data into the buffers: each mapped read-write, looked at (XSA-403: a posted
         // buffer should hold no stale data), written, and unmapped unless the mode keeps it.
-        let mut data_reqs = Vec::new();
-        let mut slots_out: Vec<RxSlot> = Vec::new();
-        for (i, chunk) in chunks.iter().enumerate() {
-            let req = if i == 0 {
-                reqs[0]
-            } else {
-                reqs[extras.len() + i]
-            };
-            data_reqs.push(req);
-            let mapped = match self.mapper.map_writable(self.cfg.domid, &[req.gref]) {
-                Ok(p) => Some(p),
+        let mut written = Vec::with_capacity(layout.chunks.len());
+        for (i, range) in layout.chunks.iter().enumerate() {
+            let req = reqs[layout.request_of_chunk(i)];
+            let page = match self.mapper.map_writable(self.cfg.domid, &[req.gref]) {
+                Ok(p) => p,
                 Err(e) => {
                     say(&format!("XNTB-MAP-FAILED RX gref {}: {e}", req.gref));
                     self.stats.map_failures += 1;
-                    None
+                    written.push(false);
+                    continue;
                 }
             };
-            let mut status = chunk.len() as i16;
-            if let Some(page) = mapped {
-                let mut old = vec![0u8; PAGE];
-                page.read_into(0, 0, &mut old);
-                self.stats.rx_pages += 1;
-                if let Some(at) = old.iter().position(|&b| b != 0) {
-                    self.stats.rx_pages_stale += 1;
-                    if self.stats.rx_pages_stale <= 3 {
-                        say(&format!(
-                            "XNTB-RX-STALE gref {} holds data from offset {at} before we wrote it",
-                            req.gref
-                        ));
-                    }
+            let mut old = vec![0u8; PAGE];
+            page.read_into(0, 0, &mut old);
+            self.stats.rx_pages += 1;
+            if let Some(at) = old.iter().position(|&b| b != 0) {
+                self.stats.rx_pages_stale += 1;
+                if self.stats.rx_pages_stale <= 3 {
+                    say(&format!(
+                        "XNTB-RX-STALE gref {} holds data from offset {at} before we wrote it",
+                        req.gref
+                    ));
                 }
-                page.write_from(0, 0, chunk);
-                if kind == Kind::RxKeepMapped {
-                    self.kept_rw.push(page);
-                }
-            } else {
-                status = Status::Error as i16;
             }
-            let mut flags = RxFlags::EMPTY;
-            if i + 1 < chunks.len() {
-                flags = flags.with(RxFlags::MORE_DATA);
+            page.write_from(0, 0, &frame[range.clone()]);
+            if kind == Kind::RxKeepMapped {
+                self.kept_rw.push(page);
             }
-            if i == 0 && !extras.is_empty() {
-                flags = flags.with(RxFlags::EXTRA_INFO);
-            }
-            let rsp = RxResponse {
-                id: req.id,
-                offset: 0,
-                flags: flags.bits(),
-                status,
-            };
-            slots_out.push(RxSlot::Data(rsp));
-            if i == 0 {
-                slots_out.extend(extras.iter().map(|e| RxSlot::Extra(*e)));
-            }
+            written.push(true);
         }
-        // The mode's changes to the first data slot.
+        let slots_out = rx_slots(kind, &layout, &reqs, &written);
+        // What the mode does to the producer index.
         let mut ahead = 0u32;
         let mut back = false;
         let note = match kind {
-            Kind::Correct => None,
-            Kind::RxStatusNeg => {
-                set_first(&mut slots_out, |r| r.status = -1);
-                Some("RX status -1".to_string())
-            }
-            Kind::RxOffsetPastPage => {
-                set_first(&mut slots_out, |r| r.offset = 4000);
-                Some(format!("RX offset 4000, status {}", frame.len()))
-            }
-            Kind::RxStatusOverPage => {
-                set_first(&mut slots_out, |r| r.status = 5000);
-                Some("RX status 5000".to_string())
-            }
-            Kind::RxExtraEndless => Some(format!(
-                "RX extra chain of {} slots, MORE on every one, up to rsp_prod",
-                extras.len()
-            )),
-            Kind::RxExtraUnknown => Some("RX extra of type 7".to_string()),
-            Kind::RxGsoUnasked => Some("RX GSO TCPv4 extra (size 1400) on an ICMP packet".into()),
-            Kind::RxGsoSize0 => Some("RX GSO extra with size 0".to_string()),
-            Kind::RxMorePastEnd => {
-                set_first(&mut slots_out, |r| {
-                    r.flags = RxFlags::from_bits(r.flags).with(RxFlags::MORE_DATA).bits()
-                });
-                Some("RX more_data on the last published response".to_string())
-            }
-            Kind::RxTooManySlots => Some(format!("RX packet over {} data slots", chunks.len())),
             Kind::RxRspAhead => {
                 ahead = AHEAD;
                 Some(format!("RX rsp_prod published {AHEAD} ahead"))
             }
-            Kind::RxRspBackwards => {
-                if self.echo_sent == 0 {
-                    // The backwards step needs a second reply: stay armed for it.
-                    self.armed = true;
-                    None
-                } else {
-                    back = true;
-                    Some("RX rsp_prod moved back by one after two replies".to_string())
-                }
+            Kind::RxRspBackwards if self.echo_sent == 0 => {
+                // The backwards step needs a second reply: stay armed for it.
+                self.armed = true;
+                None
             }
-            Kind::RxKeepMapped => Some("RX buffer kept mapped after the response".to_string()),
-            _ => None,
+            Kind::RxRspBackwards => {
+                back = true;
+                Some("RX rsp_prod moved back by one after two replies".to_string())
+            }
+            other => rx_note(other, &layout, frame.len()),
         };
         let queue = &mut self.queues[q];
-        for slot in &slots_out {
+        for bytes in &slots_out {
             let off = slot_offset(queue.rx_rsp_prod_pvt, RX_RING_SIZE, RX_SLOT_SIZE);
-            let bytes = match slot {
-                RxSlot::Data(r) => r.to_le_bytes(),
-                RxSlot::Extra(e) => e.to_le_bytes(),
-            };
-            queue.rx.write_from(0, off, &bytes);
+            queue.rx.write_from(0, off, bytes);
             queue.rx_rsp_prod_pvt = queue.rx_rsp_prod_pvt.wrapping_add(1);
         }
         let old = queue.rx_rsp_published;
@@ -1083,7 +973,7 @@ impl<'m> Backend<'m> {
             self.evtchn.notify(port)?;
         }
         if back {
-            // Let the frontend see both replies first, then step back.
+            // Let the frontend take both replies first, then step back.
             std::thread::sleep(Duration::from_millis(200));
             let queue = &mut self.queues[q];
             let back_to = queue.rx_rsp_published.wrapping_sub(1);
@@ -1125,11 +1015,150 @@ impl<'m> Backend<'m> {
     }
 }
 
-/// Applies `f` to the first data response of `slots`.
-fn set_first(slots: &mut [RxSlot], f: impl FnOnce(&mut RxResponse)) {
-    if let Some(RxSlot::Data(r)) = slots.first_mut() {
-        f(r);
+/// How one RX reply uses the ring: its data cut into chunks (one per data slot) and the
+/// extras that follow the first data slot.
+#[derive(Debug)]
+struct RxLayout {
+    chunks: Vec<Range<usize>>,
+    extras: Vec<ExtraInfo>,
+}
+
+/// Extras of the endless chain.
+const ENDLESS_EXTRAS: usize = 8;
+
+impl RxLayout {
+    /// The layout of a `len`-byte reply under `kind` (`Kind::Correct` for a good one).
+    fn new(kind: Kind, len: usize) -> Self {
+        let per = if kind == Kind::RxTooManySlots {
+            len.div_ceil(TOO_MANY_SLOTS as usize).max(1)
+        } else {
+            PAGE
+        };
+        let n = if kind == Kind::RxTooManySlots {
+            TOO_MANY_SLOTS as usize
+        } else {
+            len.div_ceil(PAGE).max(1)
+        };
+        let chunks = (0..n)
+            .map(|i| (i * per).min(len)..((i + 1) * per).min(len))
+            .collect();
+        let extras = match kind {
+            Kind::RxExtraEndless => (0..ENDLESS_EXTRAS)
+                .map(|_| {
+                    ExtraInfo::encode(
+                        &Extra::Hash {
+                            hash_type: 0,
+                            algorithm: 1,
+                            value: 0,
+                        },
+                        true,
+                    )
+                })
+                .collect(),
+            Kind::RxExtraUnknown => vec![ExtraInfo {
+                type_: 7,
+                flags: 0,
+                payload: [0; 6],
+            }],
+            Kind::RxGsoUnasked => vec![ExtraInfo::encode(
+                &Extra::Gso {
+                    size: 1400,
+                    gso_type: GsoType::TcpV4,
+                },
+                false,
+            )],
+            Kind::RxGsoSize0 => vec![ExtraInfo {
+                type_: extra_type::GSO,
+                flags: 0,
+                // size 0 (u16), type TCPv4, pad, features 0.
+                payload: [0, 0, GsoType::TcpV4.to_wire(), 0, 0, 0],
+            }],
+            _ => Vec::new(),
+        };
+        Self { chunks, extras }
     }
+
+    /// Ring slots (posted requests) the reply takes.
+    fn slots(&self) -> u32 {
+        (self.chunks.len() + self.extras.len()) as u32
+    }
+
+    /// Which of the reply's requests carries data chunk `i`: the first data slot, then
+    /// the extras, then the other data slots.
+    fn request_of_chunk(&self, i: usize) -> usize {
+        if i == 0 {
+            0
+        } else {
+            self.extras.len() + i
+        }
+    }
+}
+
+/// The response slots of one reply in ring order, each in its request's slot, bad as
+/// `kind` says: `reqs` are the requests taken, `written[i]` whether chunk `i` reached its
+/// buffer (a buffer that would not map is answered `ERROR`).
+fn rx_slots(kind: Kind, layout: &RxLayout, reqs: &[RxRequest], written: &[bool]) -> Vec<[u8; 8]> {
+    let n = layout.chunks.len();
+    let mut out = Vec::with_capacity(layout.slots() as usize);
+    for (i, range) in layout.chunks.iter().enumerate() {
+        let mut flags = RxFlags::EMPTY;
+        if i + 1 < n {
+            flags = flags.with(RxFlags::MORE_DATA);
+        }
+        if i == 0 && !layout.extras.is_empty() {
+            flags = flags.with(RxFlags::EXTRA_INFO);
+        }
+        let mut rsp = RxResponse {
+            id: reqs[layout.request_of_chunk(i)].id,
+            offset: 0,
+            flags: flags.bits(),
+            status: if written[i] {
+                range.len() as i16
+            } else {
+                Status::Error as i16
+            },
+        };
+        match kind {
+            Kind::RxStatusNeg if i == 0 => rsp.status = Status::Error as i16,
+            // One byte past the page end.
+            Kind::RxOffsetPastPage if i == 0 => rsp.offset = (PAGE + 1 - range.len()) as u16,
+            Kind::RxStatusOverPage if i == 0 => rsp.status = 5000,
+            Kind::RxMorePastEnd if i + 1 == n => {
+                rsp.flags = RxFlags::from_bits(rsp.flags)
+                    .with(RxFlags::MORE_DATA)
+                    .bits()
+            }
+            _ => {}
+        }
+        out.push(rsp.to_le_bytes());
+        if i == 0 {
+            out.extend(layout.extras.iter().map(ExtraInfo::to_le_bytes));
+        }
+    }
+    out
+}
+
+/// What the mode did to a reply, for the log (modes that change slots, not indices).
+fn rx_note(kind: Kind, layout: &RxLayout, len: usize) -> Option<String> {
+    Some(match kind {
+        Kind::RxStatusNeg => "RX status -1".into(),
+        Kind::RxOffsetPastPage => format!(
+            "RX offset {} + status {len}: one byte past the page",
+            PAGE + 1 - len.min(PAGE)
+        ),
+        Kind::RxStatusOverPage => "RX status 5000".into(),
+        Kind::RxExtraEndless => format!(
+            "RX extra chain of {} slots, MORE on every one, up to rsp_prod",
+            layout.extras.len()
+        ),
+        Kind::RxExtraUnknown => "RX extra of type 7".into(),
+        Kind::RxGsoUnasked => "RX GSO TCPv4 extra (size 1400) on an ICMP packet".into(),
+        Kind::RxGsoSize0 => "RX GSO extra with size 0".into(),
+        Kind::RxMorePastEnd => "RX more_data on the last published response".into(),
+        Kind::RxTooManySlots => format!("RX packet over {} data slots", layout.chunks.len()),
+        Kind::RxKeepMapped => "RX buffer kept mapped after the response".into(),
+        _ => return None,
+    })
 }
 
 /// Dotted-quad form of an IPv4 address.
@@ -1140,4 +1169,116 @@ pub fn ip_str(ip: [u8; 4]) -> String {
 /// Parses a MAC address (`xx:xx:xx:xx:xx:xx`).
 pub fn mac_from_str(s: &str) -> Option<[u8; 6]> {
     parse_mac(s.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xen_netif::frontend::{parse_rx_packet, RxError, RxPacket};
+    use xen_netif::netif::ExtraError;
+
+    /// The slots `kind` makes of a `len`-byte reply (every buffer written), parsed by the
+    /// netfront's own parser with exactly those slots published.
+    fn parsed(kind: Kind, len: usize) -> (RxLayout, RxPacket) {
+        let layout = RxLayout::new(kind, len);
+        let reqs: Vec<RxRequest> = (0..layout.slots())
+            .map(|i| RxRequest {
+                id: i as u16,
+                pad: 0,
+                gref: 100 + i,
+            })
+            .collect();
+        let written = vec![true; layout.chunks.len()];
+        let slots = rx_slots(kind, &layout, &reqs, &written);
+        assert_eq!(slots.len() as u32, layout.slots());
+        let pkt = parse_rx_packet(slots.len() as u32, |k| slots[k as usize]);
+        assert_eq!(
+            pkt.consumed,
+            layout.slots(),
+            "{kind:?}: the packet takes every slot"
+        );
+        (layout, pkt)
+    }
+
+    #[test]
+    fn a_correct_reply_parses_whole() {
+        for len in [60, 98, 1514, 4096, 9000] {
+            let (layout, pkt) = parsed(Kind::Correct, len);
+            assert_eq!(pkt.error, None, "{len}");
+            assert_eq!(pkt.len as usize, len);
+            assert_eq!(layout.chunks.len(), len.div_ceil(PAGE));
+            assert!(pkt.gso.is_none());
+        }
+    }
+
+    #[test]
+    fn each_bad_reply_breaks_the_rule_it_is_named_after() {
+        let bad = |kind| parsed(kind, 98).1.error;
+        assert_eq!(
+            bad(Kind::RxStatusNeg),
+            Some(RxError::BadSlot {
+                status: -1,
+                offset: 0
+            })
+        );
+        assert_eq!(
+            bad(Kind::RxOffsetPastPage),
+            Some(RxError::BadSlot {
+                status: 98,
+                offset: 3999
+            })
+        );
+        assert!(matches!(
+            bad(Kind::RxStatusOverPage),
+            Some(RxError::BadSlot { status: 5000, .. })
+        ));
+        assert_eq!(bad(Kind::RxExtraEndless), Some(RxError::MissingExtra));
+        assert_eq!(bad(Kind::RxExtraUnknown), Some(RxError::BadExtraType(7)));
+        assert_eq!(
+            bad(Kind::RxGsoSize0),
+            Some(RxError::BadGso(ExtraError::GsoSizeZero))
+        );
+        assert_eq!(bad(Kind::RxMorePastEnd), Some(RxError::NeedMoreSlots));
+        assert_eq!(
+            bad(Kind::RxTooManySlots),
+            Some(RxError::TooManySlots(TOO_MANY_SLOTS))
+        );
+    }
+
+    #[test]
+    fn the_unasked_gso_extra_is_well_formed() {
+        let (_, pkt) = parsed(Kind::RxGsoUnasked, 98);
+        assert_eq!(pkt.error, None);
+        assert_eq!(pkt.gso, Some((GsoType::TcpV4, 1400)));
+    }
+
+    #[test]
+    fn twenty_slots_cover_the_frame_in_order() {
+        let layout = RxLayout::new(Kind::RxTooManySlots, 98);
+        assert_eq!(layout.chunks.len(), TOO_MANY_SLOTS as usize);
+        assert_eq!(layout.chunks.first(), Some(&(0..5)));
+        assert_eq!(layout.chunks.last(), Some(&(95..98)));
+        let mut at = 0;
+        for c in &layout.chunks {
+            assert_eq!(c.start, at);
+            at = c.end;
+        }
+        assert_eq!(at, 98);
+    }
+
+    #[test]
+    fn data_chunks_skip_the_extra_slots() {
+        let layout = RxLayout::new(Kind::RxExtraUnknown, 5000);
+        assert_eq!(layout.slots(), 3);
+        assert_eq!(layout.request_of_chunk(0), 0);
+        assert_eq!(layout.request_of_chunk(1), 2);
+    }
+
+    #[test]
+    fn a_buffer_that_would_not_map_is_answered_error() {
+        let layout = RxLayout::new(Kind::Correct, 98);
+        let reqs = [RxRequest::default()];
+        let slots = rx_slots(Kind::Correct, &layout, &reqs, &[false]);
+        assert_eq!(RxResponse::from_le_bytes(&slots[0]).status, -1);
+    }
 }

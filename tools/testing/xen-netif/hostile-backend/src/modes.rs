@@ -26,7 +26,7 @@ pub enum Kind {
     TxNeverAnswer,
     /// First echo reply: data slot status -1.
     RxStatusNeg,
-    /// First echo reply: offset 4000 (offset + status beyond the page).
+    /// First echo reply: offset + status one byte past the page end.
     RxOffsetPastPage,
     /// First echo reply: status 5000, larger than the page.
     RxStatusOverPage,
@@ -215,7 +215,7 @@ pub static ALL: &[Mode] = &[
         "rx-offset-past-page",
         "F11",
         "dropped",
-        "RX offset 4000 + status beyond the page",
+        "RX offset + status one byte past the page",
         Kind::RxOffsetPastPage,
     ),
     mode(
