@@ -310,7 +310,8 @@ hbe_run() {
 			not_ok "[$fe] hostile backend $mode: vif removed, device gone, tool done, console clean" "$why"
 		fi
 	done
-	read -r pages stale < <(xsa403_total "$fe")
+	# (no process substitution: dom0 has no /dev/fd)
+	read -r pages stale <<<"$(xsa403_total "$fe")"
 	if [ "$fe" = rust ]; then
 		check "[rust] XSA-403: the RX buffers the tool wrote ($pages) held no stale data before ($stale did)" \
 			test "${pages:-0}" -gt 0 -a "${stale:-1}" -eq 0
