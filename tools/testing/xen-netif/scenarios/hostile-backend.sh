@@ -22,7 +22,9 @@
 # and counted in rx_errors, later echoes answered), broken (the device disabled: one of
 # the netfronts' "disabled" lines in the console), stalled (no echo answered, no error:
 # the TX ring filled up), refused (the frontend never connected), lossy (echoes lost, no
-# error counted: always a finding). The Rust netfront is held to the expected reaction of
+# error counted: always a finding), crashed (the guest's kernel died: a BUG, an oops, a
+# panic, or an agent that no longer answers; the remaining modes of that frontend are
+# skipped). The Rust netfront is held to the expected reaction of
 # each mode (xnt-hostile-be list); the C netfront's is shown next to it.
 #
 # After the modes of a frontend: autoprobing on again, a fresh vif served by the netback
@@ -193,8 +195,14 @@ hbe_one() {
 		clean=0
 		why="$why console"
 	fi
-	# The reaction.
-	if ! has XNTB-CONNECTED "$log"; then
+	# The reaction. A guest that died (a kernel BUG, oops or panic on its console, or its
+	# agent silent) crashed, whatever else it showed.
+	local alive=1
+	xnt-agent exec "$(guest_ip "$name")" --timeout 15 -- true >/dev/null 2>&1 || alive=0
+	if [ $alive = 0 ] || grep -qaE 'Kernel panic|kernel BUG at|Oops|general protection fault' <<<"$new"; then
+		r=crashed
+		[ $alive = 1 ] || why="$why guest-dead"
+	elif ! has XNTB-CONNECTED "$log"; then
 		r=refused
 	elif grep -qaE "$BROKEN_RE" <<<"$new"; then
 		r=broken
@@ -291,13 +299,22 @@ hbe_run() {
 	domid=$(guest_domid "$name")
 	check "[$fe] xen-backend autoprobe off, backend/vif/$domid readable by the guest" \
 		sh -c "echo 0 >$AUTOPROBE && xenstore-chmod /local/domain/0/backend/vif/$domid n0 r$domid"
+	local crashed=""
 	for mode in $sel; do
 		devid=$((devid + 1))
+		if [ -n "$crashed" ]; then
+			# The guest is gone: the remaining modes cannot run.
+			echo "$mode not-run 0 guest-crashed-in-$crashed" >>"/tmp/hbe-$fe"
+			[ "$fe" = rust ] && skip "[rust] hostile backend $mode (${row[$mode]})" "the guest crashed in $crashed"
+			skip "[$fe] hostile backend $mode: vif removed, device gone, tool done, console clean" "the guest crashed in $crashed"
+			continue
+		fi
 		rm -f /tmp/hbe-result
 		hbe_one "$fe" "$mode" "$devid"
 		read -r _ r clean why 2>/dev/null </tmp/hbe-result
 		echo "$mode ${r:-none} ${clean:-0} $why" >>"/tmp/hbe-$fe"
 		info "[$fe] $mode: ${r:-none}${why:+ ($why)}"
+		[ "$r" = crashed ] && crashed=$mode
 		if [ "$fe" = rust ]; then
 			case "|${expect[$mode]}|" in
 			*"|$r|"*) ok "[rust] hostile backend $mode (${row[$mode]}): $r" ;;
@@ -312,6 +329,15 @@ hbe_run() {
 	done
 	# (no process substitution: dom0 has no /dev/fd)
 	read -r pages stale <<<"$(xsa403_total "$fe")"
+	if [ -n "$crashed" ]; then
+		[ "$fe" = rust ] && not_ok "[rust] XSA-403: the RX buffers the tool wrote held no stale data" "the guest crashed in $crashed"
+		skip "[$fe] a fresh vif on the $XNT_BACKEND netback passes 3 echoes both ways through its own device" "the guest crashed in $crashed"
+		skip "[$fe] the $fe netfront unbinds and unloads (console report)" "the guest crashed in $crashed"
+		check "[$fe] the guest's whole console is clean" log_clean "$(cat "/var/log/xen/console/guest-$name.log")"
+		destroy_guest "$name" >/dev/null
+		echo 1 >"$AUTOPROBE"
+		return
+	fi
 	if [ "$fe" = rust ]; then
 		check "[rust] XSA-403: the RX buffers the tool wrote ($pages) held no stale data before ($stale did)" \
 			test "${pages:-0}" -gt 0 -a "${stale:-1}" -eq 0
