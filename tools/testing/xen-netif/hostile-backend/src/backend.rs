@@ -43,8 +43,12 @@ pub mod state {
 
 /// `fatal_skb_slots` of the C netback: more further slots than this is fatal.
 const FATAL_SKB_SLOTS: u32 = 20;
-/// Notifications an event storm sends.
+/// Notifications an event storm sends (at most, in at most `STORM_MAX`).
 const STORM_NOTIFICATIONS: u32 = 50_000;
+/// Notifications per burst, between two passes over the rings.
+const STORM_BURST: u32 = 200;
+/// Longest event storm.
+const STORM_MAX: Duration = Duration::from_secs(12);
 /// How far ahead a "producer ahead" mode publishes: more than a ring.
 const AHEAD: u32 = 300;
 /// Data slots of the "too many slots" RX packet (the netfront limit is 18, 19 for a
@@ -145,6 +149,8 @@ pub struct Backend<'m> {
     early_port: Option<(u32, u32)>,
     /// The state-flap mode's flap is done.
     flapped: bool,
+    /// An event storm under way: its start and the notifications sent.
+    storm: Option<(Instant, u32)>,
     /// What happened, for the report.
     pub stats: Stats,
 }
@@ -195,6 +201,7 @@ impl<'m> Backend<'m> {
             kept_rw: Vec::new(),
             early_port: None,
             flapped: false,
+            storm: None,
             stats: Stats::default(),
         })
     }
@@ -266,7 +273,12 @@ impl<'m> Backend<'m> {
                 }
             }
             if !self.queues.is_empty() {
-                self.evtchn.wait(Duration::from_millis(50))?;
+                if self.storm.is_some() {
+                    self.storm()?;
+                    self.evtchn.wait(Duration::ZERO)?;
+                } else {
+                    self.evtchn.wait(Duration::from_millis(50))?;
+                }
                 self.service()?;
             }
         }
@@ -796,7 +808,10 @@ impl<'m> Backend<'m> {
                     say(&format!("XNTB-ECHO seq={seq} len={}", frame.len()));
                     self.stats.echo_replies += 1;
                     if self.armed && self.cfg.mode.kind == Kind::EventStorm {
-                        self.storm()?;
+                        // The storm runs from the main loop, between the rings' work.
+                        self.armed = false;
+                        self.storm = Some((Instant::now(), 0));
+                        say("XNTB-STORM started");
                     }
                     self.queue_rx(reply);
                 }
@@ -816,14 +831,25 @@ impl<'m> Backend<'m> {
 
     /// Event storm: notifications with nothing behind them.
     fn storm(&mut self) -> io::Result<()> {
-        self.armed = false;
-        let port = self.queues[0].port_rx;
-        let t0 = Instant::now();
-        for _ in 0..STORM_NOTIFICATIONS {
+        let Some((t0, sent)) = self.storm else {
+            return Ok(());
+        };
+        let Some(queue) = self.queues.first() else {
+            self.storm = None;
+            return Ok(());
+        };
+        let port = queue.port_rx;
+        for _ in 0..STORM_BURST {
             self.evtchn.notify(port)?;
         }
+        let sent = sent + STORM_BURST;
+        if sent < STORM_NOTIFICATIONS && t0.elapsed() < STORM_MAX {
+            self.storm = Some((t0, sent));
+            return Ok(());
+        }
+        self.storm = None;
         let note = format!(
-            "{STORM_NOTIFICATIONS} notifications in {} ms, no work",
+            "{sent} notifications in {} ms, in bursts of {STORM_BURST} between the rings' work",
             t0.elapsed().as_millis()
         );
         say(&format!("XNTB-HOSTILE event-storm: {note}"));

@@ -48,7 +48,8 @@ pub enum Kind {
     RxRspBackwards,
     /// Keeps the RX buffer of the first echo reply mapped after answering.
     RxKeepMapped,
-    /// 50000 notifications on the frontend's event channel before the first echo reply.
+    /// From the first echo request on, up to 50000 notifications on the frontend's event
+    /// channel (at most 12 s, in bursts between the rings' work, which goes on).
     EventStorm,
     /// Binds the frontend's event channel as soon as its key appears and notifies it
     /// without pause until the frontend says Connected (events during its setup).
@@ -292,7 +293,7 @@ pub static ALL: &[Mode] = &[
         "event-storm",
         "F17",
         "works",
-        "50000 notifications, no work",
+        "up to 50000 notifications in 12 s while the echoes are answered",
         Kind::EventStorm,
     ),
     mode(
