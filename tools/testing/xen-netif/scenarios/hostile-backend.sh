@@ -109,7 +109,7 @@ guest_probe() {
 	tx-never-answer)
 		# Enough packets to fill the TX ring (256 slots), with the neighbour known, as
 		# the backend answers no ARP either.
-		pingcmd="ip neigh replace $HBE_IP lladdr $HBE_MAC dev \$e nud permanent; ping -q -c 400 -i 0.01 -s 64 -w 15 $HBE_IP"
+		pingcmd="arp -i \$e -s $HBE_IP $HBE_MAC; ping -q -c 400 -i 0.01 -s 64 -w 15 $HBE_IP"
 		;;
 	*) pingcmd="ping -c 3 -W 2 -w 9 $HBE_IP" ;;
 	esac
