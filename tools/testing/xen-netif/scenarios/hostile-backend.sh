@@ -216,7 +216,9 @@ hbe_one() {
 		r=works
 	fi
 	{
-		echo "[$fe] $mode: reaction $r; guest: eth=${eth:-none} echoes ${rx:-?}/${tx:-?} rx_errors ${rxerr0:-?}->${rxerr1:-?} carrier=${carrier:-?}; removal: $closed; seconds: connected $tc, probed $tp, removed $tr"
+		local sum
+		sum=$(grep -a '^XNTB-SUMMARY' "$log")
+		echo "[$fe] $mode: reaction $r; guest: eth=${eth:-none} echoes ${rx:-?}/${tx:-?} rx_errors ${rxerr0:-?}->${rxerr1:-?} carrier=${carrier:-?}; tool: tx requests left unanswered $(field tx_unanswered "$sum"), echo replies $(field echo_replies "$sum"), grants kept mapped $(field kept_mapped "$sum"); removal: $closed; seconds: connected $tc, probed $tp, removed $tr"
 		grep -aE '^XNTB-(START|CONNECTED|REFUSED|HOSTILE|FRONTEND|TX-DROP|MAP-FAILED|RX-STALE|SUMMARY|ERROR|TIMEOUT)' "$log" | head -n 12
 		grep -aE '^irq ' <<<"$out"
 		grep -aE "$BROKEN_RE|rx->offset|Missing extra|Invalid extra|extra info|Need more slots|Too many slots|GSO|Bad rx|dropping RX|still in use|queues|xen-netfront|xen_netfront|netfront" <<<"$new" | head -n 8
