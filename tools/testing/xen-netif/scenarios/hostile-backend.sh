@@ -23,8 +23,10 @@
 # the netfronts' "disabled" lines in the console), stalled (no echo answered, no error:
 # the TX ring filled up), refused (the frontend never connected), lossy (echoes lost, no
 # error counted: always a finding), crashed (the guest's kernel died: a BUG, an oops, a
-# panic, or an agent that no longer answers; the remaining modes of that frontend are
-# skipped). The Rust netfront is held to the expected reaction of
+# panic, or an agent that no longer answers). A guest that crashed, or whose device
+# removal hung (the device still there 40 s after the vif went: the guest's xenwatch
+# thread is stuck with it, and no later vif would be probed), is replaced by a fresh one
+# for the next modes. The Rust netfront is held to the expected reaction of
 # each mode (xnt-hostile-be list); the C netfront's is shown next to it.
 #
 # After the modes of a frontend: autoprobing on again, a fresh vif served by the netback
@@ -67,10 +69,10 @@ for n in $XNT_HBE_ONLY; do [ -n "${expect[$n]+x}" ] || missing="$missing $n"; do
 nfe=$(wc -w <<<"$XNT_HBE_FRONTENDS")
 nrust=0
 case " $XNT_HBE_FRONTENDS " in *" rust "*) nrust=1 ;; esac
-# Per frontend: 2 setup checks, per mode one clean check (and for Rust one reaction check),
-# the fresh vif, the unload, the whole console (and for Rust the XSA-403 check); plus the
-# selection check.
-plan $((1 + nfe * (5 + nsel) + nrust * (nsel + 1)))
+# Per frontend: the guest, per mode one clean check (and for Rust one reaction check), the
+# fresh vif, the unload, the console (and for Rust the XSA-403 check); plus the selection
+# check.
+plan $((1 + nfe * (4 + nsel) + nrust * (nsel + 1)))
 info "hostile backend: modes selected:$sel; frontends: $XNT_HBE_FRONTENDS; netback for vif 0: $XNT_BACKEND"
 check "hostile backend: the tool's list holds every mode asked for (selected $nsel)" \
 	test "$nsel" -gt 0 -a -z "$missing"
@@ -127,10 +129,12 @@ grep -E "\$e|vif$devid|vif-$devid" /proc/interrupts | sed 's/^/irq /'
 EOF
 }
 
-# hbe_one FE MODE DEVID: one mode on a fresh vif of guest hb-FE; writes
-# "MODE REACTION CLEAN(0|1) NOTE" to /tmp/hbe-result, the details through show.
+# hbe_one FE MODE DEVID NAME: one mode on a fresh vif of guest NAME (running the FE
+# netfront); writes "MODE REACTION CLEAN(0|1) NOTE" to /tmp/hbe-result, the details through
+# show, and, when the mode left the guest unusable (crashed, or its device's removal
+# hung), the reason to /tmp/hbe-dead.
 hbe_one() {
-	local fe=$1 mode=$2 devid=$3 name=hb-$1 domid mac con off log pid i out r clean=1 why=""
+	local fe=$1 mode=$2 devid=$3 name=$4 domid mac con off log pid i out r clean=1 why=""
 	domid=$(guest_domid "$name")
 	mac=$(printf '00:16:3e:42:%02x:%02x' "$((devid / 256))" "$((devid % 256))")
 	con=/var/log/xen/console/guest-$name.log
@@ -182,9 +186,22 @@ hbe_one() {
 	fi
 	wait $pid
 	tr=$((SECONDS - t0))
-	if [ "${eth:-none}" != none ]; then
-		gone=$(XNT_GUEST_TIMEOUT=30 guest "$name" "i=0; while [ -e /sys/class/net/$eth ] && [ \$i -lt 40 ]; do sleep 0.25; i=\$((i + 1)); done; [ -e /sys/class/net/$eth ] && echo left || echo gone")
-		[ "$gone" = gone ] || { clean=0; why="$why $eth-${gone:-unknown}"; }
+	# Is the guest still there (its agent answers)?
+	local alive=1
+	xnt-agent exec "$(guest_ip "$name")" --timeout 15 -- true >/dev/null 2>&1 || alive=0
+	if [ "${eth:-none}" != none ] && [ $alive = 1 ]; then
+		# 10 s for the device to go; 30 s more before calling its removal hung (the
+		# guest's xenwatch thread, which removes devices, is then stuck with it).
+		gone=$(XNT_GUEST_TIMEOUT=60 guest "$name" "i=0; while [ -e /sys/class/net/$eth ] && [ \$i -lt 40 ]; do sleep 0.25; i=\$((i + 1)); done; [ -e /sys/class/net/$eth ] && echo left || echo gone")
+		if [ "$gone" = left ]; then
+			gone=$(XNT_GUEST_TIMEOUT=60 guest "$name" "i=0; while [ -e /sys/class/net/$eth ] && [ \$i -lt 30 ]; do sleep 1; i=\$((i + 1)); done; [ -e /sys/class/net/$eth ] && echo hung || echo late")
+		fi
+		case "$gone" in
+		gone) ;;
+		late) clean=0; why="$why $eth-removed-late" ;;
+		hung) clean=0; why="$why $eth-removal-hung"; echo "the removal of its device hung in $mode" >/tmp/hbe-dead ;;
+		*) clean=0; why="$why $eth-${gone:-unknown}" ;;
+		esac
 	fi
 	[ $rc -eq 0 ] && [ "$closed" = closed ] || { clean=0; why="$why removal:${closed// /-}"; }
 	has "XNTB-END ok" "$log" || { clean=0; why="$why tool-error"; }
@@ -197,11 +214,10 @@ hbe_one() {
 	fi
 	# The reaction. A guest that died (a kernel BUG, oops or panic on its console, or its
 	# agent silent) crashed, whatever else it showed.
-	local alive=1
-	xnt-agent exec "$(guest_ip "$name")" --timeout 15 -- true >/dev/null 2>&1 || alive=0
 	if [ $alive = 0 ] || grep -qaE 'Kernel panic|kernel BUG at|Oops|general protection fault' <<<"$new"; then
 		r=crashed
 		[ $alive = 1 ] || why="$why guest-dead"
+		echo "it crashed in $mode" >/tmp/hbe-dead
 	elif ! has XNTB-CONNECTED "$log"; then
 		r=refused
 	elif grep -qaE "$BROKEN_RE" <<<"$new"; then
@@ -291,32 +307,53 @@ hbe_unload() {
 	grep -aq 'XNT-UNLOAD rmmod=0 loaded=0' "$con"
 }
 
-# hbe_run FE: every selected mode against the FE netfront; fills /tmp/hbe-FE.
+# hbe_guest NAME FE: a guest with the FE netfront (1 queue), its vif 0 on the netback, ready
+# for hostile vifs (dom0's autoprobe off, its backend directory readable by it).
+hbe_guest() {
+	local name=$1 fe=$2 domid
+	start_guest "$name" --frontend "$fe" --queues 1 || return 1
+	domid=$(guest_domid "$name")
+	echo 0 >"$AUTOPROBE" && xenstore-chmod "/local/domain/0/backend/vif/$domid" n0 "r$domid"
+}
+
+# hbe_run FE: every selected mode against the FE netfront; fills /tmp/hbe-FE. A mode that
+# leaves the guest unusable (crashed, or a removal that hung) is recorded as such, and the
+# next modes run in a fresh guest with the same netfront.
 hbe_run() {
-	local fe=$1 name=hb-$1 devid=0 mode r clean why domid pages stale
+	local fe=$1 name=hb-$1 gen=1 devid=0 mode r clean why pages stale dead=""
 	: >"/tmp/hbe-$fe"
 	: >"/tmp/hbe-xsa403-$fe"
-	check "[$fe] guest with the $fe netfront (1 queue; vif 0 on the $XNT_BACKEND netback) answers" \
-		start_guest "$name" --frontend "$fe" --queues 1 || return 1
-	domid=$(guest_domid "$name")
-	check "[$fe] xen-backend autoprobe off, backend/vif/$domid readable by the guest" \
-		sh -c "echo 0 >$AUTOPROBE && xenstore-chmod /local/domain/0/backend/vif/$domid n0 r$domid"
-	local crashed=""
+	rm -f /tmp/hbe-dead
+	check "[$fe] guest with the $fe netfront (1 queue; vif 0 on the $XNT_BACKEND netback) answers, autoprobe off" \
+		hbe_guest "$name" "$fe" || return 1
 	for mode in $sel; do
-		devid=$((devid + 1))
-		if [ -n "$crashed" ]; then
-			# The guest is gone: the remaining modes cannot run.
-			echo "$mode not-run 0 guest-crashed-in-$crashed" >>"/tmp/hbe-$fe"
-			[ "$fe" = rust ] && skip "[rust] hostile backend $mode (${row[$mode]})" "the guest crashed in $crashed"
-			skip "[$fe] hostile backend $mode: vif removed, device gone, tool done, console clean" "the guest crashed in $crashed"
+		if [ -n "$dead" ] && [ "$dead" != none ]; then
+			info "[$fe] the guest $name is unusable ($dead): destroyed, the next modes run in a fresh one"
+			destroy_guest "$name" >/dev/null
+			gen=$((gen + 1))
+			name=hb-$fe-$gen
+			devid=0
+			rm -f /tmp/hbe-dead
+			if ! hbe_guest "$name" "$fe" >/tmp/hbe-guest.out 2>&1; then
+				show </tmp/hbe-guest.out
+				dead=none
+			else
+				dead=""
+			fi
+		fi
+		if [ "$dead" = none ]; then
+			echo "$mode not-run 0 no-guest" >>"/tmp/hbe-$fe"
+			[ "$fe" = rust ] && skip "[rust] hostile backend $mode (${row[$mode]})" "no fresh guest came up"
+			skip "[$fe] hostile backend $mode: vif removed, device gone, tool done, console clean" "no fresh guest came up"
 			continue
 		fi
+		devid=$((devid + 1))
 		rm -f /tmp/hbe-result
-		hbe_one "$fe" "$mode" "$devid"
+		hbe_one "$fe" "$mode" "$devid" "$name"
 		read -r _ r clean why 2>/dev/null </tmp/hbe-result
+		[ -s /tmp/hbe-dead ] && read -r dead </tmp/hbe-dead
 		echo "$mode ${r:-none} ${clean:-0} $why" >>"/tmp/hbe-$fe"
 		info "[$fe] $mode: ${r:-none}${why:+ ($why)}"
-		[ "$r" = crashed ] && crashed=$mode
 		if [ "$fe" = rust ]; then
 			case "|${expect[$mode]}|" in
 			*"|$r|"*) ok "[rust] hostile backend $mode (${row[$mode]}): $r" ;;
@@ -331,25 +368,21 @@ hbe_run() {
 	done
 	# (no process substitution: dom0 has no /dev/fd)
 	read -r pages stale <<<"$(xsa403_total "$fe")"
-	if [ -n "$crashed" ]; then
-		[ "$fe" = rust ] && not_ok "[rust] XSA-403: the RX buffers the tool wrote held no stale data" "the guest crashed in $crashed"
-		skip "[$fe] a fresh vif on the $XNT_BACKEND netback passes 3 echoes both ways through its own device" "the guest crashed in $crashed"
-		skip "[$fe] the $fe netfront unbinds and unloads (console report)" "the guest crashed in $crashed"
-		check "[$fe] the guest's whole console is clean" log_clean "$(cat "/var/log/xen/console/guest-$name.log")"
-		destroy_guest "$name" >/dev/null
-		echo 1 >"$AUTOPROBE"
-		return
-	fi
 	if [ "$fe" = rust ]; then
 		check "[rust] XSA-403: the RX buffers the tool wrote ($pages) held no stale data before ($stale did)" \
 			test "${pages:-0}" -gt 0 -a "${stale:-1}" -eq 0
 	else
 		info "[$fe] XSA-403: of the $pages RX buffers the tool wrote, $stale held data before"
 	fi
-	check "[$fe] a fresh vif on the $XNT_BACKEND netback passes 3 echoes both ways through its own device" \
-		hbe_fresh "$name" $((devid + 1))
-	check "[$fe] the $fe netfront unbinds and unloads (console report)" hbe_unload "$name"
-	check "[$fe] the guest's whole console is clean" log_clean "$(cat "/var/log/xen/console/guest-$name.log")"
+	if [ -n "$dead" ]; then
+		skip "[$fe] a fresh vif on the $XNT_BACKEND netback passes 3 echoes both ways through its own device" "the last guest is unusable: $dead"
+		skip "[$fe] the $fe netfront unbinds and unloads (console report)" "the last guest is unusable: $dead"
+	else
+		check "[$fe] a fresh vif on the $XNT_BACKEND netback passes 3 echoes both ways through its own device" \
+			hbe_fresh "$name" $((devid + 1))
+		check "[$fe] the $fe netfront unbinds and unloads (console report, guest $name)" hbe_unload "$name"
+	fi
+	check "[$fe] the console of the last guest ($name) is clean" log_clean "$(cat "/var/log/xen/console/guest-$name.log")"
 	destroy_guest "$name" >/dev/null
 	echo 1 >"$AUTOPROBE"
 }
