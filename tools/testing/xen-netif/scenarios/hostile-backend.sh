@@ -199,7 +199,14 @@ hbe_one() {
 		case "$gone" in
 		gone) ;;
 		late) clean=0; why="$why $eth-removed-late" ;;
-		hung) clean=0; why="$why $eth-removal-hung"; echo "the removal of its device hung in $mode" >/tmp/hbe-dead ;;
+		hung)
+			clean=0
+			why="$why $eth-removal-hung"
+			echo "the removal of its device hung in $mode" >/tmp/hbe-dead
+			# Where the guest's xenwatch thread (which removes devices) is stuck.
+			XNT_GUEST_TIMEOUT=30 guest "$name" 'for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = xenwatch ] && { echo "xenwatch $(cat $p/wchan 2>/dev/null):"; cat $p/stack; }; done' 2>&1 |
+				head -n 30 | sed 's/^/guest: /' | show
+			;;
 		*) clean=0; why="$why $eth-${gone:-unknown}" ;;
 		esac
 	fi
