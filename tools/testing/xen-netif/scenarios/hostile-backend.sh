@@ -204,13 +204,17 @@ hbe_one() {
 			why="$why $eth-removal-hung"
 			echo "the removal of its device hung in $mode" >/tmp/hbe-dead
 			# Where the guest's xenwatch thread (which removes devices) is stuck.
+			# shellcheck disable=SC2016 # expanded in the guest
 			XNT_GUEST_TIMEOUT=30 guest "$name" 'for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = xenwatch ] && { echo "xenwatch $(cat $p/wchan 2>/dev/null):"; cat $p/stack; }; done' 2>&1 |
 				head -n 30 | sed 's/^/guest: /' | show
 			;;
 		*) clean=0; why="$why $eth-${gone:-unknown}" ;;
 		esac
 	fi
-	[ $rc -eq 0 ] && [ "$closed" = closed ] || { clean=0; why="$why removal:${closed// /-}"; }
+	if [ $rc -ne 0 ] || [ "$closed" != closed ]; then
+		clean=0
+		why="$why removal:${closed// /-}"
+	fi
 	has "XNTB-END ok" "$log" || { clean=0; why="$why tool-error"; }
 	local new found
 	new=$(tail -c +"$((off + 1))" "$con" 2>/dev/null)
@@ -304,9 +308,9 @@ echo \"\$e rx_packets +\$r tx_packets +\$t\"
 # with the network), and reports on its console: rmmod's status, whether the module is
 # still there, kmemleak.
 hbe_unload() {
-	local name=$1 con=/var/log/xen/console/guest-$1.log i
+	local name=$1 con=/var/log/xen/console/guest-$1.log
 	guest "$name" 'touch /run/xnt-unload' >/dev/null
-	for i in $(seq 120); do
+	for _ in $(seq 120); do
 		has XNT-UNLOAD-END "$con" && break
 		nap 0.5
 	done
