@@ -154,7 +154,7 @@ hbe_one() {
 	# the tool gone. state-flap closes on purpose and may connect later: 20 s for that.
 	local waits=120 closing="XNTB-STATE backend=5"
 	[ "$mode" = state-flap ] && waits=40 closing=XNTB-NEVER
-	for i in $(seq $waits); do
+	for _ in $(seq $waits); do
 		has XNTB-CONNECTED "$log" || has XNTB-REFUSED "$log" || has XNTB-ERROR "$log" ||
 			has "$closing" "$log" || {
 			kill -0 $pid 2>/dev/null && { nap 0.5; continue; }
@@ -178,7 +178,7 @@ hbe_one() {
 	local closed rc gone
 	closed=$(vif_remove "$domid" "$devid" 2>&1)
 	rc=$?
-	for i in $(seq 60); do kill -0 $pid 2>/dev/null || break; nap 0.5; done
+	for _ in $(seq 60); do kill -0 $pid 2>/dev/null || break; nap 0.5; done
 	if kill -0 $pid 2>/dev/null; then
 		kill $pid
 		clean=0
