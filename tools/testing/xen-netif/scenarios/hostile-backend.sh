@@ -134,7 +134,7 @@ EOF
 # show, and, when the mode left the guest unusable (crashed, or its device's removal
 # hung), the reason to /tmp/hbe-dead.
 hbe_one() {
-	local fe=$1 mode=$2 devid=$3 name=$4 domid mac con off log pid i out r clean=1 why=""
+	local fe=$1 mode=$2 devid=$3 name=$4 domid mac con off log pid out r clean=1 why=""
 	domid=$(guest_domid "$name")
 	mac=$(printf '00:16:3e:42:%02x:%02x' "$((devid / 256))" "$((devid % 256))")
 	con=/var/log/xen/console/guest-$name.log
