@@ -5,7 +5,7 @@
 #   make KDIR=<Rust-enabled kernel build tree>          build both modules
 #   make KDIR=... modules_install [INSTALL_MOD_PATH=]    install to .../updates/
 #   make check                                          host unit tests of common/
-#   make demo / make test / make test-quick / make hostile   see README.md
+#   make demo / make test / make test-quick / make hostile / make bench   see README.md
 #
 # Inside a kernel tree Kbuild reads ./Kbuild and ./Kconfig instead of this file's rules.
 
@@ -19,7 +19,7 @@ PWD := $(shell pwd)
 KMAKE = $(MAKE) -C $(KDIR) M=$(PWD) LLVM=$(LLVM) \
 	CONFIG_XEN_NETDEV_BACKEND_RUST=m CONFIG_XEN_NETDEV_FRONTEND_RUST=m
 
-.PHONY: all modules modules_install clean check clippy demo test test-quick hostile
+.PHONY: all modules modules_install clean check clippy demo test test-quick hostile bench
 all: modules
 
 modules:
@@ -51,5 +51,10 @@ test-quick:
 
 hostile:
 	tools/testing/xen-netif/hostile.sh
+
+# The deterministic benchmark (QEMU -icount): writes Documentation/bench/results.md and
+# throughput.png. Not part of `make test`.
+bench:
+	tools/testing/xen-netif/bench.sh
 
 endif

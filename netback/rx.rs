@@ -37,8 +37,9 @@ const RX_SKB_FRAGS: u32 = 17;
 /// it is; one with more is linearised first (an extra copy). Sized so that this never
 /// happens on a kernel with the default fragment count: an skb handed to the vif's
 /// `ndo_start_xmit` carries at most `MAX_TX_SIZE` (65535) bytes (a GSO skb stays below
-/// the vif's `gso_max_size`, which its `tso_max_size`, `TSO_LEGACY_MAX_SIZE` = 64 KiB,
-/// caps, else the core segments it, `gso_features_check()`; any other frame is at most the
+/// the vif's `gso_max_size`, which its `tso_max_size`, `MAX_TX_SIZE - MAX_TCP_HEADER`
+/// (`net_helpers.c`), caps, else the core segments it, `gso_features_check()`; any other
+/// frame is at most the
 /// vif's largest MTU, `MAX_TX_SIZE - VLAN_ETH_HLEN`, plus a VLAN-tagged Ethernet header),
 /// in its head and up to [`RX_SKB_FRAGS`] fragments, each starting anywhere in a page:
 /// `max_chunks(65535, 18)` = 51. `rx_packet` keeps that many copy sources on the worker
@@ -58,6 +59,10 @@ const RX_DRAIN_CHECK_MS: u32 = 1000;
 const MAX_RX_DATA_SLOTS: usize = NR_SLOTS_MIN;
 // `rx_packet` marks failed data slots in a `u32` bitmask.
 const _: () = assert!(MAX_RX_DATA_SLOTS <= 32);
+// A packet's copies fit one copier batch: each chunk is one copy, split once more at each
+// boundary between the frontend's buffers (review of the 51-chunk limit: a larger
+// `RX_SKB_FRAGS` must raise `MAX_PACKET_OPS` too, or such packets would be dropped).
+const _: () = assert!(MAX_RX_CHUNKS + MAX_RX_DATA_SLOTS - 1 <= MAX_PACKET_OPS);
 
 /// One queue's guest-RX side while connected (worker thread only).
 pub(crate) struct RxConn {

@@ -96,9 +96,14 @@ pub(crate) struct Netback {
 /// `IFNAMSIZ`: a net device name's size, its NUL included.
 const IFNAMSIZ: usize = 16;
 
-/// The vif's name, `vif<domid>.<handle>`, cut to `IFNAMSIZ - 1` bytes as C's
-/// `snprintf(name, IFNAMSIZ, "vif%u.%u", domid, handle)` in `xenvif_alloc()` does: a
-/// longer name would hit the `BUG_ON` in `alloc_netdev_mqs()`. Truncated like C rather than
+/// The longest vif name C's `xenvif_alloc()` makes: `snprintf(name, IFNAMSIZ - 1, ...)`
+/// keeps `IFNAMSIZ - 2` characters (a byte short of what a name may have).
+const VIF_NAME_MAX: usize = IFNAMSIZ - 2;
+
+/// The vif's name, `vif<domid>.<handle>`, cut to [`VIF_NAME_MAX`] characters as C's
+/// `snprintf(name, IFNAMSIZ - 1, "vif%u.%u", domid, handle)` in `xenvif_alloc()` does (a
+/// name of `IFNAMSIZ` or more bytes would hit the `BUG_ON` in `alloc_netdev_mqs()`; a
+/// 15-character one would fit, but C cuts it to 14). Truncated like C rather than
 /// refused, so that the device gets the same name under either driver (the hotplug script
 /// and toolstack look it up by name); two handles that truncate to one name fail the
 /// second `register_netdev()` (`-EEXIST`), as in C. Also the uevent's `vif=`, which C takes
@@ -106,11 +111,11 @@ const IFNAMSIZ: usize = 16;
 fn vif_name(domid: i32, handle: u32) -> Result<(CString, bool)> {
     let full = CString::try_from_fmt(fmt!("vif{domid}.{handle}"))?;
     let bytes = full.to_bytes();
-    if bytes.len() < IFNAMSIZ {
+    if bytes.len() <= VIF_NAME_MAX {
         return Ok((full, false));
     }
     // Only ASCII digits, `vif` and `.`: any cut is valid UTF-8.
-    let cut = core::str::from_utf8(&bytes[..IFNAMSIZ - 1]).map_err(|_| EINVAL)?;
+    let cut = core::str::from_utf8(&bytes[..VIF_NAME_MAX]).map_err(|_| EINVAL)?;
     Ok((CString::try_from_fmt(fmt!("{cut}"))?, true))
 }
 

@@ -138,15 +138,19 @@ impl Queue {
             if !self.eoi_pending[slot].swap(false, Ordering::AcqRel) {
                 continue;
             }
+            // Torn down (`teardown` cleared the handles): no EOI to send, and no producer
+            // index to remember, which would outlive the clearing in `disconnect` and
+            // mislead the next connection's first EOI.
+            let Some(h) = handle else {
+                continue;
+            };
             let seen = match (split, slot) {
                 (true, EOI_SLOT_TX) => tx_prod,
                 (true, _) => rx_prod,
                 (false, _) => tx_prod.wrapping_add(rx_prod),
             };
             let before = self.eoi_seen_prod[slot].swap(seen, Ordering::AcqRel);
-            if let Some(h) = handle {
-                h.eoi(before == seen);
-            }
+            h.eoi(before == seen);
         }
     }
 

@@ -33,8 +33,9 @@ const RX_PROBLEMS_LOGGED: u32 = 5;
 
 /// Why a packet whose slots were good did not become an skb.
 enum RxDrop {
-    /// No skb, or a fragment could not be attached (`rx_dropped`). (A missing first data
-    /// slot or page cannot happen for a packet that parsed; it is counted here too.)
+    /// No skb, or a fragment could not be attached, or the netdev is going away
+    /// (`rx_dropped`). (A missing first data slot or page cannot happen for a packet that
+    /// parsed; it is counted here too.)
     NoMemory,
     /// No Ethernet header, or the partial checksum could not be set up (`rx_errors`, as
     /// C).
@@ -268,6 +269,9 @@ impl Queue {
                 }
                 Ok(skb)
             }
+            // The netdev is being unregistered: no packet is delivered any more, and
+            // this one is not malformed (`rx_dropped`, not `rx_errors`).
+            Err(e) if e == ENODEV => Err(RxDrop::NoMemory),
             Err(_) => Err(RxDrop::BadHeaders),
         }
     }

@@ -256,7 +256,7 @@ impl SkBuff {
 
     /// The packet data per page (see [`SkBuff::chunks`]) in `out[..n]` as grant-copy
     /// sources; returns `n`. `E2BIG` if more than `out.len()` chunks
-    /// ([`SkBuff::chunk_count`]).
+    /// ([`SkBuff::chunk_count`]); `out` then holds the first ones.
     pub fn local_srcs<'a>(&'a self, out: &mut [Option<LocalSrc<'a>>]) -> Result<usize> {
         let mut n = 0;
         self.for_each_chunk(&mut |ch: Chunk| {

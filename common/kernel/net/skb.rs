@@ -5,6 +5,7 @@
 //!
 //! C header: [`include/linux/skbuff.h`](srctree/include/linux/skbuff.h)
 
+use core::ops::ControlFlow;
 use core::ptr::NonNull;
 
 use kernel::error::to_result;
@@ -229,10 +230,14 @@ impl SkBuff {
         Ok(n)
     }
 
-    /// Calls `emit` with each per-page chunk of the packet data, in order: the linear area,
-    /// then each fragment (the walk of [`Self::chunks`]); stops at, and returns, the first
-    /// error of `emit`.
-    pub(crate) fn for_each_chunk(&self, emit: &mut impl FnMut(Chunk) -> Result) -> Result {
+    /// Calls `f` with each piece of the packet data, in order: the linear area, then each
+    /// fragment, as (first frame, offset from that frame's start, length); stops at the
+    /// first `Break` and returns it. The one walk over the skb's layout that
+    /// [`Self::for_each_chunk`], [`Self::chunk_count`] and `chunk_pfn` split per page.
+    fn try_for_each_piece<B>(
+        &self,
+        mut f: impl FnMut(usize, u32, u32) -> ControlFlow<B>,
+    ) -> ControlFlow<B> {
         let skb = self.raw();
         // SAFETY: Valid skb.
         let (data, headlen) =
@@ -240,7 +245,7 @@ impl SkBuff {
         // SAFETY: `data` points into the skb's linear area, which is in the kernel's direct
         // map (`virt_to_page` is valid for it).
         let pfn = unsafe { bindings::xnt_virt_to_pfn(data) };
-        add_chunks(pfn, offset_in_page(data), headlen, emit)?;
+        f(pfn, offset_in_page(data), headlen)?;
         // SAFETY: Valid skb.
         let nr_frags = unsafe { bindings::xnt_skb_nr_frags(skb) };
         for i in 0..nr_frags {
@@ -252,61 +257,48 @@ impl SkBuff {
                     bindings::xnt_skb_frag_size(skb, i),
                 )
             };
-            add_chunks(pfn, off, size, emit)?;
+            f(pfn, off, size)?;
         }
-        Ok(())
+        ControlFlow::Continue(())
+    }
+
+    /// Calls `emit` with each per-page chunk of the packet data, in order: the linear area,
+    /// then each fragment (the walk of [`Self::chunks`]); stops at, and returns, the first
+    /// error of `emit`.
+    pub(crate) fn for_each_chunk(&self, emit: &mut impl FnMut(Chunk) -> Result) -> Result {
+        match self.try_for_each_piece(|pfn, off, len| match add_chunks(pfn, off, len, emit) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => ControlFlow::Break(e),
+        }) {
+            ControlFlow::Continue(()) => Ok(()),
+            ControlFlow::Break(e) => Err(e),
+        }
     }
 
     /// How many chunks [`Self::chunks`] splits the packet into, from the offsets and lengths
-    /// alone (no array, no frame lookups): lets a caller choose its path before the walk.
+    /// alone (no array, no grant-frame lookups): lets a caller choose its path before the
+    /// walk.
     pub fn chunk_count(&self) -> usize {
-        let skb = self.raw();
-        // SAFETY: Valid skb.
-        let (data, headlen) =
-            unsafe { (bindings::xnt_skb_data(skb), bindings::xnt_skb_headlen(skb)) };
-        let mut n = page_chunks(offset_in_page(data), headlen) as usize;
-        // SAFETY: Valid skb.
-        let nr_frags = unsafe { bindings::xnt_skb_nr_frags(skb) };
-        for i in 0..nr_frags {
-            // SAFETY: Valid skb; `i` is below its `nr_frags`, so `frags[i]` is a fragment.
-            let (off, size) = unsafe {
-                (
-                    bindings::xnt_skb_frag_off(skb, i),
-                    bindings::xnt_skb_frag_size(skb, i),
-                )
-            };
-            n += page_chunks(off, size) as usize;
-        }
+        let mut n = 0;
+        let _ = self.try_for_each_piece::<()>(|_, off, len| {
+            n += page_chunks(off, len) as usize;
+            ControlFlow::Continue(())
+        });
         n
     }
 
     /// The frame holding chunk `index` of [`Self::chunks`]; `None` if there is no such chunk.
     fn chunk_pfn(&self, index: usize) -> Option<usize> {
         let mut index = index;
-        let skb = self.raw();
-        // SAFETY: Valid skb.
-        let (data, headlen) =
-            unsafe { (bindings::xnt_skb_data(skb), bindings::xnt_skb_headlen(skb)) };
-        // SAFETY: As in `chunks`: the linear area is in the direct map.
-        let pfn = unsafe { bindings::xnt_virt_to_pfn(data) };
-        let mut found = nth_chunk_pfn(pfn, offset_in_page(data), headlen, &mut index);
-        // SAFETY: Valid skb.
-        let nr_frags = unsafe { bindings::xnt_skb_nr_frags(skb) };
-        for i in 0..nr_frags {
-            if found.is_some() {
-                break;
+        match self.try_for_each_piece(|pfn, off, len| {
+            match nth_chunk_pfn(pfn, off, len, &mut index) {
+                Some(found) => ControlFlow::Break(found),
+                None => ControlFlow::Continue(()),
             }
-            // SAFETY: Valid skb; `i` is below its `nr_frags`, so `frags[i]` is a fragment.
-            let (pfn, off, size) = unsafe {
-                (
-                    bindings::xnt_skb_frag_pfn(skb, i),
-                    bindings::xnt_skb_frag_off(skb, i),
-                    bindings::xnt_skb_frag_size(skb, i),
-                )
-            };
-            found = nth_chunk_pfn(pfn, off, size, &mut index);
+        }) {
+            ControlFlow::Break(found) => Some(found),
+            ControlFlow::Continue(()) => None,
         }
-        found
     }
 
     /// Turns this skb reference into the owner of chunk `index` of [`Self::chunks`], for

@@ -497,6 +497,82 @@ pub fn spread_mapping(table: &mut [u32], queues: u32) {
     }
 }
 
+/// Why a control request of the frontend did not succeed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CtrlError {
+    /// The backend answered with this non-success status (raw).
+    Status(u32),
+    /// The response's id or type is not the request's: the backend broke the protocol
+    /// (only one request is ever outstanding).
+    Mismatch {
+        /// The id sent.
+        id: u16,
+        /// The id answered.
+        got_id: u16,
+    },
+}
+
+/// The frontend's side of the control ring: one request at a time, each answered by a
+/// response that must echo its id and type (the backend writes the response; nothing
+/// in it is trusted).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CtrlClient {
+    next_id: u16,
+    pending: Option<CtrlRequest>,
+}
+
+impl CtrlClient {
+    /// No request sent yet.
+    pub const fn new() -> Self {
+        Self {
+            next_id: 0,
+            pending: None,
+        }
+    }
+
+    /// Makes the next request of `type_` with `data` (a fresh id) and remembers it as
+    /// outstanding; `None` while another is outstanding.
+    pub fn request(&mut self, type_: u16, data: [u32; 3]) -> Option<CtrlRequest> {
+        if self.pending.is_some() {
+            return None;
+        }
+        let req = CtrlRequest {
+            id: self.next_id,
+            type_,
+            data,
+        };
+        self.next_id = self.next_id.wrapping_add(1);
+        self.pending = Some(req);
+        Some(req)
+    }
+
+    /// The outstanding request, if any.
+    pub const fn pending(&self) -> Option<CtrlRequest> {
+        self.pending
+    }
+
+    /// Forgets the outstanding request (the ring went away, or it timed out).
+    pub fn abandon(&mut self) {
+        self.pending = None;
+    }
+
+    /// Takes the backend's response to the outstanding request: its `data` on success.
+    /// `None` when no request is outstanding (a response nobody asked for).
+    pub fn complete(&mut self, rsp: &CtrlResponse) -> Option<Result<u32, CtrlError>> {
+        let req = self.pending.take()?;
+        Some(if rsp.id != req.id || rsp.type_ != req.type_ {
+            Err(CtrlError::Mismatch {
+                id: req.id,
+                got_id: rsp.id,
+            })
+        } else if rsp.status != CtrlStatus::Success as u32 {
+            Err(CtrlError::Status(rsp.status))
+        } else {
+            Ok(rsp.data)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -510,12 +586,22 @@ mod tests {
         0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
     ];
 
-    fn v6(s: &str) -> [u8; 16] {
-        s.parse::<std::net::Ipv6Addr>().unwrap().octets()
-    }
-
-    fn v4(s: &str) -> [u8; 4] {
-        s.parse::<std::net::Ipv4Addr>().unwrap().octets()
+    /// The flow from `src` to `dst` (both IPv4 or both IPv6), TCP ports if given.
+    fn flow(src: &str, dst: &str, tcp_ports: Option<(u16, u16)>) -> Flow {
+        use std::net::IpAddr;
+        match (src.parse().unwrap(), dst.parse().unwrap()) {
+            (IpAddr::V4(src), IpAddr::V4(dst)) => Flow::V4 {
+                src: src.octets(),
+                dst: dst.octets(),
+                tcp_ports,
+            },
+            (IpAddr::V6(src), IpAddr::V6(dst)) => Flow::V6 {
+                src: src.octets(),
+                dst: dst.octets(),
+                tcp_ports,
+            },
+            _ => panic!("mixed address families"),
+        }
     }
 
     /// A grant table: gref -> page contents; `read` fails for unknown grefs.
@@ -567,8 +653,8 @@ mod tests {
     }
 
     #[test]
-    fn toeplitz_matches_the_microsoft_ipv4_vectors() {
-        // (destination, port, source, port, IPv4 only, IPv4 with TCP)
+    fn toeplitz_matches_the_microsoft_vectors() {
+        // (destination, port, source, port, addresses only, with TCP)
         let vectors = [
             (
                 "161.142.100.80",
@@ -610,33 +696,6 @@ mod tests {
                 0x5d1809c5,
                 0x10e828a2,
             ),
-        ];
-        let mut p = Pages(std::vec![(1, MS_KEY.to_vec())]);
-        let cfg = toeplitz_config(&mut p);
-        for (dst, dport, src, sport, ip, tcp) in vectors {
-            let (src, dst) = (v4(src), v4(dst));
-            let h = cfg
-                .flow_hash(&Flow::V4 {
-                    src,
-                    dst,
-                    tcp_ports: None,
-                })
-                .unwrap();
-            assert_eq!((h.value, h.hash_type), (ip, HashType::Ipv4));
-            let h = cfg
-                .flow_hash(&Flow::V4 {
-                    src,
-                    dst,
-                    tcp_ports: Some((sport, dport)),
-                })
-                .unwrap();
-            assert_eq!((h.value, h.hash_type), (tcp, HashType::Ipv4Tcp));
-        }
-    }
-
-    #[test]
-    fn toeplitz_matches_the_microsoft_ipv6_vectors() {
-        let vectors = [
             (
                 "3ffe:2501:200:3::1",
                 1766,
@@ -665,23 +724,21 @@ mod tests {
         let mut p = Pages(std::vec![(1, MS_KEY.to_vec())]);
         let cfg = toeplitz_config(&mut p);
         for (dst, dport, src, sport, ip, tcp) in vectors {
-            let (src, dst) = (v6(src), v6(dst));
+            let addrs = flow(src, dst, None);
+            let (ip_type, tcp_type) = match addrs {
+                Flow::V4 { .. } => (HashType::Ipv4, HashType::Ipv4Tcp),
+                Flow::V6 { .. } => (HashType::Ipv6, HashType::Ipv6Tcp),
+            };
+            let h = cfg.flow_hash(&addrs).unwrap();
+            assert_eq!((h.value, h.hash_type), (ip, ip_type), "{src} -> {dst}");
             let h = cfg
-                .flow_hash(&Flow::V6 {
-                    src,
-                    dst,
-                    tcp_ports: None,
-                })
+                .flow_hash(&flow(src, dst, Some((sport, dport))))
                 .unwrap();
-            assert_eq!((h.value, h.hash_type), (ip, HashType::Ipv6));
-            let h = cfg
-                .flow_hash(&Flow::V6 {
-                    src,
-                    dst,
-                    tcp_ports: Some((sport, dport)),
-                })
-                .unwrap();
-            assert_eq!((h.value, h.hash_type), (tcp, HashType::Ipv6Tcp));
+            assert_eq!(
+                (h.value, h.hash_type),
+                (tcp, tcp_type),
+                "{src} -> {dst}, TCP"
+            );
         }
     }
 
@@ -719,12 +776,12 @@ mod tests {
     fn status_codes_follow_the_c_backend() {
         let mut p = Pages(std::vec![(1, MS_KEY.to_vec())]);
         let mut cfg = HashConfig::new();
-        // Unknown types (0 and past the last) are not supported; data is 0.
+        // C1: unknown types (0 and past the last) are not supported; data is 0.
         for t in [ctrl_type::INVALID, 8, 0xffff] {
             let rsp = cfg.serve(&req(t, [1, 2, 3]), 4, &mut p);
             assert_eq!((rsp.status, rsp.data), (CtrlStatus::NotSupported as u32, 0));
         }
-        // Without an algorithm: no flags to get or set (C1, C3).
+        // Without an algorithm: no flags to get, none to set (C3).
         assert_eq!(
             status(&mut cfg, ctrl_type::GET_HASH_FLAGS, [0; 3], 4, &mut p),
             1
@@ -1008,5 +1065,76 @@ mod tests {
         assert_eq!(t, [0, 1, 2, 3, 0, 1, 2, 3, 0, 1]);
         spread_mapping(&mut t, 0);
         assert_eq!(t, [0; 10]);
+    }
+
+    #[test]
+    fn client_against_the_backend() {
+        let mut p = Pages(std::vec![
+            (1, MS_KEY.to_vec()),
+            (2, table_page(&[1, 0, 1, 0]))
+        ]);
+        let mut cfg = HashConfig::new();
+        let mut fe = CtrlClient::new();
+        let mut ask = |fe: &mut CtrlClient, cfg: &mut HashConfig, t: u16, d: [u32; 3]| {
+            let req = fe.request(t, d).unwrap();
+            assert!(fe.request(t, d).is_none(), "one request at a time");
+            let rsp = cfg.serve(&req, 2, &mut p);
+            fe.complete(&rsp).unwrap()
+        };
+        assert_eq!(
+            ask(&mut fe, &mut cfg, ctrl_type::GET_HASH_FLAGS, [0; 3]),
+            Err(CtrlError::Status(1))
+        );
+        assert_eq!(
+            ask(&mut fe, &mut cfg, ctrl_type::SET_HASH_ALGORITHM, [1, 0, 0]),
+            Ok(0)
+        );
+        assert_eq!(
+            ask(&mut fe, &mut cfg, ctrl_type::GET_HASH_FLAGS, [0; 3]),
+            Ok(0xf)
+        );
+        assert_eq!(
+            ask(&mut fe, &mut cfg, ctrl_type::SET_HASH_FLAGS, [0xf, 0, 0]),
+            Ok(0)
+        );
+        assert_eq!(
+            ask(&mut fe, &mut cfg, ctrl_type::SET_HASH_KEY, [1, 40, 0]),
+            Ok(0)
+        );
+        assert_eq!(
+            ask(&mut fe, &mut cfg, ctrl_type::GET_HASH_MAPPING_SIZE, [0; 3]),
+            Ok(128)
+        );
+        assert_eq!(
+            ask(
+                &mut fe,
+                &mut cfg,
+                ctrl_type::SET_HASH_MAPPING_SIZE,
+                [4, 0, 0]
+            ),
+            Ok(0)
+        );
+        assert_eq!(
+            ask(&mut fe, &mut cfg, ctrl_type::SET_HASH_MAPPING, [2, 4, 0]),
+            Ok(0)
+        );
+        assert_eq!(cfg.mapping(), &[1, 0, 1, 0]);
+        // A response that is not the request's, or that nobody asked for.
+        let req = fe.request(ctrl_type::GET_HASH_FLAGS, [0; 3]).unwrap();
+        let mut rsp = cfg.serve(&req, 2, &mut p);
+        rsp.id = rsp.id.wrapping_add(1);
+        assert_eq!(
+            fe.complete(&rsp),
+            Some(Err(CtrlError::Mismatch {
+                id: req.id,
+                got_id: req.id.wrapping_add(1)
+            }))
+        );
+        assert_eq!(fe.complete(&rsp), None);
+        // Abandoned: a late answer is one nobody asked for.
+        let req = fe.request(ctrl_type::GET_HASH_FLAGS, [0; 3]).unwrap();
+        fe.abandon();
+        assert_eq!(fe.pending(), None);
+        assert_eq!(fe.complete(&cfg.serve(&req, 2, &mut p)), None);
     }
 }

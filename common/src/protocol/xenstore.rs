@@ -182,8 +182,10 @@ fn trim(v: &[u8]) -> &[u8] {
     &v[start..end]
 }
 
-/// Parses an unsigned value like the kernel's `xenbus_read_unsigned()` (`kstrtouint` with
-/// base 0: decimal, `0x` hex or leading-`0` octal). `None` on anything else or overflow.
+/// Parses an unsigned value: decimal, `0x` hex or leading-`0` octal (`kstrtouint` with
+/// base 0), surrounding whitespace allowed. `None` on anything else or overflow. Stricter
+/// than the 7.3 kernel's `xenbus_read_unsigned()` (`sscanf("%u")`: decimal, trailing text
+/// ignored), a deliberate difference (`Documentation/xenstore-parity.md`).
 pub fn parse_unsigned(value: &[u8]) -> Option<u32> {
     let v = trim(value);
     let (digits, radix) = if v.len() > 2 && (v.starts_with(b"0x") || v.starts_with(b"0X")) {

@@ -180,4 +180,41 @@ verdict "run-scenario.sh: ... and the stale results file is empty" test ! -s "$t
 	exit $failed
 ) || failed=1
 
+# The benchmark's parsing and tables (scenarios/bench-report.sh, shared by the scenario in
+# dom0 and the host's bench.sh), on made-up iperf3 output and records.
+(
+	# shellcheck source-path=SCRIPTDIR source=scenarios/bench-report.sh
+	source "$XNT_DIR/scenarios/bench-report.sh"
+	json=$(printf '%s\n' 'XSTAT0 cpu  10 0 20 900 0 1 2 0 0 0' '{' '	"end":	{' '		"sum_sent":	{' \
+		'			"seconds":	3.000305,' '			"bytes":	41943040,' '		},' '		"sum_received":	{' \
+		'			"start":	0,' '			"seconds":	3.000112,' '			"bytes":	41746432,' '			"sender":	true' \
+		'		},' '	}' '}' 'XSTAT1 cpu  20 0 40 950 0 2 4 0 0 0')
+	verdict "bench_receiver: bytes and seconds of iperf3's sum_received, not sum_sent" \
+		test "$(bench_receiver "$json")" = "41746432 3.000112"
+	verdict "bench_receiver: iperf3's error output gives 0 bytes" \
+		test "$(bench_receiver '{ "end": {}, "error": "unable to connect to server" }')" = "0 0.000000"
+	{
+		for r in 1 2 3; do
+			echo "XNT-BENCH round=$r be=c fe=c q=1 wl=tcp-tx secs=3 len=- bytes=$((27000000 + r * 3000000)) rsecs=3 vrx=900 vtx=1100 d0ms=$((270 + r * 30)) gms=$((135 + r * 15)) hc=- ok=1"
+			printf '[ 9.1] XNT-BENCH round=%s be=rust fe=c q=1 wl=tcp-tx secs=3 len=- bytes=39600000 rsecs=3 vrx=900 vtx=1100 d0ms=396 gms=198 hc=1000 ok=1\r\n' "$r"
+		done
+		echo "XNT-BENCH round=4 be=c fe=c q=1 wl=tcp-tx secs=3 len=- bytes=900000000 rsecs=3 vrx=1 vtx=1 d0ms=1 gms=1 hc=- ok=0"
+		echo "XNT-BENCH round=4 be=c fe=c q=1 wl=tcp-tx secs=3 len=- bytes=900000000"
+		echo "XNT-BENCH round=1 be=c fe=c q=4 wl=udp-rx secs=3 len=64 bytes=3840000 rsecs=3 vrx=10 vtx=60000 d0ms=600 gms=1200 hc=- ok=1"
+	} >"$tmp/bench.dat"
+	md=$(bench_report --markdown "$tmp/bench.dat")
+	verdict "bench_report: min/median/max over the rounds, costs per MB; records that moved nothing or lack keys left out" \
+		grep -qxF '| TCP guest->dom0 | 1 | C | C | 80.0 | 88.0 | 96.0 | Mbit/s | 18.2% | - | - | 10.00 | 5.00 | ms/MB | - | 3 |' <<<"$md"
+	verdict "bench_report: the Rust netback's ratio over the C netback with the same netfront, hypercalls per packet" \
+		grep -qxF '| TCP guest->dom0 | 1 | Rust | C | 105.6 | 105.6 | 105.6 | Mbit/s | 0.0% | 1.200 | - | 10.00 | 5.00 | ms/MB | 0.500 | 3 |' <<<"$md"
+	verdict "bench_report: UDP in thousands of datagrams per second, costs per vif packet" \
+		grep -qxF '| UDP dom0->guest | 4 | C | C | 20.00 | 20.00 | 20.00 | kpkt/s | 0.0% | - | - | 10.00 | 20.00 | us/pkt | - | 1 |' <<<"$md"
+	verdict "bench_report: a pair without records has an empty row, no ratio" \
+		grep -qxF '| TCP guest->dom0 | 1 | Rust | Rust | - | - | - | Mbit/s | - | - | - | - | - | ms/MB | - | 0 |' <<<"$md"
+	verdict "bench_report --plot: median, min, max per pair, NaN where none" \
+		grep -qxF '"guest->dom0|1 queue" 88.000 80.000 96.000 NaN NaN NaN 105.600 105.600 105.600 NaN NaN NaN' \
+		<<<"$(bench_report --plot "$tmp/bench.dat")"
+	exit $failed
+) || failed=1
+
 exit $failed

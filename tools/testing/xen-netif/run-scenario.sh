@@ -21,6 +21,13 @@
 #   --log FILE            keep the serial log of the (first) boot there
 #   --no-prepare          do not (re)build; use what prepare.sh last produced
 #
+# Environment (for experiments; the defaults are in the QEMU line below): XNT_QEMU_CPU,
+# XNT_QEMU_ACCEL (-accel, default tcg,thread=multi), XNT_QEMU_EXTRA (words appended to
+# the QEMU command line, split at spaces: e.g. "-icount shift=1,sleep=off" with
+# XNT_QEMU_ACCEL=tcg,thread=single, the deterministic clock bench.sh uses), XNT_DOM0_MEM,
+# XNT_XEN_ARGS, XNT_DOM0_ARGS, XNT_GUEST_ARGS, XNT_QEMU (the QEMU binary);
+# XNT_BENCH_ROUNDS and XNT_BENCH_SECONDS reach the benchmark scenarios.
+#
 # Each scenario runs in its own process with its own timeout (dom0/dom0-main.sh); after
 # it, dom0 is reset (no guests, no netback) and its health checked (kernel log window with
 # lockdep/WARN/BUG/crash reports, guest consoles, kmemleak). If dom0 dies or hangs, the
@@ -44,7 +51,7 @@ while [ $# -gt 0 ]; do
 	--times) times=$2; shift ;;
 	--log) serial=$2; shift ;;
 	--no-prepare) prep=0 ;;
-	-h | --help) sed -n '3,30p' "$0"; exit 0 ;;
+	-h | --help) sed -n '3,36p' "$0"; exit 0 ;;
 	-*) die "unknown option $1 (see --help)" ;;
 	*) break ;;
 	esac
@@ -126,6 +133,7 @@ cat >"$ov/xnt/params.sh" <<PARAMS
 : "\${XNT_HOSTILE_BACKENDS:=${XNT_HOSTILE_BACKENDS:-rust}}"
 : "\${XNT_HOSTILE_ONLY:=${XNT_HOSTILE_ONLY:-}}"
 : "\${XNT_GUEST_ARGS:=${XNT_GUEST_ARGS:-}}"
+: "\${XNT_BENCH_ROUNDS:=${XNT_BENCH_ROUNDS:-}}" "\${XNT_BENCH_SECONDS:=${XNT_BENCH_SECONDS:-}}"
 XNT_DOM0_IP=10.99.0.1
 PARAMS
 
@@ -202,12 +210,18 @@ while [ "$start" -ge 0 ] && [ "$start" -lt "$n_entries" ]; do
 	# VM has no secrets to keep from its own guests, so xpti=false. XNT_QEMU_CPU /
 	# XNT_QEMU_ACCEL / XNT_DOM0_MEM / XNT_XEN_ARGS override the defaults for experiments;
 	# XNT_DOM0_ARGS adds to dom0's kernel command line, XNT_GUEST_ARGS to the guests'.
+	# XNT_QEMU_EXTRA appends words to QEMU's command line (bench.sh: "-icount
+	# shift=1,sleep=off" with XNT_QEMU_ACCEL=tcg,thread=single, so that guest-visible time
+	# advances by instructions executed and throughput figures repeat from boot to boot).
 	# XNT_QEMU replaces the QEMU binary (harness-selftest.sh --prepared runs a fake one).
+	read -r -a qemu_extra <<<"${XNT_QEMU_EXTRA:-}"
+	[ ${#qemu_extra[@]} -eq 0 ] || log "boot $boot: extra QEMU options: ${qemu_extra[*]}"
 	timeout -k 10 "$limit" "${XNT_QEMU:-qemu-system-x86_64}" -accel "${XNT_QEMU_ACCEL:-tcg,thread=multi}" -cpu "${XNT_QEMU_CPU:-Nehalem}" -m 3G -smp 2 \
 		-display none -monitor none -serial "file:$bserial" -no-reboot -net none \
 		-kernel "$XEN_ELF" \
 		-append "${XNT_DOM0_MEM:-dom0_mem=1G,max:1G} dom0_max_vcpus=2 console=com1 com1=115200,8n1 loglvl=warning guest_loglvl=warning ${XNT_XEN_ARGS:-xpti=false}" \
-		-initrd "$KBUILD/vmlinux console=hvc0 earlyprintk=xen loglevel=4 clocksource=xen rdinit=/init ${XNT_DOM0_ARGS:-},$initrd" </dev/null
+		-initrd "$KBUILD/vmlinux console=hvc0 earlyprintk=xen loglevel=4 clocksource=xen rdinit=/init ${XNT_DOM0_ARGS:-},$initrd" \
+		"${qemu_extra[@]}" </dev/null
 	qrc=$?
 	elapsed=$(($(date +%s) - t0))
 	rm -f "$initrd"
