@@ -69,10 +69,10 @@ for n in $XNT_HBE_ONLY; do [ -n "${expect[$n]+x}" ] || missing="$missing $n"; do
 nfe=$(wc -w <<<"$XNT_HBE_FRONTENDS")
 nrust=0
 case " $XNT_HBE_FRONTENDS " in *" rust "*) nrust=1 ;; esac
-# Per frontend: the guest, per mode one clean check (and for Rust one reaction check), the
-# fresh vif, the unload, the console (and for Rust the XSA-403 check); plus the selection
-# check.
-plan $((1 + nfe * (4 + nsel) + nrust * (nsel + 1)))
+# Per frontend: the guest, the fresh vif, the unload, the console; for Rust per mode a
+# reaction and a clean-removal check, and the XSA-403 check (the C netfront's reactions
+# and removals are info lines); plus the selection check.
+plan $((1 + nfe * 4 + nrust * (2 * nsel + 1)))
 info "hostile backend: modes selected:$sel; frontends: $XNT_HBE_FRONTENDS; netback for vif 0: $XNT_BACKEND"
 check "hostile backend: the tool's list holds every mode asked for (selected $nsel)" \
 	test "$nsel" -gt 0 -a -z "$missing"
@@ -318,10 +318,13 @@ hbe_unload() {
 	grep -aq 'XNT-UNLOAD rmmod=0 loaded=0' "$con"
 }
 
-# hbe_guest NAME FE: a guest with the FE netfront (1 queue), its vif 0 on the netback, ready
-# for hostile vifs (dom0's autoprobe off, its backend directory readable by it).
+# hbe_guest NAME FE: a guest with the FE netfront (1 queue), its vif 0 on the netback
+# (autoprobe on while it is created: a replacement guest comes after hostile modes turned
+# it off), ready for hostile vifs (dom0's autoprobe off, its backend directory readable by
+# it).
 hbe_guest() {
 	local name=$1 fe=$2 domid
+	echo 1 >"$AUTOPROBE"
 	start_guest "$name" --frontend "$fe" --queues 1 || return 1
 	domid=$(guest_domid "$name")
 	echo 0 >"$AUTOPROBE" && xenstore-chmod "/local/domain/0/backend/vif/$domid" n0 "r$domid"
@@ -354,8 +357,10 @@ hbe_run() {
 		fi
 		if [ "$dead" = none ]; then
 			echo "$mode not-run 0 no-guest" >>"/tmp/hbe-$fe"
-			[ "$fe" = rust ] && skip "[rust] hostile backend $mode (${row[$mode]})" "no fresh guest came up"
-			skip "[$fe] hostile backend $mode: vif removed, device gone, tool done, console clean" "no fresh guest came up"
+			if [ "$fe" = rust ]; then
+				skip "[rust] hostile backend $mode (${row[$mode]})" "no fresh guest came up"
+				skip "[rust] hostile backend $mode: vif removed, device gone, tool done, console clean" "no fresh guest came up"
+			fi
 			continue
 		fi
 		devid=$((devid + 1))
@@ -371,7 +376,15 @@ hbe_run() {
 			*) not_ok "[rust] hostile backend $mode (${row[$mode]}): $r" "expected ${expect[$mode]}" ;;
 			esac
 		fi
-		if [ "${clean:-0}" = 1 ]; then
+		# The upstream C netfront is measured, not judged: its removal after a mode is an
+		# info line (Documentation/hostile.md lists what it does), ours a check.
+		if [ "$fe" != rust ]; then
+			if [ "${clean:-0}" = 1 ]; then
+				info "[$fe] $mode: vif removed, device gone, tool done, console clean"
+			else
+				info "[$fe] $mode: removal NOT clean: $why"
+			fi
+		elif [ "${clean:-0}" = 1 ]; then
 			ok "[$fe] hostile backend $mode: vif removed, device gone, tool done, console clean"
 		else
 			not_ok "[$fe] hostile backend $mode: vif removed, device gone, tool done, console clean" "$why"
