@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # Installs the host tools and builds (or takes from the cache) everything a Xen boot needs:
 # kernel, both Rust modules, the guest agent, the hostile frontend, the RX-buffer check
-# (xnt-rxpeek), Xen and the dom0 image.
+# (xnt-rxpeek), the hostile backend (xnt-hostile-be), Xen and the dom0 image.
 # Writes their locations to $XNT_CACHE/env.sh.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -57,6 +57,14 @@ if ! CARGO_TARGET_DIR="$AGENT_TARGET" cargo build -q --release --target x86_64-u
 fi
 RXPEEK="$AGENT_TARGET/x86_64-unknown-linux-musl/release/xnt-rxpeek"
 
+# The hostile backend (issue 17) dom0 runs against a guest's netfront; reuses common/.
+if ! CARGO_TARGET_DIR="$AGENT_TARGET" cargo build -q --release --target x86_64-unknown-linux-musl \
+	--manifest-path "$XNT_DIR/hostile-backend/Cargo.toml" >"$XNT_CACHE/hostile-be.log" 2>&1; then
+	cat "$XNT_CACHE/hostile-be.log" >&2
+	die "building xnt-hostile-be failed"
+fi
+HOSTILE_BE="$AGENT_TARGET/x86_64-unknown-linux-musl/release/xnt-hostile-be"
+
 eval "$("$XNT_DIR/images.sh" "$KBUILD")"
 cat >"$XNT_CACHE/env.sh" <<ENV
 KBUILD=$KBUILD
@@ -64,6 +72,7 @@ KREL=$KREL
 AGENT=$AGENT
 HOSTILE=$HOSTILE
 RXPEEK=$RXPEEK
+HOSTILE_BE=$HOSTILE_BE
 XEN_ELF=$XEN_ELF
 DOM0_BASE_CPIO=$DOM0_BASE_CPIO
 ROOTFS=$ROOTFS

@@ -121,6 +121,10 @@ cp "$XNT_DIR"/scenarios/*.sh "$ov/xnt/scenarios/"
 cp "$AGENT" "$ov/usr/local/bin/xnt-agent"
 # dom0's check of the RX buffers a guest posted (XSA-403), next to the agent.
 cp "${RXPEEK:-$(dirname "$AGENT")/xnt-rxpeek}" "$ov/usr/local/bin/xnt-rxpeek" || die "no xnt-rxpeek: run prepare.sh"
+# dom0's hostile backend (scenarios/hostile-backend.sh), and its list of modes.
+hostile_be=${HOSTILE_BE:-$(dirname "$AGENT")/xnt-hostile-be}
+cp "$hostile_be" "$ov/usr/local/bin/xnt-hostile-be" || die "no xnt-hostile-be: run prepare.sh"
+"$hostile_be" list >"$ov/xnt/hostile-be-list.txt"
 # Defaults for every scenario; a plan entry's variables (in the environment) win.
 cat >"$ov/xnt/params.sh" <<PARAMS
 : "\${XNT_BACKEND:=$backend}" "\${XNT_FRONTEND:=$frontend}"

@@ -98,7 +98,7 @@ for ((idx = XNT_PLAN_START; idx < ${#plan_lines[@]}; idx++)); do
 	echo "XNT-BEGIN $idx"
 	# This scenario's windows: kernel log, kmemleak, guest consoles.
 	dmesg -C
-	rm -f "$XNT_KNOWN_UPSTREAM_LOG"
+	rm -f "$XNT_KNOWN_UPSTREAM_LOG" "$XNT_EXPECTED_MESSAGES"
 	xnt_kmemleak_reset
 	mkdir -p "$CONSOLE_DIR/before-$idx"
 	mv "$CONSOLE_DIR"/guest-*.log "$CONSOLE_DIR/before-$idx/" 2>/dev/null
@@ -131,10 +131,10 @@ for ((idx = XNT_PLAN_START; idx < ${#plan_lines[@]}; idx++)); do
 		rm -f /run/xnt-boot-dmesg.log
 	fi
 	if [ -s "$XNT_KNOWN_UPSTREAM_LOG" ]; then
-		info "known upstream reports in this scenario's logs (Documentation/testing.md, \"Known quirks\"):"
+		info "known upstream reports and expected messages in this scenario's logs (Documentation/testing.md, \"Known quirks\"):"
 		sort -u "$XNT_KNOWN_UPSTREAM_LOG" | show
 	fi
-	rm -f "$XNT_KNOWN_UPSTREAM_LOG"
+	rm -f "$XNT_KNOWN_UPSTREAM_LOG" "$XNT_EXPECTED_MESSAGES"
 	echo "XNT-CLOSED $idx secs=$((SECONDS - t1))"
 done
 echo "XNT-ALL-DONE"

@@ -69,66 +69,10 @@ unknown=""
 for n in $names; do [ -n "${expect[$n]+x}" ] || unknown="$unknown $n"; done
 [ -z "$unknown" ] || not_ok "hostile: every selected scenario has an expected reaction" "none for:$unknown"
 
-# The vifs of the rows are made and removed by writing XenStore as libxl does (same keys,
-# same order of states), not with xl network-attach/-detach: under TCG with lockdep each xl
-# call costs 8-15 s, which was two thirds of a row; the backend sees the same nodes with
-# the same permissions. A node takes its parent's permissions when created: the frontend
-# directory is made first and given to the guest (dom0 may read), as libxl does, and
-# backend/vif/DOMID is made readable by the guest once per run (hostile_run). The backend
-# directory is written whole in one transaction, with the frontend's keys, as libxl does:
-# a backend directory that appears without its "frontend" keys is probed by xenbus and
-# left unbound.
-#
-# vif_add DOMID DEVID MAC: the frontend directory, then the keys of both in one
-# transaction (xenstore-write), then, once the backend made the vif netdev, the hotplug
-# script's part: bridge port, hotplug-status.
-vif_add() {
-	local domid=$1 devid=$2 mac=$3 be fe vif=vif$1.$2 i
-	be=/local/domain/0/backend/vif/$domid/$devid
-	fe=/local/domain/$domid/device/vif/$devid
-	xenstore-write "$fe" "" && xenstore-chmod "$fe" "n$domid" r0 ||
-		{ echo "cannot make $fe"; return 1; }
-	xenstore-write "$fe/backend" "$be" "$fe/backend-id" 0 "$fe/handle" "$devid" "$fe/mac" "$mac" \
-		"$fe/mtu" 1500 "$fe/state" 1 \
-		"$be/frontend" "$fe" "$be/frontend-id" "$domid" "$be/online" 1 "$be/state" 1 \
-		"$be/script" "$XNT_VIF_SCRIPT" "$be/mac" "$mac" "$be/bridge" xenbr0 "$be/handle" "$devid" \
-		"$be/type" vif || { echo "xenstore-write failed"; return 1; }
-	for i in $(seq 150); do
-		[ -e "/sys/class/net/$vif" ] && break
-		nap 0.2
-	done
-	[ -e "/sys/class/net/$vif" ] || { echo "no $vif netdev 30 s after the backend node appeared"; return 1; }
-	ip link set dev "$vif" master xenbr0 up && xenstore-write "$be/hotplug-status" connected
-}
-
-# vif_remove DOMID DEVID: libxl's removal (libxl__initiate_device_generic_remove): online 0
-# and state Closing (unless already Closed), up to 10 s (LIBXL_DESTROY_TIMEOUT) for the
-# backend to reach Closed; if it did not, a forced pass that also removes the frontend
-# directory and waits 10 s more; then the directories go. Prints "closed" or "closed
-# (forced)" and succeeds, or prints "not-closed STATE" and fails, where xl network-detach
-# fails ("unable to remove device").
-vif_remove() {
-	local be=/local/domain/0/backend/vif/$1/$2 fe=/local/domain/$1/device/vif/$2 st pass t0
-	for pass in normal forced; do
-		st=$(xs_read "$be/state")
-		[ -n "$st" ] || break
-		[ "$st" = 6 ] || xenstore-write "$be/online" 0 "$be/state" 5
-		[ $pass = forced ] && xenstore-rm "$fe" 2>/dev/null
-		t0=$SECONDS
-		while [ "$st" != 6 ] && [ $((SECONDS - t0)) -lt 10 ]; do
-			nap 0.2
-			st=$(xs_read "$be/state")
-		done
-		[ "$st" = 6 ] && break
-	done
-	xenstore-rm "$be" 2>/dev/null
-	xenstore-rm "$fe" 2>/dev/null
-	case "$st:$pass" in
-	6:normal) echo closed ;;
-	6:forced) echo "closed (forced)" ;;
-	*) echo "not-closed ${st:-none}"; return 1 ;;
-	esac
-}
+# The vifs of the rows are made and removed by writing XenStore as libxl does (vif_add and
+# vif_remove of xnt-lib.sh), not with xl network-attach/-detach: under TCG with lockdep each
+# xl call costs 8-15 s, which was two thirds of a row. backend/vif/DOMID is made readable
+# by the guest once per run (hostile_run).
 
 # hostile_one DRIVER NAME DEVID: one scenario on a fresh vif; writes
 # "NAME REACTION CLEAN(0|1) NOTE" to /tmp/h-result, details through show.
