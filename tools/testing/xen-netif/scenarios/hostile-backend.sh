@@ -69,10 +69,10 @@ for n in $XNT_HBE_ONLY; do [ -n "${expect[$n]+x}" ] || missing="$missing $n"; do
 nfe=$(wc -w <<<"$XNT_HBE_FRONTENDS")
 nrust=0
 case " $XNT_HBE_FRONTENDS " in *" rust "*) nrust=1 ;; esac
-# Per frontend: the guest, the fresh vif, the unload, the console; for Rust per mode a
-# reaction and a clean-removal check, and the XSA-403 check (the C netfront's reactions
-# and removals are info lines); plus the selection check.
-plan $((1 + nfe * 4 + nrust * (2 * nsel + 1)))
+# Per frontend: the guest, the fresh vif, the unload; for Rust per mode a reaction and a
+# clean-removal check, the XSA-403 check and the last guest's console (the C netfront's
+# reactions, removals and consoles are info lines); plus the selection check.
+plan $((1 + nfe * 3 + nrust * (2 * nsel + 2)))
 info "hostile backend: modes selected:$sel; frontends: $XNT_HBE_FRONTENDS; netback for vif 0: $XNT_BACKEND"
 check "hostile backend: the tool's list holds every mode asked for (selected $nsel)" \
 	test "$nsel" -gt 0 -a -z "$missing"
@@ -330,6 +330,23 @@ hbe_guest() {
 	echo 0 >"$AUTOPROBE" && xenstore-chmod "/local/domain/0/backend/vif/$domid" n0 "r$domid"
 }
 
+# hbe_retire FE NAME: destroys the guest NAME. The console of a guest with the upstream C
+# netfront is measured, not judged (its known crashes and warnings under hostile answers
+# are the comparison's findings, Documentation/hostile.md): what it holds is shown as info
+# lines and the file is renamed out of the scenario's console check (guest-*.log).
+hbe_retire() {
+	local fe=$1 name=$2 con=/var/log/xen/console/guest-$2.log found
+	destroy_guest "$name" >/dev/null
+	[ "$fe" = rust ] && return 0
+	if [ -e "$con" ]; then
+		if ! found=$(log_clean "$(cat "$con")"); then
+			info "[$fe] console of $name not clean (upstream C netfront: measured, not judged):"
+			printf '%s\n' "$found" | head -n 20 | show
+		fi
+		mv "$con" "/var/log/xen/console/unjudged-$name.log"
+	fi
+}
+
 # hbe_run FE: every selected mode against the FE netfront; fills /tmp/hbe-FE. A mode that
 # leaves the guest unusable (crashed, or a removal that hung) is recorded as such, and the
 # next modes run in a fresh guest with the same netfront.
@@ -343,7 +360,7 @@ hbe_run() {
 	for mode in $sel; do
 		if [ -n "$dead" ] && [ "$dead" != none ]; then
 			info "[$fe] the guest $name is unusable ($dead): destroyed, the next modes run in a fresh one"
-			destroy_guest "$name" >/dev/null
+			hbe_retire "$fe" "$name"
 			gen=$((gen + 1))
 			name=hb-$fe-$gen
 			devid=0
@@ -406,8 +423,10 @@ hbe_run() {
 			hbe_fresh "$name" $((devid + 1))
 		check "[$fe] the $fe netfront unbinds and unloads (console report, guest $name)" hbe_unload "$name"
 	fi
-	check "[$fe] the console of the last guest ($name) is clean" log_clean "$(cat "/var/log/xen/console/guest-$name.log")"
-	destroy_guest "$name" >/dev/null
+	if [ "$fe" = rust ]; then
+		check "[$fe] the console of the last guest ($name) is clean" log_clean "$(cat "/var/log/xen/console/guest-$name.log")"
+	fi
+	hbe_retire "$fe" "$name"
 	echo 1 >"$AUTOPROBE"
 }
 
