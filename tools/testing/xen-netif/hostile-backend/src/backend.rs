@@ -56,6 +56,9 @@ const AHEAD: u32 = 300;
 const TOO_MANY_SLOTS: u32 = 20;
 /// RX replies held back while the frontend has posted no buffer for them.
 const RX_BACKLOG_MAX: usize = 64;
+/// Status of the response the "past requests" mode writes past the last posted request:
+/// a plausible length (a minimal Ethernet frame).
+const PAST_REQUESTS_STATUS: i16 = 60;
 
 /// What the backend plays and where.
 pub struct Config {
@@ -968,7 +971,7 @@ impl<'m> Backend<'m> {
         // What the mode does to the producer index.
         let mut ahead = 0u32;
         let mut back = false;
-        let note = match kind {
+        let mut note = match kind {
             Kind::RxRspAhead => {
                 ahead = AHEAD;
                 Some(format!("RX rsp_prod published {AHEAD} ahead"))
@@ -985,17 +988,31 @@ impl<'m> Backend<'m> {
             other => rx_note(other, &layout, frame.len()),
         };
         let queue = &mut self.queues[q];
+        let first = queue.rx_rsp_prod_pvt;
         for bytes in &slots_out {
             let off = slot_offset(queue.rx_rsp_prod_pvt, RX_RING_SIZE, RX_SLOT_SIZE);
             queue.rx.write_from(0, off, bytes);
             queue.rx_rsp_prod_pvt = queue.rx_rsp_prod_pvt.wrapping_add(1);
         }
         let old = queue.rx_rsp_published;
-        let new = queue.rx_rsp_prod_pvt.wrapping_add(ahead);
+        let mut new = queue.rx_rsp_prod_pvt.wrapping_add(ahead);
+        let mut force_notify = ahead > 0;
+        if kind == Kind::RxRspPastRequests {
+            // The frontend's req_prod now, after this reply's requests were taken.
+            let req_prod = queue.rx.read_u32(0, header::REQ_PROD);
+            let past = past_requests(req_prod, first, queue.rx_rsp_prod_pvt);
+            if let Some(rsp) = past.response {
+                let off = slot_offset(req_prod, RX_RING_SIZE, RX_SLOT_SIZE);
+                queue.rx.write_from(0, off, &rsp.to_le_bytes());
+            }
+            new = past.rsp_prod;
+            force_notify = true;
+            note = Some(past.note(req_prod));
+        }
         queue.rx.write_u32(0, header::RSP_PROD, new);
         queue.rx_rsp_published = new;
         let port = queue.port_rx;
-        if need_notify(old, new, queue.rx.read_u32(0, header::RSP_EVENT)) || ahead > 0 {
+        if need_notify(old, new, queue.rx.read_u32(0, header::RSP_EVENT)) || force_notify {
             self.evtchn.notify(port)?;
         }
         if back {
@@ -1187,6 +1204,61 @@ fn rx_note(kind: Kind, layout: &RxLayout, len: usize) -> Option<String> {
     })
 }
 
+/// The bad producer of `rx-rsp-past-requests`: one response more than the frontend has
+/// posted requests.
+#[derive(Debug, PartialEq, Eq)]
+struct PastRequests {
+    /// The producer published: the frontend's `req_prod` + 1.
+    rsp_prod: u32,
+    /// The response written into the slot past the last posted request (index
+    /// `req_prod`); `None` when that slot is the ring position of the reply's own first
+    /// response, which stays as written (the frontend posted a full ring past it).
+    response: Option<RxResponse>,
+    /// Requests posted and not answered, between the reply and `req_prod`: their slots are
+    /// published too, still holding the requests (as `rx-rsp-ahead` leaves its slots).
+    unanswered: u32,
+    /// Whether the frontend posted a full ring past the reply's first response: its
+    /// consumer is then there (a frontend never posts more than a ring past it), and
+    /// `rsp_prod` is a full ring plus one ahead of it.
+    ring_full: bool,
+}
+
+/// The producer one past the last request the frontend posted: `req_prod` is the
+/// frontend's request producer after the reply was taken, `first` the index of the reply's
+/// first response, `rsp_prod_pvt` the index after its last.
+fn past_requests(req_prod: u32, first: u32, rsp_prod_pvt: u32) -> PastRequests {
+    let ring_full = req_prod.wrapping_sub(first) >= RX_RING_SIZE;
+    PastRequests {
+        rsp_prod: req_prod.wrapping_add(1),
+        response: (!ring_full).then_some(RxResponse {
+            id: (req_prod & (RX_RING_SIZE - 1)) as u16,
+            offset: 0,
+            flags: 0,
+            status: PAST_REQUESTS_STATUS,
+        }),
+        unanswered: req_prod.wrapping_sub(rsp_prod_pvt),
+        ring_full,
+    }
+}
+
+impl PastRequests {
+    /// What was done, for the log.
+    fn note(&self, req_prod: u32) -> String {
+        let slot = req_prod & (RX_RING_SIZE - 1);
+        let what = if self.ring_full {
+            format!(
+                "the ring is full, slot {slot} is the reply's own (left as written): one past a full ring"
+            )
+        } else {
+            format!("response id {slot}, status {PAST_REQUESTS_STATUS} written in slot {slot}")
+        };
+        format!(
+            "RX rsp_prod {} = req_prod {req_prod} + 1, {} posted requests unanswered; {what}",
+            self.rsp_prod, self.unanswered
+        )
+    }
+}
+
 /// Dotted-quad form of an IPv4 address.
 pub fn ip_str(ip: [u8; 4]) -> String {
     format!("{}.{}.{}.{}", ip[0], ip[1], ip[2], ip[3])
@@ -1298,6 +1370,53 @@ mod tests {
         assert_eq!(layout.slots(), 3);
         assert_eq!(layout.request_of_chunk(0), 0);
         assert_eq!(layout.request_of_chunk(1), 2);
+    }
+
+    #[test]
+    fn the_past_requests_producer_is_one_past_the_last_posted_request() {
+        // The Rust netfront's rule (rx_poll): the responses published past its consumer
+        // must fit in the ring and not exceed the requests it has outstanding.
+        let accepts = |rp: u32, cons: u32, outstanding: u32| {
+            published(rp, cons, RX_RING_SIZE).is_ok_and(|n| n <= outstanding)
+        };
+        // The reply itself is a correct one.
+        assert_eq!(parsed(Kind::RxRspPastRequests, 98).1.error, None);
+        // Both netfronts keep their RX ring full: consumer at the reply's first response,
+        // a ring of requests posted past it. The slot past the last request is then the
+        // reply's own, left as written, and the producer is a full ring plus one ahead.
+        for first in [1u32, 1000, u32::MAX - 10] {
+            let req_prod = first.wrapping_add(RX_RING_SIZE);
+            let p = past_requests(req_prod, first, first.wrapping_add(1));
+            assert_eq!(p.rsp_prod, req_prod.wrapping_add(1));
+            assert!(p.ring_full);
+            assert_eq!(p.response, None);
+            assert_eq!(p.unanswered, RX_RING_SIZE - 1);
+            assert_eq!(
+                slot_offset(req_prod, RX_RING_SIZE, RX_SLOT_SIZE),
+                slot_offset(first, RX_RING_SIZE, RX_SLOT_SIZE)
+            );
+            assert!(published(p.rsp_prod, first, RX_RING_SIZE).is_err());
+            assert!(!accepts(p.rsp_prod, first, RX_RING_SIZE));
+        }
+        // A frontend with 10 requests outstanding (a ring not full, across the u32 wrap):
+        // the producer stays within the ring but is one past what it posted, and the
+        // slot past the last request holds a plausible response of its own.
+        for first in [40u32, u32::MAX - 3] {
+            let req_prod = first.wrapping_add(10);
+            let p = past_requests(req_prod, first, first.wrapping_add(1));
+            assert!(!p.ring_full);
+            assert_eq!(p.rsp_prod, first.wrapping_add(11));
+            assert_eq!(p.unanswered, 9);
+            assert_eq!(published(p.rsp_prod, first, RX_RING_SIZE), Ok(11));
+            assert!(!accepts(p.rsp_prod, first, 10));
+            assert!(accepts(req_prod, first, 10));
+            let rsp = p.response.expect("a response past the requests");
+            assert_eq!(u32::from(rsp.id), req_prod & (RX_RING_SIZE - 1));
+            let slot = rsp.to_le_bytes();
+            let pkt = parse_rx_packet(1, |_| slot);
+            assert_eq!(pkt.error, None);
+            assert_eq!((pkt.consumed, pkt.len), (1, 60));
+        }
     }
 
     #[test]

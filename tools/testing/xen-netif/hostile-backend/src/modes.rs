@@ -46,6 +46,9 @@ pub enum Kind {
     RxRspAhead,
     /// First two echo replies published, then RX `rsp_prod` moved back by one.
     RxRspBackwards,
+    /// First echo reply, then RX `rsp_prod` published as the frontend's `req_prod` + 1:
+    /// one response for the slot past the last request it posted.
+    RxRspPastRequests,
     /// Keeps the RX buffer of the first echo reply mapped after answering.
     RxKeepMapped,
     /// From the first echo request on, up to 50000 notifications on the frontend's event
@@ -281,6 +284,13 @@ pub static ALL: &[Mode] = &[
         "broken",
         "RX rsp_prod moved back by one",
         Kind::RxRspBackwards,
+    ),
+    mode(
+        "rx-rsp-past-requests",
+        "F10",
+        "broken",
+        "RX rsp_prod = req_prod + 1: a response past the last posted request",
+        Kind::RxRspPastRequests,
     ),
     mode(
         "rx-keep-mapped",
