@@ -16,7 +16,8 @@ use kernel::sync::Arc;
 
 use crate::fe;
 use crate::interface::{ChannelKind, Queue, QueueEvent, QueueRuntime};
-use crate::rx::{RxConn, RxScratch};
+use crate::rx::RxConn;
+use crate::rx_packet::RxScratch;
 use crate::tx::TxConn;
 use crate::tx_packet::TxScratch;
 use crate::xen::backend::{now_ms, GrantCopier, Watch, WorkerThread};

@@ -41,6 +41,7 @@ compile_error!("xen_netback needs `--cfg xnt_backend` (netback/Kbuild)");
 mod connect;
 mod interface;
 mod rx;
+mod rx_packet;
 mod tx;
 mod tx_packet;
 mod xenbus;
