@@ -74,12 +74,17 @@ xnt_bindgen_allow := \
 	--constified-enum 'xenbus_state'
 
 # The kernel's option file minus its CFI enum attributes, which a module crate may not use.
+# Layout tests stay on: bindgen (>= 0.69) emits them as `const _: () = { ... }` items that
+# compare each generated struct's Rust size, alignment and field offsets (its member types
+# resolved through the kernel crate's glob import in bindings.rs) with clang's, so a member
+# type that differs between the two runs, or a forward-declared one missing from
+# xnt_netdev_opaque, fails the build.
 xnt_bindgen_params = $(shell grep -Ev '^\#|^$$|custom-enum' $(srctree)/rust/bindgen_parameters)
 
 quiet_cmd_xnt_bindgen = BINDGEN $@
       cmd_xnt_bindgen = \
 	$(BINDGEN) $< $(xnt_bindgen_params) $(xnt_bindgen_allow) --rust-target 1.85 \
-		--use-core --with-derive-default --ctypes-prefix ffi --no-layout-tests \
+		--use-core --with-derive-default --ctypes-prefix ffi \
 		--no-debug '.*' --enable-function-attribute-detection \
 		-o $@ -- $(c_flags) -fno-builtin -D__BINDGEN__ -DMODULE -I$(xnt_common)
 
