@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * C side of the backend abstractions; see backend_helpers.h. Included after
- * net_helpers.c (it shares its includes). What remains: the XenStore watch (an embedded
- * struct xenbus_watch, container_of in its callback), the vif's field set-up (a bit field
- * and macros) and one-line wrappers of static inlines and macros.
- * 122 lines; see Documentation/design.md, "The C that remains, and why".
+ * net_helpers.c (it shares its includes). What remains: the vif's field set-up (a bit
+ * field and macros) and one-line wrappers of static inlines and macros.
+ * 76 lines; see Documentation/design.md, "The C that remains, and why".
  */
 #include <linux/sched.h>
 #include <linux/jiffies.h>
@@ -14,51 +13,6 @@
 void xnt_cond_resched(void)
 {
 	cond_resched();
-}
-
-struct xnt_watch {
-	struct xenbus_watch watch;
-	struct xenbus_device *dev;
-	void (*cb)(const void *ctx, struct xenbus_device *dev);
-	const void *ctx;
-};
-
-static void xnt_watch_fired(struct xenbus_watch *watch, const char *path, const char *token)
-{
-	struct xnt_watch *w = container_of(watch, struct xnt_watch, watch);
-
-	/* Last use of w: the callback may free it (a watch dropped from its own callback). */
-	w->cb(w->ctx, w->dev);
-}
-
-struct xnt_watch *xnt_watch_new(struct xenbus_device *dev, const char *dir, const char *node,
-				void (*cb)(const void *ctx, struct xenbus_device *dev),
-				const void *ctx, int *err)
-{
-	struct xnt_watch *w = kzalloc(sizeof(*w), GFP_KERNEL);
-	int ret;
-
-	if (!w) {
-		*err = -ENOMEM;
-		return NULL;
-	}
-	w->dev = dev;
-	w->cb = cb;
-	w->ctx = ctx;
-	ret = xenbus_watch_pathfmt(dev, &w->watch, NULL, xnt_watch_fired, "%s/%s", dir, node);
-	if (ret) {
-		kfree(w);
-		*err = ret;
-		return NULL;
-	}
-	return w;
-}
-
-void xnt_watch_free(struct xnt_watch *w)
-{
-	unregister_xenbus_watch(&w->watch);
-	kfree(w->watch.node);
-	kfree(w);
 }
 
 void xnt_skb_queue_head_init(struct sk_buff_head *list)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * C side of the backend abstractions (common/kernel/backend.rs): XenStore watches, the
- * per-queue skb backlog and the backend's vif net_device.
+ * C side of the backend abstractions (common/kernel/backend.rs): the per-queue skb
+ * backlog and the backend's vif net_device.
  * Like net_helpers.h, it keeps kernel structs opaque to Rust and adapts each operation to
  * plain types. (Grant copies are built in Rust and call gnttab_batch_copy directly.)
  */
@@ -13,19 +13,11 @@
 struct device;
 struct net_device;
 struct sk_buff;
-struct xenbus_device;
 struct net_device_ops;
 struct ethtool_ops;
 
 /* The guest-RX worker thread (backend.rs) yields the CPU between passes. */
 void xnt_cond_resched(void);
-
-/* A XenStore watch on `<dir>/<node>` calling `cb(ctx, dev)` from the xenwatch thread. */
-struct xnt_watch;
-struct xnt_watch *xnt_watch_new(struct xenbus_device *dev, const char *dir, const char *node,
-				void (*cb)(const void *ctx, struct xenbus_device *dev),
-				const void *ctx, int *err);
-void xnt_watch_free(struct xnt_watch *w);
 
 /*
  * The guest-RX backlog (backend.rs): an sk_buff_head serialised by a Rust lock, so the

@@ -26,6 +26,7 @@ xnt_bindgen_allow := \
 	--allowlist-function 'xnt_.*' \
 	--allowlist-function 'xenbus_.*' \
 	--allowlist-function '__xenbus_.*' \
+	--allowlist-function 'unregister_xenbus_watch' \
 	--allowlist-function 'gnttab_.*' \
 	--allowlist-function 'bind_interdomain_evtchn_to_irq.*' \
 	--allowlist-function 'bind_evtchn_to_irqhandler_lateeoi' \
