@@ -17,6 +17,9 @@ xnt_netdev_opaque := Qdisc bpf_xdp_entity cpu_rmap dev_ifalias devlink_port dim_
 	pcpu_sw_netstats phy_link_topology rtnl_hw_stats64 rtnl_link_ops udp_tunnel_nic \
 	udp_tunnel_nic_info xdp_buff xdp_dev_bulk_queue xdp_metadata_ops xps_dev_maps \
 	xsk_tx_metadata_ops xsk_buff_pool
+# `struct napi_struct`, embedded in common/kernel/net/napi.rs's NapiRaw (the kernel's
+# crate has it incomplete): an opaque blob of its size and alignment too.
+xnt_netdev_opaque += napi_struct
 xnt_empty :=
 xnt_space := $(xnt_empty) $(xnt_empty)
 xnt_netdev_opaque_re := $(subst $(xnt_space),|,$(strip $(xnt_netdev_opaque)))

@@ -20,8 +20,8 @@
 #include "backend_helpers.h"
 
 /*
- * The C layout of the kernel `bindings` crate's structs whose fields Rust reads directly,
- * checked at compile time (common/kernel/layout.rs). That crate is generated without
+ * The C layout of the kernel `bindings` crate's structs whose fields Rust reads directly
+ * or that Rust embeds, checked at compile time (common/kernel/layout.rs). That crate is generated without
  * layout tests; the structs generated here carry bindgen's own (see bindgen.mk).
  */
 enum {
@@ -33,4 +33,5 @@ enum {
 	XNT_OFF_SKB_PROTOCOL = offsetof(struct sk_buff, protocol),
 	XNT_OFF_SKB_CB = offsetof(struct sk_buff, cb),
 	XNT_OFF_DEVICE_PARENT = offsetof(struct device, parent),
+	XNT_SIZE_TIMER_LIST = sizeof(struct timer_list),
 };

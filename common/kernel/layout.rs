@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Compile-time checks that the kernel `bindings` crate's structs whose fields Rust reads
-//! directly have the C layout.
+//! directly, or that Rust embeds, have the C layout.
 //!
 //! The structs the module-private bindgen run (`common/kernel/bindgen.mk`) generates carry
 //! bindgen's own compile-time layout tests. The kernel's crate is generated without them, so
@@ -17,6 +17,12 @@ use super::bindings;
 const _: () = assert!(
     size_of::<bindings::sk_buff>() == bindings::XNT_SIZE_SKB as usize,
     "`sk_buff` differs in size from C's"
+);
+
+// Embedded in `net/napi.rs`'s `NapiRaw`.
+const _: () = assert!(
+    size_of::<bindings::timer_list>() == bindings::XNT_SIZE_TIMER_LIST as usize,
+    "`timer_list` differs in size from C's"
 );
 
 /// `offset!(T.field.path == XNT_OFF_T_FIELD, ...)`: asserts at compile time that the field

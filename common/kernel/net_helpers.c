@@ -3,10 +3,10 @@
  * C side of the Rust net_device / NAPI / skb / page abstractions; see net_helpers.h.
  * Every function here only adapts a kernel API to plain types; the Rust side
  * (common/kernel/net/) documents the safety contracts. What remains: the device's field
- * set-up (macros), the NAPI wrapper (an embedded struct napi_struct, opaque to Rust, with
- * its timer, container_of in the callbacks) and one-line wrappers of static inlines. The
- * ops tables, the event-channel binding and the exported functions are Rust.
- * 356 lines; see Documentation/design.md, "The C that remains, and why".
+ * set-up (macros), NAPI scheduling with bottom halves off from a thread, and one-line
+ * wrappers of static inlines. The ops tables, the event-channel binding, the NAPI context
+ * with its timer and the exported functions are Rust.
+ * 298 lines; see Documentation/design.md, "The C that remains, and why".
  */
 #include <linux/etherdevice.h>
 #include <linux/interrupt.h>
@@ -253,73 +253,15 @@ void xnt_skb_set_ip_summed(struct sk_buff *skb, unsigned int ip_summed)
 	skb->ip_summed = ip_summed;
 }
 
-struct xnt_napi {
-	struct napi_struct napi;
-	int (*poll)(const void *ctx, struct napi_struct *napi, int budget);
-	const void *ctx;
-	/* Schedules the NAPI context later (netfront's rx_refill_timer); dies with it. */
-	struct timer_list timer;
-};
-
-static void xnt_napi_timer_fn(struct timer_list *t)
+void xnt_netif_napi_add(struct net_device *dev, struct napi_struct *napi,
+			int (*poll)(struct napi_struct *napi, int budget))
 {
-	struct xnt_napi *n = timer_container_of(n, t, timer);
-
-	napi_schedule(&n->napi);
+	netif_napi_add(dev, napi, poll);
 }
 
-static int xnt_napi_poll(struct napi_struct *napi, int budget)
+void xnt_netif_napi_del(struct napi_struct *napi)
 {
-	struct xnt_napi *n = container_of(napi, struct xnt_napi, napi);
-	const void *ctx = smp_load_acquire(&n->ctx);
-
-	if (unlikely(!ctx)) {
-		napi_complete_done(napi, 0);
-		return 0;
-	}
-	return n->poll(ctx, napi, budget);
-}
-
-struct napi_struct *xnt_napi_new(struct net_device *dev,
-				 int (*poll)(const void *ctx, struct napi_struct *napi,
-					     int budget))
-{
-	struct xnt_napi *n = kzalloc(sizeof(*n), GFP_KERNEL);
-
-	if (!n)
-		return NULL;
-	n->poll = poll;
-	timer_setup(&n->timer, xnt_napi_timer_fn, 0);
-	netif_napi_add(dev, &n->napi, xnt_napi_poll);
-	return &n->napi;
-}
-
-void xnt_napi_schedule_after(struct napi_struct *napi, unsigned int ms)
-{
-	mod_timer(&container_of(napi, struct xnt_napi, napi)->timer, jiffies + msecs_to_jiffies(ms));
-}
-
-void xnt_napi_cancel_timer(struct napi_struct *napi)
-{
-	timer_delete_sync(&container_of(napi, struct xnt_napi, napi)->timer);
-}
-
-void xnt_napi_set_ctx(struct napi_struct *napi, const void *ctx)
-{
-	/* Pairs with the acquire in xnt_napi_poll: the poller is initialised before. */
-	smp_store_release(&container_of(napi, struct xnt_napi, napi)->ctx, ctx);
-}
-
-void xnt_napi_del(struct napi_struct *napi)
-{
-	/* The timer first (it schedules this context), for good: mod_timer does nothing after. */
-	timer_shutdown_sync(&container_of(napi, struct xnt_napi, napi)->timer);
 	netif_napi_del(napi);
-}
-
-void xnt_napi_free(struct napi_struct *napi)
-{
-	kfree(container_of(napi, struct xnt_napi, napi));
 }
 
 void xnt_napi_schedule(struct napi_struct *napi)

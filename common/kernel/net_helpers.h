@@ -80,14 +80,9 @@ void xnt_skb_set_gso(struct sk_buff *skb, u16 size, unsigned int type);
 void xnt_skb_reset_network_header(struct sk_buff *skb);
 void xnt_skb_set_ip_summed(struct sk_buff *skb, unsigned int ip_summed);
 
-struct napi_struct *xnt_napi_new(struct net_device *dev,
-				 int (*poll)(const void *ctx, struct napi_struct *napi,
-					     int budget));
-void xnt_napi_set_ctx(struct napi_struct *napi, const void *ctx);
-void xnt_napi_schedule_after(struct napi_struct *napi, unsigned int ms);
-void xnt_napi_cancel_timer(struct napi_struct *napi);
-void xnt_napi_del(struct napi_struct *napi);
-void xnt_napi_free(struct napi_struct *napi);
+void xnt_netif_napi_add(struct net_device *dev, struct napi_struct *napi,
+			int (*poll)(struct napi_struct *napi, int budget));
+void xnt_netif_napi_del(struct napi_struct *napi);
 void xnt_napi_schedule(struct napi_struct *napi);
 void xnt_napi_gro_receive(struct napi_struct *napi, struct sk_buff *skb);
 
