@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * C side of the backend abstractions (common/kernel/backend.rs): the per-queue skb
- * backlog and the backend's vif net_device.
+ * backlog, the worker thread's yield and the skb's tail room.
  * Like net_helpers.h, it keeps kernel structs opaque to Rust and adapts each operation to
  * plain types. (Grant copies are built in Rust and call gnttab_batch_copy directly.)
  */
@@ -10,11 +10,7 @@
 
 #include <linux/types.h>
 
-struct device;
-struct net_device;
 struct sk_buff;
-struct net_device_ops;
-struct ethtool_ops;
 
 /* The guest-RX worker thread (backend.rs) yields the CPU between passes. */
 void xnt_cond_resched(void);
@@ -29,11 +25,6 @@ void xnt_skb_queue_tail(struct sk_buff_head *list, struct sk_buff *skb);
 struct sk_buff *xnt_skb_dequeue(struct sk_buff_head *list);
 struct sk_buff *xnt_skb_peek(struct sk_buff_head *list);
 
-/* As xnt_netdev_alloc, for the vif named `name`. */
-struct net_device *xnt_netdev_alloc_backend(struct device *parent, unsigned int max_queues,
-					    const struct net_device_ops *ops,
-					    const struct ethtool_ops *ethtool_ops,
-					    unsigned int priv_size, const char *name);
 unsigned int xnt_skb_tailroom(struct sk_buff *skb);
 u64 xnt_jiffies_ms(void);
 

@@ -10,6 +10,8 @@
 #include <linux/etherdevice.h>
 #include <linux/netdevice.h>
 #include <linux/rtnetlink.h>
+#include <linux/if_vlan.h>
+#include <net/tcp.h>
 #include <xen/xen.h>
 #include <xen/xenbus.h>
 #include <xen/grant_table.h>
@@ -35,3 +37,6 @@ enum {
 	XNT_OFF_DEVICE_PARENT = offsetof(struct device, parent),
 	XNT_SIZE_TIMER_LIST = sizeof(struct timer_list),
 };
+
+/* A macro chain bindgen cannot evaluate (NetDevice::new's TSO limit). */
+enum { XNT_MAX_TCP_HEADER = MAX_TCP_HEADER };

@@ -2,10 +2,9 @@
 /*
  * C side of the Rust net_device / NAPI / skb / page abstractions; see net_helpers.h.
  * Every function here only adapts a kernel API to plain types; the Rust side
- * (common/kernel/net/) documents the safety contracts. What remains: the device's field
- * set-up (macros), NAPI scheduling with bottom halves off from a thread, and one-line
- * wrappers of static inlines. The ops tables, the event-channel binding, the NAPI context
- * with its timer and the exported functions are Rust.
+ * (common/kernel/net/) documents the safety contracts. What remains: NAPI scheduling with bottom halves off from a thread, and one-line
+ * wrappers of static inlines. The device set-up, the ops tables, the event-channel
+ * binding, the NAPI context with its timer and the exported functions are Rust.
  * 298 lines; see Documentation/design.md, "The C that remains, and why".
  */
 #include <linux/etherdevice.h>
@@ -32,28 +31,7 @@
 
 static_assert(PAGE_SIZE == XEN_PAGE_SIZE);
 
-struct net_device *xnt_netdev_alloc(struct device *parent, unsigned int max_queues,
-				    const struct net_device_ops *ops,
-				    const struct ethtool_ops *ethtool_ops, unsigned int priv_size)
-{
-	struct net_device *dev = alloc_etherdev_mq(priv_size, max_queues);
-
-	if (!dev)
-		return NULL;
-	dev->netdev_ops = ops;
-	dev->ethtool_ops = ethtool_ops;
-	dev->hw_features = NETIF_F_IP_CSUM | NETIF_F_SG | NETIF_F_IPV6_CSUM | NETIF_F_TSO |
-			   NETIF_F_TSO6;
-	dev->features = NETIF_F_RXCSUM | NETIF_F_GSO_ROBUST | dev->hw_features;
-	dev->min_mtu = ETH_MIN_MTU;
-	dev->max_mtu = XEN_NETIF_MAX_TX_SIZE;
-	netif_set_tso_max_size(dev, XEN_NETIF_MAX_TX_SIZE - MAX_TCP_HEADER);
-	SET_NETDEV_DEV(dev, parent);
-	netif_carrier_off(dev);
-	return dev;
-}
-
-/* Under RTNL (rtnl_lock()). */
+/* Under RTNL (rtnl_lock()), or on a device not registered yet. */
 void xnt_netdev_set_mac_locked(struct net_device *dev, const u8 *mac)
 {
 	eth_hw_addr_set(dev, mac);

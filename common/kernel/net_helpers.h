@@ -14,10 +14,6 @@ struct net_device;
 struct sk_buff;
 struct napi_struct;
 struct page;
-struct device;
-struct xenbus_device;
-struct net_device_ops;
-struct ethtool_ops;
 
 /* `skb->ip_summed` values, as the Rust side sees them. */
 #define XNT_CSUM_NONE		0
@@ -31,14 +27,6 @@ struct ethtool_ops;
 #define XNT_GSO_TCPV6		2
 #define XNT_GSO_OTHER		3
 
-/*
- * An Ethernet device with room for `max_queues` queues and `priv_size` bytes of private
- * data (zeroed), with the given ops tables (static, Rust's), the offloads and MTU range of
- * the netif protocol, `parent` as its parent device, carrier off.
- */
-struct net_device *xnt_netdev_alloc(struct device *parent, unsigned int max_queues,
-				    const struct net_device_ops *ops,
-				    const struct ethtool_ops *ethtool_ops, unsigned int priv_size);
 void xnt_netdev_set_mac_locked(struct net_device *dev, const u8 *mac);
 bool xnt_netdev_carrier_ok(struct net_device *dev);
 bool xnt_netdev_running(struct net_device *dev);
