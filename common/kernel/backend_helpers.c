@@ -3,7 +3,7 @@
  * C side of the backend abstractions; see backend_helpers.h. Included after
  * net_helpers.c (it shares its includes). What remains: one-line wrappers of static
  * inlines and macros.
- * 76 lines; see Documentation/design.md, "The C that remains, and why".
+ * 45 lines; see Documentation/design.md, "The C that remains, and why".
  */
 #include <linux/sched.h>
 #include <linux/jiffies.h>

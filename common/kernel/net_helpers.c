@@ -2,10 +2,11 @@
 /*
  * C side of the Rust net_device / NAPI / skb / page abstractions; see net_helpers.h.
  * Every function here only adapts a kernel API to plain types; the Rust side
- * (common/kernel/net/) documents the safety contracts. What remains: NAPI scheduling with bottom halves off from a thread, and one-line
- * wrappers of static inlines. The device set-up, the ops tables, the event-channel
- * binding, the NAPI context with its timer and the exported functions are Rust.
- * 298 lines; see Documentation/design.md, "The C that remains, and why".
+ * (common/kernel/net/) documents the safety contracts. What remains: NAPI scheduling
+ * with bottom halves off from a thread, and one-line wrappers of static inlines. The
+ * device set-up, the ops tables, the event-channel binding, the NAPI context with its
+ * timer, the CFI and page-size checks and the exported functions are Rust.
+ * 265 lines; see Documentation/design.md, "The C that remains, and why".
  */
 #include <linux/etherdevice.h>
 #include <linux/interrupt.h>
@@ -18,18 +19,6 @@
 #include <xen/xenbus.h>
 #include <xen/interface/io/netif.h>
 #include "net_helpers.h"
-
-/*
- * kCFI hashes an enum by its name, but a module crate cannot mark its Rust callbacks with
- * `#[cfi_encoding]`: `ndo_start_xmit` (returns `netdev_tx_t`) and the xenbus
- * `otherend_changed` (takes `enum xenbus_state`) would fail every CFI check. See
- * Documentation/design.md, "CFI". (CONFIG_CFI_CLANG: its name in older kernels.)
- */
-#if IS_ENABLED(CONFIG_CFI) || IS_ENABLED(CONFIG_CFI_CLANG)
-#error "xen-netif-rust cannot be built with CONFIG_CFI (kCFI): see Documentation/design.md"
-#endif
-
-static_assert(PAGE_SIZE == XEN_PAGE_SIZE);
 
 /* Under RTNL (rtnl_lock()), or on a device not registered yet. */
 void xnt_netdev_set_mac_locked(struct net_device *dev, const u8 *mac)
