@@ -3,7 +3,7 @@
  * C side of the backend abstractions; see backend_helpers.h. Included after
  * net_helpers.c (it shares its includes). What remains: one-line wrappers of static
  * inlines and macros.
- * 45 lines; see Documentation/design.md, "The C that remains, and why".
+ * 40 lines; see Documentation/design.md, "The C that remains, and why".
  */
 #include <linux/sched.h>
 #include <linux/jiffies.h>
@@ -32,11 +32,6 @@ struct sk_buff *xnt_skb_dequeue(struct sk_buff_head *list)
 struct sk_buff *xnt_skb_peek(struct sk_buff_head *list)
 {
 	return skb_peek(list);
-}
-
-unsigned int xnt_skb_tailroom(struct sk_buff *skb)
-{
-	return skb_tailroom(skb);
 }
 
 u64 xnt_jiffies_ms(void)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * C side of the backend abstractions (common/kernel/backend.rs): the per-queue skb
- * backlog, the worker thread's yield and the skb's tail room.
+ * backlog and the worker thread's yield.
  * Like net_helpers.h, it keeps kernel structs opaque to Rust and adapts each operation to
  * plain types. (Grant copies are built in Rust and call gnttab_batch_copy directly.)
  */
@@ -25,7 +25,6 @@ void xnt_skb_queue_tail(struct sk_buff_head *list, struct sk_buff *skb);
 struct sk_buff *xnt_skb_dequeue(struct sk_buff_head *list);
 struct sk_buff *xnt_skb_peek(struct sk_buff_head *list);
 
-unsigned int xnt_skb_tailroom(struct sk_buff *skb);
 u64 xnt_jiffies_ms(void);
 
 #endif

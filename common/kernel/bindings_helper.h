@@ -23,18 +23,29 @@
 
 /*
  * The C layout of the kernel `bindings` crate's structs whose fields Rust reads directly
- * or that Rust embeds, checked at compile time (common/kernel/layout.rs). That crate is generated without
- * layout tests; the structs generated here carry bindgen's own (see bindgen.mk).
+ * or that Rust embeds, checked at compile time (common/kernel/layout.rs). That crate is
+ * generated without layout tests; the structs generated here carry bindgen's own.
  */
 enum {
 	XNT_SIZE_SKB = sizeof(struct sk_buff),
 	XNT_OFF_SKB_LEN = offsetof(struct sk_buff, len),
+	XNT_OFF_SKB_DATA_LEN = offsetof(struct sk_buff, data_len),
+	XNT_OFF_SKB_END = offsetof(struct sk_buff, end),
+	XNT_OFF_SKB_TAIL = offsetof(struct sk_buff, tail),
 	XNT_OFF_SKB_QUEUE_MAPPING = offsetof(struct sk_buff, queue_mapping),
 	XNT_OFF_SKB_DATA = offsetof(struct sk_buff, data),
 	XNT_OFF_SKB_HEAD = offsetof(struct sk_buff, head),
 	XNT_OFF_SKB_PROTOCOL = offsetof(struct sk_buff, protocol),
 	XNT_OFF_SKB_CB = offsetof(struct sk_buff, cb),
 	XNT_OFF_DEVICE_PARENT = offsetof(struct device, parent),
+	XNT_OFF_SHINFO_NR_FRAGS = offsetof(struct skb_shared_info, nr_frags),
+	XNT_OFF_SHINFO_GSO_SIZE = offsetof(struct skb_shared_info, gso_size),
+	XNT_OFF_SHINFO_GSO_SEGS = offsetof(struct skb_shared_info, gso_segs),
+	XNT_OFF_SHINFO_GSO_TYPE = offsetof(struct skb_shared_info, gso_type),
+	XNT_OFF_SHINFO_FRAGS = offsetof(struct skb_shared_info, frags),
+	XNT_SIZE_SKB_FRAG = sizeof(skb_frag_t),
+	XNT_OFF_SKB_FRAG_LEN = offsetof(skb_frag_t, len),
+	XNT_OFF_SKB_FRAG_OFFSET = offsetof(skb_frag_t, offset),
 	XNT_SIZE_TIMER_LIST = sizeof(struct timer_list),
 };
 

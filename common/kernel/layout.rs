@@ -40,9 +40,24 @@ macro_rules! offset {
 
 offset!(
     sk_buff.len == XNT_OFF_SKB_LEN,
+    sk_buff.data_len == XNT_OFF_SKB_DATA_LEN,
+    sk_buff.end == XNT_OFF_SKB_END,
+    sk_buff.tail == XNT_OFF_SKB_TAIL,
     sk_buff.queue_mapping == XNT_OFF_SKB_QUEUE_MAPPING,
     sk_buff.data == XNT_OFF_SKB_DATA,
     sk_buff.head == XNT_OFF_SKB_HEAD,
     sk_buff.cb == XNT_OFF_SKB_CB,
     device.parent == XNT_OFF_DEVICE_PARENT,
+    skb_shared_info.nr_frags == XNT_OFF_SHINFO_NR_FRAGS,
+    skb_shared_info.gso_size == XNT_OFF_SHINFO_GSO_SIZE,
+    skb_shared_info.gso_segs == XNT_OFF_SHINFO_GSO_SEGS,
+    skb_shared_info.gso_type == XNT_OFF_SHINFO_GSO_TYPE,
+    skb_shared_info.frags == XNT_OFF_SHINFO_FRAGS,
+    skb_frag.len == XNT_OFF_SKB_FRAG_LEN,
+    skb_frag.offset == XNT_OFF_SKB_FRAG_OFFSET,
+);
+
+const _: () = assert!(
+    size_of::<bindings::skb_frag>() == bindings::XNT_SIZE_SKB_FRAG as usize,
+    "`skb_frag` differs in size from C's"
 );

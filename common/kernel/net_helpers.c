@@ -6,7 +6,7 @@
  * with bottom halves off from a thread, and one-line wrappers of static inlines. The
  * device set-up, the ops tables, the event-channel binding, the NAPI context with its
  * timer, the CFI and page-size checks and the exported functions are Rust.
- * 265 lines; see Documentation/design.md, "The C that remains, and why".
+ * 213 lines; see Documentation/design.md, "The C that remains, and why".
  */
 #include <linux/etherdevice.h>
 #include <linux/interrupt.h>
@@ -66,29 +66,9 @@ u32 xnt_skb_hash(struct sk_buff *skb)
 	return skb_get_hash(skb);
 }
 
-unsigned int xnt_skb_headlen(struct sk_buff *skb)
-{
-	return skb_headlen(skb);
-}
-
-unsigned int xnt_skb_nr_frags(struct sk_buff *skb)
-{
-	return skb_shinfo(skb)->nr_frags;
-}
-
 unsigned long xnt_skb_frag_pfn(struct sk_buff *skb, unsigned int i)
 {
 	return page_to_pfn(skb_frag_page(&skb_shinfo(skb)->frags[i]));
-}
-
-unsigned int xnt_skb_frag_off(struct sk_buff *skb, unsigned int i)
-{
-	return skb_frag_off(&skb_shinfo(skb)->frags[i]);
-}
-
-unsigned int xnt_skb_frag_size(struct sk_buff *skb, unsigned int i)
-{
-	return skb_frag_size(&skb_shinfo(skb)->frags[i]);
 }
 
 unsigned long xnt_virt_to_pfn(const void *p)
@@ -107,34 +87,9 @@ int xnt_skb_linearize(struct sk_buff *skb)
 }
 
 /* Accessors for SkBuff::bounce_zeroed in common/kernel/net/skb.rs. */
-unsigned int xnt_skb_headroom(struct sk_buff *skb)
-{
-	return skb_headroom(skb);
-}
-
-unsigned int xnt_skb_end_offset(struct sk_buff *skb)
-{
-	return skb_end_offset(skb);
-}
-
 void xnt_skb_reserve(struct sk_buff *skb, unsigned int len)
 {
 	skb_reserve(skb, len);
-}
-
-int xnt_skb_gso(struct sk_buff *skb, u16 *size)
-{
-	unsigned int type;
-
-	if (!skb_is_gso(skb))
-		return XNT_GSO_NONE;
-	*size = skb_shinfo(skb)->gso_size;
-	type = skb_shinfo(skb)->gso_type;
-	if (type & SKB_GSO_TCPV4)
-		return XNT_GSO_TCPV4;
-	if (type & SKB_GSO_TCPV6)
-		return XNT_GSO_TCPV6;
-	return XNT_GSO_OTHER;
 }
 
 int xnt_skb_ip_summed(struct sk_buff *skb)
@@ -201,13 +156,6 @@ int xnt_skb_add_page_frag(struct sk_buff *skb, struct page *page, unsigned int o
 bool xnt_skb_may_pull(struct sk_buff *skb, unsigned int len)
 {
 	return pskb_may_pull(skb, len);
-}
-
-void xnt_skb_set_gso(struct sk_buff *skb, u16 size, unsigned int type)
-{
-	skb_shinfo(skb)->gso_size = size;
-	skb_shinfo(skb)->gso_type = type;
-	skb_shinfo(skb)->gso_segs = 0;
 }
 
 void xnt_skb_reset_network_header(struct sk_buff *skb)

@@ -21,12 +21,6 @@ struct page;
 #define XNT_CSUM_COMPLETE	2
 #define XNT_CSUM_PARTIAL	3
 
-/* GSO kinds the netif protocol can carry. */
-#define XNT_GSO_NONE		0
-#define XNT_GSO_TCPV4		1
-#define XNT_GSO_TCPV6		2
-#define XNT_GSO_OTHER		3
-
 void xnt_netdev_set_mac_locked(struct net_device *dev, const u8 *mac);
 bool xnt_netdev_carrier_ok(struct net_device *dev);
 bool xnt_netdev_running(struct net_device *dev);
@@ -38,19 +32,12 @@ void xnt_netdev_tx_disable(struct net_device *dev);
 
 u32 xnt_skb_hash(struct sk_buff *skb);
 /* Accessors for the per-page chunk walk in common/kernel/net/skb.rs. */
-unsigned int xnt_skb_headlen(struct sk_buff *skb);
-unsigned int xnt_skb_nr_frags(struct sk_buff *skb);
 unsigned long xnt_skb_frag_pfn(struct sk_buff *skb, unsigned int i);
-unsigned int xnt_skb_frag_off(struct sk_buff *skb, unsigned int i);
-unsigned int xnt_skb_frag_size(struct sk_buff *skb, unsigned int i);
 unsigned long xnt_virt_to_pfn(const void *p);
 unsigned long xnt_pfn_to_gfn(unsigned long pfn);
 int xnt_skb_linearize(struct sk_buff *skb);
 /* Accessors for SkBuff::bounce_zeroed in common/kernel/net/skb.rs. */
-unsigned int xnt_skb_headroom(struct sk_buff *skb);
-unsigned int xnt_skb_end_offset(struct sk_buff *skb);
 void xnt_skb_reserve(struct sk_buff *skb, unsigned int len);
-int xnt_skb_gso(struct sk_buff *skb, u16 *size);
 int xnt_skb_ip_summed(struct sk_buff *skb);
 /* Neither another reference to the skb (skb_shared) nor to its data (skb_cloned). */
 bool xnt_skb_exclusive(struct sk_buff *skb);
@@ -64,7 +51,6 @@ int xnt_skb_add_page_frag(struct sk_buff *skb, struct page *page, unsigned int o
 			  unsigned int len);
 /* Accessors for SkBuff::finish_rx in common/kernel/net/skb.rs. */
 bool xnt_skb_may_pull(struct sk_buff *skb, unsigned int len);
-void xnt_skb_set_gso(struct sk_buff *skb, u16 size, unsigned int type);
 void xnt_skb_reset_network_header(struct sk_buff *skb);
 void xnt_skb_set_ip_summed(struct sk_buff *skb, unsigned int ip_summed);
 

@@ -275,22 +275,17 @@ impl SkBuff {
     ) -> ControlFlow<B> {
         let skb = self.raw();
         // SAFETY: Valid skb; `data` is a plain field.
-        let (data, headlen) = unsafe { ((*skb).data.cast(), bindings::xnt_skb_headlen(skb)) };
+        let (data, headlen) = unsafe { ((*skb).data.cast(), skb_headlen(skb)) };
         // SAFETY: `data` points into the skb's linear area, which is in the kernel's direct
         // map (`virt_to_page` is valid for it).
         let pfn = unsafe { bindings::xnt_virt_to_pfn(data) };
         f(pfn, offset_in_page(data), headlen)?;
         // SAFETY: Valid skb.
-        let nr_frags = unsafe { bindings::xnt_skb_nr_frags(skb) };
+        let nr_frags = u32::from(unsafe { (*skb_shinfo(skb)).nr_frags });
         for i in 0..nr_frags {
             // SAFETY: Valid skb; `i` is below its `nr_frags`, so `frags[i]` is a fragment.
-            let (pfn, off, size) = unsafe {
-                (
-                    bindings::xnt_skb_frag_pfn(skb, i),
-                    bindings::xnt_skb_frag_off(skb, i),
-                    bindings::xnt_skb_frag_size(skb, i),
-                )
-            };
+            let (pfn, (off, size)) =
+                unsafe { (bindings::xnt_skb_frag_pfn(skb, i), skb_frag(skb, i)) };
             f(pfn, off, size)?;
         }
         ControlFlow::Continue(())
@@ -367,7 +362,7 @@ impl SkBuff {
             return Err(EBUSY);
         }
         // SAFETY: Valid skb.
-        if len > unsafe { bindings::xnt_skb_tailroom(self.raw()) } {
+        if len > unsafe { skb_tailroom(self.raw()) } {
             return Err(ENOSPC);
         }
         // SAFETY: Valid skb, exclusively ours with its data (checked above), with at least
@@ -472,10 +467,10 @@ impl SkBuff {
         // SAFETY: Valid skb.
         let (headroom, end_offset, len, headlen) = unsafe {
             (
-                bindings::xnt_skb_headroom(skb),
-                bindings::xnt_skb_end_offset(skb),
+                skb_headroom(skb),
+                skb_end_offset(skb),
                 (*skb).len,
-                bindings::xnt_skb_headlen(skb),
+                skb_headlen(skb),
             )
         };
         // `skb->data_len`: the bytes in fragments.
@@ -502,7 +497,7 @@ impl SkBuff {
         let new = SkBuff(NonNull::new(raw)?);
         let n = new.raw();
         // SAFETY: `n` is a valid skb, ours alone; `head` is a plain field.
-        let (head, room) = unsafe { ((*n).head.cast(), bindings::xnt_skb_end_offset(n)) };
+        let (head, room) = unsafe { ((*n).head.cast(), skb_end_offset(n)) };
         if offset_in_page(head) != 0 {
             kernel::pr_warn_once!("misaligned skb allocated\n");
             return None;
@@ -535,13 +530,20 @@ impl SkBuff {
 
     /// The packet's GSO request, if any.
     pub fn gso(&self) -> Option<Gso> {
-        let mut size = 0u16;
-        // SAFETY: Valid skb; `size` is a valid out parameter.
-        match unsafe { bindings::xnt_skb_gso(self.raw(), &mut size) } as u32 {
-            bindings::XNT_GSO_NONE => None,
-            bindings::XNT_GSO_TCPV4 => Some(Gso::TcpV4(size)),
-            bindings::XNT_GSO_TCPV6 => Some(Gso::TcpV6(size)),
-            _ => Some(Gso::Other),
+        // SAFETY: Valid skb; plain fields of its shared info.
+        let (size, ty) = unsafe {
+            let sh = skb_shinfo(self.raw());
+            ((*sh).gso_size, (*sh).gso_type)
+        };
+        // `skb_is_gso`: a GSO size.
+        if size == 0 {
+            None
+        } else if ty & bindings::SKB_GSO_TCPV4 as u32 != 0 {
+            Some(Gso::TcpV4(size))
+        } else if ty & bindings::SKB_GSO_TCPV6 as u32 != 0 {
+            Some(Gso::TcpV6(size))
+        } else {
+            Some(Gso::Other)
         }
     }
 
@@ -650,8 +652,14 @@ impl SkBuff {
             _ => None,
         };
         if let Some((t, size)) = gso_type {
-            // SAFETY: Valid skb, exclusively ours.
-            unsafe { bindings::xnt_skb_set_gso(skb, size, (t | bindings::SKB_GSO_DODGY) as u32) };
+            // SAFETY: Valid skb, exclusively ours: nothing else accesses its shared info's
+            // plain fields.
+            unsafe {
+                let sh = skb_shinfo(skb);
+                (*sh).gso_size = size;
+                (*sh).gso_type = (t | bindings::SKB_GSO_DODGY) as u32;
+                (*sh).gso_segs = 0;
+            }
         }
         // SAFETY: Valid skb, exclusively ours, with `ETH_HLEN` bytes of linear data (pulled
         // above); `live` is an allocated device. `protocol_ptr` is the address of the plain
@@ -693,5 +701,85 @@ impl Drop for SkBuff {
     fn drop(&mut self) {
         // SAFETY: We own this reference and give it up exactly once.
         unsafe { bindings::xnt_skb_free(self.raw()) };
+    }
+}
+
+// The static inline skb accessors whose bodies are plain field reads, on the kernel
+// crate's `sk_buff` and `skb_shared_info` (the offsets are checked in `layout.rs`).
+
+/// `skb_headlen`: the bytes in the linear area (`len - data_len`, wrapping as in C).
+///
+/// # Safety
+///
+/// `skb` points to a live skb.
+unsafe fn skb_headlen(skb: *mut bindings::sk_buff) -> u32 {
+    // SAFETY: A live skb (the caller's requirement); plain fields.
+    unsafe { (*skb).len.wrapping_sub((*skb).data_len) }
+}
+
+/// `skb_headroom`: the bytes between `head` and `data`.
+///
+/// # Safety
+///
+/// `skb` points to a live skb.
+unsafe fn skb_headroom(skb: *mut bindings::sk_buff) -> u32 {
+    // SAFETY: A live skb (the caller's requirement); plain fields.
+    let (data, head) = unsafe { ((*skb).data, (*skb).head) };
+    data.addr().wrapping_sub(head.addr()) as u32
+}
+
+/// `skb_end_offset`: `end`, which is an offset from `head` on 64-bit kernels
+/// (`NET_SKBUFF_DATA_USES_OFFSET`; where it is a pointer, this does not compile).
+///
+/// # Safety
+///
+/// `skb` points to a live skb.
+unsafe fn skb_end_offset(skb: *mut bindings::sk_buff) -> u32 {
+    // SAFETY: A live skb (the caller's requirement); a plain field.
+    unsafe { (*skb).end }
+}
+
+/// `skb_tailroom`: the bytes between `tail` and `end` (both offsets from `head` on 64-bit
+/// kernels, see [`skb_end_offset`]), none if the skb has fragments (`skb_is_nonlinear`).
+///
+/// # Safety
+///
+/// `skb` points to a live skb.
+#[cfg(xnt_backend)]
+unsafe fn skb_tailroom(skb: *mut bindings::sk_buff) -> u32 {
+    // SAFETY: A live skb (the caller's requirement); plain fields.
+    let (data_len, tail, end): (u32, u32, u32) =
+        unsafe { ((*skb).data_len, (*skb).tail, (*skb).end) };
+    if data_len != 0 {
+        0
+    } else {
+        end.wrapping_sub(tail)
+    }
+}
+
+/// `skb_shinfo`: the shared info, `end` bytes past `head`.
+///
+/// # Safety
+///
+/// `skb` points to a live skb.
+unsafe fn skb_shinfo(skb: *mut bindings::sk_buff) -> *mut bindings::skb_shared_info {
+    // SAFETY: A live skb (the caller's requirement); a plain field.
+    let head = unsafe { (*skb).head };
+    // SAFETY: As above.
+    head.wrapping_add(unsafe { skb_end_offset(skb) } as usize)
+        .cast()
+}
+
+/// `skb_frag_off` and `skb_frag_size` of fragment `i`.
+///
+/// # Safety
+///
+/// `skb` points to a live skb with more than `i` fragments.
+unsafe fn skb_frag(skb: *mut bindings::sk_buff, i: u32) -> (u32, u32) {
+    // SAFETY: A live skb whose shared info has more than `i` fragments (the caller's
+    // requirement); plain fields.
+    unsafe {
+        let frag = &raw const (*skb_shinfo(skb)).frags[i as usize];
+        ((*frag).offset, (*frag).len)
     }
 }
