@@ -955,9 +955,12 @@ impl SkbList {
 
     /// The head skb, still queued (`skb_peek`).
     fn peek(&self) -> Option<NonNull<bindings::sk_buff>> {
+        // `skb_peek`: the first skb, unless the list (its own sentinel) is empty.
+        let head = self.head.get();
         // SAFETY: By the type invariant `head` is an initialised list; the caller holds the
-        // lock (`&self` comes from the guard).
-        NonNull::new(unsafe { bindings::xnt_skb_peek(self.head.get()) })
+        // lock (`&self` comes from the guard). `next` is a plain field.
+        let next = unsafe { (*head).__bindgen_anon_1.__bindgen_anon_1.next };
+        NonNull::new(next).filter(|n| n.as_ptr().cast() != head)
     }
 
     /// Unlinks the head skb (`__skb_dequeue`); its reference is the caller's.
@@ -1140,6 +1143,8 @@ impl Drop for SkbQueue {
 
 /// Milliseconds of the jiffies clock, for coarse timeouts.
 pub fn now_ms() -> u64 {
-    // SAFETY: Reads the jiffies counter.
-    unsafe { bindings::xnt_jiffies_ms() }
+    // `get_jiffies_64()` is a plain read of `jiffies` on 64-bit kernels only.
+    const _: () = assert!(size_of::<c_ulong>() == size_of::<u64>());
+    // SAFETY: A pure conversion, any context.
+    unsafe { bindings::jiffies64_to_msecs(jiffies() as u64) }
 }

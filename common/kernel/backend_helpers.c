@@ -3,10 +3,9 @@
  * C side of the backend abstractions; see backend_helpers.h. Included after
  * net_helpers.c (it shares its includes). What remains: one-line wrappers of static
  * inlines and macros.
- * 40 lines; see Documentation/design.md, "The C that remains, and why".
+ * 29 lines; see Documentation/design.md, "The C that remains, and why".
  */
 #include <linux/sched.h>
-#include <linux/jiffies.h>
 #include "backend_helpers.h"
 
 void xnt_cond_resched(void)
@@ -27,14 +26,4 @@ void xnt_skb_queue_tail(struct sk_buff_head *list, struct sk_buff *skb)
 struct sk_buff *xnt_skb_dequeue(struct sk_buff_head *list)
 {
 	return __skb_dequeue(list);
-}
-
-struct sk_buff *xnt_skb_peek(struct sk_buff_head *list)
-{
-	return skb_peek(list);
-}
-
-u64 xnt_jiffies_ms(void)
-{
-	return jiffies64_to_msecs(get_jiffies_64());
 }

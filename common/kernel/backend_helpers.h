@@ -23,8 +23,5 @@ struct sk_buff_head;
 void xnt_skb_queue_head_init(struct sk_buff_head *list);
 void xnt_skb_queue_tail(struct sk_buff_head *list, struct sk_buff *skb);
 struct sk_buff *xnt_skb_dequeue(struct sk_buff_head *list);
-struct sk_buff *xnt_skb_peek(struct sk_buff_head *list);
-
-u64 xnt_jiffies_ms(void);
 
 #endif

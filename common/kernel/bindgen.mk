@@ -52,7 +52,7 @@ xnt_bindgen_allow := \
 	--allowlist-type 'net_device_ops' \
 	--allowlist-type 'rtnl_link_stats64' \
 	--allowlist-type 'netdev_reg_state' \
-	--allowlist-type 'netdev_priv_flags' \
+	--allowlist-type 'netdev_priv_flags|netdev_state_t' \
 	--allowlist-var 'NET_NAME_UNKNOWN|VLAN_ETH_HLEN' \
 	--allowlist-type 'netdev_tx_t|netdev_tx|rx_handler_func_t|rx_handler_result_t|rx_handler_result|xdp_features_t|netdev_ml_priv_type|netdev_stat_type|tc_setup_type' \
 	--allowlist-type '$(xnt_netdev_opaque_re)' \

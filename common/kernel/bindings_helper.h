@@ -37,6 +37,7 @@ enum {
 	XNT_OFF_SKB_HEAD = offsetof(struct sk_buff, head),
 	XNT_OFF_SKB_PROTOCOL = offsetof(struct sk_buff, protocol),
 	XNT_OFF_SKB_CB = offsetof(struct sk_buff, cb),
+	XNT_OFF_SKB_HEAD_NEXT = offsetof(struct sk_buff_head, next),
 	XNT_OFF_DEVICE_PARENT = offsetof(struct device, parent),
 	XNT_OFF_SHINFO_NR_FRAGS = offsetof(struct skb_shared_info, nr_frags),
 	XNT_OFF_SHINFO_GSO_SIZE = offsetof(struct skb_shared_info, gso_size),

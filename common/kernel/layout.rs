@@ -47,6 +47,7 @@ offset!(
     sk_buff.data == XNT_OFF_SKB_DATA,
     sk_buff.head == XNT_OFF_SKB_HEAD,
     sk_buff.cb == XNT_OFF_SKB_CB,
+    sk_buff_head.__bindgen_anon_1.__bindgen_anon_1.next == XNT_OFF_SKB_HEAD_NEXT,
     device.parent == XNT_OFF_DEVICE_PARENT,
     skb_shared_info.nr_frags == XNT_OFF_SHINFO_NR_FRAGS,
     skb_shared_info.gso_size == XNT_OFF_SHINFO_GSO_SIZE,

@@ -6,7 +6,7 @@
  * with bottom halves off from a thread, and one-line wrappers of static inlines. The
  * device set-up, the ops tables, the event-channel binding, the NAPI context with its
  * timer, the CFI and page-size checks and the exported functions are Rust.
- * 213 lines; see Documentation/design.md, "The C that remains, and why".
+ * 203 lines; see Documentation/design.md, "The C that remains, and why".
  */
 #include <linux/etherdevice.h>
 #include <linux/interrupt.h>
@@ -24,16 +24,6 @@
 void xnt_netdev_set_mac_locked(struct net_device *dev, const u8 *mac)
 {
 	eth_hw_addr_set(dev, mac);
-}
-
-bool xnt_netdev_carrier_ok(struct net_device *dev)
-{
-	return netif_carrier_ok(dev);
-}
-
-bool xnt_netdev_running(struct net_device *dev)
-{
-	return netif_running(dev);
 }
 
 void xnt_netdev_tx_stop(struct net_device *dev, unsigned int queue)

@@ -22,8 +22,6 @@ struct page;
 #define XNT_CSUM_PARTIAL	3
 
 void xnt_netdev_set_mac_locked(struct net_device *dev, const u8 *mac);
-bool xnt_netdev_carrier_ok(struct net_device *dev);
-bool xnt_netdev_running(struct net_device *dev);
 void xnt_netdev_tx_stop(struct net_device *dev, unsigned int queue);
 void xnt_netdev_tx_wake(struct net_device *dev, unsigned int queue);
 bool xnt_netdev_tx_stopped(struct net_device *dev, unsigned int queue);

@@ -32,6 +32,19 @@ const NETIF_F_TSO6: u64 = 1 << bindings::NETIF_F_TSO6_BIT;
 const NETIF_F_GSO_ROBUST: u64 = 1 << bindings::NETIF_F_GSO_ROBUST_BIT;
 const NETIF_F_RXCSUM: u64 = 1 << bindings::NETIF_F_RXCSUM_BIT;
 
+/// `test_bit(bit, &dev->state)`, as `netif_running` and `netif_carrier_ok` do: one
+/// volatile read of the word the core changes with atomic bit operations.
+///
+/// # Safety
+///
+/// `dev` is an allocated device.
+unsafe fn state_bit(dev: *mut bindings::net_device, bit: u32) -> bool {
+    // SAFETY: An allocated device (the caller's requirement); `state` is read once,
+    // volatile, as `test_bit` reads it while other CPUs change it atomically.
+    let state = unsafe { (&raw const (*dev).state).read_volatile() };
+    state & (1 << bit) != 0
+}
+
 /// Length of one ethtool statistics name, including its NUL.
 pub const STAT_NAME_LEN: usize = bindings::ETH_GSTRING_LEN as usize;
 
@@ -798,9 +811,10 @@ impl NetDevRef {
 
     /// Whether the carrier is on (`false` once the device is gone). Any context.
     pub fn carrier_ok(&self) -> bool {
-        // SAFETY: Allocated device (`LiveDev`); a bit test.
-        self.live()
-            .is_some_and(|d| unsafe { bindings::xnt_netdev_carrier_ok(d.raw()) })
+        // SAFETY: Allocated device (`LiveDev`).
+        self.live().is_some_and(|d| !unsafe {
+            state_bit(d.raw(), bindings::netdev_state_t___LINK_STATE_NOCARRIER)
+        })
     }
 
     /// Whether the device is up (`netif_running`: `__LINK_STATE_START`, which the core sets
@@ -809,9 +823,10 @@ impl NetDevRef {
     /// of that moment, which an open or close in progress may change right after). `false`
     /// once the device is gone.
     pub fn is_running(&self) -> bool {
-        // SAFETY: Allocated device (`LiveDev`); a bit test.
-        self.live()
-            .is_some_and(|d| unsafe { bindings::xnt_netdev_running(d.raw()) })
+        // SAFETY: Allocated device (`LiveDev`).
+        self.live().is_some_and(|d| unsafe {
+            state_bit(d.raw(), bindings::netdev_state_t___LINK_STATE_START)
+        })
     }
 
     /// Stops TX queue `q`; does nothing if the device has no queue `q` or is gone. Any
