@@ -38,7 +38,12 @@ enum {
 	XNT_OFF_SKB_PROTOCOL = offsetof(struct sk_buff, protocol),
 	XNT_OFF_SKB_CB = offsetof(struct sk_buff, cb),
 	XNT_OFF_SKB_HEAD_NEXT = offsetof(struct sk_buff_head, next),
+	XNT_SIZE_SKB_HEAD = sizeof(struct sk_buff_head),
+	XNT_SIZE_WAIT_QUEUE_HEAD = sizeof(struct wait_queue_head),
+	XNT_SIZE_DELAYED_WORK = sizeof(struct delayed_work),
 	XNT_OFF_DEVICE_PARENT = offsetof(struct device, parent),
+	XNT_OFF_DEVICE_DRIVER_DATA = offsetof(struct device, driver_data),
+	XNT_OFF_DEVICE_KOBJ = offsetof(struct device, kobj),
 	XNT_OFF_SHINFO_NR_FRAGS = offsetof(struct skb_shared_info, nr_frags),
 	XNT_OFF_SHINFO_GSO_SIZE = offsetof(struct skb_shared_info, gso_size),
 	XNT_OFF_SHINFO_GSO_SEGS = offsetof(struct skb_shared_info, gso_segs),
@@ -48,6 +53,7 @@ enum {
 	XNT_OFF_SKB_FRAG_LEN = offsetof(skb_frag_t, len),
 	XNT_OFF_SKB_FRAG_OFFSET = offsetof(skb_frag_t, offset),
 	XNT_SIZE_TIMER_LIST = sizeof(struct timer_list),
+	XNT_ALIGN_TIMER_LIST = _Alignof(struct timer_list),
 };
 
 /* A macro chain bindgen cannot evaluate (NetDevice::new's TSO limit). */

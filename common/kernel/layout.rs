@@ -10,19 +10,40 @@
 //! the build. (`skb->protocol`, inside an anonymous bindgen type, is checked in
 //! `net/skb.rs`.)
 
-use core::mem::{offset_of, size_of};
+use core::mem::{align_of, offset_of, size_of};
 
 use super::bindings;
 
-const _: () = assert!(
-    size_of::<bindings::sk_buff>() == bindings::XNT_SIZE_SKB as usize,
-    "`sk_buff` differs in size from C's"
+/// `size!(T == XNT_SIZE_T, ...)`: asserts at compile time that `bindings::T` has the size
+/// the C compiler gives it.
+macro_rules! size {
+    ($($ty:ident == $size:ident),* $(,)?) => {
+        $(
+            const _: () = assert!(
+                size_of::<bindings::$ty>() == bindings::$size as usize,
+                concat!("`", stringify!($ty), "` differs in size from C's"),
+            );
+        )*
+    };
+}
+
+size!(
+    sk_buff == XNT_SIZE_SKB,
+    skb_frag == XNT_SIZE_SKB_FRAG,
+    // Embedded in `backend.rs`'s `SkbList`.
+    sk_buff_head == XNT_SIZE_SKB_HEAD,
+    // Embedded in `backend.rs`'s `WaitPoint`.
+    wait_queue_head == XNT_SIZE_WAIT_QUEUE_HEAD,
+    // The static `RetryWork` of `grant.rs`.
+    delayed_work == XNT_SIZE_DELAYED_WORK,
+    // Embedded in `net/napi.rs`'s `NapiRaw`.
+    timer_list == XNT_SIZE_TIMER_LIST,
 );
 
-// Embedded in `net/napi.rs`'s `NapiRaw`.
+// `NapiRaw` is `repr(C)` and embeds the timer: its alignment must be C's too.
 const _: () = assert!(
-    size_of::<bindings::timer_list>() == bindings::XNT_SIZE_TIMER_LIST as usize,
-    "`timer_list` differs in size from C's"
+    align_of::<bindings::timer_list>() == bindings::XNT_ALIGN_TIMER_LIST as usize,
+    "`timer_list` differs in alignment from C's"
 );
 
 /// `offset!(T.field.path == XNT_OFF_T_FIELD, ...)`: asserts at compile time that the field
@@ -49,6 +70,9 @@ offset!(
     sk_buff.cb == XNT_OFF_SKB_CB,
     sk_buff_head.__bindgen_anon_1.__bindgen_anon_1.next == XNT_OFF_SKB_HEAD_NEXT,
     device.parent == XNT_OFF_DEVICE_PARENT,
+    // `xenbus.rs`: the driver data and the uevents' kobject.
+    device.driver_data == XNT_OFF_DEVICE_DRIVER_DATA,
+    device.kobj == XNT_OFF_DEVICE_KOBJ,
     skb_shared_info.nr_frags == XNT_OFF_SHINFO_NR_FRAGS,
     skb_shared_info.gso_size == XNT_OFF_SHINFO_GSO_SIZE,
     skb_shared_info.gso_segs == XNT_OFF_SHINFO_GSO_SEGS,
@@ -56,9 +80,4 @@ offset!(
     skb_shared_info.frags == XNT_OFF_SHINFO_FRAGS,
     skb_frag.len == XNT_OFF_SKB_FRAG_LEN,
     skb_frag.offset == XNT_OFF_SKB_FRAG_OFFSET,
-);
-
-const _: () = assert!(
-    size_of::<bindings::skb_frag>() == bindings::XNT_SIZE_SKB_FRAG as usize,
-    "`skb_frag` differs in size from C's"
 );
