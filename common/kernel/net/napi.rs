@@ -20,7 +20,7 @@
 //!
 //! The operations that are valid only inside the context's own poll (`napi_complete_done`,
 //! `napi_alloc_skb`, `napi_gro_receive`) are on [`NapiPoll`], which only the poll
-//! trampoline creates and which cannot leave the poll (borrowed, neither `Send` nor
+//! callback `napi_poll::<P>` creates and which cannot leave the poll (borrowed, neither `Send` nor
 //! `Clone`; `complete_done` consumes it).
 //!
 //! C header: [`include/linux/netdevice.h`](srctree/include/linux/netdevice.h)
@@ -410,9 +410,9 @@ impl NapiHandle {
 }
 
 /// The operations valid only inside one poll of a NAPI context: created by the poll
-/// trampoline for one [`NapiPoller::poll`] call and unable to leave it (it borrows the
-/// call, is neither `Send` nor `Clone`, and [`NapiPoll::complete_done`] consumes it, as
-/// the context may be polled elsewhere once it completed).
+/// callback `napi_poll::<P>` for one [`NapiPoller::poll`] call and unable to leave it (it
+/// borrows the call, is neither `Send` nor `Clone`, and [`NapiPoll::complete_done`] consumes
+/// it, as the context may be polled elsewhere once it completed).
 ///
 /// # Invariants
 ///

@@ -475,8 +475,8 @@ impl SkBuff {
         };
         // `skb->data_len`: the bytes in fragments.
         let data_len = len.checked_sub(headlen)?;
-        // `ALIGN(skb_end_offset(skb) + skb->data_len, XEN_PAGE_SIZE)` (the glue asserts
-        // `PAGE_SIZE == XEN_PAGE_SIZE`).
+        // `ALIGN(skb_end_offset(skb) + skb->data_len, XEN_PAGE_SIZE)` (`common/kernel/mod.rs`
+        // asserts `PAGE_SIZE == XEN_PAGE_SIZE`).
         let size = end_offset
             .checked_add(data_len)?
             .checked_next_multiple_of(PAGE_SIZE as u32)?;
