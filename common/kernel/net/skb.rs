@@ -269,36 +269,51 @@ impl SkBuff {
     /// fragment, as (first frame, offset from that frame's start, length); stops at the
     /// first `Break` and returns it. The one walk over the skb's layout that
     /// [`Self::for_each_chunk`], [`Self::chunk_count`] and `chunk_pfn` split per page.
+    ///
+    /// `EINVAL` (warned once), before `f` is called at all, if the skb claims more fragments
+    /// than `frags` holds (`nr_frags > MAX_SKB_FRAGS`): a corrupt skb, not walked.
     fn try_for_each_piece<B>(
         &self,
         mut f: impl FnMut(usize, u32, u32) -> ControlFlow<B>,
-    ) -> ControlFlow<B> {
+    ) -> Result<ControlFlow<B>> {
         let skb = self.raw();
+        // SAFETY: Valid skb.
+        let nr_frags = u32::from(unsafe { (*skb_shinfo(skb)).nr_frags });
+        if nr_frags > bindings::MAX_SKB_FRAGS {
+            kernel::pr_warn_once!("skb with {} fragments (corrupt nr_frags)\n", nr_frags);
+            return Err(EINVAL);
+        }
         // SAFETY: Valid skb; `data` is a plain field.
         let (data, headlen) = unsafe { ((*skb).data.cast(), skb_headlen(skb)) };
         // SAFETY: `data` points into the skb's linear area, which is in the kernel's direct
         // map (`virt_to_page` is valid for it).
         let pfn = unsafe { bindings::xnt_virt_to_pfn(data) };
-        f(pfn, offset_in_page(data), headlen)?;
-        // SAFETY: Valid skb.
-        let nr_frags = u32::from(unsafe { (*skb_shinfo(skb)).nr_frags });
-        for i in 0..nr_frags {
-            // SAFETY: Valid skb; `i` is below its `nr_frags`, so `frags[i]` is a fragment.
-            let (pfn, (off, size)) =
-                unsafe { (bindings::xnt_skb_frag_pfn(skb, i), skb_frag(skb, i)) };
-            f(pfn, off, size)?;
+        if let ControlFlow::Break(b) = f(pfn, offset_in_page(data), headlen) {
+            return Ok(ControlFlow::Break(b));
         }
-        ControlFlow::Continue(())
+        for i in 0..nr_frags {
+            // SAFETY: Valid skb; `i` is below its `nr_frags`, checked above to be at most
+            // `MAX_SKB_FRAGS` (the length of `frags`), so `frags[i]` is a fragment: in
+            // bounds for the C read too.
+            let (pfn, piece) = unsafe { (bindings::xnt_skb_frag_pfn(skb, i), skb_frag(skb, i)) };
+            let Some((off, size)) = piece else {
+                return Err(EINVAL);
+            };
+            if let ControlFlow::Break(b) = f(pfn, off, size) {
+                return Ok(ControlFlow::Break(b));
+            }
+        }
+        Ok(ControlFlow::Continue(()))
     }
 
     /// Calls `emit` with each per-page chunk of the packet data, in order: the linear area,
     /// then each fragment (the walk of [`Self::chunks`]); stops at, and returns, the first
-    /// error of `emit`.
+    /// error of `emit`. `EINVAL` for a corrupt skb (see `try_for_each_piece`).
     pub(crate) fn for_each_chunk(&self, emit: &mut impl FnMut(Chunk) -> Result) -> Result {
         match self.try_for_each_piece(|pfn, off, len| match add_chunks(pfn, off, len, emit) {
             Ok(()) => ControlFlow::Continue(()),
             Err(e) => ControlFlow::Break(e),
-        }) {
+        })? {
             ControlFlow::Continue(()) => Ok(()),
             ControlFlow::Break(e) => Err(e),
         }
@@ -306,17 +321,18 @@ impl SkBuff {
 
     /// How many chunks [`Self::chunks`] splits the packet into, from the offsets and lengths
     /// alone (no array, no grant-frame lookups): lets a caller choose its path before the
-    /// walk.
-    pub fn chunk_count(&self) -> usize {
+    /// walk. `EINVAL` for a corrupt skb (see `try_for_each_piece`).
+    pub fn chunk_count(&self) -> Result<usize> {
         let mut n = 0;
         let _ = self.try_for_each_piece::<()>(|_, off, len| {
             n += page_chunks(off, len) as usize;
             ControlFlow::Continue(())
-        });
-        n
+        })?;
+        Ok(n)
     }
 
-    /// The frame holding chunk `index` of [`Self::chunks`]; `None` if there is no such chunk.
+    /// The frame holding chunk `index` of [`Self::chunks`]; `None` if there is no such chunk
+    /// (or the skb is corrupt, see `try_for_each_piece`).
     fn chunk_pfn(&self, index: usize) -> Option<usize> {
         let mut index = index;
         match self.try_for_each_piece(|pfn, off, len| {
@@ -325,8 +341,8 @@ impl SkBuff {
                 None => ControlFlow::Continue(()),
             }
         }) {
-            ControlFlow::Break(found) => Some(found),
-            ControlFlow::Continue(()) => None,
+            Ok(ControlFlow::Break(found)) => Some(found),
+            Ok(ControlFlow::Continue(())) | Err(_) => None,
         }
     }
 
@@ -770,16 +786,16 @@ unsafe fn skb_shinfo(skb: *mut bindings::sk_buff) -> *mut bindings::skb_shared_i
         .cast()
 }
 
-/// `skb_frag_off` and `skb_frag_size` of fragment `i`.
+/// `skb_frag_off` and `skb_frag_size` of fragment `i`; `None` (no panic) if `i` is not an
+/// index of `frags`.
 ///
 /// # Safety
 ///
 /// `skb` points to a live skb with more than `i` fragments.
-unsafe fn skb_frag(skb: *mut bindings::sk_buff, i: u32) -> (u32, u32) {
-    // SAFETY: A live skb whose shared info has more than `i` fragments (the caller's
-    // requirement); plain fields.
-    unsafe {
-        let frag = &raw const (*skb_shinfo(skb)).frags[i as usize];
-        ((*frag).offset, (*frag).len)
-    }
+unsafe fn skb_frag(skb: *mut bindings::sk_buff, i: u32) -> Option<(u32, u32)> {
+    // SAFETY: A live skb (the caller's requirement): its shared info is valid, and no one
+    // writes its fragment array while the skb's owner walks it.
+    let frags = unsafe { &(*skb_shinfo(skb)).frags };
+    let frag = frags.get(usize::try_from(i).ok()?)?;
+    Some((frag.offset, frag.len))
 }
