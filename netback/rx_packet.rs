@@ -55,8 +55,14 @@ impl Queue {
     /// Makes `skb` fit the copy sources `rx_build` keeps: `None` (counted in `tx_dropped`)
     /// if it cannot.
     pub(crate) fn rx_prepare(&self, skb: SkBuff) -> Option<SkBuff> {
-        if skb.chunk_count() <= MAX_RX_CHUNKS {
-            return Some(skb);
+        match skb.chunk_count() {
+            Ok(n) if n <= MAX_RX_CHUNKS => return Some(skb),
+            Ok(_) => {}
+            // A corrupt skb (warned): not walked, not linearized; dropped.
+            Err(_) => {
+                bump(&self.stats.tx_dropped, 1);
+                return None;
+            }
         }
         // More chunks than `srcs` in `rx_build` holds: an skb beyond what `MAX_RX_CHUNKS`
         // is sized for (more fragments than the default, or longer). C copies any number

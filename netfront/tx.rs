@@ -164,6 +164,11 @@ impl Queue {
         let mut chunks = [Chunk::default(); MAX_TX_DATA_SLOTS];
         let mut n = match skb.chunks(&mut chunks) {
             Ok(n) => n,
+            // A corrupt skb (warned): not linearized (C would walk the same bad `nr_frags`).
+            Err(e) if e == EINVAL => {
+                bump(&self.stats.tx_dropped, 1);
+                return;
+            }
             Err(_) => {
                 // An skb with another reference (pktgen `clone_skb`: the netdev keeps
                 // `IFF_TX_SKB_SHARING`) is not linearized in place: a private linear copy

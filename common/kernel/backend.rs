@@ -15,10 +15,10 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use kernel::alloc::Flags;
 use kernel::error::{from_err_ptr, to_result};
-use kernel::ffi::{c_int, c_long, c_ulong, c_void};
+use kernel::ffi::{c_char, c_int, c_long, c_ulong, c_void};
 use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Full, Relaxed, Release};
-use kernel::sync::{new_spinlock_irq, Arc, ArcBorrow, SpinLockIrq};
+use kernel::sync::{new_spinlock_irq, Arc, SpinLockIrq};
 use kernel::task::MAX_SCHEDULE_TIMEOUT;
 use kernel::time::msecs_to_jiffies;
 use kernel::types::Opaque;
@@ -800,6 +800,14 @@ struct WatchCtx<T> {
     dev: DeviceRef,
 }
 
+/// The registration of a [`Watch`]: C's `struct xenbus_watch`, which the xenbus core links
+/// into its list and hands to [`watch_fired`], and the context the callback reaches.
+#[repr(C)]
+struct WatchReg<T> {
+    watch: Opaque<bindings::xenbus_watch>,
+    ctx: Arc<WatchCtx<T>>,
+}
+
 /// A XenStore watch on `<dir>/<node>`; unregistered on drop (waiting for a running
 /// callback, unless dropped from the xenwatch thread itself).
 ///
@@ -809,22 +817,22 @@ struct WatchCtx<T> {
 ///   gets is allocated for as long as the watch is registered (and during the callback).
 /// * Dropped from another thread, `unregister_xenbus_watch()` waits for a running callback
 ///   (it takes `xenwatch_mutex`, which the xenwatch thread holds around every callback) and
-///   cancels pending events; the context is released after that.
+///   cancels pending events; the registration is freed after that.
 /// * Dropped from the xenwatch thread, it does not wait (the C API skips the mutex there,
 ///   as C drivers unregister their watches from their callbacks). Inside another watch's
 ///   callback, ours is not running (the xenwatch thread runs one callback at a time).
 ///   Inside its own callback, the handler and device the callback uses are kept alive by
-///   a reference the callback took before calling the handler, and neither the glue's
-///   `xnt_watch_fired` nor `xenwatch_thread` touches the freed watch after the handler
-///   returns. So a handler may drop (or cause the drop of) its own watch.
+///   a reference the callback took before calling the handler, and neither
+///   [`watch_fired`] nor `xenwatch_thread` touches the freed registration after the
+///   handler returns. So a handler may drop (or cause the drop of) its own watch.
 ///
 /// # Invariants
 ///
-/// `raw` came from `xnt_watch_new` with `ctx` as its context; `ctx` came from
-/// `Arc::into_raw` and that reference is released only in `drop`, after unregistering.
+/// `reg` came from `KBox::into_raw`, and its `watch` is registered with [`watch_fired`]
+/// as callback and `node` a `kmalloc`ed path; both are released only in `drop`, after
+/// unregistering.
 pub struct Watch<T: WatchHandler> {
-    raw: NonNull<bindings::xnt_watch>,
-    ctx: *const WatchCtx<T>,
+    reg: NonNull<WatchReg<T>>,
 }
 
 // SAFETY: The watch owns a registration, which may be unregistered from any thread, and a
@@ -836,67 +844,86 @@ unsafe impl<T: WatchHandler> Sync for Watch<T> {}
 impl<T: WatchHandler> Watch<T> {
     /// Registers a watch on `dir/node` for `dev`.
     pub fn new(dev: &Device, dir: &CStr, node: &CStr, handler: Arc<T>) -> Result<Self> {
-        let ctx = Arc::new(
-            WatchCtx {
-                handler,
-                dev: DeviceRef::new(dev),
-            },
-            GFP_KERNEL,
-        )?;
-        let ctx = Arc::into_raw(ctx);
-        let mut err = 0;
-        // SAFETY: `dev` is live; the strings are NUL-terminated (the path is copied); the
-        // context stays valid while the watch is registered because the watch owns the
-        // reference `into_raw` gave up (see `drop`).
-        let raw = unsafe {
-            bindings::xnt_watch_new(
+        let ctx = WatchCtx {
+            handler,
+            dev: DeviceRef::new(dev),
+        };
+        let reg = WatchReg {
+            watch: Opaque::zeroed(),
+            ctx: Arc::new(ctx, GFP_KERNEL)?,
+        };
+        let reg = KBox::into_raw(KBox::new(reg, GFP_KERNEL)?);
+        // SAFETY: `dev` is live; the format takes the two NUL-terminated strings (the path
+        // is copied into a `kmalloc`ed `node`). `reg` is a live, zeroed, unregistered
+        // `xenbus_watch` inside an allocation that stays put until `drop` unregisters it.
+        let ret = unsafe {
+            bindings::xenbus_watch_pathfmt(
                 dev.as_raw(),
+                Opaque::cast_into(&raw const (*reg).watch),
+                None,
+                Some(watch_fired::<T>),
+                c"%s/%s".as_char_ptr(),
                 dir.as_char_ptr(),
                 node.as_char_ptr(),
-                Some(watch_trampoline::<T>),
-                ctx.cast(),
-                &mut err,
             )
         };
-        let Some(raw) = NonNull::new(raw) else {
-            // SAFETY: `ctx` came from `Arc::into_raw` above; no watch was registered, so
-            // nothing else uses it.
-            drop(unsafe { Arc::from_raw(ctx) });
-            return Err(Error::from_errno(err));
-        };
-        // INVARIANT: registered above with `ctx`, from `Arc::into_raw`.
-        Ok(Self { raw, ctx })
+        if ret != 0 {
+            // SAFETY: `reg` came from `KBox::into_raw` above; the watch is not registered
+            // (the path, if any, was freed on the error), so nothing else uses it.
+            drop(unsafe { KBox::from_raw(reg) });
+            return Err(Error::from_errno(ret));
+        }
+        // SAFETY: `KBox::into_raw` gives a non-null pointer.
+        let reg = unsafe { NonNull::new_unchecked(reg) };
+        // INVARIANT: `reg` came from `KBox::into_raw` and was registered above.
+        Ok(Self { reg })
     }
 }
 
 impl<T: WatchHandler> Drop for Watch<T> {
     fn drop(&mut self) {
-        // SAFETY: By the type invariant `raw` is a registered watch. Unregistering waits for
-        // a running callback unless this is the xenwatch thread (see the type's
-        // documentation for that case), cancels pending events and frees the glue's
-        // allocation.
-        unsafe { bindings::xnt_watch_free(self.raw.as_ptr()) };
-        // SAFETY: By the type invariant `ctx` came from `Arc::into_raw` and is released
+        let reg = self.reg.as_ptr();
+        // SAFETY: By the type invariant `reg` is live and its watch registered.
+        let watch = unsafe { Opaque::cast_into(&raw const (*reg).watch) };
+        // SAFETY: `watch` is registered. Unregistering waits for a running callback unless
+        // this is the xenwatch thread (see the type's documentation for that case) and
+        // cancels pending events; the xenbus core does not touch it after.
+        unsafe { bindings::unregister_xenbus_watch(watch) };
+        // SAFETY: By the type invariant `node` is the `kmalloc`ed path, no longer used now
+        // that the watch is unregistered.
+        unsafe { bindings::kfree((*watch).node.cast()) };
+        // SAFETY: By the type invariant `reg` came from `KBox::into_raw` and is released
         // only here; no new callback can start now. A callback of this watch further up
-        // this thread's stack holds its own reference.
-        drop(unsafe { Arc::from_raw(self.ctx) });
+        // this thread's stack holds its own reference to the context.
+        drop(unsafe { KBox::from_raw(reg) });
     }
 }
 
+/// The callback of a [`Watch`]'s `xenbus_watch`, in the xenwatch thread.
+///
 /// # Safety
 ///
-/// `ctx` is the context of a [`Watch`], which keeps its reference until it has unregistered
-/// the watch.
-unsafe extern "C" fn watch_trampoline<T: WatchHandler>(
-    ctx: *const c_void,
-    _dev: *mut bindings::xenbus_device,
+/// `watch` is the `watch` field of a [`WatchReg<T>`] registered by a [`Watch`], which
+/// frees it only after unregistering it.
+unsafe extern "C" fn watch_fired<T: WatchHandler>(
+    watch: *mut bindings::xenbus_watch,
+    _path: *const c_char,
+    _token: *const c_char,
 ) {
-    // SAFETY: Per the function's safety requirement `ctx` came from `Arc::into_raw` and
-    // the `Watch` still holds that reference: the watch is registered (this callback runs),
-    // a `drop` on another thread waits for this callback before releasing it, and a `drop`
-    // on this thread can only happen inside `changed` below, after this reference was
-    // taken. The borrow is turned into an owned reference at once.
-    let ctx: Arc<WatchCtx<T>> = unsafe { ArcBorrow::from_raw(ctx.cast::<WatchCtx<T>>()) }.into();
+    // SAFETY: Per the function's safety requirement `watch` is the `watch` field of a
+    // `WatchReg<T>`; `Opaque<U>` is `repr(transparent)` over `U`.
+    let reg = unsafe {
+        kernel::container_of!(
+            watch.cast::<Opaque<bindings::xenbus_watch>>(),
+            WatchReg<T>,
+            watch
+        )
+    };
+    // SAFETY: The registration is live: the watch is registered (this callback runs), a
+    // `drop` on another thread waits for this callback before freeing it, and a `drop` on
+    // this thread can only happen inside `changed` below, after this reference was taken
+    // (the last use of `reg`).
+    let ctx = unsafe { (*reg).ctx.clone() };
     ctx.handler.changed(&ctx.dev);
 }
 
@@ -928,9 +955,12 @@ impl SkbList {
 
     /// The head skb, still queued (`skb_peek`).
     fn peek(&self) -> Option<NonNull<bindings::sk_buff>> {
+        // `skb_peek`: the first skb, unless the list (its own sentinel) is empty.
+        let head = self.head.get();
         // SAFETY: By the type invariant `head` is an initialised list; the caller holds the
-        // lock (`&self` comes from the guard).
-        NonNull::new(unsafe { bindings::xnt_skb_peek(self.head.get()) })
+        // lock (`&self` comes from the guard). `next` is a plain field.
+        let next = unsafe { (*head).__bindgen_anon_1.__bindgen_anon_1.next };
+        NonNull::new(next).filter(|n| n.as_ptr().cast() != head)
     }
 
     /// Unlinks the head skb (`__skb_dequeue`); its reference is the caller's.
@@ -1113,6 +1143,8 @@ impl Drop for SkbQueue {
 
 /// Milliseconds of the jiffies clock, for coarse timeouts.
 pub fn now_ms() -> u64 {
-    // SAFETY: Reads the jiffies counter.
-    unsafe { bindings::xnt_jiffies_ms() }
+    // `get_jiffies_64()` is a plain read of `jiffies` on 64-bit kernels only.
+    const _: () = assert!(size_of::<c_ulong>() == size_of::<u64>());
+    // SAFETY: A pure conversion, any context.
+    unsafe { bindings::jiffies64_to_msecs(jiffies() as u64) }
 }

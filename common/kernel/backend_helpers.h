@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * C side of the backend abstractions (common/kernel/backend.rs): XenStore watches, the
- * per-queue skb backlog and the backend's vif net_device.
+ * C side of the backend abstractions (common/kernel/backend.rs): the per-queue skb
+ * backlog and the worker thread's yield.
  * Like net_helpers.h, it keeps kernel structs opaque to Rust and adapts each operation to
  * plain types. (Grant copies are built in Rust and call gnttab_batch_copy directly.)
  */
@@ -10,22 +10,10 @@
 
 #include <linux/types.h>
 
-struct device;
-struct net_device;
 struct sk_buff;
-struct xenbus_device;
-struct net_device_ops;
-struct ethtool_ops;
 
 /* The guest-RX worker thread (backend.rs) yields the CPU between passes. */
 void xnt_cond_resched(void);
-
-/* A XenStore watch on `<dir>/<node>` calling `cb(ctx, dev)` from the xenwatch thread. */
-struct xnt_watch;
-struct xnt_watch *xnt_watch_new(struct xenbus_device *dev, const char *dir, const char *node,
-				void (*cb)(const void *ctx, struct xenbus_device *dev),
-				const void *ctx, int *err);
-void xnt_watch_free(struct xnt_watch *w);
 
 /*
  * The guest-RX backlog (backend.rs): an sk_buff_head serialised by a Rust lock, so the
@@ -35,14 +23,5 @@ struct sk_buff_head;
 void xnt_skb_queue_head_init(struct sk_buff_head *list);
 void xnt_skb_queue_tail(struct sk_buff_head *list, struct sk_buff *skb);
 struct sk_buff *xnt_skb_dequeue(struct sk_buff_head *list);
-struct sk_buff *xnt_skb_peek(struct sk_buff_head *list);
-
-/* As xnt_netdev_alloc, for the vif named `name`. */
-struct net_device *xnt_netdev_alloc_backend(struct device *parent, unsigned int max_queues,
-					    const struct net_device_ops *ops,
-					    const struct ethtool_ops *ethtool_ops,
-					    unsigned int priv_size, const char *name);
-unsigned int xnt_skb_tailroom(struct sk_buff *skb);
-u64 xnt_jiffies_ms(void);
 
 #endif

@@ -17,6 +17,9 @@ xnt_netdev_opaque := Qdisc bpf_xdp_entity cpu_rmap dev_ifalias devlink_port dim_
 	pcpu_sw_netstats phy_link_topology rtnl_hw_stats64 rtnl_link_ops udp_tunnel_nic \
 	udp_tunnel_nic_info xdp_buff xdp_dev_bulk_queue xdp_metadata_ops xps_dev_maps \
 	xsk_tx_metadata_ops xsk_buff_pool
+# `struct napi_struct`, embedded in common/kernel/net/napi.rs's NapiRaw (the kernel's
+# crate has it incomplete): an opaque blob of its size and alignment too.
+xnt_netdev_opaque += napi_struct
 xnt_empty :=
 xnt_space := $(xnt_empty) $(xnt_empty)
 xnt_netdev_opaque_re := $(subst $(xnt_space),|,$(strip $(xnt_netdev_opaque)))
@@ -26,6 +29,7 @@ xnt_bindgen_allow := \
 	--allowlist-function 'xnt_.*' \
 	--allowlist-function 'xenbus_.*' \
 	--allowlist-function '__xenbus_.*' \
+	--allowlist-function 'unregister_xenbus_watch' \
 	--allowlist-function 'gnttab_.*' \
 	--allowlist-function 'bind_interdomain_evtchn_to_irq.*' \
 	--allowlist-function 'bind_evtchn_to_irqhandler_lateeoi' \
@@ -41,12 +45,15 @@ xnt_bindgen_allow := \
 	--allowlist-function '__netdev_notify_peers' \
 	--allowlist-function 'netif_set_real_num_[rt]x_queues' \
 	--allowlist-function 'netdev_update_features' \
+	--allowlist-function 'alloc_netdev_mqs|alloc_etherdev_mqs|ether_setup|netif_set_tso_max_size' \
 	--allowlist-function 'napi_(enable|disable|complete_done|alloc_skb)' \
 	--allowlist-function 'eth_type_trans|eth_mac_addr|eth_validate_addr|netdev_info' \
 	--allowlist-type 'net_device' \
 	--allowlist-type 'net_device_ops' \
 	--allowlist-type 'rtnl_link_stats64' \
 	--allowlist-type 'netdev_reg_state' \
+	--allowlist-type 'netdev_priv_flags|netdev_state_t' \
+	--allowlist-var 'NET_NAME_UNKNOWN|VLAN_ETH_HLEN' \
 	--allowlist-type 'netdev_tx_t|netdev_tx|rx_handler_func_t|rx_handler_result_t|rx_handler_result|xdp_features_t|netdev_ml_priv_type|netdev_stat_type|tc_setup_type' \
 	--allowlist-type '$(xnt_netdev_opaque_re)' \
 	--opaque-type '$(xnt_netdev_opaque_re)' \
@@ -74,12 +81,17 @@ xnt_bindgen_allow := \
 	--constified-enum 'xenbus_state'
 
 # The kernel's option file minus its CFI enum attributes, which a module crate may not use.
+# Layout tests stay on: bindgen (>= 0.69) emits them as `const _: () = { ... }` items that
+# compare each generated struct's Rust size, alignment and field offsets (its member types
+# resolved through the kernel crate's glob import in bindings.rs) with clang's, so a member
+# type that differs between the two runs, or a forward-declared one missing from
+# xnt_netdev_opaque, fails the build.
 xnt_bindgen_params = $(shell grep -Ev '^\#|^$$|custom-enum' $(srctree)/rust/bindgen_parameters)
 
 quiet_cmd_xnt_bindgen = BINDGEN $@
       cmd_xnt_bindgen = \
 	$(BINDGEN) $< $(xnt_bindgen_params) $(xnt_bindgen_allow) --rust-target 1.85 \
-		--use-core --with-derive-default --ctypes-prefix ffi --no-layout-tests \
+		--use-core --with-derive-default --ctypes-prefix ffi \
 		--no-debug '.*' --enable-function-attribute-detection \
 		-o $@ -- $(c_flags) -fno-builtin -D__BINDGEN__ -DMODULE -I$(xnt_common)
 

@@ -23,3 +23,15 @@ pub mod sring;
 pub mod sync;
 pub mod system;
 pub mod xenbus;
+
+// kCFI hashes an enum by its name, but a module crate cannot mark its Rust callbacks with
+// `#[cfi_encoding]`: `ndo_start_xmit` (returns `netdev_tx_t`) and the xenbus
+// `otherend_changed` (takes `enum xenbus_state`) would fail every CFI check. See
+// Documentation/design.md, "CFI". (`CONFIG_CFI_CLANG`: its name in older kernels.)
+#[cfg(any(CONFIG_CFI, CONFIG_CFI_CLANG))]
+compile_error!(
+    "xen-netif-rust cannot be built with CONFIG_CFI (kCFI): see Documentation/design.md"
+);
+
+// The grant and ring code assumes one Xen page per kernel page.
+const _: () = assert!(kernel::page::PAGE_SIZE == protocol::netif::PAGE_SIZE);

@@ -2,11 +2,11 @@
 /*
  * C side of the Rust net_device / NAPI / skb / page abstractions; see net_helpers.h.
  * Every function here only adapts a kernel API to plain types; the Rust side
- * (common/kernel/net/) documents the safety contracts. What remains: the device's field
- * set-up (macros), the NAPI wrapper (an embedded struct napi_struct, opaque to Rust, with
- * its timer, container_of in the callbacks) and one-line wrappers of static inlines. The
- * ops tables, the event-channel binding and the exported functions are Rust.
- * 356 lines; see Documentation/design.md, "The C that remains, and why".
+ * (common/kernel/net/) documents the safety contracts. What remains: NAPI scheduling
+ * with bottom halves off from a thread, and one-line wrappers of static inlines. The
+ * device set-up, the ops tables, the event-channel binding, the NAPI context with its
+ * timer, the CFI and page-size checks and the exported functions are Rust.
+ * 203 lines; see Documentation/design.md, "The C that remains, and why".
  */
 #include <linux/etherdevice.h>
 #include <linux/interrupt.h>
@@ -20,53 +20,10 @@
 #include <xen/interface/io/netif.h>
 #include "net_helpers.h"
 
-/*
- * kCFI hashes an enum by its name, but a module crate cannot mark its Rust callbacks with
- * `#[cfi_encoding]`: `ndo_start_xmit` (returns `netdev_tx_t`) and the xenbus
- * `otherend_changed` (takes `enum xenbus_state`) would fail every CFI check. See
- * Documentation/design.md, "CFI". (CONFIG_CFI_CLANG: its name in older kernels.)
- */
-#if IS_ENABLED(CONFIG_CFI) || IS_ENABLED(CONFIG_CFI_CLANG)
-#error "xen-netif-rust cannot be built with CONFIG_CFI (kCFI): see Documentation/design.md"
-#endif
-
-static_assert(PAGE_SIZE == XEN_PAGE_SIZE);
-
-struct net_device *xnt_netdev_alloc(struct device *parent, unsigned int max_queues,
-				    const struct net_device_ops *ops,
-				    const struct ethtool_ops *ethtool_ops, unsigned int priv_size)
-{
-	struct net_device *dev = alloc_etherdev_mq(priv_size, max_queues);
-
-	if (!dev)
-		return NULL;
-	dev->netdev_ops = ops;
-	dev->ethtool_ops = ethtool_ops;
-	dev->hw_features = NETIF_F_IP_CSUM | NETIF_F_SG | NETIF_F_IPV6_CSUM | NETIF_F_TSO |
-			   NETIF_F_TSO6;
-	dev->features = NETIF_F_RXCSUM | NETIF_F_GSO_ROBUST | dev->hw_features;
-	dev->min_mtu = ETH_MIN_MTU;
-	dev->max_mtu = XEN_NETIF_MAX_TX_SIZE;
-	netif_set_tso_max_size(dev, XEN_NETIF_MAX_TX_SIZE - MAX_TCP_HEADER);
-	SET_NETDEV_DEV(dev, parent);
-	netif_carrier_off(dev);
-	return dev;
-}
-
-/* Under RTNL (rtnl_lock()). */
+/* Under RTNL (rtnl_lock()), or on a device not registered yet. */
 void xnt_netdev_set_mac_locked(struct net_device *dev, const u8 *mac)
 {
 	eth_hw_addr_set(dev, mac);
-}
-
-bool xnt_netdev_carrier_ok(struct net_device *dev)
-{
-	return netif_carrier_ok(dev);
-}
-
-bool xnt_netdev_running(struct net_device *dev)
-{
-	return netif_running(dev);
 }
 
 void xnt_netdev_tx_stop(struct net_device *dev, unsigned int queue)
@@ -99,29 +56,9 @@ u32 xnt_skb_hash(struct sk_buff *skb)
 	return skb_get_hash(skb);
 }
 
-unsigned int xnt_skb_headlen(struct sk_buff *skb)
-{
-	return skb_headlen(skb);
-}
-
-unsigned int xnt_skb_nr_frags(struct sk_buff *skb)
-{
-	return skb_shinfo(skb)->nr_frags;
-}
-
 unsigned long xnt_skb_frag_pfn(struct sk_buff *skb, unsigned int i)
 {
 	return page_to_pfn(skb_frag_page(&skb_shinfo(skb)->frags[i]));
-}
-
-unsigned int xnt_skb_frag_off(struct sk_buff *skb, unsigned int i)
-{
-	return skb_frag_off(&skb_shinfo(skb)->frags[i]);
-}
-
-unsigned int xnt_skb_frag_size(struct sk_buff *skb, unsigned int i)
-{
-	return skb_frag_size(&skb_shinfo(skb)->frags[i]);
 }
 
 unsigned long xnt_virt_to_pfn(const void *p)
@@ -140,34 +77,9 @@ int xnt_skb_linearize(struct sk_buff *skb)
 }
 
 /* Accessors for SkBuff::bounce_zeroed in common/kernel/net/skb.rs. */
-unsigned int xnt_skb_headroom(struct sk_buff *skb)
-{
-	return skb_headroom(skb);
-}
-
-unsigned int xnt_skb_end_offset(struct sk_buff *skb)
-{
-	return skb_end_offset(skb);
-}
-
 void xnt_skb_reserve(struct sk_buff *skb, unsigned int len)
 {
 	skb_reserve(skb, len);
-}
-
-int xnt_skb_gso(struct sk_buff *skb, u16 *size)
-{
-	unsigned int type;
-
-	if (!skb_is_gso(skb))
-		return XNT_GSO_NONE;
-	*size = skb_shinfo(skb)->gso_size;
-	type = skb_shinfo(skb)->gso_type;
-	if (type & SKB_GSO_TCPV4)
-		return XNT_GSO_TCPV4;
-	if (type & SKB_GSO_TCPV6)
-		return XNT_GSO_TCPV6;
-	return XNT_GSO_OTHER;
 }
 
 int xnt_skb_ip_summed(struct sk_buff *skb)
@@ -236,13 +148,6 @@ bool xnt_skb_may_pull(struct sk_buff *skb, unsigned int len)
 	return pskb_may_pull(skb, len);
 }
 
-void xnt_skb_set_gso(struct sk_buff *skb, u16 size, unsigned int type)
-{
-	skb_shinfo(skb)->gso_size = size;
-	skb_shinfo(skb)->gso_type = type;
-	skb_shinfo(skb)->gso_segs = 0;
-}
-
 void xnt_skb_reset_network_header(struct sk_buff *skb)
 {
 	skb_reset_network_header(skb);
@@ -253,73 +158,15 @@ void xnt_skb_set_ip_summed(struct sk_buff *skb, unsigned int ip_summed)
 	skb->ip_summed = ip_summed;
 }
 
-struct xnt_napi {
-	struct napi_struct napi;
-	int (*poll)(const void *ctx, struct napi_struct *napi, int budget);
-	const void *ctx;
-	/* Schedules the NAPI context later (netfront's rx_refill_timer); dies with it. */
-	struct timer_list timer;
-};
-
-static void xnt_napi_timer_fn(struct timer_list *t)
+void xnt_netif_napi_add(struct net_device *dev, struct napi_struct *napi,
+			int (*poll)(struct napi_struct *napi, int budget))
 {
-	struct xnt_napi *n = timer_container_of(n, t, timer);
-
-	napi_schedule(&n->napi);
+	netif_napi_add(dev, napi, poll);
 }
 
-static int xnt_napi_poll(struct napi_struct *napi, int budget)
+void xnt_netif_napi_del(struct napi_struct *napi)
 {
-	struct xnt_napi *n = container_of(napi, struct xnt_napi, napi);
-	const void *ctx = smp_load_acquire(&n->ctx);
-
-	if (unlikely(!ctx)) {
-		napi_complete_done(napi, 0);
-		return 0;
-	}
-	return n->poll(ctx, napi, budget);
-}
-
-struct napi_struct *xnt_napi_new(struct net_device *dev,
-				 int (*poll)(const void *ctx, struct napi_struct *napi,
-					     int budget))
-{
-	struct xnt_napi *n = kzalloc(sizeof(*n), GFP_KERNEL);
-
-	if (!n)
-		return NULL;
-	n->poll = poll;
-	timer_setup(&n->timer, xnt_napi_timer_fn, 0);
-	netif_napi_add(dev, &n->napi, xnt_napi_poll);
-	return &n->napi;
-}
-
-void xnt_napi_schedule_after(struct napi_struct *napi, unsigned int ms)
-{
-	mod_timer(&container_of(napi, struct xnt_napi, napi)->timer, jiffies + msecs_to_jiffies(ms));
-}
-
-void xnt_napi_cancel_timer(struct napi_struct *napi)
-{
-	timer_delete_sync(&container_of(napi, struct xnt_napi, napi)->timer);
-}
-
-void xnt_napi_set_ctx(struct napi_struct *napi, const void *ctx)
-{
-	/* Pairs with the acquire in xnt_napi_poll: the poller is initialised before. */
-	smp_store_release(&container_of(napi, struct xnt_napi, napi)->ctx, ctx);
-}
-
-void xnt_napi_del(struct napi_struct *napi)
-{
-	/* The timer first (it schedules this context), for good: mod_timer does nothing after. */
-	timer_shutdown_sync(&container_of(napi, struct xnt_napi, napi)->timer);
 	netif_napi_del(napi);
-}
-
-void xnt_napi_free(struct napi_struct *napi)
-{
-	kfree(container_of(napi, struct xnt_napi, napi));
 }
 
 void xnt_napi_schedule(struct napi_struct *napi)

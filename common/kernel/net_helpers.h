@@ -14,10 +14,6 @@ struct net_device;
 struct sk_buff;
 struct napi_struct;
 struct page;
-struct device;
-struct xenbus_device;
-struct net_device_ops;
-struct ethtool_ops;
 
 /* `skb->ip_summed` values, as the Rust side sees them. */
 #define XNT_CSUM_NONE		0
@@ -25,23 +21,7 @@ struct ethtool_ops;
 #define XNT_CSUM_COMPLETE	2
 #define XNT_CSUM_PARTIAL	3
 
-/* GSO kinds the netif protocol can carry. */
-#define XNT_GSO_NONE		0
-#define XNT_GSO_TCPV4		1
-#define XNT_GSO_TCPV6		2
-#define XNT_GSO_OTHER		3
-
-/*
- * An Ethernet device with room for `max_queues` queues and `priv_size` bytes of private
- * data (zeroed), with the given ops tables (static, Rust's), the offloads and MTU range of
- * the netif protocol, `parent` as its parent device, carrier off.
- */
-struct net_device *xnt_netdev_alloc(struct device *parent, unsigned int max_queues,
-				    const struct net_device_ops *ops,
-				    const struct ethtool_ops *ethtool_ops, unsigned int priv_size);
 void xnt_netdev_set_mac_locked(struct net_device *dev, const u8 *mac);
-bool xnt_netdev_carrier_ok(struct net_device *dev);
-bool xnt_netdev_running(struct net_device *dev);
 void xnt_netdev_tx_stop(struct net_device *dev, unsigned int queue);
 void xnt_netdev_tx_wake(struct net_device *dev, unsigned int queue);
 bool xnt_netdev_tx_stopped(struct net_device *dev, unsigned int queue);
@@ -50,19 +30,12 @@ void xnt_netdev_tx_disable(struct net_device *dev);
 
 u32 xnt_skb_hash(struct sk_buff *skb);
 /* Accessors for the per-page chunk walk in common/kernel/net/skb.rs. */
-unsigned int xnt_skb_headlen(struct sk_buff *skb);
-unsigned int xnt_skb_nr_frags(struct sk_buff *skb);
 unsigned long xnt_skb_frag_pfn(struct sk_buff *skb, unsigned int i);
-unsigned int xnt_skb_frag_off(struct sk_buff *skb, unsigned int i);
-unsigned int xnt_skb_frag_size(struct sk_buff *skb, unsigned int i);
 unsigned long xnt_virt_to_pfn(const void *p);
 unsigned long xnt_pfn_to_gfn(unsigned long pfn);
 int xnt_skb_linearize(struct sk_buff *skb);
 /* Accessors for SkBuff::bounce_zeroed in common/kernel/net/skb.rs. */
-unsigned int xnt_skb_headroom(struct sk_buff *skb);
-unsigned int xnt_skb_end_offset(struct sk_buff *skb);
 void xnt_skb_reserve(struct sk_buff *skb, unsigned int len);
-int xnt_skb_gso(struct sk_buff *skb, u16 *size);
 int xnt_skb_ip_summed(struct sk_buff *skb);
 /* Neither another reference to the skb (skb_shared) nor to its data (skb_cloned). */
 bool xnt_skb_exclusive(struct sk_buff *skb);
@@ -76,18 +49,12 @@ int xnt_skb_add_page_frag(struct sk_buff *skb, struct page *page, unsigned int o
 			  unsigned int len);
 /* Accessors for SkBuff::finish_rx in common/kernel/net/skb.rs. */
 bool xnt_skb_may_pull(struct sk_buff *skb, unsigned int len);
-void xnt_skb_set_gso(struct sk_buff *skb, u16 size, unsigned int type);
 void xnt_skb_reset_network_header(struct sk_buff *skb);
 void xnt_skb_set_ip_summed(struct sk_buff *skb, unsigned int ip_summed);
 
-struct napi_struct *xnt_napi_new(struct net_device *dev,
-				 int (*poll)(const void *ctx, struct napi_struct *napi,
-					     int budget));
-void xnt_napi_set_ctx(struct napi_struct *napi, const void *ctx);
-void xnt_napi_schedule_after(struct napi_struct *napi, unsigned int ms);
-void xnt_napi_cancel_timer(struct napi_struct *napi);
-void xnt_napi_del(struct napi_struct *napi);
-void xnt_napi_free(struct napi_struct *napi);
+void xnt_netif_napi_add(struct net_device *dev, struct napi_struct *napi,
+			int (*poll)(struct napi_struct *napi, int budget));
+void xnt_netif_napi_del(struct napi_struct *napi);
 void xnt_napi_schedule(struct napi_struct *napi);
 void xnt_napi_gro_receive(struct napi_struct *napi, struct sk_buff *skb);
 

@@ -5,9 +5,9 @@
 //!
 //! # Lifetimes
 //!
-//! The glue's `struct xnt_napi` (the `napi_struct`, the poller's context pointer and the
-//! refill timer) is reference counted on the Rust side (`NapiInner` in an [`Arc`]) and
-//! freed only when the last reference goes, so no handle can reach freed memory. Before
+//! The boxed [`NapiRaw`] (the `napi_struct`, the refill timer and the poller's context
+//! pointer) is reference counted (`NapiInner` in an [`Arc`]) and freed only when the last
+//! reference goes, so no handle can reach freed memory. Before
 //! that, the context is *deleted* once, by whichever comes first: dropping its [`Napi`] (or
 //! a [`NapiBuilder`] never attached), or dropping the [`NetDevice`] it was added to (which
 //! deletes its remaining contexts first, before unregistering and freeing the device).
@@ -20,18 +20,21 @@
 //!
 //! The operations that are valid only inside the context's own poll (`napi_complete_done`,
 //! `napi_alloc_skb`, `napi_gro_receive`) are on [`NapiPoll`], which only the poll
-//! trampoline creates and which cannot leave the poll (borrowed, neither `Send` nor
+//! callback `napi_poll::<P>` creates and which cannot leave the poll (borrowed, neither `Send` nor
 //! `Clone`; `complete_done` consumes it).
 //!
 //! C header: [`include/linux/netdevice.h`](srctree/include/linux/netdevice.h)
 
-use core::ffi::c_void;
+use core::ffi::{c_int, c_void};
 use core::marker::PhantomData;
-use core::ptr::NonNull;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::mem::offset_of;
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 use kernel::prelude::*;
-use kernel::sync::{new_mutex, Arc, Mutex};
+use kernel::sync::{new_mutex, static_lock_class, Arc, Mutex};
+use kernel::time::msecs_to_jiffies;
+use kernel::types::Opaque;
 
 use super::super::bindings;
 use super::super::sync::BhDisabled;
@@ -58,31 +61,127 @@ enum NapiState {
     Deleted,
 }
 
-/// The shared part of a NAPI context: the glue's allocation and its state.
+/// The C side of a NAPI context, boxed at a fixed address: what the NAPI core and the
+/// timer callbacks reach (through `container_of!`).
+#[repr(C)]
+struct NapiRaw {
+    napi: Opaque<bindings::napi_struct>,
+    /// Schedules the context later (netfront's `rx_refill_timer`); dies with it.
+    timer: Opaque<bindings::timer_list>,
+    /// The poller, a `P` of the [`Napi<P>`]; null until [`NapiBuilder::attach`].
+    ctx: AtomicPtr<c_void>,
+}
+
+impl NapiRaw {
+    /// Allocates a context, sets its timer up and adds it to `dev`, disabled, with
+    /// [`napi_poll::<P>`] as poll function. Process context.
+    ///
+    /// # Safety
+    ///
+    /// `dev` is a live, allocated device that deletes the context (see [`Self::delete`])
+    /// before it is freed.
+    unsafe fn new<P: NapiPoller>(dev: *mut bindings::net_device) -> Result<NonNull<Self>> {
+        let raw = KBox::new(
+            NapiRaw {
+                napi: Opaque::zeroed(),
+                timer: Opaque::zeroed(),
+                ctx: AtomicPtr::new(ptr::null_mut()),
+            },
+            GFP_KERNEL,
+        )?;
+        let raw = NonNull::from(KBox::leak(raw));
+        // SAFETY: `raw` is a fresh allocation that stays put until `free`; the timer is
+        // zeroed and not set up yet (`timer_setup` expands to this call, with a static
+        // lockdep class).
+        unsafe {
+            bindings::timer_init_key(
+                Self::timer(raw),
+                Some(napi_timer_fn),
+                0,
+                c"&n->timer".as_char_ptr(),
+                static_lock_class!().as_ptr(),
+            )
+        };
+        // SAFETY: `dev` is live (the caller's requirement); the zeroed `napi_struct` is
+        // not on any list, and stays put until `free`, which runs only after `delete`.
+        unsafe { bindings::xnt_netif_napi_add(dev, Self::napi(raw), Some(napi_poll::<P>)) };
+        Ok(raw)
+    }
+
+    /// The address of the `napi_struct` of `raw` (pointer arithmetic only, so sound for
+    /// any pointer; `Opaque` is `repr(transparent)`).
+    fn napi(raw: NonNull<Self>) -> *mut bindings::napi_struct {
+        raw.as_ptr()
+            .wrapping_byte_add(offset_of!(Self, napi))
+            .cast()
+    }
+
+    /// The address of the `timer_list` of `raw` (as [`Self::napi`]).
+    fn timer(raw: NonNull<Self>) -> *mut bindings::timer_list {
+        raw.as_ptr()
+            .wrapping_byte_add(offset_of!(Self, timer))
+            .cast()
+    }
+
+    /// Deletes the context: shuts the timer down and removes the context from its device.
+    ///
+    /// # Safety
+    ///
+    /// `raw` came from [`Self::new`] and was not deleted yet; its device is still
+    /// allocated and the context disabled. Process context.
+    unsafe fn delete(raw: NonNull<Self>) {
+        // SAFETY: The timer was set up in `new`. The timer first (it schedules this
+        // context), for good: `mod_timer` does nothing after `timer_shutdown_sync`, which
+        // also waits for a running expiry.
+        unsafe { bindings::timer_shutdown_sync(Self::timer(raw)) };
+        // SAFETY: The context is on its live device's list and disabled (the caller's
+        // requirement).
+        unsafe { bindings::xnt_netif_napi_del(Self::napi(raw)) };
+    }
+
+    /// Frees the allocation.
+    ///
+    /// # Safety
+    ///
+    /// `raw` came from [`Self::new`], was deleted, and nothing uses it any more.
+    unsafe fn free(raw: NonNull<Self>) {
+        // SAFETY: `raw` came from `KBox::leak` in `new`; off the device's list, timer
+        // shut down, unused (the caller's requirement). `kfree` is fine in any context.
+        drop(unsafe { KBox::from_raw(raw.as_ptr()) });
+    }
+}
+
+/// The shared part of a NAPI context: the boxed [`NapiRaw`] and its state.
 ///
 /// # Invariants
 ///
-/// `ptr` came from `xnt_napi_new` and is freed only in `drop`, and only if `deleted` is
+/// `ptr` came from [`NapiRaw::new`] and is freed only in `drop`, and only if `deleted` is
 /// set. `state` is the context's [`NapiState`]; while it is not `Deleted` the context is on
 /// its device's list and the device is allocated: [`NetDevice`] deletes the contexts added
 /// to it (through this mutex) before freeing the device. `deleted` is set, under the mutex,
 /// exactly when `state` becomes `Deleted`.
 #[pin_data(PinnedDrop)]
 pub(super) struct NapiInner {
-    ptr: NonNull<bindings::napi_struct>,
+    ptr: NonNull<NapiRaw>,
     #[pin]
     state: Mutex<NapiState>,
     deleted: AtomicBool,
 }
 
-// SAFETY: The `napi_struct` is reached only through the NAPI API, which synchronises itself
-// (atomic state bits, the timer base lock) for the operations any context may call
-// (schedule, timer); enable, disable and delete are serialised by `state`.
+// SAFETY: The `NapiRaw` is reached only through the NAPI and timer API, which synchronise
+// themselves (atomic state bits, the timer base lock) for the operations any context may
+// call (schedule, timer), and its atomic `ctx`; enable, disable and delete are serialised
+// by `state`.
 unsafe impl Send for NapiInner {}
 // SAFETY: As above.
 unsafe impl Sync for NapiInner {}
 
 impl NapiInner {
+    /// The context's `napi_struct`.
+    fn napi(&self) -> *mut bindings::napi_struct {
+        NapiRaw::napi(self.ptr)
+    }
+
     /// `napi_enable` if the context is disabled (not enabled, not deleted). Process context.
     fn enable(&self) {
         let mut st = self.state.lock();
@@ -92,7 +191,7 @@ impl NapiInner {
             // device is freed). The context is disabled, as `napi_enable` requires; it
             // takes the device's instance lock and may sleep (process context, no spinlock
             // held: `state` is a mutex).
-            unsafe { bindings::napi_enable(self.ptr.as_ptr()) };
+            unsafe { bindings::napi_enable(self.napi()) };
             *st = NapiState::Enabled;
         }
     }
@@ -103,7 +202,7 @@ impl NapiInner {
         if *st == NapiState::Enabled {
             // SAFETY: As in `enable`; the context is enabled, so this is not a second
             // `napi_disable` (which would wait forever for `NAPI_STATE_SCHED` to clear).
-            unsafe { bindings::napi_disable(self.ptr.as_ptr()) };
+            unsafe { bindings::napi_disable(self.napi()) };
             *st = NapiState::Disabled;
         }
     }
@@ -118,14 +217,15 @@ impl NapiInner {
             NapiState::Deleted => return,
             NapiState::Enabled => {
                 // SAFETY: As in `disable`.
-                unsafe { bindings::napi_disable(self.ptr.as_ptr()) };
+                unsafe { bindings::napi_disable(self.napi()) };
             }
             NapiState::Disabled => {}
         }
-        // SAFETY: `ptr` is valid, the device allocated (as in `enable`), the context
-        // disabled and not deleted yet; no poll runs any more (`napi_disable` waited for
-        // it and `NAPI_STATE_SCHED` stays set), so the poller's context may go after this.
-        unsafe { bindings::xnt_napi_del(self.ptr.as_ptr()) };
+        // SAFETY: `ptr` came from `NapiRaw::new`, the device is allocated (as in
+        // `enable`), the context disabled and not deleted yet; no poll runs any more
+        // (`napi_disable` waited for it and `NAPI_STATE_SCHED` stays set), so the
+        // poller's context may go after this.
+        unsafe { NapiRaw::delete(self.ptr) };
         *st = NapiState::Deleted;
         self.deleted.store(true, Ordering::Release);
     }
@@ -139,9 +239,8 @@ impl PinnedDrop for NapiInner {
         // cannot), leaking the context is safer than freeing a listed one.
         if self.deleted.load(Ordering::Acquire) {
             // SAFETY: Deleted (off the device's list, timer shut down, no poll running)
-            // and this is the last reference, so nothing uses `ptr` any more. `kfree` is
-            // fine in any context.
-            unsafe { bindings::xnt_napi_free(self.ptr.as_ptr()) };
+            // and this is the last reference, so nothing uses `ptr` any more.
+            unsafe { NapiRaw::free(self.ptr) };
         }
     }
 }
@@ -154,7 +253,7 @@ impl PinnedDrop for NapiInner {
 /// # Invariants
 ///
 /// `inner` is on the device's list of contexts. When `ctx` is set (always, outside a
-/// [`NapiBuilder`]) the glue's context pointer is `Arc::as_ptr(ctx)`, and it stays set
+/// [`NapiBuilder`]) the [`NapiRaw`]'s `ctx` is `Arc::as_ptr(ctx)`, and it stays set
 /// until `drop` deleted the context.
 pub struct Napi<P: NapiPoller> {
     inner: Arc<NapiInner>,
@@ -181,8 +280,7 @@ impl<P: NapiPoller> NapiBuilder<P> {
         // SAFETY: `dev` is a valid, allocated device. It is freed only by
         // `NetDevice::drop`, which deletes this context first: it is on `dev.napis` below,
         // or deleted here on failure.
-        let p = unsafe { bindings::xnt_napi_new(dev.ptr.as_ptr(), Some(napi_trampoline::<P>)) };
-        let ptr = NonNull::new(p).ok_or(ENOMEM)?;
+        let ptr = unsafe { NapiRaw::new::<P>(dev.ptr.as_ptr()) }?;
         let inner = match Arc::pin_init(
             pin_init!(NapiInner {
                 ptr,
@@ -196,8 +294,8 @@ impl<P: NapiPoller> NapiBuilder<P> {
                 // SAFETY: `ptr` was just added to the live `dev`, never enabled, and
                 // nothing else knows it: delete it and free it, once.
                 unsafe {
-                    bindings::xnt_napi_del(ptr.as_ptr());
-                    bindings::xnt_napi_free(ptr.as_ptr());
+                    NapiRaw::delete(ptr);
+                    NapiRaw::free(ptr);
                 }
                 return Err(e);
             }
@@ -217,10 +315,13 @@ impl<P: NapiPoller> NapiBuilder<P> {
     /// Sets the poller, once: consumes the builder.
     pub fn attach(self, ctx: Arc<P>) -> Napi<P> {
         let mut napi = self.0;
-        // SAFETY: Valid context (`Napi` invariant); the glue publishes the pointer with
-        // release ordering, and it stays valid while polls can run: the `Napi` keeps the
-        // `Arc` until its drop deleted the context, and is never re-attached.
-        unsafe { bindings::xnt_napi_set_ctx(napi.inner.ptr.as_ptr(), Arc::as_ptr(&ctx).cast()) };
+        // SAFETY: `ptr` is live while the `Arc` is held (`NapiInner` invariant).
+        let raw = unsafe { napi.inner.ptr.as_ref() };
+        // Release: pairs with the acquire in `napi_poll`, so a poll that sees the pointer
+        // sees the poller initialised. It stays valid while polls can run: the `Napi`
+        // keeps the `Arc` until its drop deleted the context, and is never re-attached.
+        raw.ctx
+            .store(Arc::as_ptr(&ctx).cast_mut().cast(), Ordering::Release);
         napi.ctx = Some(ctx);
         napi
     }
@@ -274,9 +375,9 @@ impl NapiHandle {
         // SAFETY: `ptr` is valid while the `Arc` is held (`NapiInner` invariant).
         // `napi_schedule_prep` only updates the state bits atomically; it queues the
         // context only if it was enabled and not scheduled, and an enabled context is on a
-        // live device with its poller attached or the glue's null-context check.
+        // live device with its poller attached or `napi_poll`'s null-context check.
         // `xnt_napi_schedule` disables bottom halves around it in process context.
-        unsafe { bindings::xnt_napi_schedule(self.0.ptr.as_ptr()) };
+        unsafe { bindings::xnt_napi_schedule(self.0.napi()) };
     }
 
     /// Schedules the context `ms` milliseconds from now, from its own timer (`mod_timer`;
@@ -284,10 +385,18 @@ impl NapiHandle {
     /// context shuts it down first (`timer_shutdown_sync`), after which this does nothing.
     /// Any context.
     pub fn schedule_after(&self, ms: u32) {
+        // SAFETY: `jiffies` is the kernel's tick counter, always readable; `volatile` in
+        // C, so read as such.
+        let now = unsafe { ptr::read_volatile(&raw const bindings::jiffies) };
         // SAFETY: `ptr` is valid while the `Arc` is held; the timer was set up with the
         // context and `mod_timer` on a shut-down timer is silently ignored. The expiry only
         // calls `napi_schedule` (see `schedule`).
-        unsafe { bindings::xnt_napi_schedule_after(self.0.ptr.as_ptr(), ms) };
+        unsafe {
+            bindings::mod_timer(
+                NapiRaw::timer(self.0.ptr),
+                now.wrapping_add(msecs_to_jiffies(ms)),
+            )
+        };
     }
 
     /// Stops the timer of [`NapiHandle::schedule_after`] and waits for a running expiry
@@ -296,14 +405,14 @@ impl NapiHandle {
     pub fn cancel_timer(&self) {
         // SAFETY: `ptr` is valid while the `Arc` is held; the timer was set up with the
         // context (`timer_delete_sync` on a shut-down timer returns at once).
-        unsafe { bindings::xnt_napi_cancel_timer(self.0.ptr.as_ptr()) };
+        unsafe { bindings::timer_delete_sync(NapiRaw::timer(self.0.ptr)) };
     }
 }
 
 /// The operations valid only inside one poll of a NAPI context: created by the poll
-/// trampoline for one [`NapiPoller::poll`] call and unable to leave it (it borrows the
-/// call, is neither `Send` nor `Clone`, and [`NapiPoll::complete_done`] consumes it, as
-/// the context may be polled elsewhere once it completed).
+/// callback `napi_poll::<P>` for one [`NapiPoller::poll`] call and unable to leave it (it
+/// borrows the call, is neither `Send` nor `Clone`, and [`NapiPoll::complete_done`] consumes
+/// it, as the context may be polled elsewhere once it completed).
 ///
 /// # Invariants
 ///
@@ -347,21 +456,35 @@ impl NapiPoll<'_> {
     }
 }
 
+/// The poll function of a context made by [`NapiRaw::new::<P>`] (NAPI poll context).
+///
 /// # Safety
 ///
-/// `ctx` is the pointer set by [`NapiBuilder::attach`], `napi` the context it was set on,
-/// being polled; the `Napi` keeps `ctx` alive while polls can run (it deletes the context
-/// before releasing it).
-unsafe extern "C" fn napi_trampoline<P: NapiPoller>(
-    ctx: *const c_void,
+/// `napi` is the `napi` field of a live [`NapiRaw`] from `NapiRaw::new::<P>`, being
+/// polled; its `ctx` is null or the `P` set by [`NapiBuilder::attach`], which the `Napi`
+/// keeps alive while polls can run (it deletes the context before releasing it).
+unsafe extern "C" fn napi_poll<P: NapiPoller>(
     napi: *mut bindings::napi_struct,
-    budget: i32,
-) -> i32 {
-    // SAFETY: Per the safety requirement `ctx` points to a live `P`.
-    let poller = unsafe { &*ctx.cast::<P>() };
+    budget: c_int,
+) -> c_int {
     let Some(ptr) = NonNull::new(napi) else {
         return 0;
     };
+    // SAFETY: Per the safety requirement `napi` is the `napi` field of a live `NapiRaw`
+    // (`Opaque` is `repr(transparent)`).
+    let raw = unsafe {
+        kernel::container_of!(napi.cast::<Opaque<bindings::napi_struct>>(), NapiRaw, napi)
+    };
+    // SAFETY: `raw` is live (see above). Acquire: pairs with the release in `attach`.
+    let ctx = unsafe { (*raw).ctx.load(Ordering::Acquire) };
+    if ctx.is_null() {
+        // Enabled before `attach`: completes at once with no work.
+        // SAFETY: The context is being polled by us (the safety requirement).
+        unsafe { bindings::napi_complete_done(napi, 0) };
+        return 0;
+    }
+    // SAFETY: Per the safety requirement a non-null `ctx` points to a live `P`.
+    let poller = unsafe { &*ctx.cast_const().cast::<P>() };
     // SAFETY: NAPI polls run in the `NET_RX` softirq, in `local_bh_disable` sections
     // (threaded NAPI, busy polling) or under netpoll with hard IRQs off, never in hard-IRQ
     // context; the token does not outlive this call.
@@ -375,4 +498,24 @@ unsafe extern "C" fn napi_trampoline<P: NapiPoller>(
         budget,
         bh,
     )
+}
+
+/// The expiry of a [`NapiRaw`]'s timer (timer softirq): schedules the context.
+///
+/// # Safety
+///
+/// `timer` is the `timer` field of a live [`NapiRaw`], set up by [`NapiRaw::new`]; the
+/// allocation is freed only after `timer_shutdown_sync` waited for this expiry.
+unsafe extern "C" fn napi_timer_fn(timer: *mut bindings::timer_list) {
+    // SAFETY: Per the safety requirement `timer` is the `timer` field of a live `NapiRaw`
+    // (`Opaque` is `repr(transparent)`).
+    let raw = unsafe {
+        kernel::container_of!(timer.cast::<Opaque<bindings::timer_list>>(), NapiRaw, timer)
+    };
+    let napi = raw.wrapping_byte_add(offset_of!(NapiRaw, napi)).cast();
+    // SAFETY: `napi` is the live `NapiRaw`'s context: it was added before the timer could
+    // be armed (`mod_timer` needs a `NapiHandle`) and is deleted only after the timer was
+    // shut down. Not in task context, so this is `napi_schedule` (see
+    // `NapiHandle::schedule`).
+    unsafe { bindings::xnt_napi_schedule(napi) };
 }

@@ -29,6 +29,21 @@ const NETIF_F_IP_CSUM: u64 = 1 << bindings::NETIF_F_IP_CSUM_BIT;
 const NETIF_F_IPV6_CSUM: u64 = 1 << bindings::NETIF_F_IPV6_CSUM_BIT;
 const NETIF_F_TSO: u64 = 1 << bindings::NETIF_F_TSO_BIT;
 const NETIF_F_TSO6: u64 = 1 << bindings::NETIF_F_TSO6_BIT;
+const NETIF_F_GSO_ROBUST: u64 = 1 << bindings::NETIF_F_GSO_ROBUST_BIT;
+const NETIF_F_RXCSUM: u64 = 1 << bindings::NETIF_F_RXCSUM_BIT;
+
+/// `test_bit(bit, &dev->state)`, as `netif_running` and `netif_carrier_ok` do: one
+/// volatile read of the word the core changes with atomic bit operations.
+///
+/// # Safety
+///
+/// `dev` is an allocated device.
+unsafe fn state_bit(dev: *mut bindings::net_device, bit: u32) -> bool {
+    // SAFETY: An allocated device (the caller's requirement); `state` is read once,
+    // volatile, as `test_bit` reads it while other CPUs change it atomically.
+    let state = unsafe { (&raw const (*dev).state).read_volatile() };
+    state & (1 << bit) != 0
+}
 
 /// Length of one ethtool statistics name, including its NUL.
 pub const STAT_NAME_LEN: usize = bindings::ETH_GSTRING_LEN as usize;
@@ -252,7 +267,7 @@ enum Registration {
 ///
 /// # Invariants
 ///
-/// `ptr` came from `xnt_netdev_alloc*` with `NetDevice<T>`'s ops tables and a [`NetDevPriv`]
+/// `ptr` came from [`NetDevice::new`] or [`NetDevice::new_backend`] with `NetDevice<T>`'s ops tables and a [`NetDevPriv`]
 /// private area, and is freed in `drop` (after deleting every NAPI context in `napis`,
 /// unregistering it if `reg` is `Registered`, and killing `shared`, see [`NetDevRef`]);
 /// `shared.ptr` is `ptr`. When `ctx` is set, the private area's context pointer is
@@ -301,8 +316,8 @@ impl<T: NetDriver> NetDevice<T> {
         ..pin_init::zeroed()
     };
 
-    /// The size of the private area `xnt_netdev_alloc*` allocates.
-    const PRIV_SIZE: u32 = core::mem::size_of::<NetDevPriv>() as u32;
+    /// The size of the private area [`Self::new`] and [`Self::new_backend`] allocate.
+    const PRIV_SIZE: c_int = core::mem::size_of::<NetDevPriv>() as c_int;
 
     /// The ops tables, `'static` (the constants are promoted: the annotation makes the
     /// compiler check it, where a coercion to a raw pointer would take a temporary's
@@ -321,21 +336,22 @@ impl<T: NetDriver> NetDevice<T> {
         max_queues: u32,
         driver_name: &'static CStr,
     ) -> Result<Self> {
-        let (ops, ethtool_ops) = Self::ops();
-        // SAFETY: `parent` is a live xenbus device that outlives the netdev (freed in
-        // remove); the ops tables are static.
-        let p = unsafe {
-            bindings::xnt_netdev_alloc(
-                parent.as_device_ptr(),
-                max_queues,
-                ops,
-                ethtool_ops,
-                Self::PRIV_SIZE,
-            )
-        };
-        // SAFETY: `p` is null or a device just allocated with this type's tables and
-        // private area size, never registered, known to nothing else.
-        unsafe { Self::from_raw(p, driver_name) }
+        // SAFETY: Exported, process context; `alloc_etherdev_mq` expands to this call.
+        let p = unsafe { bindings::alloc_etherdev_mqs(Self::PRIV_SIZE, max_queues, max_queues) };
+        if p.is_null() {
+            return Err(ENOMEM);
+        }
+        let hw = NETIF_F_IP_CSUM | NETIF_F_SG | NETIF_F_IPV6_CSUM | NETIF_F_TSO | NETIF_F_TSO6;
+        let max_mtu = bindings::XEN_NETIF_MAX_TX_SIZE;
+        // SAFETY: `p` is a device just allocated with this type's private area size, never
+        // registered, known to nothing else; `parent` is a live device that outlives the
+        // netdev (freed in remove).
+        unsafe {
+            Self::set_up(p, hw, NETIF_F_RXCSUM | NETIF_F_GSO_ROBUST | hw, max_mtu);
+            bindings::netif_set_tso_max_size(p, max_mtu - bindings::XNT_MAX_TCP_HEADER);
+            Self::set_parent(p, parent);
+            Self::from_raw(p, driver_name)
+        }
     }
 
     /// Allocates a backend `vif` device named `name` (for example `vif5.0`): MAC
@@ -348,30 +364,84 @@ impl<T: NetDriver> NetDevice<T> {
         driver_name: &'static CStr,
         name: &CStr,
     ) -> Result<Self> {
-        let (ops, ethtool_ops) = Self::ops();
-        // SAFETY: As in `new`; `name` is NUL-terminated and copied by `alloc_netdev_mq`.
+        const DUMMY_ADDR: [u8; 6] = [0xfe, 0xff, 0xff, 0xff, 0xff, 0xff];
+        // SAFETY: Exported, process context; `name` is NUL-terminated and copied.
+        // `alloc_netdev_mq` expands to this call.
         let p = unsafe {
-            bindings::xnt_netdev_alloc_backend(
-                parent.as_device_ptr(),
-                max_queues,
-                ops,
-                ethtool_ops,
+            bindings::alloc_netdev_mqs(
                 Self::PRIV_SIZE,
                 name.as_char_ptr(),
+                bindings::NET_NAME_UNKNOWN as u8,
+                Some(bindings::ether_setup),
+                max_queues,
+                max_queues,
             )
         };
-        // SAFETY: `p` is null or a device just allocated with this type's tables and
-        // private area size, never registered, known to nothing else.
-        unsafe { Self::from_raw(p, driver_name) }
+        if p.is_null() {
+            return Err(ENOMEM);
+        }
+        let hw = NETIF_F_SG | NETIF_F_IP_CSUM | NETIF_F_IPV6_CSUM | NETIF_F_TSO | NETIF_F_TSO6;
+        let max_mtu = bindings::ETH_MAX_MTU - bindings::VLAN_ETH_HLEN;
+        let sharing = bindings::netdev_priv_flags_IFF_TX_SKB_SHARING as kernel::ffi::c_ulong;
+        type PrivFlags = bindings::net_device__bindgen_ty_1__bindgen_ty_1;
+        // SAFETY: As in `new`. `priv_flags` is a bit field of the anonymous half of a
+        // `struct_group` union, read and written with bindgen's raw accessors. Cleared
+        // `IFF_TX_SKB_SHARING`: `ndo_start_xmit` queues each skb on the guest-RX backlog
+        // (list links and `skb->cb`), so the same skb handed over twice (pktgen
+        // `clone_skb`/burst) would be queued twice. `DUMMY_ADDR` holds the 6 bytes
+        // `eth_hw_addr_set` copies; nothing else reaches the device, as RTNL would ensure.
+        unsafe {
+            Self::set_up(p, hw, hw | NETIF_F_RXCSUM, max_mtu);
+            (*p).tx_queue_len = 32;
+            let flags = &raw mut (*p).__bindgen_anon_1.__bindgen_anon_1;
+            PrivFlags::set_priv_flags_raw(flags, PrivFlags::priv_flags_raw(flags) & !sharing);
+            bindings::xnt_netdev_set_mac_locked(p, DUMMY_ADDR.as_ptr());
+            Self::set_parent(p, parent);
+            Self::from_raw(p, driver_name)
+        }
     }
 
-    /// Takes ownership of a device fresh from `xnt_netdev_alloc*` (`ENOMEM` if null) and
+    /// Sets the fields both kinds of device share: the ops tables, the offloads, the MTU
+    /// range.
+    ///
+    /// # Safety
+    ///
+    /// `p` is a device fresh from `alloc_*_mqs`, never registered, that nothing else uses.
+    unsafe fn set_up(p: *mut bindings::net_device, hw_features: u64, features: u64, max_mtu: u32) {
+        let (ops, ethtool_ops) = Self::ops();
+        // SAFETY: `p` is a fresh device nothing else uses (the safety requirement); plain
+        // fields. The ops tables are static.
+        unsafe {
+            (*p).netdev_ops = ops;
+            (*p).ethtool_ops = ethtool_ops;
+            (*p).hw_features = hw_features;
+            (*p).features = features;
+            (*p).min_mtu = bindings::ETH_MIN_MTU;
+            (*p).max_mtu = max_mtu;
+        }
+    }
+
+    /// `SET_NETDEV_DEV(p, parent)` and carrier off, the last steps of the set-up.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Self::set_up`]; `parent` outlives the device (freed in remove).
+    unsafe fn set_parent(p: *mut bindings::net_device, parent: &super::super::xenbus::Device) {
+        // SAFETY: `p` is a fresh device nothing else uses (the safety requirement);
+        // `dev.parent` is a plain field (its offset is checked in `layout.rs`).
+        unsafe {
+            (*p).dev.parent = parent.as_device_ptr();
+            bindings::netif_carrier_off(p);
+        }
+    }
+
+    /// Takes ownership of a device fresh from [`Self::new`] / [`Self::new_backend`] and
     /// sets up its private area, freeing it if the shared part of its handles cannot be
     /// allocated.
     ///
     /// # Safety
     ///
-    /// `p` is null or a device allocated by `xnt_netdev_alloc*` with [`Self::NETDEV_OPS`],
+    /// `p` is null or a device allocated by `alloc_*_mqs` with [`Self::NETDEV_OPS`],
     /// [`Self::ETHTOOL_OPS`] and [`Self::PRIV_SIZE`], never registered, that nothing else
     /// uses or frees.
     unsafe fn from_raw(p: *mut bindings::net_device, driver_name: &'static CStr) -> Result<Self> {
@@ -741,9 +811,10 @@ impl NetDevRef {
 
     /// Whether the carrier is on (`false` once the device is gone). Any context.
     pub fn carrier_ok(&self) -> bool {
-        // SAFETY: Allocated device (`LiveDev`); a bit test.
-        self.live()
-            .is_some_and(|d| unsafe { bindings::xnt_netdev_carrier_ok(d.raw()) })
+        // SAFETY: Allocated device (`LiveDev`).
+        self.live().is_some_and(|d| !unsafe {
+            state_bit(d.raw(), bindings::netdev_state_t___LINK_STATE_NOCARRIER)
+        })
     }
 
     /// Whether the device is up (`netif_running`: `__LINK_STATE_START`, which the core sets
@@ -752,9 +823,10 @@ impl NetDevRef {
     /// of that moment, which an open or close in progress may change right after). `false`
     /// once the device is gone.
     pub fn is_running(&self) -> bool {
-        // SAFETY: Allocated device (`LiveDev`); a bit test.
-        self.live()
-            .is_some_and(|d| unsafe { bindings::xnt_netdev_running(d.raw()) })
+        // SAFETY: Allocated device (`LiveDev`).
+        self.live().is_some_and(|d| unsafe {
+            state_bit(d.raw(), bindings::netdev_state_t___LINK_STATE_START)
+        })
     }
 
     /// Stops TX queue `q`; does nothing if the device has no queue `q` or is gone. Any

@@ -269,41 +269,51 @@ impl SkBuff {
     /// fragment, as (first frame, offset from that frame's start, length); stops at the
     /// first `Break` and returns it. The one walk over the skb's layout that
     /// [`Self::for_each_chunk`], [`Self::chunk_count`] and `chunk_pfn` split per page.
+    ///
+    /// `EINVAL` (warned once), before `f` is called at all, if the skb claims more fragments
+    /// than `frags` holds (`nr_frags > MAX_SKB_FRAGS`): a corrupt skb, not walked.
     fn try_for_each_piece<B>(
         &self,
         mut f: impl FnMut(usize, u32, u32) -> ControlFlow<B>,
-    ) -> ControlFlow<B> {
+    ) -> Result<ControlFlow<B>> {
         let skb = self.raw();
+        // SAFETY: Valid skb.
+        let nr_frags = u32::from(unsafe { (*skb_shinfo(skb)).nr_frags });
+        if nr_frags > bindings::MAX_SKB_FRAGS {
+            kernel::pr_warn_once!("skb with {} fragments (corrupt nr_frags)\n", nr_frags);
+            return Err(EINVAL);
+        }
         // SAFETY: Valid skb; `data` is a plain field.
-        let (data, headlen) = unsafe { ((*skb).data.cast(), bindings::xnt_skb_headlen(skb)) };
+        let (data, headlen) = unsafe { ((*skb).data.cast(), skb_headlen(skb)) };
         // SAFETY: `data` points into the skb's linear area, which is in the kernel's direct
         // map (`virt_to_page` is valid for it).
         let pfn = unsafe { bindings::xnt_virt_to_pfn(data) };
-        f(pfn, offset_in_page(data), headlen)?;
-        // SAFETY: Valid skb.
-        let nr_frags = unsafe { bindings::xnt_skb_nr_frags(skb) };
-        for i in 0..nr_frags {
-            // SAFETY: Valid skb; `i` is below its `nr_frags`, so `frags[i]` is a fragment.
-            let (pfn, off, size) = unsafe {
-                (
-                    bindings::xnt_skb_frag_pfn(skb, i),
-                    bindings::xnt_skb_frag_off(skb, i),
-                    bindings::xnt_skb_frag_size(skb, i),
-                )
-            };
-            f(pfn, off, size)?;
+        if let ControlFlow::Break(b) = f(pfn, offset_in_page(data), headlen) {
+            return Ok(ControlFlow::Break(b));
         }
-        ControlFlow::Continue(())
+        for i in 0..nr_frags {
+            // SAFETY: Valid skb; `i` is below its `nr_frags`, checked above to be at most
+            // `MAX_SKB_FRAGS` (the length of `frags`), so `frags[i]` is a fragment: in
+            // bounds for the C read too.
+            let (pfn, piece) = unsafe { (bindings::xnt_skb_frag_pfn(skb, i), skb_frag(skb, i)) };
+            let Some((off, size)) = piece else {
+                return Err(EINVAL);
+            };
+            if let ControlFlow::Break(b) = f(pfn, off, size) {
+                return Ok(ControlFlow::Break(b));
+            }
+        }
+        Ok(ControlFlow::Continue(()))
     }
 
     /// Calls `emit` with each per-page chunk of the packet data, in order: the linear area,
     /// then each fragment (the walk of [`Self::chunks`]); stops at, and returns, the first
-    /// error of `emit`.
+    /// error of `emit`. `EINVAL` for a corrupt skb (see `try_for_each_piece`).
     pub(crate) fn for_each_chunk(&self, emit: &mut impl FnMut(Chunk) -> Result) -> Result {
         match self.try_for_each_piece(|pfn, off, len| match add_chunks(pfn, off, len, emit) {
             Ok(()) => ControlFlow::Continue(()),
             Err(e) => ControlFlow::Break(e),
-        }) {
+        })? {
             ControlFlow::Continue(()) => Ok(()),
             ControlFlow::Break(e) => Err(e),
         }
@@ -311,17 +321,18 @@ impl SkBuff {
 
     /// How many chunks [`Self::chunks`] splits the packet into, from the offsets and lengths
     /// alone (no array, no grant-frame lookups): lets a caller choose its path before the
-    /// walk.
-    pub fn chunk_count(&self) -> usize {
+    /// walk. `EINVAL` for a corrupt skb (see `try_for_each_piece`).
+    pub fn chunk_count(&self) -> Result<usize> {
         let mut n = 0;
         let _ = self.try_for_each_piece::<()>(|_, off, len| {
             n += page_chunks(off, len) as usize;
             ControlFlow::Continue(())
-        });
-        n
+        })?;
+        Ok(n)
     }
 
-    /// The frame holding chunk `index` of [`Self::chunks`]; `None` if there is no such chunk.
+    /// The frame holding chunk `index` of [`Self::chunks`]; `None` if there is no such chunk
+    /// (or the skb is corrupt, see `try_for_each_piece`).
     fn chunk_pfn(&self, index: usize) -> Option<usize> {
         let mut index = index;
         match self.try_for_each_piece(|pfn, off, len| {
@@ -330,8 +341,8 @@ impl SkBuff {
                 None => ControlFlow::Continue(()),
             }
         }) {
-            ControlFlow::Break(found) => Some(found),
-            ControlFlow::Continue(()) => None,
+            Ok(ControlFlow::Break(found)) => Some(found),
+            Ok(ControlFlow::Continue(())) | Err(_) => None,
         }
     }
 
@@ -367,7 +378,7 @@ impl SkBuff {
             return Err(EBUSY);
         }
         // SAFETY: Valid skb.
-        if len > unsafe { bindings::xnt_skb_tailroom(self.raw()) } {
+        if len > unsafe { skb_tailroom(self.raw()) } {
             return Err(ENOSPC);
         }
         // SAFETY: Valid skb, exclusively ours with its data (checked above), with at least
@@ -472,16 +483,16 @@ impl SkBuff {
         // SAFETY: Valid skb.
         let (headroom, end_offset, len, headlen) = unsafe {
             (
-                bindings::xnt_skb_headroom(skb),
-                bindings::xnt_skb_end_offset(skb),
+                skb_headroom(skb),
+                skb_end_offset(skb),
                 (*skb).len,
-                bindings::xnt_skb_headlen(skb),
+                skb_headlen(skb),
             )
         };
         // `skb->data_len`: the bytes in fragments.
         let data_len = len.checked_sub(headlen)?;
-        // `ALIGN(skb_end_offset(skb) + skb->data_len, XEN_PAGE_SIZE)` (the glue asserts
-        // `PAGE_SIZE == XEN_PAGE_SIZE`).
+        // `ALIGN(skb_end_offset(skb) + skb->data_len, XEN_PAGE_SIZE)` (`common/kernel/mod.rs`
+        // asserts `PAGE_SIZE == XEN_PAGE_SIZE`).
         let size = end_offset
             .checked_add(data_len)?
             .checked_next_multiple_of(PAGE_SIZE as u32)?;
@@ -502,7 +513,7 @@ impl SkBuff {
         let new = SkBuff(NonNull::new(raw)?);
         let n = new.raw();
         // SAFETY: `n` is a valid skb, ours alone; `head` is a plain field.
-        let (head, room) = unsafe { ((*n).head.cast(), bindings::xnt_skb_end_offset(n)) };
+        let (head, room) = unsafe { ((*n).head.cast(), skb_end_offset(n)) };
         if offset_in_page(head) != 0 {
             kernel::pr_warn_once!("misaligned skb allocated\n");
             return None;
@@ -535,13 +546,20 @@ impl SkBuff {
 
     /// The packet's GSO request, if any.
     pub fn gso(&self) -> Option<Gso> {
-        let mut size = 0u16;
-        // SAFETY: Valid skb; `size` is a valid out parameter.
-        match unsafe { bindings::xnt_skb_gso(self.raw(), &mut size) } as u32 {
-            bindings::XNT_GSO_NONE => None,
-            bindings::XNT_GSO_TCPV4 => Some(Gso::TcpV4(size)),
-            bindings::XNT_GSO_TCPV6 => Some(Gso::TcpV6(size)),
-            _ => Some(Gso::Other),
+        // SAFETY: Valid skb; plain fields of its shared info.
+        let (size, ty) = unsafe {
+            let sh = skb_shinfo(self.raw());
+            ((*sh).gso_size, (*sh).gso_type)
+        };
+        // `skb_is_gso`: a GSO size.
+        if size == 0 {
+            None
+        } else if ty & bindings::SKB_GSO_TCPV4 as u32 != 0 {
+            Some(Gso::TcpV4(size))
+        } else if ty & bindings::SKB_GSO_TCPV6 as u32 != 0 {
+            Some(Gso::TcpV6(size))
+        } else {
+            Some(Gso::Other)
         }
     }
 
@@ -650,8 +668,14 @@ impl SkBuff {
             _ => None,
         };
         if let Some((t, size)) = gso_type {
-            // SAFETY: Valid skb, exclusively ours.
-            unsafe { bindings::xnt_skb_set_gso(skb, size, (t | bindings::SKB_GSO_DODGY) as u32) };
+            // SAFETY: Valid skb, exclusively ours: nothing else accesses its shared info's
+            // plain fields.
+            unsafe {
+                let sh = skb_shinfo(skb);
+                (*sh).gso_size = size;
+                (*sh).gso_type = (t | bindings::SKB_GSO_DODGY) as u32;
+                (*sh).gso_segs = 0;
+            }
         }
         // SAFETY: Valid skb, exclusively ours, with `ETH_HLEN` bytes of linear data (pulled
         // above); `live` is an allocated device. `protocol_ptr` is the address of the plain
@@ -694,4 +718,84 @@ impl Drop for SkBuff {
         // SAFETY: We own this reference and give it up exactly once.
         unsafe { bindings::xnt_skb_free(self.raw()) };
     }
+}
+
+// The static inline skb accessors whose bodies are plain field reads, on the kernel
+// crate's `sk_buff` and `skb_shared_info` (the offsets are checked in `layout.rs`).
+
+/// `skb_headlen`: the bytes in the linear area (`len - data_len`, wrapping as in C).
+///
+/// # Safety
+///
+/// `skb` points to a live skb.
+unsafe fn skb_headlen(skb: *mut bindings::sk_buff) -> u32 {
+    // SAFETY: A live skb (the caller's requirement); plain fields.
+    unsafe { (*skb).len.wrapping_sub((*skb).data_len) }
+}
+
+/// `skb_headroom`: the bytes between `head` and `data`.
+///
+/// # Safety
+///
+/// `skb` points to a live skb.
+unsafe fn skb_headroom(skb: *mut bindings::sk_buff) -> u32 {
+    // SAFETY: A live skb (the caller's requirement); plain fields.
+    let (data, head) = unsafe { ((*skb).data, (*skb).head) };
+    data.addr().wrapping_sub(head.addr()) as u32
+}
+
+/// `skb_end_offset`: `end`, which is an offset from `head` on 64-bit kernels
+/// (`NET_SKBUFF_DATA_USES_OFFSET`; where it is a pointer, this does not compile).
+///
+/// # Safety
+///
+/// `skb` points to a live skb.
+unsafe fn skb_end_offset(skb: *mut bindings::sk_buff) -> u32 {
+    // SAFETY: A live skb (the caller's requirement); a plain field.
+    unsafe { (*skb).end }
+}
+
+/// `skb_tailroom`: the bytes between `tail` and `end` (both offsets from `head` on 64-bit
+/// kernels, see [`skb_end_offset`]), none if the skb has fragments (`skb_is_nonlinear`).
+///
+/// # Safety
+///
+/// `skb` points to a live skb.
+#[cfg(xnt_backend)]
+unsafe fn skb_tailroom(skb: *mut bindings::sk_buff) -> u32 {
+    // SAFETY: A live skb (the caller's requirement); plain fields.
+    let (data_len, tail, end): (u32, u32, u32) =
+        unsafe { ((*skb).data_len, (*skb).tail, (*skb).end) };
+    if data_len != 0 {
+        0
+    } else {
+        end.wrapping_sub(tail)
+    }
+}
+
+/// `skb_shinfo`: the shared info, `end` bytes past `head`.
+///
+/// # Safety
+///
+/// `skb` points to a live skb.
+unsafe fn skb_shinfo(skb: *mut bindings::sk_buff) -> *mut bindings::skb_shared_info {
+    // SAFETY: A live skb (the caller's requirement); a plain field.
+    let head = unsafe { (*skb).head };
+    // SAFETY: As above.
+    head.wrapping_add(unsafe { skb_end_offset(skb) } as usize)
+        .cast()
+}
+
+/// `skb_frag_off` and `skb_frag_size` of fragment `i`; `None` (no panic) if `i` is not an
+/// index of `frags`.
+///
+/// # Safety
+///
+/// `skb` points to a live skb with more than `i` fragments.
+unsafe fn skb_frag(skb: *mut bindings::sk_buff, i: u32) -> Option<(u32, u32)> {
+    // SAFETY: A live skb (the caller's requirement): its shared info is valid, and no one
+    // writes its fragment array while the skb's owner walks it.
+    let frags = unsafe { &(*skb_shinfo(skb)).frags };
+    let frag = frags.get(usize::try_from(i).ok()?)?;
+    Some((frag.offset, frag.len))
 }
