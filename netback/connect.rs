@@ -159,6 +159,17 @@ impl Netback {
             }
         }
 
+        // The control ring before the queues, as C's `connect()` (its requests check
+        // mapping entries against the connection's queue count, known now).
+        match crate::hash::connect(dev, shared, num) {
+            Ok(ctrl) => st.ctrl = ctrl,
+            Err(e) => {
+                // C reports twice too: the specific error, then this.
+                dev.fatal(e, format_args!("connecting control ring"));
+                return Err(e);
+            }
+        }
+
         let layout = QueueLayout::for_queues(num);
         // Room for every queue's runtime now, so that a queue whose NAPI `connect_queue`
         // enabled is always in `runtime` (`disconnect` disables NAPI for those only).
@@ -384,10 +395,18 @@ impl Netback {
         // 7. `ndo_start_xmit` stops picking queues; what it queued meanwhile is dropped
         //    (`rx_ready` false in `drop_connection`, which also purges the backlog).
         self.vif.num_queues.store(0, Ordering::Release);
-        // 8. Last the rings: nothing above touches them any more (C:
+        // 8. The rings: nothing above touches them any more (C:
         //    `xenvif_unmap_frontend_data_rings()` last in `xenvif_disconnect_queue()`).
         for q in self.vif.queues.iter() {
             q.drop_connection();
         }
+        // 9. Last the control ring, as C's `backend_disconnect()` calls
+        //    `xenvif_disconnect_ctrl()` after the data path: its worker stops, then its
+        //    channel is unbound, then the ring unmapped (`CtrlRuntime`'s drop).
+        st.ctrl = None;
+        // 10. The hash configuration back to none, so that a reconnecting frontend starts
+        //     clean (C keeps it in the vif across connections); the worker that published
+        //     it is gone.
+        self.vif.shared.hash.reset();
     }
 }

@@ -16,6 +16,7 @@ use kernel::str::CString;
 use kernel::sync::{new_mutex, Arc, Mutex};
 
 use crate::fe;
+use crate::hash::{HashCounters, VifHash};
 use crate::rx::RxConn;
 use crate::tx::TxConn;
 use crate::xen::backend::{CopyRun, SkbQueue, Waker, WatchHandler, WorkerThread};
@@ -48,21 +49,30 @@ const DEVICE_STATS: [&str; 2] = ["rx_gso_checksum_fixup", "rx_gso_packets"];
 
 /// Per-queue statistics names (`ethtool -S` shows them as `q<N>_<name>`): the counters
 /// both drivers keep ([`QueueCounters::NAMES`]), then the netback's own
-/// ([`CopyCounters::NAMES`]); [`Vif::stats_values`] gives the values in this order.
-const QUEUE_STATS: [&str; QueueCounters::NAMES.len() + CopyCounters::NAMES.len()] = {
-    let mut names = [""; QueueCounters::NAMES.len() + CopyCounters::NAMES.len()];
-    let mut i = 0;
-    while i < QueueCounters::NAMES.len() {
-        names[i] = QueueCounters::NAMES[i];
-        i += 1;
-    }
-    let mut j = 0;
-    while j < CopyCounters::NAMES.len() {
-        names[i + j] = CopyCounters::NAMES[j];
-        j += 1;
+/// ([`CopyCounters::NAMES`], [`HashCounters::NAMES`]); [`Vif::stats_values`] gives the
+/// values in this order.
+const QUEUE_STATS: [&str; QUEUE_STAT_COUNT] = {
+    let parts: [&[&str]; 3] = [
+        &QueueCounters::NAMES,
+        &CopyCounters::NAMES,
+        &HashCounters::NAMES,
+    ];
+    let mut names = [""; QUEUE_STAT_COUNT];
+    let mut n = 0;
+    let mut p = 0;
+    while p < parts.len() {
+        let mut i = 0;
+        while i < parts[p].len() {
+            names[n] = parts[p][i];
+            n += 1;
+            i += 1;
+        }
+        p += 1;
     }
     names
 };
+const QUEUE_STAT_COUNT: usize =
+    QueueCounters::NAMES.len() + CopyCounters::NAMES.len() + HashCounters::NAMES.len();
 
 /// A queue's grant-copy counters (`ethtool -S`, after its [`QueueCounters`]): the
 /// `GNTTABOP_copy` hypercalls each direction issued and the copies they carried, whose
@@ -152,6 +162,9 @@ pub(crate) struct Shared {
     pub(crate) rate_bytes: AtomicU64,
     pub(crate) rate_usec: AtomicU64,
     pub(crate) rate_gen: AtomicU32,
+    /// The frontend's hash configuration as guest RX reads it (`hash.rs`: its contexts).
+    #[pin]
+    pub(crate) hash: VifHash,
 }
 
 impl Shared {
@@ -246,6 +259,8 @@ pub(crate) struct Queue {
     pub(crate) stats: QueueCounters,
     /// Grant-copy counters; cumulative like `stats` (a reconnect keeps them).
     pub(crate) copies: CopyCounters,
+    /// Hash counters; cumulative like `stats`.
+    pub(crate) hashes: HashCounters,
 }
 
 impl Queue {
@@ -381,6 +396,7 @@ impl Vif {
                 rate_bytes: AtomicU64::new(u64::MAX),
                 rate_usec: AtomicU64::new(0),
                 rate_gen: AtomicU32::new(0),
+                hash <- VifHash::new(),
             }? Error),
             GFP_KERNEL,
         )?;
@@ -410,6 +426,7 @@ impl Vif {
                     problems: AtomicU32::new(0),
                     stats: QueueCounters::default(),
                     copies: CopyCounters::default(),
+                    hashes: HashCounters::default(),
                 }),
                 GFP_KERNEL,
             )?;
@@ -453,12 +470,24 @@ impl NetDriver for Vif {
             return;
         }
         let q = &active[usize::from(skb.queue_mapping()) % active.len()];
+        // C `xenvif_start_xmit()`: without a hash algorithm no skb hash reaches the guest
+        // (see `VifHash::prepare_xmit` for the rest).
+        self.shared.hash.prepare_xmit(&skb, active.len() as u32);
         q.rx_enqueue(skb);
     }
 
+    /// C `xenvif_select_queue()`: queue 0 while not connected; with the frontend's
+    /// Toeplitz configuration the queue its mapping gives (the skb hashed on the way,
+    /// `VifHash::select_queue`); without, the flow hash modulo the connected queues.
     fn select_queue(&self, skb: &SkBuff) -> u16 {
         let n = self.active().len() as u32;
-        if n <= 1 {
+        if n == 0 {
+            return 0;
+        }
+        if let Some(q) = self.shared.hash.select_queue(skb, n) {
+            return q;
+        }
+        if n == 1 {
             0
         } else {
             (skb.flow_hash() % n) as u16
@@ -516,7 +545,8 @@ impl NetDriver for Vif {
         ];
         let queues = self.queues.iter().map(|q| {
             // The order of `QUEUE_STATS`.
-            Iterator::chain(q.stats.values().into_iter(), q.copies.values())
+            let copies = Iterator::chain(q.stats.values().into_iter(), q.copies.values());
+            Iterator::chain(copies, q.hashes.values())
         });
         fill_stat_values(values, &device, queues);
     }

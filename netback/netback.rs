@@ -22,7 +22,8 @@
 //! - [`interface`] (`interface.c`): the `vif` net device, its queues, their event channel
 //!   handlers and the `rate` watch;
 //! - [`tx`] (`netback.c`): guest TX, frontend to backend, in NAPI;
-//! - [`rx`] (`rx.c`): guest RX, backend to frontend, in each queue's worker thread.
+//! - [`rx`] (`rx.c`): guest RX, backend to frontend, in each queue's worker thread;
+//! - [`hash`] (`hash.c`): the control ring and the receive-side scaling it configures.
 
 // The driver is safe Rust, and the compiler checks it: `unsafe` code is denied everywhere
 // but in `mod xen` (`common/kernel`), where each block carries its safety argument.
@@ -39,6 +40,7 @@ pub mod xen;
 compile_error!("xen_netback needs `--cfg xnt_backend` (netback/Kbuild)");
 
 mod connect;
+mod hash;
 mod interface;
 mod rx;
 mod rx_packet;
@@ -87,6 +89,7 @@ const DRIVER_NAME: &CStr = c"xen_netback";
 
 type TxRing = BackRing<{ ring::TX_SLOT_SIZE }, { ring::TX_RING_SIZE }>;
 type RxRing = BackRing<{ ring::RX_SLOT_SIZE }, { ring::RX_RING_SIZE }>;
+type CtrlRing = BackRing<{ ring::CTRL_SLOT_SIZE }, { ring::CTRL_RING_SIZE }>;
 
 /// Guest-RX grant copies per hypercall (C's `COPY_BATCH_SIZE`); guest TX runs up to
 /// `TX_COPY_OPS` per hypercall.

@@ -229,7 +229,7 @@ impl Queue {
                 end = RxEnd::Full;
                 break;
             }
-            let Some((len, gso)) = self.backlog.peek() else {
+            let Some(head) = self.backlog.peek() else {
                 // Nothing waits: a stalled queue becomes ready again as soon as the frontend
                 // posts one buffer (C sets `rx_slots_needed` to 0 when its queue empties).
                 // Keeping the last packet's count could keep the carrier off for good: with
@@ -237,8 +237,9 @@ impl Queue {
                 c.slots_needed = 1;
                 break;
             };
-            let gso_ok = gso && (self.shared.fe_has(fe::GSO_V4) || self.shared.fe_has(fe::GSO_V6));
-            let needed = rx_slots_needed(len, gso_ok);
+            let gso_ok =
+                head.gso && (self.shared.fe_has(fe::GSO_V4) || self.shared.fe_has(fe::GSO_V6));
+            let needed = rx_slots_needed(head.len, gso_ok, head.hash);
             c.slots_needed = needed;
             let prod = c.ring.req_prod();
             let avail = match published(prod, c.req_cons, ring::RX_RING_SIZE) {

@@ -15,7 +15,8 @@ use crate::fe;
 use crate::interface::Queue;
 use crate::rx::RX_BATCH;
 use crate::xen::backend::{CopyBatch, LocalSrc};
-use crate::xen::net::{bump, ChecksumState, Gso, SkBuff};
+use crate::xen::net::{bump, ChecksumState, Gso, SkBuff, ETH_P_IP};
+use crate::xen::protocol::ctrl::{FlowHash, HashType};
 use crate::xen::protocol::flags::{Checksum, RxFlags};
 use crate::xen::protocol::netif::{
     Extra, ExtraInfo, GsoType, RxRequest, RxResponse, Status, MAX_TX_SIZE, NR_SLOTS_MIN, PAGE_SIZE,
@@ -81,8 +82,8 @@ impl Queue {
     /// Phase 1 for one packet: reads the frontend's buffers for it (from `p.first_idx`)
     /// and adds its copies to `batch`, each with the index of the data slot it fills in
     /// `op_slot` (indexed like the batch). Returns the ring slots the packet takes (data
-    /// slots and GSO extra); 0 if it is dropped (`p.dropped`, none of its copies stays in
-    /// the batch, no slot is used).
+    /// slots and extras); 0 if it is dropped (`p.dropped`, none of its copies stays in the
+    /// batch, no slot is used).
     pub(crate) fn rx_build<'l>(
         &self,
         ring: &RxRing,
@@ -97,6 +98,7 @@ impl Queue {
             first_idx,
             data_slots,
             gso,
+            hash,
             csum,
             ids,
             fill,
@@ -120,6 +122,12 @@ impl Queue {
             Gso::TcpV6(s) if self.shared.fe_has(fe::GSO_V6) => Some((s, GsoType::TcpV6)),
             _ => None,
         });
+        // C `rx.c`: a software hash (only `ndo_select_queue`'s Toeplitz hash survives
+        // `ndo_start_xmit`, `hash.rs`) goes to the frontend as a `HASH` extra, typed by the
+        // packet's protocol and whether the hash covered the ports.
+        *hash = skb.sw_hash().map(|(value, l4)| {
+            FlowHash::extra(HashType::for_packet(skb.protocol() == ETH_P_IP, l4), value)
+        });
         *csum = match skb.checksum() {
             ChecksumState::Partial => Checksum::Partial,
             ChecksumState::Unnecessary => Checksum::Unnecessary,
@@ -127,7 +135,7 @@ impl Queue {
         };
 
         // Data slots: one request (a whole page) per started 4 KiB, filled from offset 0;
-        // the GSO extra takes the slot right after the first data slot.
+        // the extras (GSO, then HASH) take the slots right after the first data slot.
         *data_slots = len.div_ceil(PAGE_SIZE as u32).max(1);
         if *data_slots as usize > MAX_RX_DATA_SLOTS {
             *dropped = true;
@@ -135,7 +143,8 @@ impl Queue {
         }
         let mut grefs: [u32; MAX_RX_DATA_SLOTS] = [0; MAX_RX_DATA_SLOTS];
         for k in 0..*data_slots {
-            let req = RxRequest::from_le_bytes(&ring.read_slot(rx_slot_of(*first_idx, *gso, k)));
+            let slot = rx_slot_of(*first_idx, extras(*gso, *hash), k);
+            let req = RxRequest::from_le_bytes(&ring.read_slot(slot));
             ids[k as usize] = req.id;
             grefs[k as usize] = req.gref;
         }
@@ -176,11 +185,11 @@ impl Queue {
             }
         }
         *ops = batch.len() - start;
-        *data_slots + u32::from(gso.is_some())
+        *data_slots + extras(*gso, *hash)
     }
 
     /// Phase 3 for one packet: writes its responses (a data slot whose copy failed gets
-    /// `RSP_ERROR`) and the GSO extra, counts it and frees the skb. `copies` are the
+    /// `RSP_ERROR`) and its extras, counts it and frees the skb. `copies` are the
     /// statuses of its copies with the data slot each filled, in the order `rx_build`
     /// added them.
     pub(crate) fn rx_complete(
@@ -203,6 +212,7 @@ impl Queue {
         }
 
         let data_slots = p.data_slots;
+        let n_extras = extras(p.gso, p.hash);
         for k in 0..data_slots {
             let mut flags = if k == 0 {
                 RxFlags::from_checksum(p.csum)
@@ -212,7 +222,7 @@ impl Queue {
             if k + 1 < data_slots {
                 flags = flags | RxFlags::MORE_DATA;
             }
-            if k == 0 && p.gso.is_some() {
+            if k == 0 && n_extras > 0 {
                 flags = flags | RxFlags::EXTRA_INFO;
             }
             let status = if bad & (1 << k) != 0 {
@@ -226,11 +236,19 @@ impl Queue {
                 flags: flags.bits(),
                 status,
             };
-            ring.write_slot(rx_slot_of(p.first_idx, p.gso, k), &rsp.to_le_bytes());
+            ring.write_slot(rx_slot_of(p.first_idx, n_extras, k), &rsp.to_le_bytes());
         }
-        if let Some((size, gso_type)) = p.gso {
-            let extra = ExtraInfo::encode(&Extra::Gso { size, gso_type }, false);
-            ring.write_slot(p.first_idx.wrapping_add(1), &extra.to_le_bytes());
+        // The extras in C's order, each but the last with `EXTRA_FLAG_MORE`.
+        let gso = p.gso.map(|(size, gso_type)| Extra::Gso { size, gso_type });
+        let mut idx = p.first_idx;
+        for (e, more) in [(gso, p.hash.is_some()), (p.hash, false)] {
+            if let Some(e) = e {
+                idx = idx.wrapping_add(1);
+                ring.write_slot(idx, &ExtraInfo::encode(&e, more).to_le_bytes());
+            }
+        }
+        if p.hash.is_some() {
+            bump(&self.hashes.rx_extras, 1);
         }
         if bad != 0 {
             bump(&self.stats.tx_errors, 1);
@@ -242,14 +260,19 @@ impl Queue {
     }
 }
 
-/// The ring index of data slot `k` of a packet whose first slot is `first_idx`: the GSO
-/// extra, if any, takes the slot right after the first data slot.
-pub(crate) fn rx_slot_of(first_idx: u32, gso: Option<(u16, GsoType)>, k: u32) -> u32 {
-    if k == 0 || gso.is_none() {
-        first_idx.wrapping_add(k)
+/// The ring index of data slot `k` of a packet whose first slot is `first_idx` and that
+/// has `extras` extras: they take the slots right after the first data slot.
+pub(crate) fn rx_slot_of(first_idx: u32, extras: u32, k: u32) -> u32 {
+    if k == 0 {
+        first_idx
     } else {
-        first_idx.wrapping_add(k + 1)
+        first_idx.wrapping_add(k + extras)
     }
+}
+
+/// How many extras a packet with the GSO extra `gso` and the `HASH` extra `hash` gets.
+fn extras(gso: Option<(u16, GsoType)>, hash: Option<Extra>) -> u32 {
+    u32::from(gso.is_some()) + u32::from(hash.is_some())
 }
 
 /// Room for one batch of guest-RX packets, allocated at connect.
@@ -283,6 +306,8 @@ pub(crate) struct RxPending {
     first_idx: u32,
     data_slots: u32,
     gso: Option<(u16, GsoType)>,
+    /// The `HASH` extra, for a packet with a software hash.
+    hash: Option<Extra>,
     csum: Checksum,
     /// Per data slot: the request's id and the bytes copied into its buffer.
     ids: [u16; MAX_RX_DATA_SLOTS],
@@ -301,6 +326,7 @@ impl RxPending {
             first_idx,
             data_slots: 0,
             gso: None,
+            hash: None,
             csum: Checksum::None,
             ids: [0; MAX_RX_DATA_SLOTS],
             fill: [0; MAX_RX_DATA_SLOTS],

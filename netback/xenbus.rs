@@ -14,6 +14,7 @@ use kernel::prelude::*;
 use kernel::str::CString;
 use kernel::sync::{new_mutex, Arc, Mutex};
 
+use crate::hash::CtrlRuntime;
 use crate::interface::{Queue, QueueRuntime, Vif};
 use crate::xen::backend::{Watch, WatchHandler};
 use crate::xen::net::{Napi, NetDevice};
@@ -66,6 +67,8 @@ pub(crate) struct BeState {
     pub(crate) runtime: KVec<QueueRuntime>,
     pub(crate) hotplug_watch: Option<Watch<HotplugGate>>,
     pub(crate) rate_watch: Option<Watch<Vif>>,
+    /// The control ring while connected (`hash.rs`).
+    pub(crate) ctrl: Option<CtrlRuntime>,
 }
 
 /// Watches taken out of [`BeState`], to be dropped (unregistered) once `st` is unlocked.
@@ -234,6 +237,8 @@ impl xenbus::Driver for VifBackend {
                     c"multi-queue-max-queues",
                     format_args!("{max_queues}"),
                 )?;
+                // C writes it last of the optional keys, likewise only logging a failure.
+                t.write(dev.nodename(), c"feature-ctrl-ring", c"1")?;
                 match t.commit() {
                     Err(e) if e == EAGAIN => continue,
                     r => return r,
@@ -298,6 +303,7 @@ impl xenbus::Driver for VifBackend {
             runtime: KVec::new(),
             hotplug_watch: None,
             rate_watch: None,
+            ctrl: None,
         }));
         // From here the net device is in `st`, which is dropped after `napis` only inside
         // `Netback` (field order, and `Drop for Netback` if `KBox::new` fails).

@@ -1004,18 +1004,34 @@ unsafe fn expires(skb: NonNull<bindings::sk_buff>) -> c_ulong {
     unsafe { core::ptr::read_unaligned((&raw const (*skb.as_ptr()).cb).cast::<c_ulong>()) }
 }
 
-/// The length and GSO-ness of the queued `skb`.
+/// What the guest-RX worker needs to know of the head packet of a [`SkbQueue`] before it
+/// takes it: the ring slots it will fill.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeadInfo {
+    /// `skb->len`.
+    pub len: u32,
+    /// It is a GSO packet.
+    pub gso: bool,
+    /// It carries a software hash ([`SkBuff::sw_hash`]).
+    pub hash: bool,
+}
+
+/// The [`HeadInfo`] of the queued `skb`.
 ///
 /// # Safety
 ///
 /// `skb` is on a [`SkbList`] whose lock the caller holds.
-unsafe fn len_gso(skb: NonNull<bindings::sk_buff>) -> (u32, bool) {
+unsafe fn head_info(skb: NonNull<bindings::sk_buff>) -> HeadInfo {
     // SAFETY: Per the function's safety requirement `skb` is valid (the list's reference
     // cannot go while the caller holds the lock and the list does not free skbs). The
     // `SkBuff` is never dropped (`ManuallyDrop`), so the list keeps its reference, and only
     // its read-only methods are used.
     let skb = ManuallyDrop::new(unsafe { SkBuff::from_raw(skb) });
-    (skb.len(), skb.gso().is_some())
+    HeadInfo {
+        len: skb.len(),
+        gso: skb.gso().is_some(),
+        hash: skb.sw_hash().is_some(),
+    }
 }
 
 #[pin_data]
@@ -1081,11 +1097,11 @@ impl SkbQueue {
         Some(skb)
     }
 
-    /// Length and GSO-ness of the head packet.
-    pub fn peek(&self) -> Option<(u32, bool)> {
+    /// What the head packet will need ([`HeadInfo`]).
+    pub fn peek(&self) -> Option<HeadInfo> {
         let list = self.inner.list.lock();
         // SAFETY: `p` is on `list`, whose lock the guard holds until after the call.
-        list.peek().map(|p| unsafe { len_gso(p) })
+        list.peek().map(|p| unsafe { head_info(p) })
     }
 
     /// Frees head packets whose time ran out; returns how many.

@@ -24,6 +24,9 @@ xnt_empty :=
 xnt_space := $(xnt_empty) $(xnt_empty)
 xnt_netdev_opaque_re := $(subst $(xnt_space),|,$(strip $(xnt_netdev_opaque)))
 
+# `struct flow_keys` and the keys of it that net/skb.rs reads (`SkBuff::flow`) are generated
+# here too although the kernel's crate has them: here they get bindgen's layout tests, and
+# the generated items shadow the kernel crate's in `bindings.rs`.
 xnt_bindgen_allow := \
 	--no-recursive-allowlist \
 	--allowlist-function 'xnt_.*' \
@@ -57,6 +60,7 @@ xnt_bindgen_allow := \
 	--allowlist-type 'netdev_tx_t|netdev_tx|rx_handler_func_t|rx_handler_result_t|rx_handler_result|xdp_features_t|netdev_ml_priv_type|netdev_stat_type|tc_setup_type' \
 	--allowlist-type '$(xnt_netdev_opaque_re)' \
 	--opaque-type '$(xnt_netdev_opaque_re)' \
+	--allowlist-type 'flow_keys|flow_dissector_key_(control|basic|ports|addrs|ipv4_addrs|ipv6_addrs)' \
 	--allowlist-type 'xenbus_.*' \
 	--allowlist-type 'xnt_.*' \
 	--allowlist-var 'XNT_.*' \

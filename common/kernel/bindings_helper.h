@@ -36,6 +36,7 @@ enum {
 	XNT_OFF_SKB_DATA = offsetof(struct sk_buff, data),
 	XNT_OFF_SKB_HEAD = offsetof(struct sk_buff, head),
 	XNT_OFF_SKB_PROTOCOL = offsetof(struct sk_buff, protocol),
+	XNT_OFF_SKB_HASH = offsetof(struct sk_buff, hash),
 	XNT_OFF_SKB_CB = offsetof(struct sk_buff, cb),
 	XNT_OFF_SKB_HEAD_NEXT = offsetof(struct sk_buff_head, next),
 	XNT_SIZE_SKB_HEAD = sizeof(struct sk_buff_head),

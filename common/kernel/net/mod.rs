@@ -30,4 +30,4 @@ pub use netdev::{
     NetDriver, QueueCounters, STAT_NAME_LEN,
 };
 pub use page::{Page, PageRef};
-pub use skb::{ChecksumState, Chunk, Gso, SkBuff, SkbChunk};
+pub use skb::{ChecksumState, Chunk, Gso, SkBuff, SkbChunk, ETH_P_IP, ETH_P_IPV6};

@@ -5,7 +5,10 @@
 
 use core::ptr::NonNull;
 
+use kernel::prelude::*;
+
 use super::super::bindings;
+use super::super::protocol::netif::PAGE_SIZE as XEN_PAGE_SIZE;
 
 /// An owned page (order 0).
 pub struct Page(pub(super) NonNull<bindings::page>);
@@ -34,6 +37,37 @@ impl Page {
     pub fn gfn(&self) -> u64 {
         // SAFETY: Valid page.
         unsafe { bindings::xnt_page_gfn(self.0.as_ptr()) as u64 }
+    }
+
+    /// Copies `out.len()` bytes from `offset` into the page (its first Xen page) to `out`
+    /// (for data a grant copy put there); `EINVAL` if that range leaves the page.
+    ///
+    /// `&mut self`: nothing else reads or writes the page meanwhile. A grant-copy
+    /// destination made of the page (the backend's `LocalDst`) borrows it mutably until
+    /// its copies ran, and a granted page is owned by its grant, which lends it out shared
+    /// only.
+    pub fn read(&mut self, offset: usize, out: &mut [u8]) -> Result {
+        let end = offset.checked_add(out.len()).ok_or(EINVAL)?;
+        if end > XEN_PAGE_SIZE {
+            return Err(EINVAL);
+        }
+        // SAFETY: An owned, allocated page; `kmap_local_page` maps it for this task until
+        // the `kunmap_local` below (a plain address computation without highmem).
+        let addr = unsafe { bindings::kmap_local_page(self.0.as_ptr()) };
+        // SAFETY: `addr` maps the whole page and `offset..end` lies inside it (checked
+        // above); `out` is a distinct, writable buffer of that length; no one writes the
+        // page meanwhile (`&mut self`, see above).
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                addr.cast::<u8>().add(offset),
+                out.as_mut_ptr(),
+                out.len(),
+            )
+        };
+        // SAFETY: `addr` came from `kmap_local_page` above, the last mapping this task
+        // made, and is unmapped once.
+        unsafe { bindings::kunmap_local(addr) };
+        Ok(())
     }
 
     /// Gives up ownership: the caller takes over the page's only reference, which

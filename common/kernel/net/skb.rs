@@ -13,6 +13,7 @@ use kernel::page::{PAGE_MASK, PAGE_SHIFT, PAGE_SIZE};
 use kernel::prelude::*;
 
 use super::super::bindings;
+use super::super::protocol::ctrl::Flow;
 use super::super::protocol::netif::PAGE_SIZE as XEN_PAGE_SIZE;
 use super::super::protocol::pages::page_chunks;
 use super::{NetDevRef, Page, PageRef};
@@ -227,6 +228,39 @@ const _: () = {
     );
 };
 
+/// The members of the skb's `headers` struct group as bindgen generates the group's named
+/// struct (a kernel update that renumbers the anonymous types fails [`headers_ptr`]'s
+/// type check rather than picking another struct).
+type SkbHeaders = bindings::sk_buff__bindgen_ty_4__bindgen_ty_2;
+
+/// `&skb->headers`: the `headers` member of the group's bindgen union emulation (see
+/// [`protocol_ptr`]), where `hash` and the `l4_hash` / `sw_hash` bit fields are.
+///
+/// # Safety
+///
+/// `skb` points to an `sk_buff` (not necessarily initialised: nothing is read).
+const unsafe fn headers_ptr(skb: *mut bindings::sk_buff) -> *mut SkbHeaders {
+    // SAFETY: As in `protocol_ptr`: the address of a member, nothing read.
+    unsafe { union_field(&raw mut (*skb).__bindgen_anon_4.headers) }
+}
+
+// `skb->hash` is where C has it.
+const _: () = {
+    let mut skb = core::mem::MaybeUninit::<bindings::sk_buff>::uninit();
+    let base = skb.as_mut_ptr();
+    // SAFETY: As for `protocol` above: addresses inside one (uninitialised) `sk_buff`.
+    let offset = unsafe { (&raw mut (*headers_ptr(base)).hash).byte_offset_from(base) };
+    assert!(
+        offset as usize == bindings::XNT_OFF_SKB_HASH as usize,
+        "`sk_buff.hash` is not at C's offset"
+    );
+};
+
+/// `ETH_P_IP`, as [`SkBuff::protocol`] gives it.
+pub const ETH_P_IP: u16 = bindings::ETH_P_IP as u16;
+/// `ETH_P_IPV6`, as [`SkBuff::protocol`] gives it.
+pub const ETH_P_IPV6: u16 = bindings::ETH_P_IPV6 as u16;
+
 impl SkBuff {
     pub(super) fn raw(&self) -> *mut bindings::sk_buff {
         self.0.as_ptr()
@@ -253,6 +287,146 @@ impl SkBuff {
     pub fn flow_hash(&self) -> u32 {
         // SAFETY: Valid skb; computing the hash only updates the skb's hash fields.
         unsafe { bindings::xnt_skb_hash(self.raw()) }
+    }
+
+    /// The packet's protocol (`skb->protocol`) in host order: an `ETH_P_*` value such as
+    /// [`ETH_P_IP`].
+    pub fn protocol(&self) -> u16 {
+        // SAFETY: Valid skb; `protocol_ptr` is the address of the plain field.
+        u16::from_be(unsafe { protocol_ptr(self.raw()).read() })
+    }
+
+    /// The hash software set on the skb (`skb->sw_hash`): its value (`skb->hash`, C's
+    /// `skb_get_hash_raw`) and whether it covers the transport ports (`skb->l4_hash`);
+    /// `None` without one (none at all, or a hardware hash).
+    pub fn sw_hash(&self) -> Option<(u32, bool)> {
+        // SAFETY: Valid skb; `headers_ptr` is the address of its `headers` group.
+        let h = unsafe { headers_ptr(self.raw()) };
+        // SAFETY: `h` points into the valid skb; the bit fields are read with bindgen's raw
+        // accessors (no reference to the struct is made) and `hash` is a plain field.
+        let (sw, l4, hash) = unsafe {
+            (
+                SkbHeaders::sw_hash_raw(h),
+                SkbHeaders::l4_hash_raw(h),
+                (*h).hash,
+            )
+        };
+        (sw != 0).then_some((hash, l4 != 0))
+    }
+
+    /// Sets a software hash (`__skb_set_sw_hash`): `hash`, covering the transport ports if
+    /// `l4` (the kernel's `PKT_HASH_TYPE_L4`, else `L3`).
+    ///
+    /// Like [`Self::flow_hash`] this writes the skb's hash fields through `&self`: for the
+    /// skb a transmit callback (`ndo_select_queue`, `ndo_start_xmit`) was handed, whose hash
+    /// nothing else writes meanwhile.
+    pub fn set_sw_hash(&self, hash: u32, l4: bool) {
+        // SAFETY: Valid skb; `headers_ptr` is the address of its `headers` group.
+        let h = unsafe { headers_ptr(self.raw()) };
+        // SAFETY: `h` points into the valid skb, whose hash fields only this transmit path
+        // writes now (see above); bindgen's raw accessors write the bit fields without a
+        // reference to the struct, and `hash` is a plain field.
+        unsafe {
+            SkbHeaders::set_l4_hash_raw(h, u8::from(l4));
+            SkbHeaders::set_sw_hash_raw(h, 1);
+            (*h).hash = hash;
+        }
+    }
+
+    /// Clears the skb's hash (`skb_clear_hash`): no hash, software or hardware. For the
+    /// skb of a transmit callback, as [`Self::set_sw_hash`].
+    pub fn clear_hash(&self) {
+        // SAFETY: Valid skb; `headers_ptr` is the address of its `headers` group.
+        let h = unsafe { headers_ptr(self.raw()) };
+        // SAFETY: As in `set_sw_hash`.
+        unsafe {
+            (*h).hash = 0;
+            SkbHeaders::set_sw_hash_raw(h, 0);
+            SkbHeaders::set_l4_hash_raw(h, 0);
+        }
+    }
+
+    /// The header fields a receive-side-scaling hash of the packet covers, as the flow
+    /// dissector finds them (C `skb_flow_dissect_flow_keys(skb, &flow, 0)` in
+    /// `xenvif_set_skb_hash`): the addresses, and the TCP ports of a TCP packet that is not
+    /// an IP fragment. `None` unless `skb->protocol` is IPv4 or IPv6, the dissector
+    /// succeeds, and the addresses it found are of that family (C would hash an
+    /// encapsulated IPv6 packet's addresses as if they were IPv4 ones; such a packet is not
+    /// hashed here, so a hash's type always matches the protocol a `HASH` extra names).
+    /// Any context (the dissector takes its own RCU read lock).
+    pub fn flow(&self) -> Option<Flow> {
+        let ipv4 = match self.protocol() {
+            ETH_P_IP => true,
+            ETH_P_IPV6 => false,
+            _ => return None,
+        };
+        // Zeroed, as the C inline's `memset`.
+        let mut keys = bindings::flow_keys::default();
+        // SAFETY: `self` is a valid skb, which `__skb_flow_dissect` only reads (its headers
+        // through `skb_header_pointer`, copying what is not linear); with no `net` it takes
+        // the skb's device's or socket's, under the RCU read lock it takes itself.
+        // `flow_keys_dissector` is the kernel's exported dissector for `struct flow_keys`,
+        // set up at boot and only read; `keys` is a zeroed `struct flow_keys` (the target
+        // that dissector's key offsets are for), live for the call. No `data`, so the
+        // protocol, offsets and length come from the skb; no flags. This is the body of the
+        // static inline `skb_flow_dissect_flow_keys`.
+        let found = unsafe {
+            bindings::__skb_flow_dissect(
+                core::ptr::null(),
+                self.raw(),
+                &raw mut bindings::flow_keys_dissector,
+                (&raw mut keys).cast(),
+                core::ptr::null(),
+                0,
+                0,
+                0,
+                0,
+            )
+        };
+        if !found {
+            return None;
+        }
+        let fragment =
+            keys.control.flags & bindings::flow_dissector_ctrl_flags_FLOW_DIS_IS_FRAGMENT != 0;
+        let tcp_ports = if u32::from(keys.basic.ip_proto) == bindings::IPPROTO_TCP && !fragment {
+            // SAFETY: The members of the ports union (bindgen's emulation: `as_ref` views
+            // the union's bytes as the member) are plain integers over the same 4 bytes,
+            // `src` then `dst`, each in network order.
+            let p = unsafe { *keys.ports.__bindgen_anon_1.ports.as_ref() }.to_ne_bytes();
+            Some((
+                u16::from_be_bytes([p[0], p[1]]),
+                u16::from_be_bytes([p[2], p[3]]),
+            ))
+        } else {
+            None
+        };
+        let addr_type = u32::from(keys.control.addr_type);
+        if ipv4 && addr_type == bindings::flow_dissector_key_id_FLOW_DISSECTOR_KEY_IPV4_ADDRS {
+            // SAFETY: The addresses union's members (as for the ports) are plain integers;
+            // the dissector filled this one (`addr_type`).
+            let a = unsafe { keys.addrs.__bindgen_anon_1.v4addrs.as_ref() };
+            Some(Flow::V4 {
+                src: a.src.to_ne_bytes(),
+                dst: a.dst.to_ne_bytes(),
+                tcp_ports,
+            })
+        } else if !ipv4
+            && addr_type == bindings::flow_dissector_key_id_FLOW_DISSECTOR_KEY_IPV6_ADDRS
+        {
+            // SAFETY: As above, for the IPv6 member; `in6_addr` is a union of byte, word
+            // and double-word arrays over the same 16 bytes.
+            let (src, dst) = unsafe {
+                let a = keys.addrs.__bindgen_anon_1.v6addrs.as_ref();
+                (a.src.in6_u.u6_addr8, a.dst.in6_u.u6_addr8)
+            };
+            Some(Flow::V6 {
+                src,
+                dst,
+                tcp_ports,
+            })
+        } else {
+            None
+        }
     }
 
     /// Splits the packet data into per-page chunks in `out[..n]` and returns `n`; `E2BIG`

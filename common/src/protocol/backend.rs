@@ -293,11 +293,12 @@ pub const fn tx_status(ok: bool) -> Status {
 }
 
 /// Guest-RX slots a packet of `len` bytes needs: one per started page, plus one for a GSO
-/// extra (the reference's rule 6: count every extra the backend will write).
-pub const fn rx_slots_needed(len: u32, gso: bool) -> u32 {
+/// extra and one for a hash extra (the reference's rule 6: count every extra the backend
+/// will write; C's `xenvif_update_needed_slots()` counts both).
+pub const fn rx_slots_needed(len: u32, gso: bool, hash: bool) -> u32 {
     let data = len.div_ceil(PAGE_SIZE as u32);
     let data = if data == 0 { 1 } else { data };
-    data + gso as u32
+    data + gso as u32 + hash as u32
 }
 
 /// Credit floor (bytes) so that a maximum-size GSO packet can always pass the shaper.
@@ -651,10 +652,12 @@ mod tests {
     // Row 31: stall detection counts the slots really needed, extras included.
     #[test]
     fn rx_slots_needed_counts_extras() {
-        assert_eq!(rx_slots_needed(0, false), 1);
-        assert_eq!(rx_slots_needed(1500, false), 1);
-        assert_eq!(rx_slots_needed(4097, false), 2);
-        assert_eq!(rx_slots_needed(65535, true), 17);
+        assert_eq!(rx_slots_needed(0, false, false), 1);
+        assert_eq!(rx_slots_needed(1500, false, false), 1);
+        assert_eq!(rx_slots_needed(4097, false, false), 2);
+        assert_eq!(rx_slots_needed(65535, true, false), 17);
+        assert_eq!(rx_slots_needed(1500, false, true), 2);
+        assert_eq!(rx_slots_needed(65535, true, true), 18);
     }
 
     // Row 24: a packet larger than the remaining credit waits for the next window.

@@ -10,7 +10,9 @@
 //! anything changes. The key and the mapping table arrive in granted pages; the kernel
 //! side copies them in through a [`GrantReader`].
 
-use super::netif::PAGE_SIZE;
+use core::sync::atomic::{fence, AtomicU32, Ordering};
+
+use super::netif::{Extra, PAGE_SIZE};
 use super::ring::CTRL_SLOT_SIZE;
 
 /// Size of a control request on the wire (`struct xen_netif_ctrl_request`).
@@ -107,6 +109,18 @@ impl HashType {
     /// Whether the hash covers the transport ports (the kernel's `PKT_HASH_TYPE_L4`).
     pub const fn is_l4(self) -> bool {
         matches!(self, Self::Ipv4Tcp | Self::Ipv6Tcp)
+    }
+
+    /// The type a `HASH` extra carries for a packet's hash, as C's `rx.c` labels it: from
+    /// the packet's protocol (`ipv4`: `skb->protocol` is IPv4, else IPv6) and whether the
+    /// hash covered the TCP ports (`l4`: `skb->l4_hash`).
+    pub const fn for_packet(ipv4: bool, l4: bool) -> Self {
+        match (ipv4, l4) {
+            (true, true) => Self::Ipv4Tcp,
+            (true, false) => Self::Ipv4,
+            (false, true) => Self::Ipv6Tcp,
+            (false, false) => Self::Ipv6,
+        }
     }
 }
 
@@ -426,65 +440,228 @@ impl HashConfig {
         if self.algorithm != HashAlgorithm::Toeplitz {
             return None;
         }
-        let mut input = [0u8; 36];
-        let (hash_type, len) = match *flow {
-            Flow::V4 {
-                src,
-                dst,
-                tcp_ports,
-            } => {
-                input[0..4].copy_from_slice(&src);
-                input[4..8].copy_from_slice(&dst);
-                match tcp_ports {
-                    Some((sport, dport)) if self.flags & HashType::Ipv4Tcp.flag() != 0 => {
-                        input[8..10].copy_from_slice(&sport.to_be_bytes());
-                        input[10..12].copy_from_slice(&dport.to_be_bytes());
-                        (HashType::Ipv4Tcp, 12)
-                    }
-                    _ if self.flags & HashType::Ipv4.flag() != 0 => (HashType::Ipv4, 8),
-                    _ => return None,
-                }
-            }
-            Flow::V6 {
-                src,
-                dst,
-                tcp_ports,
-            } => {
-                input[0..16].copy_from_slice(&src);
-                input[16..32].copy_from_slice(&dst);
-                match tcp_ports {
-                    Some((sport, dport)) if self.flags & HashType::Ipv6Tcp.flag() != 0 => {
-                        input[32..34].copy_from_slice(&sport.to_be_bytes());
-                        input[34..36].copy_from_slice(&dport.to_be_bytes());
-                        (HashType::Ipv6Tcp, 36)
-                    }
-                    _ if self.flags & HashType::Ipv6.flag() != 0 => (HashType::Ipv6, 32),
-                    _ => return None,
-                }
-            }
-        };
-        Some(FlowHash {
-            value: toeplitz(&self.key, &input[..len]),
-            hash_type,
-        })
+        flow_hash_with(self.flags, &self.key, flow)
     }
 
     /// The queue a packet with `hash` goes to: the mapping table's entry at `hash %
     /// size`, or `hash % num_queues` without a table. Always below `num_queues` (a table
     /// written for more queues than are connected now falls back to the modulo).
     pub fn queue_for(&self, hash: u32, num_queues: u32) -> u32 {
-        let num_queues = num_queues.max(1);
-        match self.mapping() {
-            [] => hash % num_queues,
-            table => {
-                let q = table[(hash % self.size) as usize];
-                if q < num_queues {
-                    q
-                } else {
-                    hash % num_queues
+        pick_queue(hash, num_queues, self.size, |i| self.mapping[i])
+    }
+}
+
+/// The Toeplitz hash of `flow` under the enabled hash types `flags` and `key`
+/// ([`HashConfig::flow_hash`] without the algorithm check).
+fn flow_hash_with(flags: u32, key: &[u8; MAX_HASH_KEY_SIZE], flow: &Flow) -> Option<FlowHash> {
+    let mut input = [0u8; 36];
+    let (hash_type, len) = match *flow {
+        Flow::V4 {
+            src,
+            dst,
+            tcp_ports,
+        } => {
+            input[0..4].copy_from_slice(&src);
+            input[4..8].copy_from_slice(&dst);
+            match tcp_ports {
+                Some((sport, dport)) if flags & HashType::Ipv4Tcp.flag() != 0 => {
+                    input[8..10].copy_from_slice(&sport.to_be_bytes());
+                    input[10..12].copy_from_slice(&dport.to_be_bytes());
+                    (HashType::Ipv4Tcp, 12)
                 }
+                _ if flags & HashType::Ipv4.flag() != 0 => (HashType::Ipv4, 8),
+                _ => return None,
             }
         }
+        Flow::V6 {
+            src,
+            dst,
+            tcp_ports,
+        } => {
+            input[0..16].copy_from_slice(&src);
+            input[16..32].copy_from_slice(&dst);
+            match tcp_ports {
+                Some((sport, dport)) if flags & HashType::Ipv6Tcp.flag() != 0 => {
+                    input[32..34].copy_from_slice(&sport.to_be_bytes());
+                    input[34..36].copy_from_slice(&dport.to_be_bytes());
+                    (HashType::Ipv6Tcp, 36)
+                }
+                _ if flags & HashType::Ipv6.flag() != 0 => (HashType::Ipv6, 32),
+                _ => return None,
+            }
+        }
+    };
+    Some(FlowHash {
+        value: toeplitz(key, &input[..len]),
+        hash_type,
+    })
+}
+
+/// [`HashConfig::queue_for`] over a table of `size` entries that `entry` reads (`size` at
+/// most [`MAX_HASH_MAPPING_SIZE`]; a larger one counts as no table).
+fn pick_queue(hash: u32, num_queues: u32, size: u32, entry: impl FnOnce(usize) -> u32) -> u32 {
+    let num_queues = num_queues.max(1);
+    if size == 0 || size > MAX_HASH_MAPPING_SIZE {
+        return hash % num_queues;
+    }
+    let q = entry((hash % size) as usize);
+    if q < num_queues {
+        q
+    } else {
+        hash % num_queues
+    }
+}
+
+impl FlowHash {
+    /// The `HASH` extra that tells the frontend a packet's hash (C `rx.c`): Toeplitz, the
+    /// type for the packet ([`HashType::for_packet`]) and the value.
+    pub const fn extra(hash_type: HashType, value: u32) -> Extra {
+        Extra::Hash {
+            hash_type: hash_type as u8,
+            algorithm: HashAlgorithm::Toeplitz as u8,
+            value,
+        }
+    }
+}
+
+/// 32-bit words of a key in a [`PublishedHashConfig`].
+const KEY_WORDS: usize = MAX_HASH_KEY_SIZE / 4;
+const _: () = assert!(KEY_WORDS * 4 == MAX_HASH_KEY_SIZE);
+
+/// How often [`PublishedHashConfig::steer`] retries a read that a publication overlapped
+/// before it gives up (and the packet goes unhashed): a publication takes a few hundred
+/// stores, so only a writer that cannot finish (one interrupted on the reader's CPU, which
+/// the kernel side rules out) ever exhausts this.
+const MAX_READ_TRIES: u32 = 1 << 16;
+
+/// What a guest-bound packet gets from a [`PublishedHashConfig`] with the Toeplitz
+/// algorithm selected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Steering {
+    /// The packet's hash, or `None` when no enabled type covers it (the skb hash is
+    /// cleared then).
+    pub hash: Option<FlowHash>,
+    /// The queue: [`HashConfig::queue_for`] of the hash, or of 0 without one (C
+    /// `skb_get_hash_raw` of a cleared hash).
+    pub queue: u32,
+}
+
+/// A copy of a [`HashConfig`] that per-packet readers consult without a lock: a sequence
+/// count around plain words, all atomics (a seqlock whose data are atomics, so a read that
+/// overlaps a publication is merely retried, never undefined).
+///
+/// One writer at a time ([`Self::publish`], serialised by the caller); readers
+/// ([`Self::steer`]) from any context. A reader that finds a publication in progress spins
+/// until it ends, so no reader may run on a CPU whose writer it interrupted: the kernel
+/// side publishes with interrupts off.
+pub struct PublishedHashConfig {
+    /// Even: stable; odd: a publication is in progress.
+    seq: AtomicU32,
+    algorithm: AtomicU32,
+    flags: AtomicU32,
+    size: AtomicU32,
+    /// The key, little-endian words.
+    key: [AtomicU32; KEY_WORDS],
+    mapping: [AtomicU32; MAX_HASH_MAPPING_SIZE as usize],
+}
+
+impl Default for PublishedHashConfig {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PublishedHashConfig {
+    /// The copy of [`HashConfig::new`]: no hashing.
+    pub const fn new() -> Self {
+        Self {
+            seq: AtomicU32::new(0),
+            algorithm: AtomicU32::new(HashAlgorithm::None as u32),
+            flags: AtomicU32::new(0),
+            size: AtomicU32::new(0),
+            key: [const { AtomicU32::new(0) }; KEY_WORDS],
+            mapping: [const { AtomicU32::new(0) }; MAX_HASH_MAPPING_SIZE as usize],
+        }
+    }
+
+    /// Makes `cfg` what readers see. Callers serialise publications, and no reader may run
+    /// on this CPU until it returns (see the type's documentation).
+    pub fn publish(&self, cfg: &HashConfig) {
+        let seq = self.seq.load(Ordering::Relaxed);
+        self.seq.store(seq.wrapping_add(1), Ordering::Relaxed);
+        // The odd count before any word: a reader that sees a new word sees the odd count
+        // (or a later one) when it checks again (its acquire fence pairs with this one).
+        fence(Ordering::Release);
+        self.algorithm
+            .store(cfg.algorithm as u32, Ordering::Relaxed);
+        self.flags.store(cfg.flags, Ordering::Relaxed);
+        self.size.store(cfg.size, Ordering::Relaxed);
+        for (w, b) in self.key.iter().zip(cfg.key.chunks_exact(4)) {
+            w.store(
+                u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+                Ordering::Relaxed,
+            );
+        }
+        for (w, &e) in self.mapping.iter().zip(cfg.mapping.iter()) {
+            w.store(e, Ordering::Relaxed);
+        }
+        // Every word before the even count: a reader that starts with it sees them all.
+        self.seq.store(seq.wrapping_add(2), Ordering::Release);
+    }
+
+    /// The algorithm last published, for a fast path (one load, not tied to a later
+    /// [`Self::steer`], which may see a newer configuration).
+    pub fn algorithm(&self) -> HashAlgorithm {
+        match self.algorithm.load(Ordering::Relaxed) {
+            1 => HashAlgorithm::Toeplitz,
+            _ => HashAlgorithm::None,
+        }
+    }
+
+    /// The hash types last published (one load, as [`Self::algorithm`]).
+    pub fn flags(&self) -> u32 {
+        self.flags.load(Ordering::Relaxed)
+    }
+
+    /// The hash and queue of a packet with the header fields `flow` (`None`: no hash type
+    /// applies to it) for a vif with `num_queues` queues, from one consistent
+    /// configuration: [`HashConfig::flow_hash`] and [`HashConfig::queue_for`]. `None` when
+    /// that configuration selects no algorithm (the caller steers as it likes), or, in
+    /// theory, when every read overlapped a publication ([`MAX_READ_TRIES`]).
+    pub fn steer(&self, flow: Option<&Flow>, num_queues: u32) -> Option<Steering> {
+        for _ in 0..MAX_READ_TRIES {
+            let seq = self.seq.load(Ordering::Acquire);
+            if seq & 1 != 0 {
+                core::hint::spin_loop();
+                continue;
+            }
+            let result = self.steer_unchecked(flow, num_queues);
+            // The words read above are ordered before the second look at the count.
+            fence(Ordering::Acquire);
+            if self.seq.load(Ordering::Relaxed) == seq {
+                return result;
+            }
+        }
+        None
+    }
+
+    /// [`Self::steer`]'s computation on words that may belong to different publications
+    /// (the caller checks the count around it): never panics, whatever they hold.
+    fn steer_unchecked(&self, flow: Option<&Flow>, num_queues: u32) -> Option<Steering> {
+        if self.algorithm.load(Ordering::Relaxed) != HashAlgorithm::Toeplitz as u32 {
+            return None;
+        }
+        let flags = self.flags.load(Ordering::Relaxed);
+        let mut key = [0u8; MAX_HASH_KEY_SIZE];
+        for (b, w) in key.chunks_exact_mut(4).zip(self.key.iter()) {
+            b.copy_from_slice(&w.load(Ordering::Relaxed).to_le_bytes());
+        }
+        let hash = flow.and_then(|f| flow_hash_with(flags, &key, f));
+        let size = self.size.load(Ordering::Relaxed);
+        let queue = pick_queue(hash.map_or(0, |h| h.value), num_queues, size, |i| {
+            self.mapping.get(i).map_or(0, |e| e.load(Ordering::Relaxed))
+        });
+        Some(Steering { hash, queue })
     }
 }
 
@@ -1136,5 +1313,175 @@ mod tests {
         fe.abandon();
         assert_eq!(fe.pending(), None);
         assert_eq!(fe.complete(&cfg.serve(&req, 2, &mut p)), None);
+    }
+
+    /// A Toeplitz configuration with `key`, every type enabled and `table` as the mapping.
+    fn full_config(key: &[u8], table: &[u32], queues: u32) -> HashConfig {
+        let mut p = Pages(std::vec![(1, key.to_vec()), (2, table_page(table))]);
+        let mut cfg = HashConfig::new();
+        for (t, d) in [
+            (ctrl_type::SET_HASH_ALGORITHM, [1, 0, 0]),
+            (ctrl_type::SET_HASH_FLAGS, [HASH_TYPES_ALL, 0, 0]),
+            (ctrl_type::SET_HASH_KEY, [1, key.len() as u32, 0]),
+            (ctrl_type::SET_HASH_MAPPING_SIZE, [table.len() as u32, 0, 0]),
+            (ctrl_type::SET_HASH_MAPPING, [2, table.len() as u32, 0]),
+        ] {
+            assert_eq!(status(&mut cfg, t, d, queues, &mut p), 0, "request {t}");
+        }
+        cfg
+    }
+
+    /// What `steer` must answer for `cfg`: its own hash and queue.
+    fn expected(cfg: &HashConfig, f: Option<&Flow>, queues: u32) -> Steering {
+        let hash = f.and_then(|f| cfg.flow_hash(f));
+        Steering {
+            hash,
+            queue: cfg.queue_for(hash.map_or(0, |h| h.value), queues),
+        }
+    }
+
+    fn sample_flows() -> [Flow; 4] {
+        [
+            flow("66.9.149.187", "161.142.100.80", Some((2794, 1766))),
+            flow("199.92.111.2", "65.69.140.83", None),
+            flow(
+                "3ffe:2501:200:3::1",
+                "3ffe:2501:200:1fff::7",
+                Some((1766, 2794)),
+            ),
+            flow("ff02::1", "3ffe:501:8::260:97ff:fe40:efab", None),
+        ]
+    }
+
+    #[test]
+    fn published_config_steers_as_the_config() {
+        let published = PublishedHashConfig::new();
+        // Nothing published yet: no algorithm, the caller steers.
+        assert_eq!(published.algorithm(), HashAlgorithm::None);
+        assert_eq!(published.steer(Some(&sample_flows()[0]), 4), None);
+
+        let cfg = full_config(&MS_KEY, &[3, 1, 2, 0, 1], 4);
+        published.publish(&cfg);
+        assert_eq!(published.algorithm(), HashAlgorithm::Toeplitz);
+        assert_eq!(published.flags(), HASH_TYPES_ALL);
+        for f in sample_flows() {
+            for queues in [1, 2, 3, 4] {
+                let s = published.steer(Some(&f), queues).unwrap();
+                assert_eq!(
+                    s,
+                    expected(&cfg, Some(&f), queues),
+                    "{f:?}, {queues} queues"
+                );
+                assert!(s.queue < queues);
+                assert!(s.hash.is_some());
+            }
+        }
+        // No hash type applies: hash 0 picks the queue (the table's first entry).
+        assert_eq!(
+            published.steer(None, 4),
+            Some(Steering {
+                hash: None,
+                queue: 3
+            })
+        );
+
+        // Only TCP over IPv6 enabled: the rest goes unhashed.
+        let mut narrow = cfg.clone();
+        let mut p = Pages(std::vec![]);
+        assert_eq!(
+            status(
+                &mut narrow,
+                ctrl_type::SET_HASH_FLAGS,
+                [HashType::Ipv6Tcp.flag(), 0, 0],
+                4,
+                &mut p
+            ),
+            0
+        );
+        published.publish(&narrow);
+        for f in sample_flows() {
+            let s = published.steer(Some(&f), 4).unwrap();
+            assert_eq!(s, expected(&narrow, Some(&f), 4));
+            assert_eq!(
+                s.hash.map(|h| h.hash_type),
+                match f {
+                    Flow::V6 {
+                        tcp_ports: Some(_), ..
+                    } => Some(HashType::Ipv6Tcp),
+                    _ => None,
+                }
+            );
+        }
+
+        // Back to the defaults (a disconnect): no algorithm again.
+        published.publish(&HashConfig::new());
+        assert_eq!(published.algorithm(), HashAlgorithm::None);
+        assert_eq!(published.steer(Some(&sample_flows()[0]), 4), None);
+    }
+
+    #[test]
+    fn readers_never_see_half_a_publication() {
+        // Two configurations that differ in every word a reader uses.
+        let mut other_key = MS_KEY;
+        other_key.reverse();
+        let a = full_config(&MS_KEY, &[0, 1, 2, 3], 4);
+        let b = full_config(&other_key, &[3, 3, 2, 2, 1, 1, 0], 4);
+        let flows = sample_flows();
+        let want: Vec<[Steering; 2]> = flows
+            .iter()
+            .map(|f| [expected(&a, Some(f), 4), expected(&b, Some(f), 4)])
+            .collect();
+        for (w, f) in want.iter().zip(flows.iter()) {
+            assert_ne!(w[0], w[1], "the configurations must differ for {f:?}");
+        }
+        let published = PublishedHashConfig::new();
+        published.publish(&a);
+        let done = core::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            for _ in 0..3 {
+                s.spawn(|| {
+                    let mut reads = 0u64;
+                    while !done.load(Ordering::Relaxed) || reads < 200 {
+                        for (f, w) in flows.iter().zip(want.iter()) {
+                            // `None` only if every try overlapped a publication, which
+                            // this writer, publishing back to back, can cause; a result
+                            // is always one whole configuration's.
+                            if let Some(got) = published.steer(Some(f), 4) {
+                                assert!(w.contains(&got), "torn read for {f:?}: {got:?}");
+                                reads += 1;
+                            }
+                        }
+                    }
+                });
+            }
+            for i in 0..5_000 {
+                published.publish(if i % 2 == 0 { &b } else { &a });
+                if i % 16 == 0 {
+                    std::thread::yield_now();
+                }
+            }
+            done.store(true, Ordering::Relaxed);
+        });
+    }
+
+    #[test]
+    fn hash_extra_types_follow_c() {
+        assert_eq!(
+            FlowHash::extra(HashType::Ipv6Tcp, 0xdead_beef),
+            Extra::Hash {
+                hash_type: 3,
+                algorithm: 1,
+                value: 0xdead_beef
+            }
+        );
+        assert_eq!(HashType::for_packet(true, true), HashType::Ipv4Tcp);
+        assert_eq!(HashType::for_packet(true, false), HashType::Ipv4);
+        assert_eq!(HashType::for_packet(false, true), HashType::Ipv6Tcp);
+        assert_eq!(HashType::for_packet(false, false), HashType::Ipv6);
+        for ipv4 in [true, false] {
+            for l4 in [true, false] {
+                assert_eq!(HashType::for_packet(ipv4, l4).is_l4(), l4);
+            }
+        }
     }
 }

@@ -462,6 +462,52 @@ mod tests {
     }
 
     #[test]
+    fn hash_extra_bytes_follow_netif_h() {
+        // `struct xen_netif_extra_info`: type, flags, then `u.hash`: type (the hash type's
+        // bit number), algorithm, `value[4]` (the hash, least significant byte first).
+        let e = ExtraInfo::encode(
+            &Extra::Hash {
+                hash_type: 3,
+                algorithm: 1,
+                value: 0x1234_5678,
+            },
+            true,
+        );
+        assert_eq!(
+            e.to_le_bytes(),
+            [
+                extra_type::HASH,
+                EXTRA_FLAG_MORE,
+                3,
+                1,
+                0x78,
+                0x56,
+                0x34,
+                0x12
+            ]
+        );
+        assert_eq!(
+            ExtraInfo::from_le_bytes(&e.to_le_bytes()).parse(),
+            Ok(Extra::Hash {
+                hash_type: 3,
+                algorithm: 1,
+                value: 0x1234_5678
+            })
+        );
+        let g = ExtraInfo::encode(
+            &Extra::Gso {
+                size: 1448,
+                gso_type: GsoType::TcpV4,
+            },
+            false,
+        );
+        assert_eq!(
+            g.to_le_bytes(),
+            [extra_type::GSO, 0, 0xa8, 0x05, 1, 0, 0, 0]
+        );
+    }
+
+    #[test]
     fn bad_extras_are_rejected() {
         let mut e = ExtraInfo::default();
         assert_eq!(e.parse(), Err(ExtraError::BadType(0)));

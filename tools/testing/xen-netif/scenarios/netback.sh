@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # The Rust netback against the frontend chosen with --frontend (the C netfront by default;
 # the Rust one for both-Rust runs): parameters, ethtool on the vif, per-queue counters,
-# jumbo frames and TSO, the frontend's zeroed RX buffers (XSA-403, xnt-rxpeek),
+# jumbo frames and TSO, the control ring's advertisement and HASH extra counters, the
+# frontend's zeroed RX buffers (XSA-403, xnt-rxpeek),
 # detach/attach cycles, the guest's kernel log (and kmemleak with the Rust netfront), TX
 # rate limiting measured against the same guest unlimited, guests destroyed during iperf3,
 # and the unload once every guest is gone.
@@ -108,6 +109,13 @@ check "[$tag] guest->dom0 flows: tx_copy_hypercalls moved, more copies than hype
 check "[$tag] dom0->guest flows: rx_copy_hypercalls moved, more copies than hypercalls, enough copies for the bytes (rx_copy_ops x 4096 >= tx_bytes)" \
 	test "$rxh" -gt 0 -a "$rxo" -gt "$rxh" -a $((rxo * 4096 + q * 4096)) -ge "$txb"
 
+# The control ring (netback/hash.rs): advertised at probe, and each queue counts the HASH
+# extras it sent (checked after the pings below).
+check "[$tag] backend advertises feature-ctrl-ring = 1" \
+	test "$(xs_read "$(be_dir g1)/feature-ctrl-ring")" = 1
+check "[$tag] ethtool -S $vif lists per-queue rx_hash_extras for $q queues" \
+	sh -c "grep -c '^q[0-9]*_rx_hash_extras ' /tmp/st2 | grep -qx $q"
+
 # XSA-403, RX side: after that traffic, the RX buffers the guest's netfront has posted and
 # the backend has not written yet must be all-zero pages (dom0 maps them read-only:
 # xnt-rxpeek). A check for ours; for the upstream C netfront a measurement: 7.3.4 takes
@@ -132,6 +140,15 @@ check "[$tag] guest MTU 9000" guest g1 ip link set eth0 mtu 9000
 check "[$tag] ping 8972-byte payload dom0 -> guest at MTU 9000" ping -c 3 -W 5 -s 8972 "$ip"
 check "[$tag] ping 8972-byte payload guest -> dom0 at MTU 9000" guest g1 ping -c 3 -W 5 -s 8972 "$XNT_DOM0_IP"
 iperf_check "[$tag] iperf3 at MTU 9000 moves data" "$(guest_iperf g1 -t 2)"
+# A frontend without a control ring never selects a hash algorithm, so no HASH extra may
+# reach it: with several queues ndo_select_queue takes the skb's flow hash, which the
+# stack computes as a software hash for the pings above (their sockets set none), and
+# ndo_start_xmit must clear it (as C's xenvif_start_xmit).
+if [ -z "$(xs_read "$(fe_dir g1)/ctrl-ring-ref")" ]; then
+	stats >/tmp/st3
+	check "[$tag] no control ring: no HASH extra reached the guest (rx_hash_extras 0 after iperf3 and pings)" \
+		test "$(stat_sum /tmp/st3 rx_hash_extras)" = 0
+fi
 guest g1 ip link set eth0 mtu 1500
 ip link set "$vif" mtu 1500
 ip link set xenbr0 mtu 1500
