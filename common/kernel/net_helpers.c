@@ -148,6 +148,11 @@ bool xnt_skb_may_pull(struct sk_buff *skb, unsigned int len)
 	return pskb_may_pull(skb, len);
 }
 
+void xnt_skb_set_hash(struct sk_buff *skb, u32 hash, bool l4)
+{
+	skb_set_hash(skb, hash, l4 ? PKT_HASH_TYPE_L4 : PKT_HASH_TYPE_L3);
+}
+
 void xnt_skb_reset_network_header(struct sk_buff *skb)
 {
 	skb_reset_network_header(skb);

@@ -50,6 +50,7 @@ int xnt_skb_add_page_frag(struct sk_buff *skb, struct page *page, unsigned int o
 /* Accessors for SkBuff::finish_rx in common/kernel/net/skb.rs. */
 bool xnt_skb_may_pull(struct sk_buff *skb, unsigned int len);
 void xnt_skb_reset_network_header(struct sk_buff *skb);
+void xnt_skb_set_hash(struct sk_buff *skb, u32 hash, bool l4);
 void xnt_skb_set_ip_summed(struct sk_buff *skb, unsigned int ip_summed);
 
 void xnt_netif_napi_add(struct net_device *dev, struct napi_struct *napi,

@@ -711,6 +711,20 @@ impl SkBuff {
         to_result(unsafe { bindings::skb_checksum_setup(skb, recalculate) })?;
         Ok(fixup)
     }
+
+    /// Records the flow hash a peer computed for a received packet (`skb_set_hash`): an L4
+    /// hash (`PKT_HASH_TYPE_L4`, it covers the ports) if `l4`, else an L3 one. RPS/RFS
+    /// and the stack use it instead of computing their own. `EBUSY`, with nothing
+    /// changed, if another reference to the skb exists ([`Self::is_shared`]).
+    pub fn set_hash(&mut self, hash: u32, l4: bool) -> Result {
+        if self.is_shared() {
+            return Err(EBUSY);
+        }
+        // SAFETY: Valid skb with no other reference (checked above), so nothing else
+        // accesses its hash fields.
+        unsafe { bindings::xnt_skb_set_hash(self.raw(), hash, l4) };
+        Ok(())
+    }
 }
 
 impl Drop for SkBuff {

@@ -659,10 +659,7 @@ impl RssSettings {
     /// `ethtool_rxfh_indir_default` otherwise).
     pub fn fit(&mut self, backend_max: u32, queues: u32) -> TableFit {
         let size = backend_max.min(FRONTEND_MAX_MAPPING_SIZE);
-        if self.user_table
-            && size == self.size
-            && self.table().iter().all(|&q| q < queues.max(1))
-        {
+        if self.user_table && size == self.size && self.table().iter().all(|&q| q < queues.max(1)) {
             return TableFit::KeptUserTable;
         }
         let dropped_user_table = self.user_table;
@@ -691,9 +688,12 @@ impl RssSettings {
         }
     }
 
-    /// Takes a table the user set (after [`Self::check_table`] and after the backend took
-    /// it); `Err` (nothing changed) if its size is not the current one.
-    pub fn set_user_table(&mut self, table: &[u32]) -> Result<(), TableError> {
+    /// Takes a table the user set for `queues` connected queues (after
+    /// [`Self::check_table`] and after the backend took it); `Err` (nothing changed) if its
+    /// size is not the current one. A table equal to the spread over `queues` (`ethtool -X
+    /// <dev> default`, or `equal` with every queue) counts as no user table: it is spread
+    /// again when the queue count changes, as the default is.
+    pub fn set_table(&mut self, table: &[u32], queues: u32) -> Result<(), TableError> {
         if table.len() != self.size as usize {
             return Err(TableError::Size {
                 got: table.len(),
@@ -701,7 +701,11 @@ impl RssSettings {
             });
         }
         self.table[..table.len()].copy_from_slice(table);
-        self.user_table = true;
+        let queues = queues.max(1);
+        self.user_table = table
+            .iter()
+            .enumerate()
+            .any(|(i, &q)| q != i as u32 % queues);
         Ok(())
     }
 
@@ -1341,7 +1345,11 @@ mod tests {
             }
         );
         assert_eq!(rss.table().len(), 128);
-        assert!(rss.table().iter().enumerate().all(|(i, &q)| q == i as u32 % 4));
+        assert!(rss
+            .table()
+            .iter()
+            .enumerate()
+            .all(|(i, &q)| q == i as u32 % 4));
         // A backend without a table.
         assert_eq!(
             rss.fit(0, 4),
@@ -1373,11 +1381,14 @@ mod tests {
             Err(TableError::Size { got: 7, size: 8 })
         );
         assert_eq!(
-            rss.set_user_table(&user[..7]),
+            rss.set_table(&user[..7], 3),
             Err(TableError::Size { got: 7, size: 8 })
         );
         assert!(!rss.is_user_table());
-        rss.set_user_table(&user).unwrap();
+        // The default spread is no user table.
+        rss.set_table(&[0, 1, 2, 0, 1, 2, 0, 1], 3).unwrap();
+        assert!(!rss.is_user_table());
+        rss.set_table(&user, 3).unwrap();
         assert!(rss.is_user_table());
         // Reconnects: kept while the size is the same and queue 2 exists.
         assert_eq!(rss.fit(8, 3), TableFit::KeptUserTable);
@@ -1393,7 +1404,8 @@ mod tests {
         assert_eq!(rss.table(), &[0, 1, 0, 1, 0, 1, 0, 1]);
         assert!(!rss.is_user_table());
         // Another size: spread.
-        rss.set_user_table(&[1; 8]).unwrap();
+        rss.set_table(&[1; 8], 2).unwrap();
+        assert!(rss.is_user_table());
         assert_eq!(
             rss.fit(16, 2),
             TableFit::Spread {

@@ -572,7 +572,10 @@ mod tests {
                 data(0, 100, RxFlags::EXTRA_INFO),
                 hash(bit, 1, 0xdead_beef, false),
             ]);
-            assert_eq!(p.hash.map(|h| (h.value, h.hash_type)), Some((0xdead_beef, t)));
+            assert_eq!(
+                p.hash.map(|h| (h.value, h.hash_type)),
+                Some((0xdead_beef, t))
+            );
             assert_eq!(p.hash.unwrap().hash_type.is_l4(), l4);
         }
         // After a GSO extra, as Linux netback sends them (GSO, then HASH).
