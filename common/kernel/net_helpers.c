@@ -6,7 +6,7 @@
  * with bottom halves off from a thread, and one-line wrappers of static inlines. The
  * device set-up, the ops tables, the event-channel binding, the NAPI context with its
  * timer, the CFI and page-size checks and the exported functions are Rust.
- * 203 lines; see Documentation/design.md, "The C that remains, and why".
+ * 208 lines; see Documentation/design.md, "The C that remains, and why".
  */
 #include <linux/etherdevice.h>
 #include <linux/interrupt.h>
