@@ -531,6 +531,7 @@ impl<T: NetDriver> NetDevice<T> {
                 ctx: AtomicPtr::new(core::ptr::null_mut()),
                 stats_count: AtomicU32::new(0),
                 driver_name: driver_name.as_char_ptr(),
+                rss_indir_size: AtomicU32::new(0),
             })
         };
         // SAFETY: The device is valid (safety requirement); `num_tx_queues` is a plain
@@ -1023,11 +1024,14 @@ impl NetDevRef {
 /// before the context: the ethtool core sizes its statistics buffers by the count one
 /// operation returns and hands them to the next, so all three use this one value, whatever
 /// the driver's method would return later. `driver_name` is static and never changes.
+/// `rss_indir_size` is what `get_rxfh_indir_size` returned last, which sized the table
+/// buffer the next `get_rxfh` gets (see `eth_get_rxfh`).
 #[repr(C)]
 struct NetDevPriv {
     ctx: AtomicPtr<c_void>,
     stats_count: AtomicU32,
     driver_name: *const kernel::ffi::c_char,
+    rss_indir_size: AtomicU32,
 }
 
 /// `netdev_priv(dev)`: the address of the device's private area (`dev->priv`).
@@ -1395,7 +1399,8 @@ unsafe extern "C" fn eth_get_rxfh_key_size<T: NetDriver>(
     unsafe { driver::<T>(dev.cast()) }.map_or(0, |(d, _)| d.rss_key_size())
 }
 
-/// `get_rxfh_indir_size`: the driver's table size (0 without a context).
+/// `get_rxfh_indir_size`: the driver's table size (0 without a context), also kept in the
+/// private area for the `get_rxfh` that follows (see `eth_get_rxfh`).
 ///
 /// # Safety
 ///
@@ -1404,29 +1409,35 @@ unsafe extern "C" fn eth_get_rxfh_indir_size<T: NetDriver>(
     dev: *mut kernel::bindings::net_device,
 ) -> u32 {
     // SAFETY: One of `NetDevice<T>`'s devices, in an operation (the safety requirement).
-    unsafe { driver::<T>(dev.cast()) }.map_or(0, |(d, _)| d.rss_indir_size())
+    let Some((d, p)) = (unsafe { driver::<T>(dev.cast()) }) else {
+        return 0;
+    };
+    let n = d.rss_indir_size();
+    p.rss_indir_size.store(n, Ordering::Relaxed);
+    n
 }
 
-/// The key and table buffers of an `ethtool_rxfh_param`, as slices.
+/// The key and table buffers of an `ethtool_rxfh_param`, as slices of `key_len` bytes and
+/// `indir_len` entries.
 ///
 /// # Safety
 ///
 /// `p` is the parameter block the ethtool core passes to `get_rxfh` / `set_rxfh`, ours for
-/// the call: `key`, when not null, points to `key_size` bytes and `indir`, when not null,
-/// to `indir_size` entries (every caller in `net/ethtool` allocates them so: `ioctl.c`'s
-/// `ethtool_get_rxfh`, `ethtool_get_rxfh_indir`, `ethtool_set_rxfh`,
-/// `ethtool_set_rxfh_indir`, `rss.c`'s `rss_prepare_get` and `ethnl_rss_set`), which
-/// nothing else accesses during the call, and which outlive `'a`.
+/// the call: `key`, when not null, points to `key_len` bytes and `indir`, when not null,
+/// to `indir_len` entries, which nothing else accesses during the call and which outlive
+/// `'a`.
 unsafe fn rxfh_buffers<'a>(
     p: &bindings::ethtool_rxfh_param,
+    key_len: u32,
+    indir_len: u32,
 ) -> (Option<&'a mut [u8]>, Option<&'a mut [u32]>) {
     let key = (!p.key.is_null()).then(|| {
-        // SAFETY: Non-null, `key_size` bytes ours for the call (the safety requirement).
-        unsafe { core::slice::from_raw_parts_mut(p.key, p.key_size as usize) }
+        // SAFETY: Non-null, `key_len` bytes ours for the call (the safety requirement).
+        unsafe { core::slice::from_raw_parts_mut(p.key, key_len as usize) }
     });
     let indir = (!p.indir.is_null()).then(|| {
-        // SAFETY: Non-null, `indir_size` `u32`s ours for the call (as above).
-        unsafe { core::slice::from_raw_parts_mut(p.indir, p.indir_size as usize) }
+        // SAFETY: Non-null, `indir_len` `u32`s ours for the call (as above).
+        unsafe { core::slice::from_raw_parts_mut(p.indir, indir_len as usize) }
     });
     (key, indir)
 }
@@ -1443,13 +1454,23 @@ unsafe extern "C" fn eth_get_rxfh<T: NetDriver>(
     rxfh: *mut bindings::ethtool_rxfh_param,
 ) -> c_int {
     // SAFETY: One of `NetDevice<T>`'s devices, in an operation (the safety requirement).
-    let Some((d, _)) = (unsafe { driver::<T>(dev.cast()) }) else {
+    let Some((d, pr)) = (unsafe { driver::<T>(dev.cast()) }) else {
         return EOPNOTSUPP.to_errno();
     };
     // SAFETY: The core passes a valid parameter block, ours for the call.
     let p = unsafe { &mut *rxfh };
-    // SAFETY: `p` is the core's `get_rxfh` parameter block (see `rxfh_buffers`).
-    let (key, indir) = unsafe { rxfh_buffers(p) };
+    // The table buffer has as many entries as `get_rxfh_indir_size` returned: every caller
+    // (`ioctl.c`'s `ethtool_get_rxfh` and `ethtool_get_rxfh_indir`, `rss.c`'s
+    // `rss_prepare_get`, `common.c`'s `ethtool_get_max_rxfh_channel`) asks for the size
+    // and then calls `get_rxfh` with a buffer of that many entries, both under RTNL (our
+    // device is not ops-locked), which every caller of the two operations holds, so the
+    // size kept by the last `get_rxfh_indir_size` is that caller's. (`indir_size` of the
+    // block is an output on GET: `ethtool_get_max_rxfh_channel` leaves it 0.) The key
+    // buffer, when there is one, has `key_size` bytes (`get_rxfh_key_size`'s answer,
+    // stored there by every caller that passes a key).
+    let indir_len = pr.rss_indir_size.load(Ordering::Relaxed);
+    // SAFETY: `p` is the core's `get_rxfh` parameter block, its buffers sized as above.
+    let (key, indir) = unsafe { rxfh_buffers(p, p.key_size, indir_len) };
     match d.rss_get(key, indir) {
         Ok(()) => {
             p.hfunc = ETH_RSS_HASH_TOP;
@@ -1484,8 +1505,11 @@ unsafe extern "C" fn eth_set_rxfh<T: NetDriver>(
     if !hfunc_ok || !xfrm_ok || p.rss_context != 0 || p.rss_delete != 0 {
         return EOPNOTSUPP.to_errno();
     }
-    // SAFETY: `p` is the core's `set_rxfh` parameter block (see `rxfh_buffers`).
-    let (key, indir) = unsafe { rxfh_buffers(p) };
+    // SAFETY: `p` is the core's `set_rxfh` parameter block: a key, when there is one, of
+    // `key_size` bytes and a table, when there is one, of `indir_size` entries (every
+    // caller sets both sizes with the buffers: `ioctl.c`'s `ethtool_set_rxfh` and
+    // `ethtool_set_rxfh_indir`, `rss.c`'s `ethnl_rss_set`).
+    let (key, indir) = unsafe { rxfh_buffers(p, p.key_size, p.indir_size) };
     match d.rss_set(key.as_deref(), indir.as_deref()) {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
