@@ -220,8 +220,9 @@ impl Netfront {
     }
 }
 
-/// The ethtool side (`NetDriver` in `netdev.rs` forwards here). Each runs with RTNL and
-/// the core's `rss_lock` held, in process context, and takes the RSS mutex.
+/// The ethtool side (`NetDriver` in `netdev.rs` forwards here). Each runs in process
+/// context with RTNL held (`get_rxfh`, `set_rxfh` and `get_rxfh_fields` with the core's
+/// `rss_lock` too) and takes the RSS mutex.
 impl Info {
     /// `get_rxfh_key_size`: 40 while RSS is on, else 0.
     pub(crate) fn rss_key_size_now(&self) -> u32 {
