@@ -11,6 +11,7 @@ use kernel::prelude::*;
 use kernel::str::CString;
 use kernel::sync::Arc;
 
+use crate::ctrl::{CtrlChannel, CtrlEvent, CtrlSetup};
 use crate::netdev::Info;
 use crate::queue::{Queue, QueueEvent, EOI_SLOT_RX, EOI_SLOT_TX};
 use crate::rx::{RxRing, RxRingState, RxSlot};
@@ -56,6 +57,16 @@ pub(crate) struct Connection {
     /// forever. Only a backend that comes (back) through InitWait makes us try again (C
     /// `netback_changed`: reconnects only on InitWait while Initialising; stays Closed).
     pub(crate) connect_failed: bool,
+    /// The cancel handle of this connection's control channel, if it has one (the channel
+    /// itself is in the RSS state): `disconnect` cancels a waiting request through it
+    /// before it takes the RSS mutex that request holds.
+    pub(crate) ctrl_event: Option<Arc<CtrlEvent>>,
+}
+
+/// A control ring's XenStore values.
+struct CtrlKeys {
+    ring_ref: u32,
+    port: Port,
 }
 
 impl Netfront {
@@ -66,6 +77,14 @@ impl Netfront {
         if conn.netdev.is_registered() {
             dev.tx_disable();
         }
+        // The control channel first: its waiting request (ethtool under RTNL, or the RSS
+        // configuration in xenwatch) is woken and fails, which releases the RSS mutex;
+        // then the channel goes (unbound, then its ring and data page's grants end).
+        if let Some(ev) = conn.ctrl_event.take() {
+            ev.cancel();
+        }
+        let ctrl = self.info.rss.lock().take_channel();
+        drop(ctrl);
         // The queues' EOI handles and rings go before their channels are unbound: a NAPI
         // poll notifies under the `tx`/`rx` lock and EOIs under the `eoi` lock, so once
         // `teardown` has taken those out no poll uses an IRQ number that the unbind below
@@ -196,7 +215,13 @@ impl Netfront {
 
     /// Writes the frontend's keys for `keys.len()` queues in one transaction, retried on
     /// `EAGAIN`.
-    fn write_keys(&self, dev: &xenbus::Device, keys: &[QueueKeys], write_count: bool) -> Result {
+    fn write_keys(
+        &self,
+        dev: &xenbus::Device,
+        keys: &[QueueKeys],
+        write_count: bool,
+        ctrl: Option<&CtrlKeys>,
+    ) -> Result {
         let dir = dev.nodename();
         let layout = QueueLayout::for_queues(keys.len() as u32);
         loop {
@@ -270,6 +295,30 @@ impl Netfront {
                         dir,
                         &CString::try_from_fmt(fmt!("{}", frontend_keys::MULTI_QUEUE_NUM_QUEUES))?,
                     );
+                }
+                // Both control-ring keys or neither (the C backend fails a connection with
+                // a ring reference and no channel); none left from an earlier connection.
+                match ctrl {
+                    Some(c) => {
+                        t.write_fmt(
+                            dir,
+                            &CString::try_from_fmt(fmt!("{}", frontend_keys::CTRL_RING_REF))?,
+                            fmt!("{}", c.ring_ref),
+                        )?;
+                        t.write_fmt(
+                            dir,
+                            &CString::try_from_fmt(fmt!("{}", frontend_keys::EVENT_CHANNEL_CTRL))?,
+                            fmt!("{}", c.port.raw()),
+                        )?;
+                    }
+                    None => {
+                        for name in [
+                            frontend_keys::CTRL_RING_REF,
+                            frontend_keys::EVENT_CHANNEL_CTRL,
+                        ] {
+                            t.remove(dir, &CString::try_from_fmt(fmt!("{}", name))?);
+                        }
+                    }
                 }
                 for name in [
                     frontend_keys::REQUEST_RX_COPY,
@@ -353,10 +402,16 @@ impl Netfront {
             for q in self.info.queues.iter().take(num as usize) {
                 keys.push(self.setup_queue(dev, conn, q, offer.split)?, GFP_KERNEL)?;
             }
+            let ctrl = if offer.ctrl_ring {
+                self.setup_ctrl(dev, conn)
+            } else {
+                None
+            };
             self.write_keys(
                 dev,
                 &keys,
                 negotiate::frontend_writes_queue_count(offer.backend_max_queues),
+                ctrl.as_ref(),
             )
         })();
         if let Err(e) = setup {
@@ -365,6 +420,44 @@ impl Netfront {
             return Err(e);
         }
         Ok(())
+    }
+
+    /// Sets up the control ring the backend offers (`feature-ctrl-ring`) and installs it in
+    /// the RSS state, whose configuration follows once the backend is Connected
+    /// ([`Netfront::rss_apply_after_connect`]). On any failure the connection goes on
+    /// without one: one log line, `None`. Connection mutex held (connection -> RSS).
+    fn setup_ctrl(&self, dev: &xenbus::Device, conn: &mut Connection) -> Option<CtrlKeys> {
+        let r = (|| -> Result<(CtrlChannel, CtrlSetup)> {
+            let name = CString::try_from_fmt(fmt!("vif{}-ctrl", self.handle))?;
+            CtrlChannel::new(dev, &name)
+        })();
+        match r {
+            Ok((
+                ch,
+                CtrlSetup {
+                    ring_ref,
+                    port,
+                    event,
+                },
+            )) => {
+                // A channel left over would be the previous connection's (`disconnect`
+                // takes it, so there is none): cancelled and torn down first all the same.
+                if let Some(old) = conn.ctrl_event.replace(event) {
+                    old.cancel();
+                }
+                let old = self.info.rss.lock().install(ch);
+                drop(old);
+                Some(CtrlKeys { ring_ref, port })
+            }
+            Err(e) => {
+                dev_warn!(
+                    dev.as_dev(),
+                    "setting up the control ring failed ({:?}); going on without it (no RSS)\n",
+                    e
+                );
+                None
+            }
+        }
     }
 
     /// Connect step 3: gives the net device its MAC and queue count, registering it on the
@@ -438,6 +531,8 @@ struct BackendOffer {
     /// The backend is not trusted (the `trusted` parameter off, or our own `trusted` key
     /// 0): bounce transmitted data into zeroed pages (XSA-403).
     bounce: bool,
+    /// The backend serves a control ring (`feature-ctrl-ring`).
+    ctrl_ring: bool,
 }
 
 /// Connect step 1: reads the backend's features, and our MAC and `trusted` key from
@@ -479,6 +574,7 @@ fn read_backend(dev: &xenbus::Device, be: &CStr, max_queues: u32) -> Result<Back
     if feature(backend_keys::FEATURE_IPV6_CSUM_OFFLOAD)? {
         allowed |= features::IPV6_CSUM;
     }
+    let ctrl_ring = feature(backend_keys::FEATURE_CTRL_RING)?;
     // C `talk_to_netback`: `!xennet_trusted || !xenbus_read_unsigned(dev->nodename,
     // "trusted", 1)`; the key is the toolstack's, in our own directory.
     let bounce = !TRUSTED.get()
@@ -490,5 +586,6 @@ fn read_backend(dev: &xenbus::Device, be: &CStr, max_queues: u32) -> Result<Back
         mac,
         allowed_features: allowed,
         bounce,
+        ctrl_ring,
     })
 }

@@ -7,13 +7,15 @@
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use kernel::prelude::*;
-use kernel::sync::Arc;
+use kernel::sync::{Arc, Mutex};
 
 use crate::queue::{Queue, Shared};
+use crate::rss::Rss;
 use crate::xen::net::{
     bump, features, fill_stat_names, fill_stat_values, LinkStats, NetDriver, QueueCounters, SkBuff,
     STAT_NAME_LEN,
 };
+use crate::xen::protocol::ctrl::{FlowKind, HashedFields};
 use crate::xen::protocol::netif::MAX_TX_SIZE;
 use crate::xen::sync::BhDisabled;
 
@@ -23,6 +25,28 @@ const ETH_DATA_LEN: u32 = 1500;
 /// Device-wide statistics names, first in `ethtool -S`.
 const DEVICE_STATS: [&str; 2] = ["rx_gso_checksum_fixup", "tx_gso_packets"];
 
+/// The frontend's own per-queue counters, after the shared [`QueueCounters`] of each queue:
+/// `rx_hashed`, packets received with a valid `HASH` extra (their skb got the backend's
+/// hash).
+const FRONTEND_QUEUE_STATS: [&str; 1] = ["rx_hashed"];
+
+/// Every per-queue statistics name, `q<N>_` prefixed in `ethtool -S`: the shared counters,
+/// then the frontend's.
+const QUEUE_STATS: [&str; QueueCounters::NAMES.len() + FRONTEND_QUEUE_STATS.len()] = {
+    let mut names = [""; QueueCounters::NAMES.len() + FRONTEND_QUEUE_STATS.len()];
+    let mut i = 0;
+    while i < QueueCounters::NAMES.len() {
+        names[i] = QueueCounters::NAMES[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < FRONTEND_QUEUE_STATS.len() {
+        names[i + j] = FRONTEND_QUEUE_STATS[j];
+        j += 1;
+    }
+    names
+};
+
 /// The device as the networking core sees it.
 pub(crate) struct Info {
     pub(crate) shared: Arc<Shared>,
@@ -30,6 +54,8 @@ pub(crate) struct Info {
     pub(crate) max_queues: u32,
     pub(crate) num_queues: AtomicU32,
     pub(crate) allowed_features: AtomicU32,
+    /// Receive-side scaling through the control ring (see [`Rss`] for the lock).
+    pub(crate) rss: Pin<KBox<Mutex<Rss>>>,
 }
 
 impl Info {
@@ -111,11 +137,11 @@ impl NetDriver for Info {
     }
 
     fn stats_count(&self) -> u32 {
-        DEVICE_STATS.len() as u32 + self.max_queues * QueueCounters::NAMES.len() as u32
+        DEVICE_STATS.len() as u32 + self.max_queues * QUEUE_STATS.len() as u32
     }
 
     fn stats_names(&self, names: &mut [[u8; STAT_NAME_LEN]]) {
-        fill_stat_names(names, &DEVICE_STATS, &QueueCounters::NAMES, self.max_queues);
+        fill_stat_names(names, &DEVICE_STATS, &QUEUE_STATS, self.max_queues);
     }
 
     fn stats_values(&self, values: &mut [u64]) {
@@ -126,7 +152,10 @@ impl NetDriver for Info {
         fill_stat_values(
             values,
             &device,
-            self.queues.iter().map(|q| q.stats.values()),
+            self.queues.iter().map(|q| {
+                let ours = [q.rx_hashed.load(Ordering::Relaxed)];
+                Iterator::chain(q.stats.values().into_iter(), ours)
+            }),
         );
     }
 
@@ -135,5 +164,29 @@ impl NetDriver for Info {
             self.max_queues,
             self.num_queues.load(Ordering::Acquire).max(1),
         )
+    }
+
+    // Receive-side scaling (`rss.rs`): the operations are always in the table; they answer
+    // `EOPNOTSUPP` (and sizes 0) while the connection has no control ring or RSS is off.
+    const RSS: bool = true;
+
+    fn rss_key_size(&self) -> u32 {
+        self.rss_key_size_now()
+    }
+
+    fn rss_indir_size(&self) -> u32 {
+        self.rss_indir_size_now()
+    }
+
+    fn rss_get(&self, key: Option<&mut [u8]>, indir: Option<&mut [u32]>) -> Result {
+        self.rss_read(key, indir)
+    }
+
+    fn rss_set(&self, key: Option<&[u8]>, indir: Option<&[u32]>) -> Result {
+        self.rss_write(key, indir)
+    }
+
+    fn rss_fields(&self, flow: FlowKind) -> Result<HashedFields> {
+        self.rss_hashed_fields(flow)
     }
 }

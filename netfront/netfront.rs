@@ -28,8 +28,10 @@ pub mod xen;
 compile_error!("xen_netfront must be built without `--cfg xnt_backend`");
 
 mod connection;
+mod ctrl;
 mod netdev;
 mod queue;
+mod rss;
 mod rx;
 mod tx;
 mod xenbus;

@@ -91,6 +91,8 @@ pub(crate) struct Queue {
     pub(crate) eoi_seen_prod: [AtomicU32; EOI_SLOTS],
     pub(crate) rx_problems_logged: AtomicU32,
     pub(crate) stats: QueueCounters,
+    /// Packets received with a valid `HASH` extra (`ethtool -S` `q<N>_rx_hashed`).
+    pub(crate) rx_hashed: AtomicU64,
 }
 
 /// What a bound channel of a queue stands for.

@@ -194,15 +194,25 @@ impl Queue {
                 continue;
             }
             match self.build_skb(napi, &pkt, data, &mut pages) {
-                // GRO refuses (and frees) only an skb that is not exclusive, which a
-                // fresh one always is.
-                Ok(skb) => match napi.gro_receive(skb) {
-                    Ok(()) => {
-                        bump(&self.stats.rx_packets, 1);
-                        bump(&self.stats.rx_bytes, u64::from(pkt.len));
+                Ok(mut skb) => {
+                    // The backend's hash (a valid `HASH` extra; the parser ignored any
+                    // other), for RPS/RFS. A fresh skb is never shared, so it is set.
+                    let hashed = pkt
+                        .hash
+                        .is_some_and(|h| skb.set_hash(h.value, h.hash_type.is_l4()).is_ok());
+                    // GRO refuses (and frees) only an skb that is not exclusive, which a
+                    // fresh one always is.
+                    match napi.gro_receive(skb) {
+                        Ok(()) => {
+                            bump(&self.stats.rx_packets, 1);
+                            bump(&self.stats.rx_bytes, u64::from(pkt.len));
+                            if hashed {
+                                bump(&self.rx_hashed, 1);
+                            }
+                        }
+                        Err(_) => bump(&self.stats.rx_dropped, 1),
                     }
-                    Err(_) => bump(&self.stats.rx_dropped, 1),
-                },
+                }
                 Err(RxDrop::NoMemory) => bump(&self.stats.rx_dropped, 1),
                 Err(RxDrop::BadHeaders) => {
                     // C `handle_incoming_queue()`: a failed `pskb_may_pull` (no Ethernet

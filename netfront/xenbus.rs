@@ -12,6 +12,7 @@ use kernel::sync::{new_mutex, Arc, Mutex};
 use crate::connection::Connection;
 use crate::netdev::Info;
 use crate::queue::{Queue, Shared};
+use crate::rss::Rss;
 use crate::xen::net::{Napi, NapiBuilder, NetDevice, QueueCounters};
 use crate::xen::protocol::xenstore::parse_unsigned;
 use crate::xen::sync::new_spinlock_bh;
@@ -102,12 +103,14 @@ impl xenbus::Driver for VifFrontend {
                     eoi_seen_prod: [AtomicU32::new(0), AtomicU32::new(0)],
                     rx_problems_logged: AtomicU32::new(0),
                     stats: QueueCounters::default(),
+                    rx_hashed: AtomicU64::new(0),
                 }),
                 GFP_KERNEL,
             )?;
             napis.push(napi.attach(q.clone()), GFP_KERNEL)?;
             queues.push(q, GFP_KERNEL)?;
         }
+        let rss = KBox::pin_init(new_mutex!(Rss::new()), GFP_KERNEL)?;
         let info = Arc::new(
             Info {
                 shared,
@@ -115,6 +118,7 @@ impl xenbus::Driver for VifFrontend {
                 max_queues,
                 num_queues: AtomicU32::new(0),
                 allowed_features: AtomicU32::new(0),
+                rss,
             },
             GFP_KERNEL,
         )?;
@@ -131,6 +135,7 @@ impl xenbus::Driver for VifFrontend {
             connected: false,
             backend_was_connected: false,
             connect_failed: false,
+            ctrl_event: None,
         }));
         // From here the net device is in `conn`, which is dropped after `napis` only inside
         // `Netfront` (`Drop for Netfront` clears them first, also if `KBox::new` fails).
@@ -178,7 +183,14 @@ impl xenbus::Driver for VifFrontend {
             }
             Connected => {
                 if ours == Connected {
-                    nf.conn.lock().backend_was_connected = true;
+                    let first =
+                        !core::mem::replace(&mut nf.conn.lock().backend_was_connected, true);
+                    if first {
+                        // The backend serves the control ring from now on. Without the
+                        // connection mutex: a disconnect must be able to cancel the
+                        // requests (`Rss`).
+                        nf.rss_apply_after_connect();
+                    }
                     nf.info.shared.netdev.notify_peers();
                 }
             }

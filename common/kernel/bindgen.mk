@@ -50,13 +50,13 @@ xnt_bindgen_allow := \
 	--allowlist-function 'netdev_update_features' \
 	--allowlist-function 'alloc_netdev_mqs|alloc_etherdev_mqs|ether_setup|netif_set_tso_max_size' \
 	--allowlist-function 'napi_(enable|disable|complete_done|alloc_skb)' \
-	--allowlist-function 'eth_type_trans|eth_mac_addr|eth_validate_addr|netdev_info' \
+	--allowlist-function 'eth_type_trans|eth_mac_addr|eth_validate_addr|netdev_info|netdev_rss_key_fill' \
 	--allowlist-type 'net_device' \
 	--allowlist-type 'net_device_ops' \
 	--allowlist-type 'rtnl_link_stats64' \
 	--allowlist-type 'netdev_reg_state' \
 	--allowlist-type 'netdev_priv_flags|netdev_state_t' \
-	--allowlist-var 'NET_NAME_UNKNOWN|VLAN_ETH_HLEN' \
+	--allowlist-var 'NET_NAME_UNKNOWN|VLAN_ETH_HLEN|NETDEV_RSS_KEY_LEN' \
 	--allowlist-type 'netdev_tx_t|netdev_tx|rx_handler_func_t|rx_handler_result_t|rx_handler_result|xdp_features_t|netdev_ml_priv_type|netdev_stat_type|tc_setup_type' \
 	--allowlist-type '$(xnt_netdev_opaque_re)' \
 	--opaque-type '$(xnt_netdev_opaque_re)' \

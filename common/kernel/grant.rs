@@ -213,6 +213,38 @@ impl<F: GrantFrame> Granted<F> {
     }
 }
 
+impl Granted<Page> {
+    /// Copies `bytes` into the granted page at `offset`; `EINVAL` if they do not fit in the
+    /// page. For a page granted read-only that carries data to the peer (a control-ring
+    /// request's key or table): the peer may read the page meanwhile and then sees old or
+    /// new bytes, never anything outside the page, which it may read whole anyway.
+    ///
+    /// `&mut self`: no other writer in this domain (the page is reached only through its
+    /// `Granted`, which does not hand out `&mut Page`: that would let the page be swapped
+    /// for another while granted).
+    pub fn write(&mut self, offset: usize, bytes: &[u8]) -> Result {
+        let end = offset.checked_add(bytes.len()).ok_or(EINVAL)?;
+        if end > kernel::page::PAGE_SIZE {
+            return Err(EINVAL);
+        }
+        let page = self.frame.as_raw();
+        // SAFETY: `page` is the owned, allocated order-0 page of this grant
+        // (`Granted` invariant), mapped here for the copy and unmapped below.
+        let vaddr = unsafe { bindings::kmap_local_page(page) };
+        let dst = vaddr.cast::<u8>();
+        for (i, &b) in bytes.iter().enumerate() {
+            // SAFETY: `offset + i < end <= PAGE_SIZE`, inside the mapped page. Volatile: the
+            // peer domain may read the page concurrently (it cannot write a read-only
+            // grant; with a writable one it could, and a plain write would then race).
+            unsafe { dst.add(offset + i).write_volatile(b) };
+        }
+        // SAFETY: `vaddr` came from `kmap_local_page` above, on this CPU, and is the last
+        // local mapping taken.
+        unsafe { bindings::kunmap_local(vaddr) };
+        Ok(())
+    }
+}
+
 impl<F: GrantFrame> Drop for Granted<F> {
     fn drop(&mut self) {
         // SAFETY: `self` is being dropped, so `frame` is taken out once.

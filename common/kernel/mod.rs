@@ -22,6 +22,7 @@ pub mod protocol;
 pub mod sring;
 pub mod sync;
 pub mod system;
+pub mod wait;
 pub mod xenbus;
 
 // kCFI hashes an enum by its name, but a module crate cannot mark its Rust callbacks with

@@ -17,7 +17,8 @@
 //! * an accepted packet has data slots at positions 0 then right after the extras, one per
 //!   non-extra slot consumed, each inside its page, at most 18 (19 when the first slot
 //!   holds no more than `RX_COPY_THRESHOLD` bytes), lengths adding up to `len`, at least
-//!   14 bytes, only known extra types, and the chain's last GSO extra with a non-zero size;
+//!   14 bytes, only known extra types, the chain's last GSO extra with a non-zero size,
+//!   and the last HASH extra's hash if it names Toeplitz and a known type (none otherwise);
 //! * a dropped packet reports no data slot, and its reason holds for the input (bad
 //!   status or offset, unknown extra type or bad GSO, too many slots, too short);
 //! * the checksum state is the first slot's.
@@ -122,15 +123,29 @@ fn check_accepted(ring: &Ring, pkt: &RxPacket, extras: usize) {
     let consumed = pkt.consumed as usize;
     assert!(consumed > extras);
     let mut gso = None;
+    let mut hash = None;
     for slot in &ring[1..=extras] {
         let x = ExtraInfo::from_le_bytes(slot);
         match x.parse() {
             Ok(Extra::Gso { size, gso_type }) => gso = Some((gso_type, size)),
+            Ok(Extra::Hash {
+                hash_type,
+                algorithm,
+                value,
+            }) => {
+                hash = (algorithm == 1 && hash_type <= 3).then_some((hash_type, value));
+            }
             Ok(_) => {}
             Err(e) => panic!("bad extra accepted: {e:?}"),
         }
     }
     assert_eq!(pkt.gso, gso);
+    // The last HASH extra's hash if it is Toeplitz of a known type; none otherwise.
+    assert_eq!(
+        pkt.hash.map(|h| (h.hash_type as u8, h.value)),
+        hash,
+        "hash not the last valid HASH extra's"
+    );
 
     let data = pkt.data_slots();
     assert_eq!(

@@ -26,8 +26,8 @@ pub mod skb;
 
 pub use napi::{Napi, NapiBuilder, NapiHandle, NapiPoll, NapiPoller};
 pub use netdev::{
-    bump, features, fill_stat_names, fill_stat_values, IfName, LinkStats, NetDevRef, NetDevice,
-    NetDriver, QueueCounters, STAT_NAME_LEN,
+    bump, features, fill_stat_names, fill_stat_values, rss_key_fill, IfName, LinkStats, NetDevRef,
+    NetDevice, NetDriver, QueueCounters, STAT_NAME_LEN,
 };
 pub use page::{Page, PageRef};
 pub use skb::{ChecksumState, Chunk, Gso, SkBuff, SkbChunk, ETH_P_IP, ETH_P_IPV6};

@@ -19,6 +19,7 @@ use kernel::prelude::*;
 use kernel::sync::{rcu, Arc};
 
 use super::super::bindings;
+use super::super::protocol::ctrl::{FlowKind, HashedFields};
 use super::super::sync::BhDisabled;
 use super::napi::NapiInner;
 use super::SkBuff;
@@ -112,6 +113,52 @@ pub trait NetDriver: Send + Sync + 'static {
     fn stats_values(&self, values: &mut [u64]);
     /// `(max_combined, combined)` for `ethtool -l`.
     fn channels(&self) -> (u32, u32);
+
+    /// Whether the device offers receive-side scaling through ethtool (`ethtool -x/-X`,
+    /// `ethtool -n <dev> rx-flow-hash`): only then does its `ethtool_ops` table carry the
+    /// RSS operations, which call the methods below (the table is a constant, so this is
+    /// one too). Whether RSS is available at a given moment is the methods' answer.
+    const RSS: bool = false;
+
+    /// `get_rx_ring_count` (`ETHTOOL_GRXRINGS`): the receive queues in use, which
+    /// indirection table entries must stay below (the core checks that before
+    /// [`Self::rss_set`]).
+    fn rx_rings(&self) -> u32 {
+        self.channels().1
+    }
+
+    /// `get_rxfh_key_size`: the hash key's length in bytes; 0 while RSS is not available.
+    fn rss_key_size(&self) -> u32 {
+        0
+    }
+
+    /// `get_rxfh_indir_size`: the indirection table's entries; 0 while RSS is not
+    /// available (the core then answers `EOPNOTSUPP` to table requests itself).
+    fn rss_indir_size(&self) -> u32 {
+        0
+    }
+
+    /// `get_rxfh`: fills `key` and `indir` (each present if the caller asked for it, sized
+    /// by what [`Self::rss_key_size`] / [`Self::rss_indir_size`] returned before; a
+    /// driver whose sizes changed since answers `EAGAIN`). The hash function reported is
+    /// Toeplitz. `EOPNOTSUPP` while RSS is not available. Process context, RTNL held.
+    fn rss_get(&self, _key: Option<&mut [u8]>, _indir: Option<&mut [u32]>) -> Result {
+        Err(EOPNOTSUPP)
+    }
+
+    /// `set_rxfh`: a new key and/or indirection table (absent: unchanged; sized as for
+    /// [`Self::rss_get`], the table's entries below [`Self::rx_rings`] as the core
+    /// checked), the hash function staying Toeplitz (the adapter refuses another one). On
+    /// an error nothing may have changed. Process context, RTNL held.
+    fn rss_set(&self, _key: Option<&[u8]>, _indir: Option<&[u32]>) -> Result {
+        Err(EOPNOTSUPP)
+    }
+
+    /// `get_rxfh_fields`: the header fields the hash covers for `flow`. `EOPNOTSUPP`
+    /// while RSS is not available. Process context, RTNL held.
+    fn rss_fields(&self, _flow: FlowKind) -> Result<HashedFields> {
+        Err(EOPNOTSUPP)
+    }
 }
 
 /// Per-queue packet counters of a driver (`ethtool -S` and `ndo_get_stats64`), named by
@@ -313,6 +360,36 @@ impl<T: NetDriver> NetDevice<T> {
         get_strings: Some(eth_get_strings::<T>),
         get_ethtool_stats: Some(eth_get_ethtool_stats::<T>),
         get_channels: Some(eth_get_channels::<T>),
+        get_rx_ring_count: if T::RSS {
+            Some(eth_get_rx_ring_count::<T>)
+        } else {
+            None
+        },
+        get_rxfh_key_size: if T::RSS {
+            Some(eth_get_rxfh_key_size::<T>)
+        } else {
+            None
+        },
+        get_rxfh_indir_size: if T::RSS {
+            Some(eth_get_rxfh_indir_size::<T>)
+        } else {
+            None
+        },
+        get_rxfh: if T::RSS {
+            Some(eth_get_rxfh::<T>)
+        } else {
+            None
+        },
+        set_rxfh: if T::RSS {
+            Some(eth_set_rxfh::<T>)
+        } else {
+            None
+        },
+        get_rxfh_fields: if T::RSS {
+            Some(eth_get_rxfh_fields::<T>)
+        } else {
+            None
+        },
         ..pin_init::zeroed()
     };
 
@@ -454,6 +531,7 @@ impl<T: NetDriver> NetDevice<T> {
                 ctx: AtomicPtr::new(core::ptr::null_mut()),
                 stats_count: AtomicU32::new(0),
                 driver_name: driver_name.as_char_ptr(),
+                rss_indir_size: AtomicU32::new(0),
             })
         };
         // SAFETY: The device is valid (safety requirement); `num_tx_queues` is a plain
@@ -946,11 +1024,14 @@ impl NetDevRef {
 /// before the context: the ethtool core sizes its statistics buffers by the count one
 /// operation returns and hands them to the next, so all three use this one value, whatever
 /// the driver's method would return later. `driver_name` is static and never changes.
+/// `rss_indir_size` is what `get_rxfh_indir_size` returned last, which sized the table
+/// buffer the next `get_rxfh` gets (see `eth_get_rxfh`).
 #[repr(C)]
 struct NetDevPriv {
     ctx: AtomicPtr<c_void>,
     stats_count: AtomicU32,
     driver_name: *const kernel::ffi::c_char,
+    rss_indir_size: AtomicU32,
 }
 
 /// `netdev_priv(dev)`: the address of the device's private area (`dev->priv`).
@@ -1289,4 +1370,207 @@ unsafe extern "C" fn eth_get_channels<T: NetDriver>(
     let ch = unsafe { &mut *ch };
     ch.max_combined = max;
     ch.combined_count = cur;
+}
+
+/// `ETH_RSS_HASH_TOP`: the Toeplitz hash function, the only one the RSS operations offer.
+const ETH_RSS_HASH_TOP: u8 = 1 << bindings::ETH_RSS_HASH_TOP_BIT;
+
+/// `ETHTOOL_GRXRINGS`: the driver's receive queues in use (1 without a context).
+///
+/// # Safety
+///
+/// Called by the ethtool core only, as the entry of `NetDevice<T>::ETHTOOL_OPS`.
+unsafe extern "C" fn eth_get_rx_ring_count<T: NetDriver>(
+    dev: *mut kernel::bindings::net_device,
+) -> u32 {
+    // SAFETY: One of `NetDevice<T>`'s devices, in an operation (the safety requirement).
+    unsafe { driver::<T>(dev.cast()) }.map_or(1, |(d, _)| d.rx_rings().max(1))
+}
+
+/// `get_rxfh_key_size`: the driver's key length (0 without a context).
+///
+/// # Safety
+///
+/// Called by the ethtool core only, as the entry of `NetDevice<T>::ETHTOOL_OPS`.
+unsafe extern "C" fn eth_get_rxfh_key_size<T: NetDriver>(
+    dev: *mut kernel::bindings::net_device,
+) -> u32 {
+    // SAFETY: One of `NetDevice<T>`'s devices, in an operation (the safety requirement).
+    unsafe { driver::<T>(dev.cast()) }.map_or(0, |(d, _)| d.rss_key_size())
+}
+
+/// `get_rxfh_indir_size`: the driver's table size (0 without a context), also kept in the
+/// private area for the `get_rxfh` that follows (see `eth_get_rxfh`).
+///
+/// # Safety
+///
+/// Called by the ethtool core only, as the entry of `NetDevice<T>::ETHTOOL_OPS`.
+unsafe extern "C" fn eth_get_rxfh_indir_size<T: NetDriver>(
+    dev: *mut kernel::bindings::net_device,
+) -> u32 {
+    // SAFETY: One of `NetDevice<T>`'s devices, in an operation (the safety requirement).
+    let Some((d, p)) = (unsafe { driver::<T>(dev.cast()) }) else {
+        return 0;
+    };
+    let n = d.rss_indir_size();
+    p.rss_indir_size.store(n, Ordering::Relaxed);
+    n
+}
+
+/// The key and table buffers of an `ethtool_rxfh_param`, as slices of `key_len` bytes and
+/// `indir_len` entries.
+///
+/// # Safety
+///
+/// `p` is the parameter block the ethtool core passes to `get_rxfh` / `set_rxfh`, ours for
+/// the call: `key`, when not null, points to `key_len` bytes and `indir`, when not null,
+/// to `indir_len` entries, which nothing else accesses during the call and which outlive
+/// `'a`.
+unsafe fn rxfh_buffers<'a>(
+    p: &bindings::ethtool_rxfh_param,
+    key_len: u32,
+    indir_len: u32,
+) -> (Option<&'a mut [u8]>, Option<&'a mut [u32]>) {
+    let key = (!p.key.is_null()).then(|| {
+        // SAFETY: Non-null, `key_len` bytes ours for the call (the safety requirement).
+        unsafe { core::slice::from_raw_parts_mut(p.key, key_len as usize) }
+    });
+    let indir = (!p.indir.is_null()).then(|| {
+        // SAFETY: Non-null, `indir_len` `u32`s ours for the call (as above).
+        unsafe { core::slice::from_raw_parts_mut(p.indir, indir_len as usize) }
+    });
+    (key, indir)
+}
+
+/// `get_rxfh` (`ethtool -x`): the driver's key and table, the Toeplitz function;
+/// `EOPNOTSUPP` without a context.
+///
+/// # Safety
+///
+/// Called by the ethtool core only (RTNL held), as the entry of
+/// `NetDevice<T>::ETHTOOL_OPS`.
+unsafe extern "C" fn eth_get_rxfh<T: NetDriver>(
+    dev: *mut kernel::bindings::net_device,
+    rxfh: *mut bindings::ethtool_rxfh_param,
+) -> c_int {
+    // SAFETY: One of `NetDevice<T>`'s devices, in an operation (the safety requirement).
+    let Some((d, pr)) = (unsafe { driver::<T>(dev.cast()) }) else {
+        return EOPNOTSUPP.to_errno();
+    };
+    // SAFETY: The core passes a valid parameter block, ours for the call.
+    let p = unsafe { &mut *rxfh };
+    // The table buffer has as many entries as `get_rxfh_indir_size` returned: every caller
+    // (`ioctl.c`'s `ethtool_get_rxfh` and `ethtool_get_rxfh_indir`, `rss.c`'s
+    // `rss_prepare_get`, `common.c`'s `ethtool_get_max_rxfh_channel`) asks for the size
+    // and then calls `get_rxfh` with a buffer of that many entries, both under RTNL (our
+    // device is not ops-locked), which every caller of the two operations holds, so the
+    // size kept by the last `get_rxfh_indir_size` is that caller's. (`indir_size` of the
+    // block is an output on GET: `ethtool_get_max_rxfh_channel` leaves it 0.) The key
+    // buffer, when there is one, has `key_size` bytes (`get_rxfh_key_size`'s answer,
+    // stored there by every caller that passes a key).
+    let indir_len = pr.rss_indir_size.load(Ordering::Relaxed);
+    // SAFETY: `p` is the core's `get_rxfh` parameter block, its buffers sized as above.
+    let (key, indir) = unsafe { rxfh_buffers(p, p.key_size, indir_len) };
+    match d.rss_get(key, indir) {
+        Ok(()) => {
+            p.hfunc = ETH_RSS_HASH_TOP;
+            p.input_xfrm = 0;
+            0
+        }
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// `set_rxfh` (`ethtool -X`): a new key and/or table for the driver. Only the Toeplitz
+/// function (or no change), the default context and no input transformation:
+/// `EOPNOTSUPP` for anything else, and without a context.
+///
+/// # Safety
+///
+/// Called by the ethtool core only (RTNL held), as the entry of
+/// `NetDevice<T>::ETHTOOL_OPS`.
+unsafe extern "C" fn eth_set_rxfh<T: NetDriver>(
+    dev: *mut kernel::bindings::net_device,
+    rxfh: *mut bindings::ethtool_rxfh_param,
+    _extack: *mut bindings::netlink_ext_ack,
+) -> c_int {
+    // SAFETY: One of `NetDevice<T>`'s devices, in an operation (the safety requirement).
+    let Some((d, _)) = (unsafe { driver::<T>(dev.cast()) }) else {
+        return EOPNOTSUPP.to_errno();
+    };
+    // SAFETY: The core passes a valid parameter block, ours for the call.
+    let p = unsafe { &*rxfh };
+    let hfunc_ok = p.hfunc == bindings::ETH_RSS_HASH_NO_CHANGE as u8 || p.hfunc == ETH_RSS_HASH_TOP;
+    let xfrm_ok = p.input_xfrm == 0 || p.input_xfrm == bindings::RXH_XFRM_NO_CHANGE as u8;
+    if !hfunc_ok || !xfrm_ok || p.rss_context != 0 || p.rss_delete != 0 {
+        return EOPNOTSUPP.to_errno();
+    }
+    // SAFETY: `p` is the core's `set_rxfh` parameter block: a key, when there is one, of
+    // `key_size` bytes and a table, when there is one, of `indir_size` entries (every
+    // caller sets both sizes with the buffers: `ioctl.c`'s `ethtool_set_rxfh` and
+    // `ethtool_set_rxfh_indir`, `rss.c`'s `ethnl_rss_set`).
+    let (key, indir) = unsafe { rxfh_buffers(p, p.key_size, p.indir_size) };
+    match d.rss_set(key.as_deref(), indir.as_deref()) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// `get_rxfh_fields` (`ethtool -n <dev> rx-flow-hash <flow>`): the `RXH_*` fields the
+/// driver's hash covers for an IPv4 or IPv6 flow type; `EINVAL` for other flow types,
+/// `EOPNOTSUPP` without a context.
+///
+/// # Safety
+///
+/// Called by the ethtool core only (RTNL held), as the entry of
+/// `NetDevice<T>::ETHTOOL_OPS`.
+unsafe extern "C" fn eth_get_rxfh_fields<T: NetDriver>(
+    dev: *mut kernel::bindings::net_device,
+    fields: *mut bindings::ethtool_rxfh_fields,
+) -> c_int {
+    // SAFETY: One of `NetDevice<T>`'s devices, in an operation (the safety requirement).
+    let Some((d, _)) = (unsafe { driver::<T>(dev.cast()) }) else {
+        return EOPNOTSUPP.to_errno();
+    };
+    // SAFETY: The core passes a valid fields block, ours for the call.
+    let f = unsafe { &mut *fields };
+    if f.rss_context != 0 {
+        return EINVAL.to_errno();
+    }
+    let flow = match f.flow_type {
+        bindings::TCP_V4_FLOW => FlowKind::Tcp4,
+        bindings::UDP_V4_FLOW
+        | bindings::SCTP_V4_FLOW
+        | bindings::AH_ESP_V4_FLOW
+        | bindings::AH_V4_FLOW
+        | bindings::ESP_V4_FLOW
+        | bindings::IPV4_FLOW => FlowKind::OtherIpv4,
+        bindings::TCP_V6_FLOW => FlowKind::Tcp6,
+        bindings::UDP_V6_FLOW
+        | bindings::SCTP_V6_FLOW
+        | bindings::AH_ESP_V6_FLOW
+        | bindings::AH_V6_FLOW
+        | bindings::ESP_V6_FLOW
+        | bindings::IPV6_FLOW => FlowKind::OtherIpv6,
+        _ => return EINVAL.to_errno(),
+    };
+    let addresses = bindings::RXH_IP_SRC | bindings::RXH_IP_DST;
+    f.data = match d.rss_fields(flow) {
+        Ok(HashedFields::None) => 0,
+        Ok(HashedFields::Addresses) => addresses,
+        Ok(HashedFields::AddressesAndPorts) => {
+            addresses | bindings::RXH_L4_B_0_1 | bindings::RXH_L4_B_2_3
+        }
+        Err(e) => return e.to_errno(),
+    };
+    0
+}
+
+/// Fills `key` from the kernel's RSS key (`netdev_rss_key_fill`: random, made once per
+/// boot and the same for every device, as hardware drivers seed their Toeplitz keys).
+pub fn rss_key_fill<const N: usize>(key: &mut [u8; N]) {
+    const { assert!(N <= bindings::NETDEV_RSS_KEY_LEN as usize) };
+    // SAFETY: `key` is `N` writable bytes, at most the kernel key's length (which
+    // `netdev_rss_key_fill` would otherwise `BUG_ON`).
+    unsafe { bindings::netdev_rss_key_fill(key.as_mut_ptr().cast(), N) };
 }

@@ -70,6 +70,11 @@ impl Page {
         Ok(())
     }
 
+    /// The page, for mapping it; ownership stays with `self`.
+    pub(crate) fn as_raw(&self) -> *mut bindings::page {
+        self.0.as_ptr()
+    }
+
     /// Gives up ownership: the caller takes over the page's only reference, which
     /// `put_page` releases (for an order-0 page from `alloc_page`, as this one, the same as
     /// `__free_page`).

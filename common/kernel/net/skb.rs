@@ -885,6 +885,28 @@ impl SkBuff {
         to_result(unsafe { bindings::skb_checksum_setup(skb, recalculate) })?;
         Ok(fixup)
     }
+
+    /// Records the flow hash a peer computed for a received packet (`skb_set_hash`): an L4
+    /// hash (`PKT_HASH_TYPE_L4`, it covers the ports) if `l4`, else an L3 one. RPS/RFS
+    /// and the stack use it instead of computing their own. `EBUSY`, with nothing
+    /// changed, if another reference to the skb exists ([`Self::is_shared`]).
+    pub fn set_hash(&mut self, hash: u32, l4: bool) -> Result {
+        if self.is_shared() {
+            return Err(EBUSY);
+        }
+        // SAFETY: Valid skb; `headers_ptr` is the address of its `headers` group.
+        let h = unsafe { headers_ptr(self.raw()) };
+        // SAFETY: `h` points into the valid skb, which has no other reference (checked
+        // above), so nothing else accesses its hash fields; bindgen's raw accessors write
+        // the bit fields without a reference to the struct, and `hash` is a plain field.
+        // The body of `__skb_set_hash(skb, hash, false, l4)`, which `skb_set_hash` calls.
+        unsafe {
+            SkbHeaders::set_l4_hash_raw(h, u8::from(l4));
+            SkbHeaders::set_sw_hash_raw(h, 0);
+            (*h).hash = hash;
+        }
+        Ok(())
+    }
 }
 
 impl Drop for SkBuff {

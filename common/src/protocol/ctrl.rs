@@ -750,6 +750,201 @@ impl CtrlClient {
     }
 }
 
+/// Most entries of the frontend's mapping table: the backend's answer to
+/// `GET_HASH_MAPPING_SIZE` is capped at this (128, the C backend's maximum and a common
+/// `ethtool -x` indirection table size).
+pub const FRONTEND_MAX_MAPPING_SIZE: u32 = MAX_HASH_MAPPING_SIZE;
+
+/// What [`RssSettings::fit`] did with the mapping table for a new connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableFit {
+    /// The table the user set (`ethtool -X`) fits the connection and is kept.
+    KeptUserTable,
+    /// The table was spread over the connected queues (no user table, or it no longer
+    /// fits: another size, or an entry at or above the queue count).
+    Spread {
+        /// A user table was given up.
+        dropped_user_table: bool,
+    },
+}
+
+/// Why a mapping table given through `ethtool -X` is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableError {
+    /// Not as many entries as the current table has.
+    Size {
+        /// Entries given.
+        got: usize,
+        /// The current table's size.
+        size: u32,
+    },
+    /// An entry names a queue that is not connected.
+    Queue {
+        /// The entry's index.
+        index: usize,
+        /// The queue it names.
+        queue: u32,
+        /// Connected queues.
+        queues: u32,
+    },
+}
+
+/// The frontend's receive-side scaling settings, kept across reconnects: the Toeplitz key
+/// and the mapping table, and whether the user set the table (`ethtool -X`); a user's
+/// key is simply kept. The table is spread over the queues
+/// ([`spread_mapping`]) unless the user set one that still fits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RssSettings {
+    key: [u8; MAX_HASH_KEY_SIZE],
+    table: [u32; FRONTEND_MAX_MAPPING_SIZE as usize],
+    size: u32,
+    user_table: bool,
+}
+
+impl RssSettings {
+    /// Settings with `key` and no table yet.
+    pub const fn new(key: [u8; MAX_HASH_KEY_SIZE]) -> Self {
+        Self {
+            key,
+            table: [0; FRONTEND_MAX_MAPPING_SIZE as usize],
+            size: 0,
+            user_table: false,
+        }
+    }
+
+    /// The key.
+    pub const fn key(&self) -> &[u8; MAX_HASH_KEY_SIZE] {
+        &self.key
+    }
+
+    /// The mapping table (empty before the first [`Self::fit`], or when the backend has
+    /// no table).
+    pub fn table(&self) -> &[u32] {
+        &self.table[..self.size as usize]
+    }
+
+    /// Whether the table is one the user set.
+    pub const fn is_user_table(&self) -> bool {
+        self.user_table
+    }
+
+    /// Fits the table to a connection of `queues` queues whose backend takes tables of
+    /// `backend_max` entries (its `GET_HASH_MAPPING_SIZE` answer): the size becomes
+    /// `min(backend_max, FRONTEND_MAX_MAPPING_SIZE)`; a user table of that size whose
+    /// entries all name connected queues is kept, any other table is spread over the
+    /// queues (as the kernel keeps a user-set indirection table while it fits and
+    /// `ethtool_rxfh_indir_default` otherwise).
+    pub fn fit(&mut self, backend_max: u32, queues: u32) -> TableFit {
+        let size = backend_max.min(FRONTEND_MAX_MAPPING_SIZE);
+        if self.user_table && size == self.size && self.table().iter().all(|&q| q < queues.max(1)) {
+            return TableFit::KeptUserTable;
+        }
+        let dropped_user_table = self.user_table;
+        self.size = size;
+        self.user_table = false;
+        spread_mapping(&mut self.table[..size as usize], queues);
+        TableFit::Spread { dropped_user_table }
+    }
+
+    /// Checks a table the user gives for `queues` connected queues: exactly as many
+    /// entries as the current table, each below `queues`.
+    pub fn check_table(&self, table: &[u32], queues: u32) -> Result<(), TableError> {
+        if table.len() != self.size as usize {
+            return Err(TableError::Size {
+                got: table.len(),
+                size: self.size,
+            });
+        }
+        match table.iter().position(|&q| q >= queues) {
+            Some(index) => Err(TableError::Queue {
+                index,
+                queue: table[index],
+                queues,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Takes a table the user set for `queues` connected queues (after
+    /// [`Self::check_table`] and after the backend took it); `Err` (nothing changed) if its
+    /// size is not the current one. A table equal to the spread over `queues` (`ethtool -X
+    /// <dev> default`, or `equal` with every queue) counts as no user table: it is spread
+    /// again when the queue count changes, as the default is.
+    pub fn set_table(&mut self, table: &[u32], queues: u32) -> Result<(), TableError> {
+        if table.len() != self.size as usize {
+            return Err(TableError::Size {
+                got: table.len(),
+                size: self.size,
+            });
+        }
+        self.table[..table.len()].copy_from_slice(table);
+        let queues = queues.max(1);
+        self.user_table = table
+            .iter()
+            .enumerate()
+            .any(|(i, &q)| q != i as u32 % queues);
+        Ok(())
+    }
+
+    /// Takes a key (after the backend took it).
+    pub fn set_key(&mut self, key: &[u8; MAX_HASH_KEY_SIZE]) {
+        self.key = *key;
+    }
+}
+
+/// The hash types a frontend enables: those the backend answered to `GET_HASH_FLAGS`
+/// that the protocol defines (an answer with unknown bits is trimmed, not trusted).
+pub const fn flags_to_enable(backend_flags: u32) -> u32 {
+    backend_flags & HASH_TYPES_ALL
+}
+
+/// A receive flow as `ethtool -n <dev> rx-flow-hash <flow>` names it, reduced to what
+/// the hash types tell apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlowKind {
+    /// TCP over IPv4 (`tcp4`).
+    Tcp4,
+    /// Any other IPv4 flow (`udp4`, `sctp4`, `ah4`, `esp4`, `ip4`).
+    OtherIpv4,
+    /// TCP over IPv6 (`tcp6`).
+    Tcp6,
+    /// Any other IPv6 flow (`udp6`, `sctp6`, `ah6`, `esp6`, `ip6`).
+    OtherIpv6,
+}
+
+/// The header fields a backend's hash covers for a flow, with hash types `flags` enabled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HashedFields {
+    /// Not hashed (the backend picks the queue its own way).
+    None,
+    /// IP source and destination addresses.
+    Addresses,
+    /// IP addresses and the TCP source and destination ports.
+    AddressesAndPorts,
+}
+
+/// What the backend hashes for `flow` with the hash types `flags` enabled: the TCP type
+/// for TCP when enabled, else the address-only type of the family when enabled
+/// (reference section 1.11: "always pick the maximal enabled type").
+pub const fn hashed_fields(flags: u32, flow: FlowKind) -> HashedFields {
+    let (tcp, ip) = match flow {
+        FlowKind::Tcp4 => (Some(HashType::Ipv4Tcp), HashType::Ipv4),
+        FlowKind::OtherIpv4 => (None, HashType::Ipv4),
+        FlowKind::Tcp6 => (Some(HashType::Ipv6Tcp), HashType::Ipv6),
+        FlowKind::OtherIpv6 => (None, HashType::Ipv6),
+    };
+    if let Some(t) = tcp {
+        if flags & t.flag() != 0 {
+            return HashedFields::AddressesAndPorts;
+        }
+    }
+    if flags & ip.flag() != 0 {
+        HashedFields::Addresses
+    } else {
+        HashedFields::None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -1483,5 +1678,117 @@ mod tests {
                 assert_eq!(HashType::for_packet(ipv4, l4).is_l4(), l4);
             }
         }
+    }
+
+    #[test]
+    fn frontend_table_follows_the_queues_and_keeps_a_user_table_that_fits() {
+        let mut rss = RssSettings::new(MS_KEY);
+        assert_eq!(rss.table(), &[] as &[u32]);
+        // The backend's size is capped at 128.
+        assert_eq!(
+            rss.fit(1000, 4),
+            TableFit::Spread {
+                dropped_user_table: false
+            }
+        );
+        assert_eq!(rss.table().len(), 128);
+        assert!(rss
+            .table()
+            .iter()
+            .enumerate()
+            .all(|(i, &q)| q == i as u32 % 4));
+        // A backend without a table.
+        assert_eq!(
+            rss.fit(0, 4),
+            TableFit::Spread {
+                dropped_user_table: false
+            }
+        );
+        assert!(rss.table().is_empty());
+        assert_eq!(
+            rss.fit(8, 3),
+            TableFit::Spread {
+                dropped_user_table: false
+            }
+        );
+        assert_eq!(rss.table(), &[0, 1, 2, 0, 1, 2, 0, 1]);
+        // ethtool -X weight 0 0 1: everything on queue 2.
+        let user = [2u32; 8];
+        assert_eq!(rss.check_table(&user, 3), Ok(()));
+        assert_eq!(
+            rss.check_table(&user, 2),
+            Err(TableError::Queue {
+                index: 0,
+                queue: 2,
+                queues: 2
+            })
+        );
+        assert_eq!(
+            rss.check_table(&user[..7], 3),
+            Err(TableError::Size { got: 7, size: 8 })
+        );
+        assert_eq!(
+            rss.set_table(&user[..7], 3),
+            Err(TableError::Size { got: 7, size: 8 })
+        );
+        assert!(!rss.is_user_table());
+        // The default spread is no user table.
+        rss.set_table(&[0, 1, 2, 0, 1, 2, 0, 1], 3).unwrap();
+        assert!(!rss.is_user_table());
+        rss.set_table(&user, 3).unwrap();
+        assert!(rss.is_user_table());
+        // Reconnects: kept while the size is the same and queue 2 exists.
+        assert_eq!(rss.fit(8, 3), TableFit::KeptUserTable);
+        assert_eq!(rss.fit(8, 4), TableFit::KeptUserTable);
+        assert_eq!(rss.table(), &user);
+        // Queue 2 gone: spread over the 2 left.
+        assert_eq!(
+            rss.fit(8, 2),
+            TableFit::Spread {
+                dropped_user_table: true
+            }
+        );
+        assert_eq!(rss.table(), &[0, 1, 0, 1, 0, 1, 0, 1]);
+        assert!(!rss.is_user_table());
+        // Another size: spread.
+        rss.set_table(&[1; 8], 2).unwrap();
+        assert!(rss.is_user_table());
+        assert_eq!(
+            rss.fit(16, 2),
+            TableFit::Spread {
+                dropped_user_table: true
+            }
+        );
+        assert_eq!(rss.table().len(), 16);
+        // The key is kept as set.
+        assert_eq!(rss.key(), &MS_KEY);
+        rss.set_key(&[7; 40]);
+        rss.fit(16, 2);
+        assert_eq!(rss.key(), &[7; 40]);
+    }
+
+    #[test]
+    fn hashed_fields_follow_the_enabled_types() {
+        use HashedFields::*;
+        let all = flags_to_enable(0xffff_ffff);
+        assert_eq!(all, HASH_TYPES_ALL);
+        for (flow, with_all) in [
+            (FlowKind::Tcp4, AddressesAndPorts),
+            (FlowKind::OtherIpv4, Addresses),
+            (FlowKind::Tcp6, AddressesAndPorts),
+            (FlowKind::OtherIpv6, Addresses),
+        ] {
+            assert_eq!(hashed_fields(all, flow), with_all, "{flow:?}");
+            assert_eq!(hashed_fields(0, flow), None, "{flow:?}");
+        }
+        let v4 = HashType::Ipv4.flag();
+        assert_eq!(hashed_fields(v4, FlowKind::Tcp4), Addresses);
+        assert_eq!(hashed_fields(v4, FlowKind::Tcp6), None);
+        let tcp4 = HashType::Ipv4Tcp.flag();
+        assert_eq!(hashed_fields(tcp4, FlowKind::Tcp4), AddressesAndPorts);
+        assert_eq!(hashed_fields(tcp4, FlowKind::OtherIpv4), None);
+        let v6 = HashType::Ipv6.flag() | HashType::Ipv6Tcp.flag();
+        assert_eq!(hashed_fields(v6, FlowKind::OtherIpv6), Addresses);
+        assert_eq!(hashed_fields(v6, FlowKind::OtherIpv4), None);
     }
 }

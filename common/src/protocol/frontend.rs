@@ -7,6 +7,7 @@
 //! completion releases, which RX slots carry data, and whether a packet is dropped. They
 //! follow the Linux netfront rules in the reference's section 5.3 (rows F2–F15).
 
+use super::ctrl::{HashAlgorithm, HashType};
 use super::flags::Checksum;
 use super::netif::{
     extra_type, Extra, ExtraError, ExtraInfo, GsoType, RxResponse, TxResponse, NR_SLOTS_MIN,
@@ -99,6 +100,10 @@ pub struct RxPacket {
     pub checksum: Checksum,
     /// The accepted GSO extra, if any.
     pub gso: Option<(GsoType, u16)>,
+    /// The backend's hash of the packet, from the chain's last `HASH` extra if that one
+    /// names a known hash type and the Toeplitz algorithm; any other `HASH` extra is
+    /// ignored (the packet is not dropped for it).
+    pub hash: Option<RxHash>,
     /// Set when the packet must be dropped.
     pub error: Option<RxError>,
 }
@@ -111,6 +116,31 @@ impl RxPacket {
         } else {
             &self.data[..self.data_count]
         }
+    }
+}
+
+/// A packet hash the backend sent in a `HASH` extra (reference section 1.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RxHash {
+    /// The hash value.
+    pub value: u32,
+    /// The input it covered: the kernel's `PKT_HASH_TYPE_L4` for the TCP types
+    /// ([`HashType::is_l4`]), `PKT_HASH_TYPE_L3` for the others.
+    pub hash_type: HashType,
+}
+
+impl RxHash {
+    /// The hash of a `HASH` extra's fields, if they are valid: a known hash type bit
+    /// number and the Toeplitz algorithm (the only one the protocol defines besides none,
+    /// which never comes with a hash).
+    pub fn from_extra(hash_type: u8, algorithm: u8, value: u32) -> Option<Self> {
+        if u32::from(algorithm) != HashAlgorithm::Toeplitz as u32 {
+            return None;
+        }
+        Some(Self {
+            value,
+            hash_type: HashType::from_bit(hash_type)?,
+        })
     }
 }
 
@@ -128,6 +158,7 @@ pub fn parse_rx_packet(available: u32, mut read: impl FnMut(u32) -> [u8; 8]) -> 
         len: 0,
         checksum: Checksum::None,
         gso: None,
+        hash: None,
         error: None,
     };
     let first = RxResponse::from_le_bytes(&read(0));
@@ -155,6 +186,17 @@ pub fn parse_rx_packet(available: u32, mut read: impl FnMut(u32) -> [u8; 8]) -> 
                     Ok(_) => {}
                     Err(e) => set_err(&mut pkt, RxError::BadGso(e)),
                 }
+            } else if extra.type_ == extra_type::HASH {
+                // The last `HASH` extra decides, as C keeps the last extra of each type; an
+                // invalid one leaves the packet without a hash.
+                pkt.hash = match extra.parse() {
+                    Ok(Extra::Hash {
+                        hash_type,
+                        algorithm,
+                        value,
+                    }) => RxHash::from_extra(hash_type, algorithm, value),
+                    _ => None,
+                };
             }
             if !extra.more() {
                 break;
@@ -495,20 +537,78 @@ mod tests {
         assert_eq!(p.error, Some(RxError::TooShort(10)));
     }
 
-    #[test]
-    fn hash_extra_is_accepted_and_ignored() {
-        let hash = ExtraInfo::encode(
+    fn hash(hash_type: u8, algorithm: u8, value: u32, more: bool) -> [u8; 8] {
+        ExtraInfo::encode(
             &Extra::Hash {
-                hash_type: 1,
-                algorithm: 1,
-                value: 5,
+                hash_type,
+                algorithm,
+                value,
             },
-            false,
+            more,
         )
-        .to_le_bytes();
-        let p = parse(&[data(0, 100, RxFlags::EXTRA_INFO), hash]);
+        .to_le_bytes()
+    }
+
+    #[test]
+    fn hash_extra_gives_the_packet_its_hash() {
+        let p = parse(&[data(0, 100, RxFlags::EXTRA_INFO), hash(1, 1, 5, false)]);
         assert_eq!(p.error, None);
         assert_eq!(p.gso, None);
         assert_eq!(p.consumed, 2);
+        assert_eq!(
+            p.hash,
+            Some(RxHash {
+                value: 5,
+                hash_type: HashType::Ipv4Tcp
+            })
+        );
+        assert!(p.hash.unwrap().hash_type.is_l4());
+        for (bit, t, l4) in [
+            (0, HashType::Ipv4, false),
+            (2, HashType::Ipv6, false),
+            (3, HashType::Ipv6Tcp, true),
+        ] {
+            let p = parse(&[
+                data(0, 100, RxFlags::EXTRA_INFO),
+                hash(bit, 1, 0xdead_beef, false),
+            ]);
+            assert_eq!(
+                p.hash.map(|h| (h.value, h.hash_type)),
+                Some((0xdead_beef, t))
+            );
+            assert_eq!(p.hash.unwrap().hash_type.is_l4(), l4);
+        }
+        // After a GSO extra, as Linux netback sends them (GSO, then HASH).
+        let p = parse(&[
+            data(0, 100, RxFlags::EXTRA_INFO),
+            gso(1448, 1, true),
+            hash(1, 1, 7, false),
+        ]);
+        assert_eq!(p.error, None);
+        assert_eq!(p.gso, Some((GsoType::TcpV4, 1448)));
+        assert_eq!(p.hash.map(|h| h.value), Some(7));
+    }
+
+    #[test]
+    fn unknown_hash_type_or_algorithm_is_ignored_not_the_packet() {
+        for (t, alg) in [(4, 1), (0xff, 1), (1, 0), (1, 2), (0, 0xff)] {
+            let p = parse(&[data(0, 100, RxFlags::EXTRA_INFO), hash(t, alg, 9, false)]);
+            assert_eq!(p.error, None, "type {t} algorithm {alg}");
+            assert_eq!(p.hash, None, "type {t} algorithm {alg}");
+            assert_eq!(p.data_slots().len(), 1);
+        }
+        // The last HASH extra decides.
+        let p = parse(&[
+            data(0, 100, RxFlags::EXTRA_INFO),
+            hash(1, 1, 9, true),
+            hash(9, 1, 10, false),
+        ]);
+        assert_eq!((p.error, p.hash, p.consumed), (None, None, 3));
+        let p = parse(&[
+            data(0, 100, RxFlags::EXTRA_INFO),
+            hash(9, 1, 9, true),
+            hash(2, 1, 10, false),
+        ]);
+        assert_eq!(p.hash.map(|h| h.value), Some(10));
     }
 }

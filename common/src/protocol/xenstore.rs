@@ -57,6 +57,10 @@ pub mod frontend_keys {
     pub const FEATURE_IPV6_CSUM_OFFLOAD: &str = "feature-ipv6-csum-offload";
     /// Frontend cannot take IPv4 blank checksums.
     pub const FEATURE_NO_CSUM_OFFLOAD: &str = "feature-no-csum-offload";
+    /// Grant reference of the control ring page (with `feature-ctrl-ring`).
+    pub const CTRL_RING_REF: &str = "ctrl-ring-ref";
+    /// Event channel of the control ring (with `feature-ctrl-ring`).
+    pub const EVENT_CHANNEL_CTRL: &str = "event-channel-ctrl";
     /// Toolstack: the interface's MAC address.
     pub const MAC: &str = "mac";
     /// Toolstack: 0 when the backend is not trusted, so the frontend bounces transmitted
