@@ -217,4 +217,46 @@ verdict "run-scenario.sh: ... and the stale results file is empty" test ! -s "$t
 	exit $failed
 ) || failed=1
 
+# The Toeplitz hash of dom0/toeplitz.sh (scenarios/rss.sh compares it with the hash the
+# guest's kernel saw) against Microsoft's RSS verification vectors ("Verifying the RSS
+# Hash Calculation"; the same as common/src/protocol/ctrl.rs's
+# toeplitz_matches_the_microsoft_vectors): each flow's IPv4/IPv6 hash and its TCP hash.
+(
+	# shellcheck source-path=SCRIPTDIR source=dom0/toeplitz.sh
+	source "$XNT_DIR/dom0/toeplitz.sh"
+	ms_key=6d:5a:56:da:25:5b:0e:c2:41:67:25:3d:43:a3:8f:b0:d0:ca:2b:cb:ae:7b:30:b4:77:cb:2d:a3:80:30:f2:0c:6a:42:b7:3b:be:ac:01:fa
+	bad=""
+	# destination port source port IP-hash TCP-hash
+	while read -r dst dport src sport ip tcp; do
+		got=$(toeplitz_flow "$ms_key" "$src" "$dst")
+		[ "$got" = "$ip" ] || bad+=" $src->$dst: $got, want $ip;"
+		got=$(toeplitz_flow "$ms_key" "$src" "$dst" "$sport" "$dport")
+		[ "$got" = "$tcp" ] || bad+=" $src:$sport->$dst:$dport: $got, want $tcp;"
+	done <<'VECTORS'
+161.142.100.80 1766 66.9.149.187 2794 0x323e8fc2 0x51ccc178
+65.69.140.83 4739 199.92.111.2 14230 0xd718262a 0xc626b0ea
+12.22.207.184 38024 24.19.198.95 12898 0xd2d0a5de 0x5c2b394a
+209.142.163.6 2217 38.27.205.30 48228 0x82989176 0xafc7327f
+202.188.127.2 1303 153.39.163.191 44251 0x5d1809c5 0x10e828a2
+3ffe:2501:200:3::1 1766 3ffe:2501:200:1fff::7 2794 0x2cc18cd5 0x40207d3d
+ff02::1 4739 3ffe:501:8::260:97ff:fe40:efab 14230 0x0f0c461c 0xdde51bbf
+fe80::200:f8ff:fe21:67cf 38024 3ffe:1900:4545:3:200:f8ff:fe21:67cf 44251 0x4b61e985 0x02d1feef
+VECTORS
+	[ -z "$bad" ] || echo "toeplitz:$bad"
+	verdict "toeplitz.sh: Microsoft's RSS vectors, 5 IPv4 and 3 IPv6 flows, addresses only and with TCP ports" test -z "$bad"
+	verdict "toeplitz.sh: the IPv4 TCP input is src addr, dst addr, src port, dst port in network order" \
+		test "$(toeplitz_input 66.9.149.187 161.142.100.80 2794 1766)" = 420995bba18e64500aea06e6
+	# As ctrl.rs's toeplitz_counts_key_bytes_past_the_end_as_zero: a 13-byte key hashes
+	# like that key padded with zeros; no key or no input hashes to 0.
+	ones=$(printf 'ff%.0s' $(seq 36))
+	verdict "toeplitz.sh: key bytes past the key's end count as zero" \
+		test "$(toeplitz "${ms_key:0:38}" "$ones")" = "$(toeplitz "${ms_key:0:38}$(printf ':00%.0s' $(seq 27))" "$ones")"
+	verdict "toeplitz.sh: ... and a 13-byte key differs from the whole key there" \
+		test "$(toeplitz "${ms_key:0:38}" "$ones")" != "$(toeplitz "$ms_key" "$ones")"
+	verdict "toeplitz.sh: no key or no input hashes to 0" \
+		test "$(toeplitz "" "$ones")/$(toeplitz "$ms_key" "")" = 0x00000000/0x00000000
+	verdict "toeplitz.sh: a key that is not hex bytes is refused" eval '! toeplitz 6d:5 0a'
+	exit $failed
+) || failed=1
+
 exit $failed

@@ -112,7 +112,8 @@ rm -rf "$dm"
 
 # dom0 side.
 cp "$XNT_DIR/dom0/init" "$ov/init"
-cp "$XNT_DIR/dom0/dom0-main.sh" "$XNT_DIR/dom0/run-one.sh" "$XNT_DIR/dom0/xnt-lib.sh" "$XNT_DIR/dom0/vif-fast" "$ov/xnt/"
+cp "$XNT_DIR/dom0/dom0-main.sh" "$XNT_DIR/dom0/run-one.sh" "$XNT_DIR/dom0/xnt-lib.sh" "$XNT_DIR/dom0/vif-fast" \
+	"$XNT_DIR/dom0/toeplitz.sh" "$ov/xnt/"
 cp "$plan" "$ov/xnt/plan.txt"
 # Every scenario, so that one can run others in the same boot (source /xnt/scenarios/X.sh).
 mkdir -p "$ov/xnt/scenarios"
