@@ -64,7 +64,7 @@ impl xenbus::Driver for VifFrontend {
     const SIDE: xenbus::Side = xenbus::Side::Frontend;
     type Data = Netfront;
 
-    fn probe(dev: &xenbus::Device) -> Result<KBox<Netfront>> {
+    fn probe(dev: &xenbus::Device, work: &xenbus::DeferredWork) -> Result<KBox<Netfront>> {
         let max_queues = effective_max_queues();
         let handle = dev
             .nodename()
@@ -114,6 +114,9 @@ impl xenbus::Driver for VifFrontend {
                 queues,
                 max_queues,
                 num_queues: AtomicU32::new(0),
+                queue_limit: AtomicU32::new(max_queues),
+                requested_queues: AtomicU32::new(0),
+                reconnect: work.clone(),
                 allowed_features: AtomicU32::new(0),
             },
             GFP_KERNEL,
@@ -208,6 +211,11 @@ impl xenbus::Driver for VifFrontend {
             }
             _ => {}
         }
+    }
+
+    /// A queue count change from `ethtool -L` ([`Netfront::apply_channels`]).
+    fn deferred_work(dev: &xenbus::Device, nf: &Netfront) {
+        nf.apply_channels(dev);
     }
 
     fn remove(dev: &xenbus::Device, nf: KBox<Netfront>) {
