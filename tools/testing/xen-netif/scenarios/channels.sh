@@ -8,8 +8,9 @@
 # queue counts show N, iperf3 moves data, and the time until dom0's ping is answered again
 # is measured (and bounded). Refused: 0, more than the maximum, rx/tx counts (EINVAL, no
 # reconnect). Two requests at once (the second back to the count in effect) end at the
-# second. At the end the guest's kernel log and kmemleak, and a clean teardown; dom0's log
-# and kmemleak are checked by the runner.
+# second. Then the guest's kernel log and kmemleak, and a request followed at once by the
+# vif's unbind and rmmod (remove while the change is pending or running): rmmod succeeds,
+# no leak, no report; dom0's log and kmemleak are checked by the runner.
 q=$XNT_FE_QUEUES
 beq=$XNT_BE_QUEUES
 max=$((beq < q ? beq : q))
@@ -163,6 +164,24 @@ rm -f /tmp/ch-times
 
 check "[$tag] guest kernel log clean" kernel_log_clean g1
 check "[$tag] guest kmemleak clean after the switches" guest_kmemleak_check g1
+
+# Remove during a change: a request, then at once the unbind of the vif and rmmod (the
+# guest's init does both when /run/xnt-unload appears, within a second, and reports on its
+# console: the network, and the agent with it, is gone by then). Remove disables the
+# deferred work (cancelled if pending, waited for if running) and closes from whatever
+# state the reconnect reached.
+con=/var/log/xen/console/guest-g1.log
+check "[$tag] combined $other, then at once unbind and rmmod in the guest" \
+	guest g1 "ethtool -L eth0 combined $other && touch /run/xnt-unload"
+for _ in $(seq 90); do grep -q XNT-UNLOAD-END "$con" && break; nap 1; done
+grep XNT-UNLOAD "$con" | show
+check "[$tag] guest: rmmod xen_netfront succeeds after ethtool -L and the unbind" grep -q 'XNT-UNLOAD rmmod=0 loaded=0' "$con"
+check "[$tag] guest: kmemleak clean after the unload" grep -q 'XNT-UNLOAD leaks=0' "$con"
+unload_console_clean() {
+	grep -q XNT-UNLOAD-END "$con" &&
+		log_clean "$(sed -n '/XNT-UNLOAD rmmod=/,$p' "$con" | tr -d '\r' | sed 's/^XNT-UNLOAD-BAD //')"
+}
+check "[$tag] guest: no WARN/BUG/oops/lockdep report or crash after the unload" unload_console_clean
 check "[$tag] xl destroy" destroy_guest g1
 nap 2
 check "[$tag] netback unloads" unload_backend
