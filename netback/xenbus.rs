@@ -182,7 +182,8 @@ impl xenbus::Driver for VifBackend {
     const ALLOW_REBIND: bool = true;
     type Data = Netback;
 
-    fn probe(dev: &xenbus::Device) -> Result<KBox<Netback>> {
+    // The backend asks for no deferred work (`_work` unused).
+    fn probe(dev: &xenbus::Device, _work: &xenbus::DeferredWork) -> Result<KBox<Netback>> {
         let max_queues = effective_max_queues();
         let split = SEPARATE_TX_RX_IRQ.get();
 

@@ -350,9 +350,20 @@ impl Netfront {
     /// the keys and goes Connected.
     pub(crate) fn connect(&self, dev: &xenbus::Device) -> Result {
         let be = dev.otherend().ok_or(ENODEV)?;
-        let offer = read_backend(dev, be, self.info.max_queues)?;
+        let mut offer = read_backend(dev, be, self.info.max_queues)?;
+        // An `ethtool -L` from here on is checked against this backend's limit.
+        self.info
+            .queue_limit
+            .store(offer.queue_limit, Ordering::Release);
 
         let mut conn = self.conn.lock();
+        // The `ethtool -L` choice, read under the mutex: a later one schedules the
+        // deferred work after storing it, which takes the mutex after this connect and
+        // reconnects if the count differs (`apply_channels`); an earlier one is read here.
+        offer.num_queues = negotiate::frontend_requested_count(
+            self.info.requested_queues.load(Ordering::Acquire),
+            offer.queue_limit,
+        );
         if conn.connected || !conn.irqs.is_empty() {
             self.disconnect(&mut conn);
         }
@@ -375,6 +386,9 @@ impl Netfront {
         dev.switch_state(xenbus::State::Connected)?;
         conn.connected = true;
         self.start_data_path();
+        // RSS re-spread happens in connect: the hash configuration (control ring, branch
+        // ctrl-fe) is (re-)applied here, once per connection, for `offer.num_queues`
+        // queues; after an `ethtool -L` this is the connect that applies the new count.
 
         let mac = offer.mac;
         pr_info!(
@@ -519,10 +533,60 @@ impl Netfront {
     }
 }
 
+impl Netfront {
+    /// Applies the queue count `ethtool -L` chose (the xenbus deferred work, process
+    /// context, no lock held): when connected with another count, TX stops (carrier off,
+    /// queues disabled) and we publish Closing. The backend (C or ours) disconnects and
+    /// answers Closing; `otherend_changed` then tears our queues down and publishes
+    /// Closed; the backend goes Closed (its `online` stays 1), we publish Initialising,
+    /// it InitWait, and the connect reads the new count: the path a backend restart takes.
+    /// Not connected (connecting, closed, broken by a failed connect): nothing to do, the
+    /// next connect uses the count.
+    ///
+    /// Under the connection mutex, as `otherend_changed` (xenwatch thread) makes its state
+    /// changes: that orders the two. Remove disables this work (waiting for it) first.
+    pub(crate) fn apply_channels(&self, dev: &xenbus::Device) {
+        let conn = self.conn.lock();
+        if !conn.connected || dev.state() != xenbus::State::Connected {
+            return;
+        }
+        let have = self.info.num_queues.load(Ordering::Acquire);
+        let want = self.info.wanted_queues();
+        if want == have {
+            return;
+        }
+        let netdev = &self.info.shared.netdev;
+        pr_info!(
+            "{}: switching from {} to {} queue(s): reconnecting to the backend\n",
+            netdev.name(),
+            have,
+            want
+        );
+        // No transmit from here on: the queues it would pick go away with the
+        // connection (`disconnect` stops them again and takes the rings out).
+        netdev.set_carrier(false);
+        if conn.netdev.is_registered() {
+            netdev.tx_disable();
+        }
+        if let Err(e) = dev.switch_state(xenbus::State::Closing) {
+            // `xenbus_switch_state` reported it (error node); keep the connection.
+            dev_err!(
+                dev.as_dev(),
+                "reconnecting for {} queue(s) failed: {:?}\n",
+                want,
+                e
+            );
+            self.start_data_path();
+        }
+    }
+}
+
 /// What the backend offers and what the frontend chose from it, read before connecting.
 struct BackendOffer {
     /// The backend's `multi-queue-max-queues`, if it wrote a valid one.
     backend_max_queues: Option<u32>,
+    /// The most queues this backend and we allow (see `Info::queue_limit`).
+    queue_limit: u32,
     num_queues: u32,
     split: bool,
     mac: [u8; 6],
@@ -536,7 +600,9 @@ struct BackendOffer {
 }
 
 /// Connect step 1: reads the backend's features, and our MAC and `trusted` key from
-/// XenStore; a missing `feature-rx-copy` or an unreadable MAC is fatal.
+/// XenStore; a missing `feature-rx-copy` or an unreadable MAC is fatal. The queue count is
+/// the limit, min(the backend's maximum, `max_queues`), until `connect` applies the
+/// `ethtool -L` choice.
 fn read_backend(dev: &xenbus::Device, be: &CStr, max_queues: u32) -> Result<BackendOffer> {
     let be_key = |k: &str| CString::try_from_fmt(fmt!("{}", k));
     if xenbus::read_unsigned(be, &be_key(backend_keys::FEATURE_RX_COPY)?, 0) == 0 {
@@ -546,7 +612,7 @@ fn read_backend(dev: &xenbus::Device, be: &CStr, max_queues: u32) -> Result<Back
     let be_max = xenbus::read(be, &be_key(backend_keys::MULTI_QUEUE_MAX_QUEUES)?)
         .ok()
         .and_then(|v| parse_unsigned(&v));
-    let num = negotiate::frontend_queue_count(be_max, max_queues);
+    let limit = negotiate::frontend_queue_count(be_max, max_queues);
     let split =
         xenbus::read_unsigned(be, &be_key(backend_keys::FEATURE_SPLIT_EVENT_CHANNELS)?, 0) != 0;
     let mac = dev
@@ -581,7 +647,8 @@ fn read_backend(dev: &xenbus::Device, be: &CStr, max_queues: u32) -> Result<Back
         || xenbus::read_unsigned(dev.nodename(), &be_key(frontend_keys::TRUSTED)?, 1) == 0;
     Ok(BackendOffer {
         backend_max_queues: be_max,
-        num_queues: num,
+        queue_limit: limit,
+        num_queues: limit,
         split,
         mac,
         allowed_features: allowed,

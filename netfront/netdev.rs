@@ -12,12 +12,14 @@ use kernel::sync::{Arc, Mutex};
 use crate::queue::{Queue, Shared};
 use crate::rss::Rss;
 use crate::xen::net::{
-    bump, features, fill_stat_names, fill_stat_values, LinkStats, NetDriver, QueueCounters, SkBuff,
-    STAT_NAME_LEN,
+    bump, features, fill_stat_names, fill_stat_values, ChannelCounts, LinkStats, NetDriver,
+    QueueCounters, SkBuff, STAT_NAME_LEN,
 };
 use crate::xen::protocol::ctrl::{FlowKind, HashedFields};
+use crate::xen::protocol::negotiate;
 use crate::xen::protocol::netif::MAX_TX_SIZE;
 use crate::xen::sync::BhDisabled;
+use crate::xen::xenbus::DeferredWork;
 
 /// Largest MTU without scatter-gather: a standard Ethernet payload (`ETH_DATA_LEN`, as in C).
 const ETH_DATA_LEN: u32 = 1500;
@@ -51,8 +53,18 @@ const QUEUE_STATS: [&str; QueueCounters::NAMES.len() + FRONTEND_QUEUE_STATS.len(
 pub(crate) struct Info {
     pub(crate) shared: Arc<Shared>,
     pub(crate) queues: KVec<Arc<Queue>>,
+    /// The queues allocated (the net device's TX and RX queues, NAPI contexts).
     pub(crate) max_queues: u32,
+    /// The queues of the current connection (0 while disconnected).
     pub(crate) num_queues: AtomicU32,
+    /// The most queues this backend and we allow, set at each connect: min(the backend's
+    /// `multi-queue-max-queues`, 1 if absent, and `max_queues`). The `ethtool -l` maximum.
+    pub(crate) queue_limit: AtomicU32,
+    /// The queue count `ethtool -L` chose (0: none, the limit is used). Kept across
+    /// reconnects; each connect uses it, capped at the limit.
+    pub(crate) requested_queues: AtomicU32,
+    /// Asks for `Netfront::apply_channels` (the xenbus deferred work) after `ethtool -L`.
+    pub(crate) reconnect: DeferredWork,
     pub(crate) allowed_features: AtomicU32,
     /// Receive-side scaling through the control ring (see [`Rss`] for the lock).
     pub(crate) rss: Pin<KBox<Mutex<Rss>>>,
@@ -62,6 +74,15 @@ impl Info {
     pub(crate) fn active_queues(&self) -> &[Arc<Queue>] {
         let n = (self.num_queues.load(Ordering::Acquire) as usize).min(self.queues.len());
         &self.queues[..n]
+    }
+
+    /// The queue count a connect uses now: the `ethtool -L` choice capped at the limit, or
+    /// the limit.
+    pub(crate) fn wanted_queues(&self) -> u32 {
+        negotiate::frontend_requested_count(
+            self.requested_queues.load(Ordering::Acquire),
+            self.queue_limit.load(Ordering::Acquire),
+        )
     }
 }
 
@@ -159,10 +180,15 @@ impl NetDriver for Info {
         );
     }
 
+    /// The limit, and the queue count in effect, or the one being switched to while a
+    /// change is pending (the reconnect takes a moment): the ethtool netlink core passes
+    /// on only a request that differs from this count, so a request back to the count
+    /// still in effect must see the pending one, or it would be dropped and the pending
+    /// one applied.
     fn channels(&self) -> (u32, u32) {
         (
-            self.max_queues,
-            self.num_queues.load(Ordering::Acquire).max(1),
+            self.queue_limit.load(Ordering::Acquire).max(1),
+            self.wanted_queues(),
         )
     }
 
@@ -188,5 +214,36 @@ impl NetDriver for Info {
 
     fn rss_fields(&self, flow: FlowKind) -> Result<HashedFields> {
         self.rss_hashed_fields(flow)
+    }
+
+    const SETS_CHANNELS: bool = true;
+
+    /// `ethtool -L combined N`: records N and starts the reconnect that applies it (the
+    /// deferred work, `Netfront::apply_channels`); returns without waiting for it. Under
+    /// RTNL: the connect path takes RTNL while holding the connection mutex
+    /// (`netif_set_real_num_*_queues`), so neither is waited for here.
+    fn set_channels(&self, req: ChannelCounts) -> Result {
+        let limit = self.queue_limit.load(Ordering::Acquire).max(1);
+        let n = match negotiate::check_channel_request(
+            req.combined,
+            req.rx,
+            req.tx,
+            req.other,
+            limit,
+        ) {
+            Ok(n) => n,
+            Err(e) => {
+                // `e`'s `Display` is `core`'s (protocol code): through `Arguments`.
+                pr_warn!(
+                    "{}: ethtool -L refused: {}\n",
+                    self.shared.netdev.name(),
+                    format_args!("{e}")
+                );
+                return Err(EINVAL);
+            }
+        };
+        self.requested_queues.store(n, Ordering::Release);
+        self.reconnect.schedule();
+        Ok(())
     }
 }

@@ -65,7 +65,7 @@ impl xenbus::Driver for VifFrontend {
     const SIDE: xenbus::Side = xenbus::Side::Frontend;
     type Data = Netfront;
 
-    fn probe(dev: &xenbus::Device) -> Result<KBox<Netfront>> {
+    fn probe(dev: &xenbus::Device, work: &xenbus::DeferredWork) -> Result<KBox<Netfront>> {
         let max_queues = effective_max_queues();
         let handle = dev
             .nodename()
@@ -117,6 +117,9 @@ impl xenbus::Driver for VifFrontend {
                 queues,
                 max_queues,
                 num_queues: AtomicU32::new(0),
+                queue_limit: AtomicU32::new(max_queues),
+                requested_queues: AtomicU32::new(0),
+                reconnect: work.clone(),
                 allowed_features: AtomicU32::new(0),
                 rss,
             },
@@ -220,6 +223,11 @@ impl xenbus::Driver for VifFrontend {
             }
             _ => {}
         }
+    }
+
+    /// A queue count change from `ethtool -L` ([`Netfront::apply_channels`]).
+    fn deferred_work(dev: &xenbus::Device, nf: &Netfront) {
+        nf.apply_channels(dev);
     }
 
     fn remove(dev: &xenbus::Device, nf: KBox<Netfront>) {

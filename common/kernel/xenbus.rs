@@ -11,6 +11,7 @@ use kernel::error::{from_result, to_result};
 use kernel::prelude::*;
 #[cfg(xnt_backend)]
 use kernel::sync::aref::ARef;
+use kernel::sync::Arc;
 use kernel::types::Opaque;
 
 use super::bindings;
@@ -216,8 +217,10 @@ pub trait Driver: Sized + 'static {
     /// Per-device state, created by [`Driver::probe`] and handed back to [`Driver::remove`].
     type Data: Send + Sync + 'static;
 
-    /// A device of [`Driver::DEVICE_TYPE`] appeared.
-    fn probe(dev: &Device) -> Result<KBox<Self::Data>>;
+    /// A device of [`Driver::DEVICE_TYPE`] appeared. `work` asks for
+    /// [`Driver::deferred_work`] on this device; the driver keeps clones of it where it
+    /// needs them (requests made before probe returns are dropped).
+    fn probe(dev: &Device, work: &DeferredWork) -> Result<KBox<Self::Data>>;
 
     /// The other end's state changed.
     fn otherend_changed(dev: &Device, data: &Self::Data, state: State);
@@ -237,8 +240,19 @@ pub trait Driver: Sized + 'static {
         false
     }
 
-    /// The device is going away or the driver is being unloaded.
+    /// The device is going away or the driver is being unloaded. No
+    /// [`Driver::deferred_work`] runs any more, nor will (its [`DeferredWork`] is
+    /// disabled, a running one waited for, before this is called).
     fn remove(dev: &Device, data: KBox<Self::Data>);
+
+    /// Work asked for with the device's [`DeferredWork`], run on a system workqueue:
+    /// process context, no lock held. It runs only while the device is bound (after
+    /// [`Driver::probe`] returned, never once [`Driver::remove`] is about to be called),
+    /// never twice at once, but concurrently with the other callbacks
+    /// ([`Driver::otherend_changed`] in the xenwatch thread, the net device's operations):
+    /// the driver locks what they share. It must not unregister its own device (remove
+    /// waits for it to return).
+    fn deferred_work(_dev: &Device, _data: &Self::Data) {}
 
     /// Whether the xenbus core leaves the device's state alone when the driver is unbound
     /// or unloaded (`allow_rebind`), so that a driver bound again (a reloaded module)
@@ -252,6 +266,142 @@ pub trait Driver: Sized + 'static {
     fn uevent(_dev: &Device, _env: &mut UeventEnv) -> Result {
         Ok(())
     }
+}
+
+/// A handle that asks for [`Driver::deferred_work`] to run for one device, on the system
+/// unbound workqueue (`system_dfl_wq`). Given to [`Driver::probe`]; its clones may be kept
+/// anywhere (in a net device's context, for example) and used from any context, atomic
+/// included, also after the device is gone.
+///
+/// A request counts only while the device is bound: from the end of a successful probe
+/// until its removal begins; before and after, [`DeferredWork::schedule`] does nothing. A
+/// request made while the work is pending is merged with it; one made while it runs makes
+/// it run once more afterwards.
+#[derive(Clone)]
+pub struct DeferredWork(Arc<WorkShared>);
+
+/// The work item behind a [`DeferredWork`].
+///
+/// # Invariants
+///
+/// `work` was initialised by [`DeferredWork::new`] with `deferred_work_fn::<T>`, for the
+/// driver `T` whose `probe_callback` created it for the device `xdev`. It is disabled
+/// (`disable_work`) but between the end of that successful probe, once the device's
+/// `driver_data` points to the [`Bound<T>`] holding this record, and the start of the
+/// device's `remove_callback`, which disables it again, waiting for a running work
+/// (`disable_work_sync`), before it frees the `Bound<T>`. So the work function runs only
+/// while `xdev` is bound to `T` with that `driver_data`.
+#[repr(C)]
+#[pin_data]
+struct WorkShared {
+    /// First, so that the `work_struct` address is the record's.
+    #[pin]
+    work: Opaque<bindings::work_struct>,
+    xdev: *mut bindings::xenbus_device,
+}
+
+// SAFETY: `xdev` is dereferenced only by the work function, which runs only while the
+// device is bound (type invariant); `work` is used only through the workqueue API, which
+// synchronises itself and may be called from any thread.
+unsafe impl Send for WorkShared {}
+// SAFETY: As above; `&WorkShared` only allows queueing and disabling the work.
+unsafe impl Sync for WorkShared {}
+
+impl DeferredWork {
+    /// A new, disabled work item for `T` on device `xdev`.
+    fn new<T: Driver>(xdev: *mut bindings::xenbus_device) -> Result<Self> {
+        let shared = Arc::pin_init(
+            pin_init!(WorkShared {
+                work <- Opaque::ffi_init(|slot: *mut bindings::work_struct| {
+                    // SAFETY: `slot` is the uninitialised `work_struct` of the new record,
+                    // which stays at this address (an `Arc` never moves its contents); the
+                    // name and lock class key are static.
+                    unsafe {
+                        bindings::init_work_with_key(
+                            slot,
+                            Some(deferred_work_fn::<T>),
+                            false,
+                            c"xenbus_deferred_work".as_char_ptr(),
+                            kernel::static_lock_class!().as_ptr(),
+                        )
+                    }
+                }),
+                xdev,
+            }),
+            GFP_KERNEL,
+        )?;
+        // SAFETY: The work item was initialised above and was never queued; disabling it
+        // only counts (`disable_work` does not sleep). INVARIANT: disabled until
+        // `probe_callback` enables it.
+        unsafe { bindings::disable_work(shared.work.get()) };
+        Ok(Self(shared))
+    }
+
+    /// Asks for [`Driver::deferred_work`] to run (see the type's rules). Returns whether
+    /// this request queued the work (false: pending already, or the device is not
+    /// bound). Any context.
+    pub fn schedule(&self) -> bool {
+        // SAFETY: `work` is an initialised work item kept alive by `self.0`;
+        // `system_dfl_wq` is set at boot and never changes. A disabled work item is not
+        // queued (`queue_work_on` returns false).
+        unsafe {
+            bindings::queue_work_on(
+                bindings::wq_misc_consts_WORK_CPU_UNBOUND as kernel::ffi::c_int,
+                bindings::system_dfl_wq,
+                self.0.work.get(),
+            )
+        }
+    }
+
+    /// Starts accepting requests: the device is bound, its `driver_data` set.
+    ///
+    /// # Safety
+    ///
+    /// Called once, by `probe_callback`, after `xdev`'s `driver_data` was set to the
+    /// `Bound<T>` that holds this work item (see [`WorkShared`]'s invariants).
+    unsafe fn enable(&self) {
+        // SAFETY: An initialised work item, disabled once by `new`.
+        unsafe { bindings::enable_work(self.0.work.get()) };
+    }
+
+    /// Stops for good: a pending work is cancelled, a running one waited for, and later
+    /// requests do nothing. Process context; the caller holds no lock the work function
+    /// takes.
+    fn disable_sync(&self) {
+        // SAFETY: An initialised work item; process context (the caller's requirement).
+        unsafe { bindings::disable_work_sync(self.0.work.get()) };
+    }
+}
+
+/// The work function of a [`DeferredWork`] created for driver `T`.
+///
+/// # Safety
+///
+/// Called by the workqueue only, with the `work_struct` of a [`WorkShared`] whose work
+/// function this is.
+unsafe extern "C" fn deferred_work_fn<T: Driver>(work: *mut bindings::work_struct) {
+    // SAFETY: `work` is the first field of a `repr(C)` `WorkShared` (the safety
+    // requirement), alive while its work function runs: the `Bound<T>` of the device holds
+    // a reference until `remove_callback` has waited for this function to return.
+    let shared = unsafe { &*work.cast::<WorkShared>() };
+    // SAFETY: The work runs only while `xdev` is bound to `T` (`WorkShared` invariant), so
+    // the device is alive and its `driver_data` is the `Bound<T>` probe stored, which is
+    // freed only after `remove_callback` waited for this function.
+    let (dev, bound) = unsafe {
+        let xdev = shared.xdev;
+        (
+            Device::from_raw(xdev),
+            &*(*xdev).dev.driver_data.cast::<Bound<T>>(),
+        )
+    };
+    T::deferred_work(dev, &bound.data);
+}
+
+/// What a bound device's `driver_data` points to: the driver's data and the device's
+/// [`DeferredWork`].
+struct Bound<T: Driver> {
+    work: DeferredWork,
+    data: KBox<T::Data>,
 }
 
 /// The environment of a uevent being built (`struct kobj_uevent_env`).
@@ -370,10 +520,23 @@ unsafe extern "C" fn probe_callback<T: Driver>(
     from_result(|| {
         // SAFETY: The xenbus core passes a live device for the duration of the call.
         let dev = unsafe { Device::from_raw(xdev) };
-        let data = T::probe(dev)?;
+        let work = DeferredWork::new::<T>(xdev)?;
+        // Allocated before the probe, so that nothing can fail once it succeeded (a probed
+        // device's data is given up only through `remove`).
+        let bound = KBox::<Bound<T>>::new_uninit(GFP_KERNEL)?;
+        let data = T::probe(dev, &work)?;
+        let bound = KBox::write(
+            bound,
+            Bound {
+                work: work.clone(),
+                data,
+            },
+        );
         // SAFETY: `xdev` is live; the pointer stored is reclaimed exactly once, by
         // `remove_callback`. (`dev_set_drvdata` is this store of a plain field.)
-        unsafe { (*xdev).dev.driver_data = KBox::into_raw(data).cast() };
+        unsafe { (*xdev).dev.driver_data = KBox::into_raw(bound).cast() };
+        // SAFETY: Once, here: `driver_data` is the `Bound<T>` holding `work`.
+        unsafe { work.enable() };
         Ok(0)
     })
 }
@@ -388,15 +551,24 @@ unsafe extern "C" fn remove_callback<T: Driver>(xdev: *mut bindings::xenbus_devi
     let dev = unsafe { Device::from_raw(xdev) };
     // SAFETY: `xdev` is live; remove is only called for devices whose probe succeeded.
     // (`dev_get_drvdata` is this read of a plain field.)
-    let raw = unsafe { (*xdev).dev.driver_data };
+    let raw = unsafe { (*xdev).dev.driver_data }.cast::<Bound<T>>();
     if raw.is_null() {
         return;
     }
-    // SAFETY: `raw` came from `KBox::into_raw` in `probe_callback` and is reclaimed once.
-    let data = unsafe { KBox::from_raw(raw.cast::<T::Data>()) };
+    // First no deferred work: a running one is waited for (it reads `driver_data` and
+    // uses the driver data), later requests do nothing. The driver core holds the device
+    // lock; the work function does not take it.
+    // SAFETY: `raw` came from `KBox::into_raw` in `probe_callback` and is still owned by
+    // the device; only shared references to it exist (the work function's).
+    unsafe { &*raw }.work.disable_sync();
     // SAFETY: `xdev` is live; clear the stale pointer.
     unsafe { (*xdev).dev.driver_data = core::ptr::null_mut() };
+    // SAFETY: `raw` came from `KBox::into_raw` in `probe_callback` and is reclaimed once;
+    // no work function uses it any more (above).
+    let bound = unsafe { KBox::from_raw(raw) };
+    let Bound { work, data } = KBox::into_inner(bound);
     T::remove(dev, data);
+    drop(work);
 }
 
 /// The xenbus core's `otherend_changed` callback for driver `T`.
@@ -418,7 +590,7 @@ unsafe extern "C" fn otherend_changed_callback<T: Driver>(
     }
     // SAFETY: The pointer set in probe stays valid until remove, and the xenbus core does
     // not run `otherend_changed` concurrently with `remove` for the same device.
-    let data = unsafe { &*raw.cast::<T::Data>() };
+    let data = &*unsafe { &*raw.cast::<Bound<T>>() }.data;
     match State::from_raw(state) {
         Some(state) => T::otherend_changed(dev, data, state),
         None => T::otherend_invalid_state(dev, data, state),

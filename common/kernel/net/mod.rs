@@ -10,8 +10,8 @@
 //! The items live in one module per role and are re-exported here, so `xen::net::X` names
 //! each of them:
 //!
-//! * [`netdev`] has [`NetDevice`], [`NetDriver`], [`NetDevRef`], [`IfName`], [`features`],
-//!   statistics;
+//! * [`netdev`] has [`NetDevice`], [`NetDriver`], [`ChannelCounts`], [`NetDevRef`], [`IfName`],
+//!   [`features`], statistics;
 //! * [`skb`] has [`SkBuff`], [`Chunk`], [`SkbChunk`], [`Gso`], [`ChecksumState`];
 //! * [`napi`] has [`Napi`], [`NapiBuilder`], [`NapiPoller`], [`NapiPoll`], [`NapiHandle`];
 //! * [`page`] has [`Page`] and [`PageRef`].
@@ -26,7 +26,8 @@ pub mod skb;
 
 pub use napi::{Napi, NapiBuilder, NapiHandle, NapiPoll, NapiPoller};
 pub use netdev::{
-    bump, features, fill_stat_names, fill_stat_values, rss_key_fill, IfName, LinkStats, NetDevRef,
+    bump, features, fill_stat_names, fill_stat_values, rss_key_fill, ChannelCounts, IfName,
+    LinkStats, NetDevRef,
     NetDevice, NetDriver, QueueCounters, STAT_NAME_LEN,
 };
 pub use page::{Page, PageRef};

@@ -111,7 +111,9 @@ pub trait NetDriver: Send + Sync + 'static {
     fn stats_names(&self, names: &mut [[u8; STAT_NAME_LEN]]);
     /// Fills the ethtool statistics values, in the order of the names.
     fn stats_values(&self, values: &mut [u64]);
-    /// `(max_combined, combined)` for `ethtool -l`.
+    /// `(max_combined, combined)` for `ethtool -l`. The ethtool core also compares an
+    /// `ethtool -L` request with these (it refuses counts above the maximum, and passes
+    /// on only a request that differs from `combined`).
     fn channels(&self) -> (u32, u32);
 
     /// Whether the device offers receive-side scaling through ethtool (`ethtool -x/-X`,
@@ -159,6 +161,31 @@ pub trait NetDriver: Send + Sync + 'static {
     fn rss_fields(&self, _flow: FlowKind) -> Result<HashedFields> {
         Err(EOPNOTSUPP)
     }
+    /// Whether the device takes `ethtool -L` ([`Self::set_channels`]): the `ethtool_ops`
+    /// entry exists only then (without it the core answers `EOPNOTSUPP`).
+    const SETS_CHANNELS: bool = false;
+    /// `ethtool -L`, when [`Self::SETS_CHANNELS`]. Runs under RTNL (and, for a device
+    /// that uses the instance lock, that lock), after the core checked the counts
+    /// against [`Self::channels`]: it must neither take a lock that is held while RTNL is
+    /// taken nor wait for anything that takes RTNL; a change that needs either is to be
+    /// started here and done elsewhere.
+    fn set_channels(&self, _req: ChannelCounts) -> Result {
+        Err(EOPNOTSUPP)
+    }
+}
+
+/// The channel counts of an `ethtool -L` request (`struct ethtool_channels`), for
+/// [`NetDriver::set_channels`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChannelCounts {
+    /// Combined (RX and TX) channels.
+    pub combined: u32,
+    /// RX-only channels.
+    pub rx: u32,
+    /// TX-only channels.
+    pub tx: u32,
+    /// Other channels (link interrupts and the like).
+    pub other: u32,
 }
 
 /// Per-queue packet counters of a driver (`ethtool -S` and `ndo_get_stats64`), named by
@@ -387,6 +414,11 @@ impl<T: NetDriver> NetDevice<T> {
         },
         get_rxfh_fields: if T::RSS {
             Some(eth_get_rxfh_fields::<T>)
+        } else {
+            None
+        },
+        set_channels: if T::SETS_CHANNELS {
+            Some(eth_set_channels::<T>)
         } else {
             None
         },
@@ -1511,6 +1543,35 @@ unsafe extern "C" fn eth_set_rxfh<T: NetDriver>(
     // `ethtool_set_rxfh_indir`, `rss.c`'s `ethnl_rss_set`).
     let (key, indir) = unsafe { rxfh_buffers(p, p.key_size, p.indir_size) };
     match d.rss_set(key.as_deref(), indir.as_deref()) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// `ethtool -L`: the request, handed to the driver (`ENODEV` without a context). Only in
+/// the table when `T::SETS_CHANNELS`.
+///
+/// # Safety
+///
+/// Called by the ethtool core only (under RTNL), as the entry of
+/// `NetDevice<T>::ETHTOOL_OPS`.
+unsafe extern "C" fn eth_set_channels<T: NetDriver>(
+    dev: *mut kernel::bindings::net_device,
+    ch: *mut bindings::ethtool_channels,
+) -> c_int {
+    // SAFETY: One of `NetDevice<T>`'s devices, in an operation (the safety requirement).
+    let Some((d, _)) = (unsafe { driver::<T>(dev.cast()) }) else {
+        return ENODEV.to_errno();
+    };
+    // SAFETY: The core passes a valid channels struct, ours for the call; only read.
+    let ch = unsafe { &*ch };
+    let req = ChannelCounts {
+        combined: ch.combined_count,
+        rx: ch.rx_count,
+        tx: ch.tx_count,
+        other: ch.other_count,
+    };
+    match d.set_channels(req) {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
     }
