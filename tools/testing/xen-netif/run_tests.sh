@@ -74,13 +74,13 @@ else
 fi
 if (for m in "$XNT_TOP/common/user" "$XNT_DIR/hostile" "$XNT_DIR/rxpeek" "$XNT_DIR/hostile-backend"; do
 	CARGO_TARGET_DIR="$XNT_CACHE/hostile-host-target" cargo clippy -q --manifest-path "$m/Cargo.toml" --all-targets -- -D warnings || exit 1
-done && for m in "$XNT_DIR/rxpeek" "$XNT_DIR/hostile-backend"; do
+done && for m in "$XNT_DIR/hostile" "$XNT_DIR/rxpeek" "$XNT_DIR/hostile-backend"; do
 	CARGO_TARGET_DIR="$XNT_CACHE/hostile-host-target" cargo test -q --manifest-path "$m/Cargo.toml" || exit 1
 done) >"$results/hostile-clippy.log" 2>&1; then
-	tap ok "host: xnt-hostile, xnt-rxpeek, xnt-hostile-be and common/user build, clippy clean, xnt-rxpeek's and xnt-hostile-be's tests pass"
+	tap ok "host: xnt-hostile, xnt-rxpeek, xnt-hostile-be and common/user build, clippy clean, their tests pass"
 else
 	tail -n 30 "$results/hostile-clippy.log" | sed 's/^/# /'
-	tap not-ok "host: xnt-hostile, xnt-rxpeek, xnt-hostile-be and common/user build, clippy clean, xnt-rxpeek's and xnt-hostile-be's tests pass"
+	tap not-ok "host: xnt-hostile, xnt-rxpeek, xnt-hostile-be and common/user build, clippy clean, their tests pass"
 fi
 unformatted=$(cd "$XNT_TOP" && git ls-files --cached --others --exclude-standard '*.rs' | xargs rustfmt --edition 2021 --check -l 2>&1)
 if [ -z "$unformatted" ]; then tap ok "host: rustfmt clean"; else

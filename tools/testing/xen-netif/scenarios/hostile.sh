@@ -17,6 +17,12 @@
 # node; refused-but-Connected: error node written, yet the state published is Connected),
 # stalled (RX: "Guest Rx stalled" logged, carrier turned off), tolerated (RX: the backend carries on), stuck (the vif still
 # has its carrier but answers nothing: always a failure).
+# Control ring (ctrl-*): answered (every control request answered in order with the C
+# netback's status and data, the flood too, then the probe answered OKAY and delivered),
+# wrong-answers, unanswered, connected (a ring that should have been refused was taken),
+# skipped (the backend does not advertise feature-ctrl-ring, as dom0 reads it too: the
+# frontend connects without a control ring and sends the probe; a TAP skip for the Rust
+# netback, judged as soon as it advertises the feature).
 #
 # XNT_HOSTILE_ONLY="name ..." (or "name,name") limits the run to those scenarios.
 
@@ -33,6 +39,7 @@ declare -A expect=(
 	[bad-gref-frag]=dropped [queues-over-max]=refused [queues-zero]=refused
 	[queue-key-missing]=refused [queue-keys-flat]=refused [unknown-state]=refused
 	[event-storm]=accepted [rx-never-posted]=stalled [rx-ring-overrun]=disabled
+	[ctrl-rows]=answered [ctrl-evtchn-missing]=refused [ctrl-attach-overflow]=refused
 )
 
 # Short RX timeouts so that the RX scenarios finish in seconds (same for both backends).
@@ -75,7 +82,8 @@ for n in $names; do [ -n "${expect[$n]+x}" ] || unknown="$unknown $n"; done
 # by the guest once per run (hostile_run).
 
 # hostile_one DRIVER NAME DEVID: one scenario on a fresh vif; writes
-# "NAME REACTION CLEAN(0|1) NOTE" to /tmp/h-result, details through show.
+# "NAME REACTION CLEAN(0|1) NOTE" to /tmp/h-result and the control-ring items of the
+# report (label:got:want,...) to /tmp/h-ctrl, details through show.
 hostile_one() {
 	local drv=$1 name=$2 devid=$3 domid vif be mac out pid log0 i r carrier rxp fix1=0 rc res
 	domid=$(guest_domid hg)
@@ -85,6 +93,7 @@ hostile_one() {
 	log0=$(dmesg | wc -l)
 	local t0=$SECONDS ta tr td tc
 	xenstore-rm "/local/domain/$domid/data/xnt-hostile" 2>/dev/null
+	: >/tmp/h-ctrl
 	if ! vif_add "$domid" "$devid" "$mac" >/tmp/h-attach 2>&1; then
 		show </tmp/h-attach
 		echo "$name attach-failed 0 vif-add" >/tmp/h-result
@@ -108,6 +117,10 @@ hostile_one() {
 	bad=$(sed -n 's/.* bad=\([^ ]*\).*/\1/p' <<<"$res")
 	probe=$(sed -n 's/.* probe=\([^ ]*\).*/\1/p' <<<"$res")
 	sent=$(sed -n 's/.* sent=\([^ ]*\).*/\1/p' <<<"$res")
+	local ctrl items
+	ctrl=$(sed -n 's/.* ctrl=\([^ ]*\).*/\1/p' <<<"$res")
+	items=$(sed -n 's/.* ctrl_items=\([^ ]*\).*/\1/p' <<<"$res")
+	[ "$items" = none ] || printf '%s\n' "$items" >/tmp/h-ctrl
 	case $name in
 	rx-*)
 		# Traffic for the hostile vif, which has no RX buffer: ~6 s of pings to an address
@@ -129,8 +142,10 @@ hostile_one() {
 	done
 	read -r rxp 2>/dev/null <"/sys/class/net/$vif/statistics/rx_packets" || rxp=0
 	fix1=$(ethtool -S "$vif" 2>/dev/null | awk '$1 == "rx_gso_checksum_fixup:" { print $2 }')
-	local bestate err txdrop
+	local bestate err txdrop feat
 	bestate=$(xs_read "$be/state")
+	# The backend's own advertisement, read by dom0: a skip must agree with it.
+	feat=$(xs_read "$be/feature-ctrl-ring")
 	err=$(xs_read "/local/domain/0/error/backend/vif/$domid/$devid/error")
 	read -r txdrop 2>/dev/null <"/sys/class/net/$vif/statistics/tx_dropped" || txdrop=0
 	# Tear down as the toolstack's detach does (vif_remove); the tool answers by closing.
@@ -150,6 +165,12 @@ hostile_one() {
 	newlog=$(dmesg | tail -n +$((log0 + 1)))
 	if [ -z "$res" ]; then
 		r=no-report
+	elif [ "$ctrl" = skipped ]; then
+		# No control ring offered: the plain connection and the probe must still work.
+		if [ "$feat" = 1 ]; then r=skipped-wrongly
+		elif [ "$connected" != 1 ] || [ -n "$err" ]; then r=skipped-not-connected
+		elif [ "$carrier" = 0 ] || [ "$probe" != OKAY ] || [ "${rxp:-0}" -lt "${sent:-0}" ]; then r=skipped-probe-failed
+		else r=skipped; fi
 	elif [ "$connected" = 0 ] || [ -n "$err" ]; then
 		# No connection, or a xenbus error node. C may still publish Connected after its
 		# connect failed (reference 5.6): that shows as refused-but-Connected.
@@ -163,6 +184,15 @@ hostile_one() {
 			if grep -q 'Guest Rx stalled' <<<"$newlog"; then r=stalled
 			elif [ "$carrier" = 0 ]; then r=disabled
 			else r=tolerated; fi
+			;;
+		ctrl-*)
+			if [ "$ctrl" = offered ]; then r=connected
+			elif [ "$carrier" = 0 ]; then r=disabled
+			elif [ "$ctrl" = unanswered ]; then r=unanswered
+			elif [ "$ctrl" != answered ]; then r=wrong-answers
+			elif [ "$probe" != OKAY ]; then r=stuck
+			elif [ "${rxp:-0}" -lt "${sent:-0}" ]; then r=dropped-silently
+			else r=answered; fi
 			;;
 		*)
 			if [ "$carrier" = 0 ]; then r=disabled
@@ -187,8 +217,8 @@ hostile_one() {
 	fi
 	{
 		echo "[$drv] $name: ${res:-no report}"
-		echo "[$drv] $name: carrier=$carrier rx_packets=$rxp tx_dropped=$txdrop fixup=${fix1:-0} be_state=$bestate error=${err:-none} removal: $closed; seconds: attached $ta, report $tr, detached $td, tool done $tc"
-		grep -a -E 'XNTH-(ERROR|CLOSED)' "$out"
+		echo "[$drv] $name: carrier=$carrier rx_packets=$rxp tx_dropped=$txdrop fixup=${fix1:-0} be_state=$bestate error=${err:-none} feature-ctrl-ring=${feat:-absent} removal: $closed; seconds: attached $ta, report $tr, detached $td, tool done $tc"
+		grep -a -E 'XNTH-(ERROR|CLOSED|SKIP|CTRL)' "$out"
 		grep -E "$vif|vif-$domid-$devid|xen_netback|xen-netback" <<<"$newlog" |
 			grep -vE 'xenbr0: port|allmulticast|promiscuous|entered .* state' | head -n 6
 	} | show
@@ -210,8 +240,9 @@ fresh_iperf() {
 
 # hostile_run DRIVER: every selected scenario against DRIVER; fills /tmp/hostile-DRIVER.
 hostile_run() {
-	local drv=$1 devid=0 name r clean why judged=0 want
+	local drv=$1 devid=0 name r clean why judged=0 want no_ctrl=""
 	: >"/tmp/hostile-$drv"
+	: >"/tmp/hostile-$drv-ctrl"
 	xnt_kmemleak_reset
 	# shellcheck disable=SC2086
 	check "[$drv] $drv netback loads ($RX_PARAMS)" insmod "$(backend_module_path "$drv")" $RX_PARAMS || return 1
@@ -223,7 +254,21 @@ hostile_run() {
 	for want in $sel; do
 		devid=$((devid + 1))
 		rm -f /tmp/h-result
-		hostile_one "$drv" "$want" "$devid"
+		: >/tmp/h-ctrl
+		case $want in
+		ctrl-*)
+			if [ -n "$no_ctrl" ]; then
+				# The advertisement is the module's: once a vif of this backend showed no
+				# feature-ctrl-ring (to the tool and to dom0), the other control-ring
+				# scenarios would be skipped too; they save their vif (~12 s each).
+				info "[$drv] $want: no vif attached: the backend advertised no feature-ctrl-ring on $no_ctrl"
+				echo "$want skipped 1 not-attached" >/tmp/h-result
+			else
+				hostile_one "$drv" "$want" "$devid"
+			fi
+			;;
+		*) hostile_one "$drv" "$want" "$devid" ;;
+		esac
 		name="" r=""
 		read -r name r clean why 2>/dev/null </tmp/h-result
 		if [ "$name" != "$want" ] || [ -z "$r" ]; then
@@ -232,14 +277,22 @@ hostile_run() {
 		fi
 		judged=$((judged + 1))
 		echo "$name $r $clean $why" >>"/tmp/hostile-$drv"
+		[ -s /tmp/h-ctrl ] && echo "$name $(cat /tmp/h-ctrl)" >>"/tmp/hostile-$drv-ctrl"
+		[ "$r" = skipped ] && [ -z "$no_ctrl" ] && no_ctrl="vif $devid ($name)"
 		info "[$drv] $name: $r${why:+ ($why)}"
 		if [ "$drv" = rust ]; then
-			if [ "$r" = "${expect[$name]}" ]; then
+			if [ "$r" = skipped ]; then
+				# Decided by the backend's feature-ctrl-ring (the tool's and dom0's reads
+				# agree): judged as soon as the Rust netback advertises it.
+				skip "[rust] hostile $name: ${expect[$name]}" "backend has no feature-ctrl-ring"
+			elif [ "$r" = "${expect[$name]}" ]; then
 				ok "[rust] hostile $name: $r"
 			else
 				not_ok "[rust] hostile $name: $r" "expected ${expect[$name]}"
 			fi
-			if [ "$clean" = 1 ]; then
+			if [ "$why" = not-attached ]; then
+				skip "[rust] hostile $name: vif torn down, nothing left, kernel log clean" "no vif attached (backend has no feature-ctrl-ring)"
+			elif [ "$clean" = 1 ]; then
 				ok "[rust] hostile $name: vif torn down, nothing left, kernel log clean"
 			else
 				not_ok "[rust] hostile $name: vif torn down, nothing left, kernel log clean" "$why"
@@ -273,16 +326,43 @@ done
 
 # The table: one row per scenario, C and Rust reactions side by side.
 if [ -s /tmp/hostile-c ] && [ -s /tmp/hostile-rust ]; then
-	same=0 diff=0
+	same=0 diff=0 pending=0
 	{
 		printf '%-20s %-5s %-17s %-22s %-17s %s\n' scenario row expected "C netback" "Rust netback" same
 		for name in $sel; do
 			c=$(awk -v n="$name" '$1 == n { print $2 }' /tmp/hostile-c)
 			r=$(awk -v n="$name" '$1 == n { print $2 }' /tmp/hostile-rust)
 			row=$(awk -v n="$name" '$1 == n { print $2 }' /xnt/hostile-list.txt)
-			if [ "$c" = "$r" ]; then s=same; same=$((same + 1)); else s=DIFFERENT; diff=$((diff + 1)); fi
+			if [ "$r" = skipped ]; then s=pending; pending=$((pending + 1))
+			elif [ "$c" = "$r" ]; then s=same; same=$((same + 1))
+			else s=DIFFERENT; diff=$((diff + 1)); fi
 			printf '%-20s %-5s %-17s %-22s %-17s %s\n' "$name" "$row" "${expect[$name]}" "$c" "$r" "$s"
 		done
-		echo "scenarios: $((same + diff)), same reaction: $same, different: $diff"
+		note=""
+		[ "$pending" -eq 0 ] || note=", pending (Rust netback without feature-ctrl-ring): $pending"
+		echo "scenarios: $((same + diff + pending)), same reaction: $same, different: $diff$note"
+	} | sed 's/^/XNT-TABLE /'
+fi
+
+# The control-ring items (ctrl-rows), request by request: the C netback's answer, the
+# Rust netback's ("pending" while it has no feature-ctrl-ring), and the C model's
+# (reference 1.10) the tool expects. Status, or status/data; "-": no answer.
+ctrl_item() { # FILE LABEL FIELD(2 got, 3 want)
+	awk -v l="$2" -v f="$3" '$1 == "ctrl-rows" { n = split($2, it, ","); for (i = 1; i <= n; i++) { split(it[i], p, ":"); if (p[1] == l) print p[f] } }' "$1" 2>/dev/null
+}
+if [ -s /tmp/hostile-c-ctrl ] || [ -s /tmp/hostile-rust-ctrl ]; then
+	labels=$(cat /tmp/hostile-c-ctrl /tmp/hostile-rust-ctrl 2>/dev/null | awk '$1 == "ctrl-rows" { n = split($2, it, ","); for (i = 1; i <= n; i++) { split(it[i], p, ":"); if (!seen[p[1]]++) print p[1] } }')
+	{
+		printf '%-12s %-10s %-10s %-12s %s\n' item expected "C netback" "Rust netback" same
+		for l in $labels; do
+			want=$(ctrl_item /tmp/hostile-c-ctrl "$l" 3)
+			[ -n "$want" ] || want=$(ctrl_item /tmp/hostile-rust-ctrl "$l" 3)
+			c=$(ctrl_item /tmp/hostile-c-ctrl "$l" 2)
+			r=$(ctrl_item /tmp/hostile-rust-ctrl "$l" 2)
+			if grep -q '^ctrl-rows skipped' /tmp/hostile-rust 2>/dev/null; then r=pending; fi
+			s=-
+			[ -n "$c" ] && [ -n "$r" ] && [ "$r" != pending ] && { if [ "$c" = "$r" ]; then s=same; else s=DIFFERENT; fi; }
+			printf '%-12s %-10s %-10s %-12s %s\n' "$l" "$want" "${c:--}" "${r:--}" "$s"
+		done
 	} | sed 's/^/XNT-TABLE /'
 fi

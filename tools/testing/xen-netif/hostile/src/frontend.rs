@@ -8,13 +8,14 @@ use std::collections::HashMap;
 use std::io;
 use std::time::{Duration, Instant};
 
+use xen_netif::ctrl::{CtrlRequest, CtrlResponse, CTRL_RESPONSE_SIZE};
 use xen_netif::flags::TxFlags;
 use xen_netif::netif::{ExtraInfo, RxRequest, Status, TxRequest, TxResponse};
 use xen_netif::ring::{
-    header as ring_offsets, RING_HEADER_SIZE, RX_RING_SIZE, RX_SLOT_SIZE, TX_RING_SIZE,
-    TX_SLOT_SIZE,
+    header as ring_offsets, need_notify, slot_offset, CTRL_RING_SIZE, CTRL_SLOT_SIZE,
+    RING_HEADER_SIZE, RX_RING_SIZE, RX_SLOT_SIZE, TX_RING_SIZE, TX_SLOT_SIZE,
 };
-use xen_netif::xenstore::frontend_keys;
+use xen_netif::xenstore::{backend_keys, frontend_keys};
 
 use xen_user::{EventChannels, GrantedPages, XenStore, PAGE};
 
@@ -24,6 +25,27 @@ pub mod state {
     pub const CONNECTED: u32 = 4;
     pub const CLOSING: u32 = 5;
     pub const CLOSED: u32 = 6;
+}
+
+/// The frontend's control-ring keys (`xen_netif_ctrl_*` of netif.h, reference 1.10).
+pub mod ctrl_keys {
+    /// Grant reference of the control ring page.
+    pub const CTRL_RING_REF: &str = "ctrl-ring-ref";
+    /// Event channel of the control ring.
+    pub const EVENT_CHANNEL_CTRL: &str = "event-channel-ctrl";
+}
+
+/// Whether and how the frontend offers a control ring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CtrlSetup {
+    /// No control ring (no `ctrl-ring-ref`).
+    None,
+    /// A well-formed control ring with its event channel.
+    Ring,
+    /// `ctrl-ring-ref` written, `event-channel-ctrl` left out (row 28).
+    NoEventChannel,
+    /// The ring offered with this `req_prod` while `rsp_prod` is 0 (row 3).
+    ReqProdAtAttach(u32),
 }
 
 /// How the frontend publishes itself; every field has a well-behaved default.
@@ -45,6 +67,8 @@ pub struct Setup {
     pub state_after_keys: u32,
     /// Publish a grant reference nobody granted as queue 0's `tx-ring-ref`.
     pub bogus_tx_ring_ref: bool,
+    /// The control ring offered (only to a backend with `feature-ctrl-ring`).
+    pub ctrl: CtrlSetup,
 }
 
 impl Default for Setup {
@@ -58,6 +82,7 @@ impl Default for Setup {
             rx_buffers: 128,
             state_after_keys: state::CONNECTED,
             bogus_tx_ring_ref: false,
+            ctrl: CtrlSetup::None,
         }
     }
 }
@@ -80,6 +105,18 @@ struct Queue {
     rx_prod: u32,
 }
 
+/// The frontend's end of the control ring.
+struct CtrlRing {
+    page: GrantedPages,
+    port: u32,
+    /// Requests placed (`req_prod_pvt`).
+    req_prod: u32,
+    /// Requests published in `req_prod`.
+    published: u32,
+    /// Responses consumed.
+    rsp_cons: u32,
+}
+
 /// Answers seen on a TX ring, by request id (`RSP_NULL` answers of extras are not kept).
 pub type Answers = HashMap<u16, i16>;
 
@@ -96,12 +133,15 @@ pub struct Frontend {
     pub mac: [u8; 6],
     /// The backend's `multi-queue-max-queues`, or 1.
     pub backend_max_queues: u32,
+    /// The backend's `feature-ctrl-ring`, as read at InitWait (`None`: no such key).
+    pub backend_ctrl_ring: Option<String>,
     evtchn: EventChannels,
     queues: Vec<Queue>,
     data: GrantedPages,
     next_data_page: usize,
     rx_buffers: Option<GrantedPages>,
     answers: Vec<Answers>,
+    ctrl: Option<CtrlRing>,
 }
 
 fn parse_mac(s: &str) -> [u8; 6] {
@@ -137,12 +177,14 @@ impl Frontend {
             be_domid,
             mac,
             backend_max_queues: 1,
+            backend_ctrl_ring: None,
             evtchn: EventChannels::open()?,
             queues: Vec::new(),
             data: GrantedPages::alloc(be_domid, DATA_PAGES)?,
             next_data_page: 0,
             rx_buffers: None,
             answers: Vec::new(),
+            ctrl: None,
         };
         let st = me.wait_backend_state(&[state::INIT_WAIT], Duration::from_secs(60))?;
         if st != Some(state::INIT_WAIT) {
@@ -154,7 +196,22 @@ impl Frontend {
             .read_be("multi-queue-max-queues")
             .and_then(|v| v.parse().ok())
             .unwrap_or(1);
+        // Written at probe time, before InitWait (C `netback_probe`).
+        me.backend_ctrl_ring = me.read_be(backend_keys::FEATURE_CTRL_RING);
         Ok(me)
+    }
+
+    /// Whether the backend advertises a control ring (`feature-ctrl-ring` = 1).
+    pub fn backend_has_ctrl_ring(&self) -> bool {
+        self.backend_ctrl_ring
+            .as_deref()
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            == Some(1)
+    }
+
+    /// The domain id of the backend.
+    pub fn backend_domid(&self) -> u16 {
+        self.be_domid
     }
 
     fn read_be(&mut self, key: &str) -> Option<String> {
@@ -258,6 +315,9 @@ impl Frontend {
                 self.write_fe(&format!("{dir}{key}"), &value.to_string())?;
             }
         }
+        if setup.ctrl != CtrlSetup::None {
+            self.offer_ctrl_ring(setup.ctrl)?;
+        }
         self.set_state(setup.state_after_keys)?;
         let st = self.wait_backend_state(&[state::CONNECTED], Duration::from_secs(30))?;
         if st != Some(state::CONNECTED) {
@@ -286,6 +346,106 @@ impl Frontend {
             self.rx_buffers = Some(pages);
         }
         Ok(true)
+    }
+
+    /// Grants the control ring page, allocates its event channel and writes the keys as
+    /// `how` says.
+    fn offer_ctrl_ring(&mut self, how: CtrlSetup) -> io::Result<()> {
+        let page = GrantedPages::alloc(self.be_domid, 1)?;
+        // SHARED_RING_INIT: both producers 0, both event indices 1.
+        page.write_u32(0, ring_offsets::REQ_EVENT, 1);
+        page.write_u32(0, ring_offsets::RSP_EVENT, 1);
+        let mut req_prod = 0;
+        if let CtrlSetup::ReqProdAtAttach(prod) = how {
+            page.write_u32(0, ring_offsets::REQ_PROD, prod);
+            req_prod = prod;
+        }
+        let port = self.evtchn.alloc_unbound(self.be_domid)?;
+        self.write_fe(ctrl_keys::CTRL_RING_REF, &page.gref(0).to_string())?;
+        if how != CtrlSetup::NoEventChannel {
+            self.write_fe(ctrl_keys::EVENT_CHANNEL_CTRL, &port.to_string())?;
+        }
+        self.ctrl = Some(CtrlRing {
+            page,
+            port,
+            req_prod,
+            published: req_prod,
+            rsp_cons: 0,
+        });
+        Ok(())
+    }
+
+    fn ctrl_ring(&mut self) -> io::Result<&mut CtrlRing> {
+        self.ctrl
+            .as_mut()
+            .ok_or_else(|| io::Error::other("no control ring offered"))
+    }
+
+    /// Control requests placed and not answered yet.
+    pub fn ctrl_outstanding(&self) -> u32 {
+        self.ctrl
+            .as_ref()
+            .map_or(0, |c| c.req_prod.wrapping_sub(c.rsp_cons))
+    }
+
+    /// Places `req` in the next control ring slot (not yet published); fails when the
+    /// ring holds `CTRL_RING_SIZE` unanswered requests.
+    pub fn ctrl_place(&mut self, req: &CtrlRequest) -> io::Result<()> {
+        let ring = self.ctrl_ring()?;
+        if ring.req_prod.wrapping_sub(ring.rsp_cons) >= CTRL_RING_SIZE {
+            return Err(io::Error::other("control ring full"));
+        }
+        let off = slot_offset(ring.req_prod, CTRL_RING_SIZE, CTRL_SLOT_SIZE);
+        ring.page.write_bytes(0, off, &req.to_le_bytes());
+        ring.req_prod = ring.req_prod.wrapping_add(1);
+        Ok(())
+    }
+
+    /// Publishes the placed control requests and notifies the backend when its
+    /// `req_event` asks for it (`RING_PUSH_REQUESTS_AND_CHECK_NOTIFY`); returns whether
+    /// it notified.
+    pub fn ctrl_push(&mut self) -> io::Result<bool> {
+        let ring = self.ctrl_ring()?;
+        let (old, new) = (ring.published, ring.req_prod);
+        // write_u32 orders the slots before the index and the index before what follows.
+        ring.page.write_u32(0, ring_offsets::REQ_PROD, new);
+        ring.published = new;
+        let event = ring.page.read_u32(0, ring_offsets::REQ_EVENT);
+        let port = ring.port;
+        let notify = need_notify(old, new, event);
+        if notify {
+            self.evtchn.notify(port)?;
+        }
+        Ok(notify)
+    }
+
+    /// Notifies the control ring's event channel unconditionally.
+    pub fn ctrl_kick(&mut self) -> io::Result<()> {
+        let port = self.ctrl_ring()?.port;
+        self.evtchn.notify(port)
+    }
+
+    /// The responses the backend published since the last call, in ring order. A
+    /// response producer beyond the requests placed is an error (a backend that answers
+    /// what nobody asked).
+    pub fn ctrl_responses(&mut self) -> io::Result<Vec<CtrlResponse>> {
+        let ring = self.ctrl_ring()?;
+        let prod = ring.page.read_u32(0, ring_offsets::RSP_PROD);
+        let avail = prod.wrapping_sub(ring.rsp_cons);
+        let asked = ring.req_prod.wrapping_sub(ring.rsp_cons);
+        if avail > asked {
+            return Err(io::Error::other(format!(
+                "control rsp_prod {prod}: {avail} responses for {asked} requests"
+            )));
+        }
+        let mut out = Vec::with_capacity(avail as usize);
+        for _ in 0..avail {
+            let off = slot_offset(ring.rsp_cons, CTRL_RING_SIZE, CTRL_SLOT_SIZE);
+            let bytes = ring.page.read_bytes::<CTRL_RESPONSE_SIZE>(0, off);
+            out.push(CtrlResponse::from_le_bytes(&bytes));
+            ring.rsp_cons = ring.rsp_cons.wrapping_add(1);
+        }
+        Ok(out)
     }
 
     /// Copies `bytes` into a fresh data page at `offset` and returns the matching request

@@ -20,13 +20,15 @@
 
 #![forbid(unsafe_code)]
 
+mod ctrl;
 mod frontend;
 mod packets;
 mod scenarios;
 
 use std::time::Duration;
 
-use frontend::Frontend;
+use ctrl::CtrlOutcome;
+use frontend::{CtrlSetup, Frontend};
 
 fn status_word(s: Option<i16>) -> String {
     match s {
@@ -41,13 +43,30 @@ fn status_word(s: Option<i16>) -> String {
 fn run(name: &str, vif: u32) -> Result<(), String> {
     let sc = scenarios::find(name).ok_or_else(|| format!("unknown scenario {name}"))?;
     let mut fe = Frontend::attach(vif).map_err(|e| format!("attach vif {vif}: {e}"))?;
-    let setup = (sc.setup)(fe.backend_max_queues);
+    let mut setup = (sc.setup)(fe.backend_max_queues);
+    // A control-ring scenario needs a backend that serves the ring; against one that
+    // does not advertise it, the frontend connects without one (as a real frontend does)
+    // and only sends the probe. The backend's key decides, nothing else: once it says 1,
+    // the rows are judged.
+    let skip = setup.ctrl != CtrlSetup::None && !fe.backend_has_ctrl_ring();
+    if skip {
+        println!(
+            "XNTH-SKIP scenario={name} reason=\"backend has no feature-ctrl-ring\" ({}/{} = {})",
+            fe.be,
+            xen_netif::xenstore::backend_keys::FEATURE_CTRL_RING,
+            fe.backend_ctrl_ring.as_deref().unwrap_or("absent")
+        );
+        setup.ctrl = CtrlSetup::None;
+    }
     let connected = fe.connect(&setup).map_err(|e| format!("connect: {e}"))?;
-    let outcome = if connected {
-        (sc.attack)(&mut fe).map_err(|e| format!("attack: {e}"))?
-    } else {
-        scenarios::Outcome::default()
+    let mut outcome = match (connected, skip) {
+        (true, true) => scenarios::probe_only(&mut fe).map_err(|e| format!("probe: {e}"))?,
+        (true, false) => (sc.attack)(&mut fe).map_err(|e| format!("attack: {e}"))?,
+        (false, _) => scenarios::Outcome::default(),
     };
+    if skip {
+        outcome.ctrl = Some(CtrlOutcome::skipped());
+    }
     let be_state = fe.backend_state().map_or("-".into(), |s| s.to_string());
     let bad: Vec<String> = outcome.bad.iter().map(|s| status_word(*s)).collect();
     let report = format!(
@@ -65,6 +84,10 @@ fn run(name: &str, vif: u32) -> Result<(), String> {
         },
         outcome.sent,
     );
+    let report = match &outcome.ctrl {
+        Some(c) => format!("{report} ctrl={} ctrl_items={}", c.verdict, c.items_field()),
+        None => report,
+    };
     println!("XNTH-RESULT scenario={name} {report}");
     // dom0 waits for this: the agent returns the output above only once the tool exits,
     // which is after the detach.

@@ -9,7 +9,10 @@ use std::time::Duration;
 use xen_netif::flags::TxFlags;
 use xen_netif::netif::{extra_type, Extra, ExtraInfo, GsoType, EXTRA_FLAG_MORE};
 
-use crate::frontend::{Frontend, Setup, Slot, BOGUS_GREF};
+use xen_netif::ring::CTRL_RING_SIZE;
+
+use crate::ctrl::{self, CtrlOutcome};
+use crate::frontend::{CtrlSetup, Frontend, Setup, Slot, BOGUS_GREF};
 use crate::packets;
 
 /// What the frontend saw.
@@ -23,6 +26,8 @@ pub struct Outcome {
     pub probe: Option<i16>,
     /// Packets sent (each would raise the vif's `rx_packets` once if delivered).
     pub sent: u32,
+    /// What the control ring answered, for the control-ring scenarios.
+    pub ctrl: Option<CtrlOutcome>,
 }
 
 /// One scenario.
@@ -66,6 +71,13 @@ fn bad_then_probe(fe: &mut Frontend, q: usize, slots: &[Slot]) -> io::Result<Out
         ..Outcome::default()
     };
     probe(fe, q, &mut out)?;
+    Ok(out)
+}
+
+/// Only a well-formed probe packet: the attack of a scenario that was skipped.
+pub fn probe_only(fe: &mut Frontend) -> io::Result<Outcome> {
+    let mut out = Outcome::default();
+    probe(fe, 0, &mut out)?;
     Ok(out)
 }
 
@@ -304,6 +316,25 @@ fn rx_ring_overrun(fe: &mut Frontend) -> io::Result<Outcome> {
     // No RX buffer was posted; claim 1000.
     fe.publish_rx_index(0, 1000)?;
     Ok(Outcome::default())
+}
+
+/// Rows C1-C8 and the flood on one control ring, then a probe on the TX ring.
+fn ctrl_rows(fe: &mut Frontend) -> io::Result<Outcome> {
+    let answers = ctrl::rows_and_flood(fe)?;
+    let mut out = Outcome {
+        ctrl: Some(answers),
+        ..Outcome::default()
+    };
+    probe(fe, 0, &mut out)?;
+    Ok(out)
+}
+
+/// The backend connected with a control ring it should have refused.
+fn ctrl_connected(_fe: &mut Frontend) -> io::Result<Outcome> {
+    Ok(Outcome {
+        ctrl: Some(CtrlOutcome::offered()),
+        ..Outcome::default()
+    })
 }
 
 /// Every scenario, in the order the harness runs them.
@@ -603,6 +634,39 @@ pub const ALL: &[Scenario] = &[
             ..Setup::default()
         },
         attack: rx_ring_overrun,
+    },
+    Scenario {
+        name: "ctrl-rows",
+        row: "C1-8",
+        what: "control ring: C1-C8 with positive controls, then a flood of 4096 requests",
+        setup: |max| Setup {
+            queues: max.min(2),
+            num_queues_key: Some(max.min(2).to_string()),
+            per_queue_keys: max >= 2,
+            ctrl: CtrlSetup::Ring,
+            ..Setup::default()
+        },
+        attack: ctrl_rows,
+    },
+    Scenario {
+        name: "ctrl-evtchn-missing",
+        row: "28",
+        what: "ctrl-ring-ref written, event-channel-ctrl missing",
+        setup: |_| Setup {
+            ctrl: CtrlSetup::NoEventChannel,
+            ..Setup::default()
+        },
+        attack: ctrl_connected,
+    },
+    Scenario {
+        name: "ctrl-attach-overflow",
+        row: "3",
+        what: "control ring offered with req_prod 129 > rsp_prod + 128",
+        setup: |_| Setup {
+            ctrl: CtrlSetup::ReqProdAtAttach(CTRL_RING_SIZE + 1),
+            ..Setup::default()
+        },
+        attack: ctrl_connected,
     },
 ];
 
