@@ -27,8 +27,7 @@ pub mod skb;
 pub use napi::{Napi, NapiBuilder, NapiHandle, NapiPoll, NapiPoller};
 pub use netdev::{
     bump, features, fill_stat_names, fill_stat_values, rss_key_fill, ChannelCounts, IfName,
-    LinkStats, NetDevRef,
-    NetDevice, NetDriver, QueueCounters, STAT_NAME_LEN,
+    LinkStats, NetDevRef, NetDevice, NetDriver, QueueCounters, STAT_NAME_LEN,
 };
 pub use page::{Page, PageRef};
 pub use skb::{ChecksumState, Chunk, Gso, SkBuff, SkbChunk, ETH_P_IP, ETH_P_IPV6};
