@@ -14,9 +14,10 @@
 //! channel's late EOI.
 //!
 //! Guest RX reads the configuration per packet ([`VifHash`]): with the Toeplitz algorithm
-//! `ndo_select_queue` hashes the packet, stores the hash in the skb (which `rx.rs` sends
-//! to the frontend as a `HASH` extra) and picks the queue from the mapping table; with
-//! none, `ndo_start_xmit` clears any skb hash, so that no `HASH` extra leaks.
+//! `ndo_select_queue` hashes the packet to pick the queue from the mapping table, and
+//! `ndo_start_xmit` hashes it again to store the hash in the skb (which `rx.rs` sends to
+//! the frontend as a `HASH` extra: a hash a qdisc computed in between must not reach the
+//! guest); with none, `ndo_start_xmit` clears any skb hash, so that no `HASH` extra leaks.
 //!
 //! # Locks and contexts
 //!
@@ -27,9 +28,10 @@
 //!   control worker thread (process context, holding [`Ctrl::conn`]) and by the
 //!   disconnect's reset (process context, the xenwatch thread or remove, holding the
 //!   device's state mutex). Interrupts off, so that no reader (softirq, netpoll) can run
-//!   on the CPU of a publication in progress and spin on it for ever.
-//! * [`Ctrl::conn`] (`Mutex`): the control worker thread, and [`CtrlRuntime`]'s drop once
-//!   that thread stopped (process context). The event channel handler (hard IRQ) takes no
+//!   on the CPU of a publication in progress and spin on it until its retries run out.
+//! * [`Ctrl::conn`] (`Mutex`): the control worker thread, the attach at connect (under the
+//!   device's state mutex) and [`CtrlRuntime`]'s drop once that thread stopped (process
+//!   context). The event channel handler (hard IRQ) takes no
 //!   lock: it sets [`Ctrl::eoi_pending`] and kicks the worker.
 //! * The guest-RX worker threads read no configuration: only the skb's hash, set before
 //!   the skb was queued.
@@ -96,10 +98,12 @@ impl VifHash {
         self.publish(&HashConfig::new());
     }
 
-    /// With the Toeplitz algorithm: hashes `skb` for a vif with `num_queues` connected
-    /// queues, stores the hash in it (or clears its hash when no enabled type covers it)
-    /// and returns the queue (C `xenvif_set_skb_hash()` and the table lookup of
-    /// `xenvif_select_queue()`). `None` with no algorithm: the skb is left alone.
+    /// With the Toeplitz algorithm: the hash of `skb` (or `None` when no enabled type
+    /// covers it) and its queue for a vif with `num_queues` connected queues (C
+    /// `xenvif_set_skb_hash()` and the table lookup of `xenvif_select_queue()`), from one
+    /// consistent configuration. `None` with no algorithm (or, in theory, when every read
+    /// of the configuration overlapped a publication). Writes nothing: `ndo_start_xmit`
+    /// stores the hash ([`Self::prepare_xmit`]).
     fn steer(&self, skb: &SkBuff, num_queues: u32) -> Option<Steering> {
         if self.published.algorithm() == HashAlgorithm::None {
             return None;
@@ -115,12 +119,7 @@ impl VifHash {
         } else {
             None
         };
-        let steering = self.published.steer(flow.as_ref(), num_queues)?;
-        match steering.hash {
-            Some(h) => skb.set_sw_hash(h.value, h.hash_type.is_l4()),
-            None => skb.clear_hash(),
-        }
-        Some(steering)
+        self.published.steer(flow.as_ref(), num_queues)
     }
 
     /// The queue for `skb` under the frontend's configuration (`ndo_select_queue`, for a
@@ -131,28 +130,21 @@ impl VifHash {
     }
 
     /// Makes the hash `skb` carries to the guest (a `HASH` extra) the frontend's own or
-    /// none (`ndo_start_xmit`, for a vif with `num_queues` connected queues):
-    ///
-    /// * no algorithm: any hash cleared (C `xenvif_start_xmit()`'s `skb_clear_hash`);
-    /// * Toeplitz, one queue: hashed here, since the core calls `ndo_select_queue` only for
-    ///   a device with more than one queue (C leaves such an skb's own hash in place);
-    /// * Toeplitz, several queues: `ndo_select_queue` hashed it; only the hash of a packet
-    ///   that is neither IPv4 nor IPv6 is cleared, which a qdisc may have computed after
-    ///   `ndo_select_queue` cleared it (C would label it IPv6).
-    pub(crate) fn prepare_xmit(&self, skb: &SkBuff, num_queues: u32) {
-        match self.published.algorithm() {
-            HashAlgorithm::None => skb.clear_hash(),
-            HashAlgorithm::Toeplitz if num_queues <= 1 => {
-                if self.steer(skb, num_queues).is_none() {
-                    skb.clear_hash();
-                }
-            }
-            HashAlgorithm::Toeplitz => {
-                if !matches!(skb.protocol(), ETH_P_IP | ETH_P_IPV6) {
-                    skb.clear_hash();
-                }
-            }
-        }
+    /// none (`ndo_start_xmit`, for a vif with `num_queues` connected queues): with the
+    /// Toeplitz algorithm the packet is hashed here, whatever hash it carries (one that
+    /// the stack or a qdisc computed after `ndo_select_queue`, for a packet of a type the
+    /// frontend did not enable, would otherwise reach the guest labelled as Toeplitz: C
+    /// keeps it, a deliberate difference); with none, or when no enabled type covers the
+    /// packet, its hash is cleared (C `xenvif_start_xmit()`'s `skb_clear_hash`), so that
+    /// no `HASH` extra leaks. A shared skb (`IFF_TX_SKB_SHARING` is off, so none reaches
+    /// here) is left as it is.
+    pub(crate) fn prepare_xmit(&self, skb: &mut SkBuff, num_queues: u32) {
+        let result = match self.steer(skb, num_queues) {
+            Some(Steering { hash: Some(h), .. }) => skb.set_sw_hash(h.value, h.hash_type.is_l4()),
+            _ => skb.clear_hash(),
+        };
+        // Only a shared skb fails (see above).
+        let _ = result;
     }
 }
 
@@ -317,6 +309,13 @@ impl Ctrl {
                 if c.ring.request_event_at(c.req_cons.wrapping_add(1)) == c.req_cons {
                     break;
                 }
+                // Each look costs budget: a producer the frontend moves back and forth
+                // must not keep this loop going without a reschedule.
+                if budget == 0 {
+                    self.waker.kick();
+                    return;
+                }
+                budget -= 1;
                 continue;
             }
             if budget == 0 {

@@ -458,7 +458,7 @@ impl NetDriver for Vif {
         Ok(())
     }
 
-    fn start_xmit(&self, skb: SkBuff, _bh: &BhDisabled) {
+    fn start_xmit(&self, mut skb: SkBuff, _bh: &BhDisabled) {
         let active = self.active();
         if active.is_empty() {
             // Not connected: the packet is dropped (freed with `skb`) and counted, as C's
@@ -472,13 +472,13 @@ impl NetDriver for Vif {
         let q = &active[usize::from(skb.queue_mapping()) % active.len()];
         // C `xenvif_start_xmit()`: without a hash algorithm no skb hash reaches the guest
         // (see `VifHash::prepare_xmit` for the rest).
-        self.shared.hash.prepare_xmit(&skb, active.len() as u32);
+        self.shared.hash.prepare_xmit(&mut skb, active.len() as u32);
         q.rx_enqueue(skb);
     }
 
     /// C `xenvif_select_queue()`: queue 0 while not connected; with the frontend's
-    /// Toeplitz configuration the queue its mapping gives (the skb hashed on the way,
-    /// `VifHash::select_queue`); without, the flow hash modulo the connected queues.
+    /// Toeplitz configuration the queue its mapping gives (`VifHash::select_queue`);
+    /// without, the flow hash modulo the connected queues.
     fn select_queue(&self, skb: &SkBuff) -> u16 {
         let n = self.active().len() as u32;
         if n == 0 {

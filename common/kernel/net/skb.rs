@@ -315,35 +315,42 @@ impl SkBuff {
     }
 
     /// Sets a software hash (`__skb_set_sw_hash`): `hash`, covering the transport ports if
-    /// `l4` (the kernel's `PKT_HASH_TYPE_L4`, else `L3`).
-    ///
-    /// Like [`Self::flow_hash`] this writes the skb's hash fields through `&self`: for the
-    /// skb a transmit callback (`ndo_select_queue`, `ndo_start_xmit`) was handed, whose hash
-    /// nothing else writes meanwhile.
-    pub fn set_sw_hash(&self, hash: u32, l4: bool) {
+    /// `l4` (the kernel's `PKT_HASH_TYPE_L4`, else `L3`). `EBUSY`, with nothing changed,
+    /// if another reference to the skb exists ([`Self::is_shared`]): its holder could be
+    /// reading the fields.
+    pub fn set_sw_hash(&mut self, hash: u32, l4: bool) -> Result {
+        if self.is_shared() {
+            return Err(EBUSY);
+        }
         // SAFETY: Valid skb; `headers_ptr` is the address of its `headers` group.
         let h = unsafe { headers_ptr(self.raw()) };
-        // SAFETY: `h` points into the valid skb, whose hash fields only this transmit path
-        // writes now (see above); bindgen's raw accessors write the bit fields without a
+        // SAFETY: `h` points into the valid skb, which has no other reference (checked
+        // above; `&mut self` excludes other users of this one), so nothing else accesses
+        // its hash fields; bindgen's raw accessors write the bit fields without a
         // reference to the struct, and `hash` is a plain field.
         unsafe {
             SkbHeaders::set_l4_hash_raw(h, u8::from(l4));
             SkbHeaders::set_sw_hash_raw(h, 1);
             (*h).hash = hash;
         }
+        Ok(())
     }
 
-    /// Clears the skb's hash (`skb_clear_hash`): no hash, software or hardware. For the
-    /// skb of a transmit callback, as [`Self::set_sw_hash`].
-    pub fn clear_hash(&self) {
+    /// Clears the skb's hash (`skb_clear_hash`): no hash, software or hardware. `EBUSY`,
+    /// with nothing changed, for a shared skb, as [`Self::set_sw_hash`].
+    pub fn clear_hash(&mut self) -> Result {
+        if self.is_shared() {
+            return Err(EBUSY);
+        }
         // SAFETY: Valid skb; `headers_ptr` is the address of its `headers` group.
         let h = unsafe { headers_ptr(self.raw()) };
-        // SAFETY: As in `set_sw_hash`.
+        // SAFETY: As in `set_sw_hash`: no other reference, bit fields written raw.
         unsafe {
             (*h).hash = 0;
             SkbHeaders::set_sw_hash_raw(h, 0);
             SkbHeaders::set_l4_hash_raw(h, 0);
         }
+        Ok(())
     }
 
     /// The header fields a receive-side-scaling hash of the packet covers, as the flow

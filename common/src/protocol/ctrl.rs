@@ -529,9 +529,10 @@ const KEY_WORDS: usize = MAX_HASH_KEY_SIZE / 4;
 const _: () = assert!(KEY_WORDS * 4 == MAX_HASH_KEY_SIZE);
 
 /// How often [`PublishedHashConfig::steer`] retries a read that a publication overlapped
-/// before it gives up (and the packet goes unhashed): a publication takes a few hundred
-/// stores, so only a writer that cannot finish (one interrupted on the reader's CPU, which
-/// the kernel side rules out) ever exhausts this.
+/// before it gives up (the caller then steers as with no algorithm, and the netback clears
+/// the packet's hash): a publication takes a few hundred stores, so only a writer that is
+/// held up for the whole of the retries (one interrupted on the reader's CPU, which the
+/// kernel side rules out, or a preempted vCPU) exhausts this.
 const MAX_READ_TRIES: u32 = 1 << 16;
 
 /// What a guest-bound packet gets from a [`PublishedHashConfig`] with the Toeplitz
