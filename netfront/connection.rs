@@ -360,10 +360,21 @@ impl Netfront {
         // The `ethtool -L` choice, read under the mutex: a later one schedules the
         // deferred work after storing it, which takes the mutex after this connect and
         // reconnects if the count differs (`apply_channels`); an earlier one is read here.
-        offer.num_queues = negotiate::frontend_requested_count(
-            self.info.requested_queues.load(Ordering::Acquire),
-            offer.queue_limit,
-        );
+        let requested = self.info.requested_queues.load(Ordering::Acquire);
+        offer.num_queues = negotiate::frontend_requested_count(requested, offer.queue_limit);
+        if requested > offer.num_queues {
+            // A choice above this backend's limit is capped for good: `ethtool -l` shows
+            // the capped count, and the core passes on only a request that differs from
+            // it, so a later `-L` to that count would otherwise be dropped and the old
+            // choice come back with a backend that allows it. Unless a newer `-L` came in
+            // meanwhile (it wins).
+            let _ = self.info.requested_queues.compare_exchange(
+                requested,
+                offer.num_queues,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+        }
         if conn.connected || !conn.irqs.is_empty() {
             self.disconnect(&mut conn);
         }

@@ -21,14 +21,16 @@ use crate::xen::net::Page;
 use crate::xen::protocol::ctrl::{CtrlClient, CtrlError, CtrlResponse, CTRL_RESPONSE_SIZE};
 use crate::xen::protocol::ring::{published, CTRL_RING_SIZE, CTRL_SLOT_SIZE};
 use crate::xen::sring::FrontRing;
-use crate::xen::wait::WaitQueue;
+use crate::xen::wait::{WaitBudget, WaitQueue};
 use crate::xen::xenbus;
 
 /// The control ring as the frontend sees it.
 type CtrlRing = FrontRing<{ CTRL_SLOT_SIZE }, { CTRL_RING_SIZE }>;
 
-/// How long one request waits for its response, in milliseconds: a backend that has not
-/// answered by then (dead or hostile) does not hang `ethtool` or xenwatch any longer.
+/// How long one series of requests (the configuration after a connect, or one `ethtool`
+/// operation: [`CtrlChannel::start_series`]) waits for its responses in all, in
+/// milliseconds: a backend that has not answered by then (dead, slow or hostile) does not
+/// hold xenwatch or RTNL any longer, however it spaces its answers.
 pub(crate) const CTRL_TIMEOUT_MS: u32 = 5000;
 
 /// What the control channel's interrupt handler and the requesting task share. Kept alive
@@ -63,10 +65,12 @@ impl CtrlEvent {
 impl EventHandler for CtrlEvent {
     /// Hard-IRQ context: only wakes the waiting task, which reads the ring itself.
     fn handle_event(&self) -> Eoi {
+        // Read before the wake-up: the woken task may clear it at once on another CPU.
+        let waiting = self.waiting.load(Ordering::Acquire);
         self.wait.wake_all();
         // Events while no request waits brought nothing: a backend that fires them gets
         // throttled by the late-EOI logic.
-        if self.waiting.load(Ordering::Acquire) {
+        if waiting {
             Eoi::Done
         } else {
             Eoi::Spurious
@@ -100,7 +104,11 @@ impl kernel::fmt::Display for CtrlFail {
         match *self {
             CtrlFail::Status(s) => write!(f, "status {s}"),
             CtrlFail::Broken(e) if e == ETIMEDOUT => {
-                write!(f, "no response in {} ms", CTRL_TIMEOUT_MS)
+                write!(
+                    f,
+                    "no response within the {} ms of the series",
+                    CTRL_TIMEOUT_MS
+                )
             }
             CtrlFail::Broken(e) if e == ENODEV => f.write_str("cancelled (disconnect)"),
             CtrlFail::Broken(_) => f.write_str("response out of turn (protocol violation)"),
@@ -128,6 +136,8 @@ pub(crate) struct CtrlChannel {
     rsp_cons: u32,
     /// Why the ring is not used any more, once it is not.
     broken: Option<Error>,
+    /// What the current series of requests may still wait ([`Self::start_series`]).
+    budget: WaitBudget,
 }
 
 /// What the connection keeps of a control channel it set up: the XenStore values and the
@@ -179,6 +189,7 @@ impl CtrlChannel {
                 req_prod_pvt: 0,
                 rsp_cons: 0,
                 broken: None,
+                budget: WaitBudget::from_ms(CTRL_TIMEOUT_MS),
             },
             setup,
         ))
@@ -204,8 +215,14 @@ impl CtrlChannel {
         self.data.write(0, bytes)
     }
 
-    /// Sends one request of `type_` with `data` and waits (at most [`CTRL_TIMEOUT_MS`])
-    /// for its response: the response's `data` on success. Process context, may sleep;
+    /// Starts a series of requests that may wait [`CTRL_TIMEOUT_MS`] for their responses
+    /// in all (the caller holds the RSS mutex from here to the series' last request).
+    pub(crate) fn start_series(&mut self) {
+        self.budget = WaitBudget::from_ms(CTRL_TIMEOUT_MS);
+    }
+
+    /// Sends one request of `type_` with `data` and waits (at most what is left of the
+    /// series' [`CTRL_TIMEOUT_MS`], see [`Self::start_series`]) for its response: the response's `data` on success. Process context, may sleep;
     /// the caller holds the RSS mutex, which is what makes it one request at a time.
     pub(crate) fn request(&mut self, type_: u16, data: [u32; 3]) -> Result<u32, CtrlFail> {
         if let Some(e) = self.broken {
@@ -242,7 +259,7 @@ impl CtrlChannel {
         }
         let cons = self.rsp_cons;
         let (ring, event) = (&self.ring, &self.event);
-        let moved = event.wait.wait_timeout(CTRL_TIMEOUT_MS, || {
+        let moved = event.wait.wait_timeout(&mut self.budget, || {
             event.is_cancelled() || ring.rsp_prod() != cons
         });
         self.event.waiting.store(false, Ordering::Release);

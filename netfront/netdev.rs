@@ -192,6 +192,12 @@ impl NetDriver for Info {
         )
     }
 
+    /// The queues connected now, which a new indirection table's entries must stay below
+    /// (not a pending `ethtool -L` count, which `channels` reports).
+    fn rx_rings(&self) -> u32 {
+        (self.active_queues().len() as u32).max(1)
+    }
+
     // Receive-side scaling (`rss.rs`): the operations are always in the table; they answer
     // `EOPNOTSUPP` (and sizes 0) while the connection has no control ring or RSS is off.
     const RSS: bool = true;

@@ -28,8 +28,10 @@ use crate::xenbus::Netfront;
 /// connection -> RSS; [`Netfront::rss_apply_after_connect`] without it; `disconnect` takes
 /// the channel out with the connection mutex held, after cancelling its requests) and by
 /// the ethtool operations (RTNL and the core's `rss_lock` held: RTNL -> RSS). A control
-/// request sleeps under it, bounded by [`crate::ctrl::CTRL_TIMEOUT_MS`] and cut short by a
-/// teardown's cancel.
+/// request sleeps under it, a whole series of requests bounded by
+/// [`crate::ctrl::CTRL_TIMEOUT_MS`]; a disconnect's cancel cuts short an `ethtool`
+/// request (the configuration after a connect runs in xenwatch, where the disconnects of
+/// backend state changes run too: they come after it, so only its bound limits it).
 pub(crate) struct Rss {
     /// The connection's control ring, if the backend offered one and it was set up.
     ctrl: Option<CtrlChannel>,
@@ -126,6 +128,9 @@ impl Rss {
         let Some(ch) = self.ctrl.as_mut() else {
             return Err(StepFailed("set-up", CtrlFail::Broken(ENODEV)));
         };
+        // The whole configuration, with the best-effort reset after a failure, waits at
+        // most `CTRL_TIMEOUT_MS` for the backend (it runs in xenwatch).
+        ch.start_series();
         step(
             ch,
             "SET_HASH_ALGORITHM",
@@ -168,7 +173,8 @@ impl Netfront {
     /// (re-spread over the connected queues unless the user's still fits). Called once
     /// the backend is Connected (it serves the ring from then on; the C backend maps it
     /// before it goes Connected), from xenwatch, without the connection mutex (a
-    /// disconnect must be able to cancel the requests). A failed step is logged with its
+    /// disconnect in another thread can cancel the requests; the whole series waits at most
+    /// [`crate::ctrl::CTRL_TIMEOUT_MS`] for the backend). A failed step is logged with its
     /// status and leaves RSS off for this connection (the hash algorithm set back to none
     /// if the ring still works); the connection itself goes on.
     pub(crate) fn rss_apply_after_connect(&self) {
@@ -282,6 +288,9 @@ impl Info {
         let Some(ch) = rss.ctrl.as_mut() else {
             return Err(EOPNOTSUPP);
         };
+        // The key, the table and a key put back wait at most `CTRL_TIMEOUT_MS` in all
+        // (RTNL is held).
+        ch.start_series();
         let key: Option<&[u8; MAX_HASH_KEY_SIZE]> = match key {
             Some(k) => Some(k.try_into().map_err(|_| EINVAL)?),
             None => None,

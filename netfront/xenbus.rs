@@ -190,8 +190,10 @@ impl xenbus::Driver for VifFrontend {
                         !core::mem::replace(&mut nf.conn.lock().backend_was_connected, true);
                     if first {
                         // The backend serves the control ring from now on. Without the
-                        // connection mutex: a disconnect must be able to cancel the
-                        // requests (`Rss`).
+                        // connection mutex, so that `ethtool -L`'s deferred work is not
+                        // held behind it; the series of requests waits at most
+                        // `CTRL_TIMEOUT_MS` in all (`Rss`), which bounds how long a slow
+                        // backend holds xenwatch.
                         nf.rss_apply_after_connect();
                     }
                     nf.info.shared.netdev.notify_peers();

@@ -62,13 +62,14 @@ impl WaitQueue {
         };
     }
 
-    /// Sleeps until `cond()` holds or `timeout_ms` milliseconds have passed
-    /// (`wait_event_timeout`: uninterruptible, so a signal cannot cut a wait whose end
-    /// the caller depends on; the timeout bounds it). Returns `cond()`'s last value.
+    /// Sleeps until `cond()` holds or `budget` is spent (`wait_event_timeout`:
+    /// uninterruptible, so a signal cannot cut a wait whose end the caller depends on; the
+    /// budget bounds it), and takes the time slept off `budget`, so that one budget can
+    /// bound a series of waits. Returns `cond()`'s last value.
     ///
     /// Process context, no spinlock held, may sleep. `cond` runs in the task's context,
     /// between queueing and sleeping (it must not sleep itself).
-    pub fn wait_timeout(&self, timeout_ms: u32, mut cond: impl FnMut() -> bool) -> bool {
+    pub fn wait_timeout(&self, budget: &mut WaitBudget, mut cond: impl FnMut() -> bool) -> bool {
         kernel::task::might_sleep();
         if cond() {
             return true;
@@ -77,7 +78,7 @@ impl WaitQueue {
         // SAFETY: `entry` is a local that is not moved until `finish_wait` below has
         // unlinked it; `init_wait_entry` initialises it (autoremove wake function).
         unsafe { bindings::init_wait_entry(entry.get(), 0) };
-        let mut remaining = kernel::time::msecs_to_jiffies(timeout_ms) as c_long;
+        let mut remaining = budget.0;
         let done = loop {
             // SAFETY: `wq` is initialised and lives as long as `self`; `entry` is
             // initialised and stays in place until `finish_wait`. Uninterruptible: the
@@ -103,6 +104,23 @@ impl WaitQueue {
         // SAFETY: As above; unlinks `entry` if a wake-up has not, and sets the task
         // running.
         unsafe { bindings::finish_wait(self.wq.get(), entry.get()) };
+        budget.0 = remaining.max(0);
         done
+    }
+}
+
+/// Time a series of [`WaitQueue::wait_timeout`] calls may sleep in all (in jiffies).
+#[derive(Clone, Copy, Debug)]
+pub struct WaitBudget(c_long);
+
+impl WaitBudget {
+    /// `ms` milliseconds (rounded up to whole jiffies, as `msecs_to_jiffies`).
+    pub fn from_ms(ms: u32) -> Self {
+        Self(kernel::time::msecs_to_jiffies(ms) as c_long)
+    }
+
+    /// Whether nothing is left: a wait now only checks its condition once.
+    pub fn is_spent(&self) -> bool {
+        self.0 <= 0
     }
 }
