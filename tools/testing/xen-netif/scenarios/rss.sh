@@ -194,12 +194,20 @@ wantq=""
 [ ${#tab[@]} -gt 0 ] && wantq=${tab[$((want4 % ${#tab[@]}))]}
 info "[$tag] hkey: Toeplitz of $XNT_DOM0_IP:$sport -> $ip:$cport = $want4 (entry $(( ${#tab[@]} ? want4 % ${#tab[@]} : -1 )) of ${#tab[@]}: queue ${wantq:-?}); of $XNT_DOM0_IP -> $ip = $want3"
 tr_events="napi_gro_receive_entry netif_receive_skb_entry"
-tr_on="t=/sys/kernel/tracing; [ -e \$t/trace ] || mount -t tracefs nodev \$t || exit 1
+# tracefs: the guest's init mounts debugfs, whose tracing/ directory is tracefs (mounted on
+# first access); else /sys/kernel/tracing, mounted here. Looked up in each command (in a
+# run of 2026-12-01 the events enabled after a mount of /sys/kernel/tracing by one
+# command left nothing for the next command to read there).
+tr_fs="t=/sys/kernel/debug/tracing; [ -e \$t/trace ] || t=/sys/kernel/tracing
+[ -e \$t/trace ] || mount -t tracefs nodev \$t
+[ -e \$t/trace ] || { echo 'no tracefs in the guest' >&2; exit 1; }"
+tr_on="$tr_fs
 echo 0 >\$t/tracing_on && echo >\$t/trace || exit 1
 for e in $tr_events; do echo 1 >\$t/events/net/\$e/enable || exit 1; done
 echo 1 >\$t/tracing_on"
 # HASH PROTOCOL L4 per traced eth0 packet, counted: "COUNT HASH PROTOCOL L4_HASH" lines.
-tr_off="t=/sys/kernel/tracing; echo 0 >\$t/tracing_on
+tr_off="$tr_fs
+echo 0 >\$t/tracing_on
 for e in $tr_events; do echo 0 >\$t/events/net/\$e/enable; done
 sed -n 's/.* dev=eth0 .* protocol=\\(0x[0-9a-f]*\\) .* hash=\\(0x[0-9a-f]*\\) l4_hash=\\([01]\\) .*/\\2 \\1 \\3/p' \$t/trace | sort | uniq -c; echo >\$t/trace"
 check "[$tag] hkey: tracepoints net/{$(tr ' ' , <<<"$tr_events")} enabled in the guest" guest g1 "$tr_on"
