@@ -85,6 +85,20 @@ switch() {
 
 # The longest silence of the background ping around a switch: the largest gap between two
 # consecutive replies, the later one after t0, the earlier one before t1.
+# rss_spread_over N: the guest's indirection table names exactly the queues 0..N-1 (both
+# backends of the suite serve the control ring; the netfront configures RSS again once
+# the backend is Connected, in xenwatch, so allow it 10 s).
+rss_spread_over() {
+	local want got i
+	want=$(seq 0 $(($1 - 1)) | tr '\n' ' ')
+	for ((i = 0; i < 20; i++)); do
+		got=$(guest g1 ethtool -x eth0 2>&1 | awk '/^ *[0-9]+: / { for (k = 2; k <= NF; k++) print $k }' | sort -un | tr '\n' ' ')
+		[ "$got" = "$want" ] && return 0
+		sleep 0.5
+	done
+	echo "queues in the table: '$got', want '$want'"
+	return 1
+}
 ping_gap() { # ping_gap T0 T1
 	awk -v t0="$1" -v t1="$2" -F'[][]' '/bytes from/ { t = $2 + 0; if (p && t > t0 && p < t1 && t - p > g) g = t - p; p = t }
 		END { printf "%.1f", g + 0 }' /tmp/ch-ping.log
@@ -113,6 +127,7 @@ for n in 1 "$max" 2; do
 	check "[$tag] $n queue(s): ethtool -l shows maximum $max, current $n" test "$(channels)" = "$max $n "
 	check "[$tag] $n queue(s): the guest's eth0 has $n TX and $n RX queues" \
 		test "$(guest g1 'ls /sys/class/net/eth0/queues | grep -c ^tx-; ls /sys/class/net/eth0/queues | grep -c ^rx-' | tr '\n' ' ')" = "$n $n "
+	check "[$tag] $n queue(s): the RSS table (ethtool -x) is spread again over queues 0..$((n - 1))" rss_spread_over "$n"
 	iperf_check "[$tag] $n queue(s): iperf3 guest->dom0 moves data" "$(guest_iperf g1 -t 2 -P 4)"
 	iperf_check "[$tag] $n queue(s): iperf3 dom0->guest moves data" "$(guest_iperf g1 -t 2 -P 4 -R)"
 	prev=$n
