@@ -195,9 +195,7 @@ wantq=""
 info "[$tag] hkey: Toeplitz of $XNT_DOM0_IP:$sport -> $ip:$cport = $want4 (entry $(( ${#tab[@]} ? want4 % ${#tab[@]} : -1 )) of ${#tab[@]}: queue ${wantq:-?}); of $XNT_DOM0_IP -> $ip = $want3"
 tr_events="napi_gro_receive_entry netif_receive_skb_entry"
 # tracefs: the guest's init mounts debugfs, whose tracing/ directory is tracefs (mounted on
-# first access); else /sys/kernel/tracing, mounted here. Looked up in each command (in a
-# run of 2026-12-01 the events enabled after a mount of /sys/kernel/tracing by one
-# command left nothing for the next command to read there).
+# first access); else /sys/kernel/tracing, mounted here. Looked up in each command.
 tr_fs="t=/sys/kernel/debug/tracing; [ -e \$t/trace ] || t=/sys/kernel/tracing
 [ -e \$t/trace ] || mount -t tracefs nodev \$t
 [ -e \$t/trace ] || { echo 'no tracefs in the guest' >&2; exit 1; }"
@@ -210,6 +208,9 @@ tr_off="$tr_fs
 echo 0 >\$t/tracing_on
 for e in $tr_events; do echo 0 >\$t/events/net/\$e/enable; done
 sed -n 's/.* dev=eth0 .* protocol=\\(0x[0-9a-f]*\\) .* hash=\\(0x[0-9a-f]*\\) l4_hash=\\([01]\\) .*/\\2 \\1 \\3/p' \$t/trace | sort | uniq -c; echo >\$t/trace"
+# The agent runs one line (it reads the command up to the first newline): one line each.
+tr_on=${tr_on//$'\n'/; }
+tr_off=${tr_off//$'\n'/; }
 check "[$tag] hkey: tracepoints net/{$(tr ' ' , <<<"$tr_events")} enabled in the guest" guest g1 "$tr_on"
 gstats /tmp/fe4
 out_flow=$(guest_iperf g1 -t 2 -R --cport "$cport" -p "$sport")
