@@ -319,6 +319,13 @@ impl SkBuff {
     /// if another reference to the skb exists ([`Self::is_shared`]): its holder could be
     /// reading the fields.
     pub fn set_sw_hash(&mut self, hash: u32, l4: bool) -> Result {
+        self.write_hash(hash, l4, true)
+    }
+
+    /// `__skb_set_hash(skb, hash, sw, l4)`: the hash fields of an unshared skb (`EBUSY`,
+    /// with nothing changed, for a shared one), for [`Self::set_sw_hash`] and
+    /// [`Self::set_hash`].
+    fn write_hash(&mut self, hash: u32, l4: bool, sw: bool) -> Result {
         if self.is_shared() {
             return Err(EBUSY);
         }
@@ -330,7 +337,7 @@ impl SkBuff {
         // reference to the struct, and `hash` is a plain field.
         unsafe {
             SkbHeaders::set_l4_hash_raw(h, u8::from(l4));
-            SkbHeaders::set_sw_hash_raw(h, 1);
+            SkbHeaders::set_sw_hash_raw(h, u8::from(sw));
             (*h).hash = hash;
         }
         Ok(())
@@ -898,21 +905,7 @@ impl SkBuff {
     /// and the stack use it instead of computing their own. `EBUSY`, with nothing
     /// changed, if another reference to the skb exists ([`Self::is_shared`]).
     pub fn set_hash(&mut self, hash: u32, l4: bool) -> Result {
-        if self.is_shared() {
-            return Err(EBUSY);
-        }
-        // SAFETY: Valid skb; `headers_ptr` is the address of its `headers` group.
-        let h = unsafe { headers_ptr(self.raw()) };
-        // SAFETY: `h` points into the valid skb, which has no other reference (checked
-        // above), so nothing else accesses its hash fields; bindgen's raw accessors write
-        // the bit fields without a reference to the struct, and `hash` is a plain field.
-        // The body of `__skb_set_hash(skb, hash, false, l4)`, which `skb_set_hash` calls.
-        unsafe {
-            SkbHeaders::set_l4_hash_raw(h, u8::from(l4));
-            SkbHeaders::set_sw_hash_raw(h, 0);
-            (*h).hash = hash;
-        }
-        Ok(())
+        self.write_hash(hash, l4, false)
     }
 }
 
